@@ -258,7 +258,8 @@ impl<'a> Reader<'a> {
     }
 
     fn skip(&mut self, length: usize) -> Result<(), MigrationError> {
-        let end = self.offset.checked_add(length).filter(|end| *end <= self.bytes.len()).ok_or_else(|| self.truncated())?;
+        let end =
+            self.offset.checked_add(length).filter(|end| *end <= self.bytes.len()).ok_or_else(|| self.truncated())?;
         self.offset = end;
         Ok(())
     }
@@ -277,10 +278,8 @@ pub struct MigrationCollector {
 impl MigrationCollector {
     /// Adds one scanned QR code; a code seen before is ignored.
     pub fn add(&mut self, batch: MigrationBatch) {
-        let seen = self
-            .batches
-            .iter()
-            .any(|known| known.batch_id == batch.batch_id && known.batch_index == batch.batch_index);
+        let seen =
+            self.batches.iter().any(|known| known.batch_id == batch.batch_id && known.batch_index == batch.batch_index);
         if !seen {
             self.batches.push(batch);
         }

@@ -180,10 +180,8 @@ mod tests {
     /// RFC 4226 appendix D: HOTP values for counters 0–9.
     #[test]
     fn rfc4226_appendix_d() {
-        let expected = [
-            "755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871",
-            "520489",
-        ];
+        let expected =
+            ["755224", "287082", "359152", "969429", "338314", "254676", "287922", "162583", "399871", "520489"];
         for (counter, want) in expected.iter().enumerate() {
             let params = OtpParams::hotp(Algorithm::Sha1, 6, counter as u64).unwrap();
             assert_eq!(code(b"12345678901234567890", params, counter as u64), *want, "counter {counter}");

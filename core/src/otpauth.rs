@@ -229,7 +229,8 @@ mod tests {
 
     #[test]
     fn parses_the_common_form() {
-        let account = parse_otpauth("otpauth://totp/ACME:alice@example.com?secret=JBSWY3DPEHPK3PXP&issuer=ACME").unwrap();
+        let account =
+            parse_otpauth("otpauth://totp/ACME:alice@example.com?secret=JBSWY3DPEHPK3PXP&issuer=ACME").unwrap();
         assert_eq!(account.issuer, "ACME");
         assert_eq!(account.name, "alice@example.com");
         assert_eq!(account.secret.expose(), b"Hello!\xde\xad\xbe\xef");
@@ -238,7 +239,8 @@ mod tests {
 
     #[test]
     fn issuer_parameter_wins_over_label_prefix() {
-        let account = parse_otpauth("otpauth://totp/Old%20Name:%20bob?secret=jbswy3dpehpk3pxp&issuer=New+Name").unwrap();
+        let account =
+            parse_otpauth("otpauth://totp/Old%20Name:%20bob?secret=jbswy3dpehpk3pxp&issuer=New+Name").unwrap();
         assert_eq!(account.issuer, "New Name");
         assert_eq!(account.name, "bob");
         let account = parse_otpauth("otpauth://totp/Label%20Only:bob?secret=JBSWY3DPEHPK3PXP").unwrap();
@@ -249,13 +251,21 @@ mod tests {
 
     #[test]
     fn reads_every_parameter_and_padding() {
-        let account =
-            parse_otpauth("OTPAUTH://TOTP/x:y?SECRET=MZXW6YQ%3D&algorithm=sha512&digits=8&period=60&image=http%3A%2F%2Fa").unwrap();
+        let account = parse_otpauth(
+            "OTPAUTH://TOTP/x:y?SECRET=MZXW6YQ%3D&algorithm=sha512&digits=8&period=60&image=http%3A%2F%2Fa",
+        )
+        .unwrap();
         assert_eq!(account.secret.expose(), b"foob");
         assert_eq!(account.params, OtpParams::totp(Algorithm::Sha512, 8, 60).unwrap());
-        let account = parse_otpauth("otpauth://hotp/x:y?secret=JBSWY3DPEHPK3PXP&counter=18446744073709551615&algorithm=SHA256&digits=7").unwrap();
+        let account = parse_otpauth(
+            "otpauth://hotp/x:y?secret=JBSWY3DPEHPK3PXP&counter=18446744073709551615&algorithm=SHA256&digits=7",
+        )
+        .unwrap();
         assert_eq!(account.params.kind, OtpKind::Hotp { counter: u64::MAX });
-        assert_eq!(parse_otpauth("otpauth://steam/Steam:gabe?secret=JBSWY3DPEHPK3PXP").unwrap().params, OtpParams::steam());
+        assert_eq!(
+            parse_otpauth("otpauth://steam/Steam:gabe?secret=JBSWY3DPEHPK3PXP").unwrap().params,
+            OtpParams::steam()
+        );
         assert_eq!(
             parse_otpauth("otpauth://totp/Steam:gabe?secret=JBSWY3DPEHPK3PXP&encoder=steam").unwrap().params,
             OtpParams::steam()
@@ -284,7 +294,10 @@ mod tests {
             ("https://example.com".into(), UriError::NotOtpauth),
             ("otpauth://totp/A:b?issuer=A".into(), UriError::MissingSecret),
             ("otpauth://totp/A:b?secret=".into(), UriError::BadSecret(Base32Error::Empty)),
-            ("otpauth://totp/A:b?secret=JBSW1Y3DP".into(), UriError::BadSecret(Base32Error::InvalidCharacter { character: '1', position: 4 })),
+            (
+                "otpauth://totp/A:b?secret=JBSW1Y3DP".into(),
+                UriError::BadSecret(Base32Error::InvalidCharacter { character: '1', position: 4 }),
+            ),
             (format!("{base}&digits=12"), UriError::Params(ParamsError::Digits(12))),
             (format!("{base}&digits=x"), UriError::BadDigits("x".into())),
             (format!("{base}&digits=300"), UriError::BadDigits("300".into())),
@@ -292,7 +305,10 @@ mod tests {
             (format!("{base}&period=0"), UriError::Params(ParamsError::ZeroPeriod)),
             (format!("{base}&period=-5"), UriError::BadPeriod("-5".into())),
             ("otpauth://hotp/A:b?secret=JBSWY3DPEHPK3PXP".into(), UriError::MissingCounter),
-            ("otpauth://hotp/A:b?secret=JBSWY3DPEHPK3PXP&counter=18446744073709551616".into(), UriError::BadCounter("18446744073709551616".into())),
+            (
+                "otpauth://hotp/A:b?secret=JBSWY3DPEHPK3PXP&counter=18446744073709551616".into(),
+                UriError::BadCounter("18446744073709551616".into()),
+            ),
             ("otpauth://motp/A:b?secret=JBSWY3DPEHPK3PXP".into(), UriError::UnknownType("motp".into())),
             ("otpauth://totp/?secret=JBSWY3DPEHPK3PXP".into(), UriError::MissingLabel),
             ("otpauth://totp/A:?secret=JBSWY3DPEHPK3PXP".into(), UriError::MissingLabel),

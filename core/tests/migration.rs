@@ -88,10 +88,42 @@ fn the_widely_published_example_export() {
 #[test]
 fn every_algorithm_digit_count_and_type() {
     let entries = [
-        Entry { secret: b"12345678901234567890", name: "A:one", issuer: "A", algorithm: 1, digits: 1, kind: 2, counter: 0 },
-        Entry { secret: b"12345678901234567890", name: "two", issuer: "B", algorithm: 2, digits: 2, kind: 2, counter: 0 },
-        Entry { secret: b"12345678901234567890", name: "C:three", issuer: "", algorithm: 3, digits: 2, kind: 1, counter: 7 },
-        Entry { secret: b"12345678901234567890", name: "four", issuer: "", algorithm: 0, digits: 0, kind: 1, counter: 0 },
+        Entry {
+            secret: b"12345678901234567890",
+            name: "A:one",
+            issuer: "A",
+            algorithm: 1,
+            digits: 1,
+            kind: 2,
+            counter: 0,
+        },
+        Entry {
+            secret: b"12345678901234567890",
+            name: "two",
+            issuer: "B",
+            algorithm: 2,
+            digits: 2,
+            kind: 2,
+            counter: 0,
+        },
+        Entry {
+            secret: b"12345678901234567890",
+            name: "C:three",
+            issuer: "",
+            algorithm: 3,
+            digits: 2,
+            kind: 1,
+            counter: 7,
+        },
+        Entry {
+            secret: b"12345678901234567890",
+            name: "four",
+            issuer: "",
+            algorithm: 0,
+            digits: 0,
+            kind: 1,
+            counter: 0,
+        },
     ];
     let batch = parse_migration(&uri(&payload(&entries, 1, 0, 42))).unwrap();
     let got: Vec<(String, String, OtpParams)> =
@@ -113,7 +145,15 @@ fn every_algorithm_digit_count_and_type() {
 
 #[test]
 fn several_batches_are_collected_and_gaps_reported() {
-    let one = |name: &'static str| Entry { secret: b"abcdefghij", name, issuer: "X", algorithm: 1, digits: 1, kind: 2, counter: 0 };
+    let one = |name: &'static str| Entry {
+        secret: b"abcdefghij",
+        name,
+        issuer: "X",
+        algorithm: 1,
+        digits: 1,
+        kind: 2,
+        counter: 0,
+    };
     let first = parse_migration(&uri(&payload(&[one("a"), one("b")], 3, 0, 9))).unwrap();
     let third = parse_migration(&uri(&payload(&[one("e")], 3, 2, 9))).unwrap();
     let mut collector = MigrationCollector::default();
@@ -127,7 +167,12 @@ fn several_batches_are_collected_and_gaps_reported() {
 
 #[test]
 fn url_safe_and_unescaped_base64_are_accepted() {
-    let bytes = payload(&[Entry { secret: &[0xfb; 20], name: "n", issuer: "i", algorithm: 1, digits: 1, kind: 2, counter: 0 }], 1, 0, 1);
+    let bytes = payload(
+        &[Entry { secret: &[0xfb; 20], name: "n", issuer: "i", algorithm: 1, digits: 1, kind: 2, counter: 0 }],
+        1,
+        0,
+        1,
+    );
     let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
     assert_eq!(parse_migration(&format!("otpauth-migration://offline?data={url_safe}")).unwrap().accounts.len(), 1);
     let raw = base64::engine::general_purpose::STANDARD.encode(&bytes);
@@ -149,7 +194,10 @@ fn malformed_exports_get_typed_errors() {
     // Wire type 7 does not exist.
     assert!(matches!(parse_migration(&uri(&[0x0f, 0x00])), Err(MigrationError::Corrupt { .. })));
     // An over-long varint.
-    assert!(matches!(parse_migration(&uri(&[0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])), Err(MigrationError::Corrupt { .. })));
+    assert!(matches!(
+        parse_migration(&uri(&[0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])),
+        Err(MigrationError::Corrupt { .. })
+    ));
     // A length that runs past the end.
     assert!(matches!(parse_migration(&uri(&[0x0a, 0xff, 0xff, 0x03, 0x01])), Err(MigrationError::Truncated { .. })));
 
@@ -157,9 +205,15 @@ fn malformed_exports_get_typed_errors() {
     assert!(matches!(bad(Entry { secret: b"", ..good_entry() }), Err(MigrationError::MissingSecret { index: 0 })));
     assert!(matches!(bad(Entry { algorithm: 4, ..good_entry() }), Err(MigrationError::UnsupportedAlgorithm { .. })));
     assert!(matches!(bad(Entry { algorithm: 9, ..good_entry() }), Err(MigrationError::UnsupportedAlgorithm { .. })));
-    assert!(matches!(bad(Entry { digits: 3, ..good_entry() }), Err(MigrationError::UnknownEnum { field: "digits", .. })));
+    assert!(matches!(
+        bad(Entry { digits: 3, ..good_entry() }),
+        Err(MigrationError::UnknownEnum { field: "digits", .. })
+    ));
     assert!(matches!(bad(Entry { kind: 5, ..good_entry() }), Err(MigrationError::UnknownEnum { field: "type", .. })));
-    assert!(matches!(bad(Entry { kind: 1, counter: u64::MAX, ..good_entry() }), Err(MigrationError::BadCounter { .. })));
+    assert!(matches!(
+        bad(Entry { kind: 1, counter: u64::MAX, ..good_entry() }),
+        Err(MigrationError::BadCounter { .. })
+    ));
     assert!(matches!(bad(Entry { name: "\u{0}", issuer: "ok", ..good_entry() }), Ok(_)));
     let mut not_utf8 = Vec::new();
     field_bytes(1, b"abcdefghij", &mut not_utf8);

@@ -24,7 +24,9 @@ fn add_list_rename_delete_survive_reopening() {
     let id = {
         let vault = Vault::create(dir.path(), &store).unwrap();
         let id = vault.add(acme()).unwrap();
-        vault.add(parse_otpauth("otpauth://hotp/Bank:bob?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&counter=0").unwrap()).unwrap();
+        vault
+            .add(parse_otpauth("otpauth://hotp/Bank:bob?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&counter=0").unwrap())
+            .unwrap();
         vault.rename(id, "ACME Corp", "alice").unwrap();
         id
     };
@@ -45,7 +47,9 @@ fn hotp_counter_moves_on_disk_before_the_code_is_shown() {
     let store = passphrase_store("pw");
     let vault = Vault::create(dir.path(), &store).unwrap();
     // RFC 4226 secret "12345678901234567890".
-    let id = vault.add(parse_otpauth("otpauth://hotp/rfc?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&counter=0").unwrap()).unwrap();
+    let id = vault
+        .add(parse_otpauth("otpauth://hotp/rfc?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&counter=0").unwrap())
+        .unwrap();
     let codes: Vec<String> = (0..3).map(|_| vault.next_hotp_code(id).unwrap().code).collect();
     assert_eq!(codes, ["755224", "287082", "359152"]);
     drop(vault);
@@ -53,7 +57,8 @@ fn hotp_counter_moves_on_disk_before_the_code_is_shown() {
     assert_eq!(vault.get(id).unwrap().params.kind, OtpKind::Hotp { counter: 3 });
     assert_eq!(vault.next_hotp_code(id).unwrap().code, "969429");
 
-    let max = vault.add(parse_otpauth("otpauth://hotp/max?secret=GEZDGNBV&counter=18446744073709551615").unwrap()).unwrap();
+    let max =
+        vault.add(parse_otpauth("otpauth://hotp/max?secret=GEZDGNBV&counter=18446744073709551615").unwrap()).unwrap();
     assert!(matches!(vault.next_hotp_code(max), Err(VaultError::CounterExhausted)));
     assert_eq!(vault.get(max).unwrap().params.kind, OtpKind::Hotp { counter: u64::MAX });
     let totp = vault.add(acme()).unwrap();
@@ -88,14 +93,23 @@ fn missing_and_existing_vaults() {
 fn secrets_are_not_stored_in_the_clear() {
     let dir = tempfile::tempdir().unwrap();
     let vault = Vault::create(dir.path(), &passphrase_store("pw")).unwrap();
-    vault.add(parse_otpauth("otpauth://totp/VisibleIssuer:visible-name?secret=KRUGS4ZANFZSAYJAOZSXE6JAONSWG4TFOQ").unwrap()).unwrap();
+    vault
+        .add(
+            parse_otpauth("otpauth://totp/VisibleIssuer:visible-name?secret=KRUGS4ZANFZSAYJAOZSXE6JAONSWG4TFOQ")
+                .unwrap(),
+        )
+        .unwrap();
     drop(vault);
     let mut everything = Vec::new();
     for file in walk(dir.path()) {
         everything.extend(std::fs::read(file).unwrap());
     }
     for needle in [&b"This is a very secret"[..], b"KRUGS4ZANFZSAYJA", b"VisibleIssuer", b"visible-name"] {
-        assert!(!everything.windows(needle.len()).any(|w| w == needle), "{:?} found on disk", String::from_utf8_lossy(needle));
+        assert!(
+            !everything.windows(needle.len()).any(|w| w == needle),
+            "{:?} found on disk",
+            String::from_utf8_lossy(needle)
+        );
     }
 }
 
@@ -117,7 +131,9 @@ fn backup_round_trip_wrong_passphrase_and_tampering() {
     let dir = tempfile::tempdir().unwrap();
     let vault = Vault::create(&dir.path().join("a"), &passphrase_store("pw")).unwrap();
     vault.add(acme()).unwrap();
-    vault.add(parse_otpauth("otpauth://hotp/Bank:bob?secret=GEZDGNBV&counter=5&digits=8&algorithm=SHA512").unwrap()).unwrap();
+    vault
+        .add(parse_otpauth("otpauth://hotp/Bank:bob?secret=GEZDGNBV&counter=5&digits=8&algorithm=SHA512").unwrap())
+        .unwrap();
     let backup = vault.export_backup("backup pass", CHEAP).unwrap();
     assert!(std::str::from_utf8(&backup).unwrap().contains("\"format\": \"nyckel-backup\""));
 
@@ -127,9 +143,15 @@ fn backup_round_trip_wrong_passphrase_and_tampering() {
     let position = altered.len() - 10;
     altered[position] = if altered[position] == b'A' { b'B' } else { b'A' };
     assert!(matches!(target.import_backup(&altered, "backup pass"), Err(VaultError::Backup(_))));
-    assert!(matches!(target.import_backup(b"\xff\xfe not json", "backup pass"), Err(VaultError::Backup(BackupError::NotABackup(_)))));
+    assert!(matches!(
+        target.import_backup(b"\xff\xfe not json", "backup pass"),
+        Err(VaultError::Backup(BackupError::NotABackup(_)))
+    ));
     let newer = String::from_utf8(backup.clone()).unwrap().replace("\"version\": 1", "\"version\": 9");
-    assert!(matches!(target.import_backup(newer.as_bytes(), "backup pass"), Err(VaultError::Backup(BackupError::UnsupportedVersion(9)))));
+    assert!(matches!(
+        target.import_backup(newer.as_bytes(), "backup pass"),
+        Err(VaultError::Backup(BackupError::UnsupportedVersion(9)))
+    ));
     assert!(target.is_empty(), "failed imports must leave the vault unchanged");
 
     let report = target.import_backup(&backup, "backup pass").unwrap();

@@ -71,7 +71,8 @@ struct BackupContent {
 pub fn write_backup(accounts: &[Account], passphrase: &str, params: KdfParams) -> Result<Vec<u8>, BackupError> {
     let spec = KdfSpec::generate(params)?;
     let key = spec.derive(passphrase)?;
-    let content = BackupContent { accounts: accounts.iter().map(|account| Zeroizing::new(to_otpauth(account))).collect() };
+    let content =
+        BackupContent { accounts: accounts.iter().map(|account| Zeroizing::new(to_otpauth(account))).collect() };
     let plain = Zeroizing::new(serde_json::to_vec(&content).map_err(|error| BackupError::Corrupt(error.to_string()))?);
     let sealed = seal::seal(&key, &plain, AAD)?;
     let file = BackupFile { format: FORMAT.into(), version: VERSION, kdf: spec, ciphertext: STANDARD.encode(sealed) };
@@ -92,13 +93,15 @@ pub fn read_backup(bytes: &[u8], passphrase: &str) -> Result<Vec<Account>, Backu
     if file.version != VERSION {
         return Err(BackupError::UnsupportedVersion(file.version));
     }
-    let sealed = STANDARD.decode(&file.ciphertext).map_err(|_| BackupError::NotABackup("ciphertext is not base64".into()))?;
+    let sealed =
+        STANDARD.decode(&file.ciphertext).map_err(|_| BackupError::NotABackup("ciphertext is not base64".into()))?;
     let key = file.kdf.derive(passphrase)?;
     let plain = seal::open(&key, &sealed, AAD).map_err(|error| match error {
         SealError::Authentication => BackupError::WrongPassphrase,
         other => BackupError::Corrupt(other.to_string()),
     })?;
-    let content: BackupContent = serde_json::from_slice(&plain).map_err(|error| BackupError::Corrupt(error.to_string()))?;
+    let content: BackupContent =
+        serde_json::from_slice(&plain).map_err(|error| BackupError::Corrupt(error.to_string()))?;
     content
         .accounts
         .iter()

@@ -225,7 +225,8 @@ impl Vault {
 
     /// One account by identifier.
     pub fn get(&self, id: AccountId) -> Result<Account, VaultError> {
-        let value = self.accounts.get(id.to_be_bytes()).map_err(VaultError::Storage)?.ok_or(VaultError::NotFound(id))?;
+        let value =
+            self.accounts.get(id.to_be_bytes()).map_err(VaultError::Storage)?.ok_or(VaultError::NotFound(id))?;
         self.open_account(id, &value)
     }
 
@@ -276,7 +277,11 @@ impl Vault {
     }
 
     /// Read-modify-write with compare-and-swap, so a concurrent writer's change is never lost.
-    fn update(&self, id: AccountId, mut change: impl FnMut(&mut Account) -> Result<(), VaultError>) -> Result<(), VaultError> {
+    fn update(
+        &self,
+        id: AccountId,
+        mut change: impl FnMut(&mut Account) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
         let key = id.to_be_bytes();
         loop {
             let old = self.accounts.get(key).map_err(VaultError::Storage)?.ok_or(VaultError::NotFound(id))?;
@@ -302,7 +307,8 @@ impl Vault {
             secret: account.secret.to_base32(),
             params: account.params,
         };
-        let plain = Zeroizing::new(serde_json::to_vec(&stored).map_err(|error| VaultError::Corrupt(error.to_string()))?);
+        let plain =
+            Zeroizing::new(serde_json::to_vec(&stored).map_err(|error| VaultError::Corrupt(error.to_string()))?);
         Ok(seal::seal(&self.key, &plain, &record_aad(id))?)
     }
 
@@ -313,7 +319,8 @@ impl Vault {
             serde_json::from_slice(&plain).map_err(|error| VaultError::Corrupt(format!("account {id}: {error}")))?;
         let secret = SecretBytes::from_base32(&stored.secret)
             .map_err(|error| VaultError::Corrupt(format!("account {id}: {error}")))?;
-        let params = stored.params.validated().map_err(|error| VaultError::Corrupt(format!("account {id}: {error}")))?;
+        let params =
+            stored.params.validated().map_err(|error| VaultError::Corrupt(format!("account {id}: {error}")))?;
         Ok(Account { issuer: stored.issuer, name: stored.name, secret, params })
     }
 }
@@ -332,15 +339,11 @@ fn id_from_key(key: &[u8]) -> Result<AccountId, VaultError> {
 }
 
 fn open_db(path: &Path) -> Result<sled::Db, VaultError> {
-    sled::Config::new()
-        .path(path)
-        .cache_capacity(8 * 1024 * 1024)
-        .open()
-        .map_err(|error| match &error {
-            sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
-                VaultError::Locked(path.to_path_buf())
-            }
-            sled::Error::Corruption { .. } => VaultError::Corrupt(error.to_string()),
-            _ => VaultError::Storage(error),
-        })
+    sled::Config::new().path(path).cache_capacity(8 * 1024 * 1024).open().map_err(|error| match &error {
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
+            VaultError::Locked(path.to_path_buf())
+        }
+        sled::Error::Corruption { .. } => VaultError::Corrupt(error.to_string()),
+        _ => VaultError::Storage(error),
+    })
 }

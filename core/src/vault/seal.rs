@@ -75,11 +75,8 @@ pub fn open(key: &VaultKey, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u
     }
     let nonce = Nonce::try_assume_unique_for_key(&sealed[1..1 + NONCE_LEN]).map_err(|_| SealError::Malformed)?;
     let mut body = Zeroizing::new(sealed[1 + NONCE_LEN..].to_vec());
-    let plain_len = key
-        .aead()?
-        .open_in_place(nonce, Aad::from(aad), &mut body)
-        .map_err(|_| SealError::Authentication)?
-        .len();
+    let plain_len =
+        key.aead()?.open_in_place(nonce, Aad::from(aad), &mut body).map_err(|_| SealError::Authentication)?.len();
     body.truncate(plain_len);
     Ok(body)
 }
