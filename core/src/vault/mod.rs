@@ -107,6 +107,8 @@ pub struct Vault {
     db: sled::Db,
     accounts: sled::Tree,
     key: VaultKey,
+    /// Serialises identifier allocation so that two threads never pick the same id.
+    allocation: std::sync::Mutex<()>,
 }
 
 impl Vault {
@@ -166,12 +168,13 @@ impl Vault {
 
     fn from_parts(db: sled::Db, key: VaultKey) -> Result<Vault, VaultError> {
         let accounts = db.open_tree("accounts").map_err(VaultError::Storage)?;
-        Ok(Vault { db, accounts, key })
+        Ok(Vault { db, accounts, key, allocation: std::sync::Mutex::new(()) })
     }
 
     /// Adds one account; returns its identifier once it is on disk.
     pub fn add(&self, account: Account) -> Result<AccountId, VaultError> {
-        let id = self.db.generate_id().map_err(VaultError::Storage)?;
+        let _guard = self.allocation.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let id = self.next_free_id()?;
         let sealed = self.seal_account(id, &account)?;
         self.accounts.insert(id.to_be_bytes(), sealed).map_err(VaultError::Storage)?;
         self.flush()?;
@@ -180,7 +183,9 @@ impl Vault {
 
     /// Adds every account that is not already present, all or nothing.
     pub fn add_all(&self, accounts: Vec<Account>) -> Result<AddReport, VaultError> {
+        let _guard = self.allocation.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let existing = self.list()?;
+        let mut next_id = self.next_free_id()?;
         let mut report = AddReport::default();
         let mut batch = sled::Batch::default();
         let mut accepted: Vec<Account> = Vec::new();
@@ -191,7 +196,8 @@ impl Vault {
                 report.duplicates += 1;
                 continue;
             }
-            let id = self.db.generate_id().map_err(VaultError::Storage)?;
+            let id = next_id;
+            next_id = next_id.checked_add(1).ok_or_else(|| VaultError::Corrupt("account ids exhausted".into()))?;
             batch.insert(&id.to_be_bytes(), self.seal_account(id, &account)?);
             report.added.push(id);
             accepted.push(account);
@@ -291,6 +297,16 @@ impl Vault {
             match self.accounts.compare_and_swap(key, Some(&old), Some(new)).map_err(VaultError::Storage)? {
                 Ok(()) => return self.flush(),
                 Err(_) => continue,
+            }
+        }
+    }
+
+    /// One past the highest identifier in use: short, stable ids in insertion order.
+    fn next_free_id(&self) -> Result<AccountId, VaultError> {
+        match self.accounts.last().map_err(VaultError::Storage)? {
+            None => Ok(1),
+            Some((key, _)) => {
+                id_from_key(&key)?.checked_add(1).ok_or_else(|| VaultError::Corrupt("account ids exhausted".into()))
             }
         }
     }

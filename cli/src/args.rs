@@ -1,0 +1,91 @@
+//! The command line: subcommands, options and the environment variables behind them.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// A desktop authenticator: TOTP/HOTP codes in an encrypted vault.
+#[derive(Parser)]
+#[command(name = "nyckel", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args)]
+pub struct Global {
+    /// The vault directory [default: $XDG_DATA_HOME/nyckel/vault or ~/.local/share/nyckel/vault].
+    #[arg(long, global = true, env = "NYCKEL_VAULT")]
+    pub vault: Option<PathBuf>,
+    /// Compute codes at this Unix time instead of now (for scripts and tests).
+    #[arg(long, global = true, env = "NYCKEL_TIME", value_name = "UNIX_SECONDS")]
+    pub time: Option<u64>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create a new vault, protected by a passphrase (asked twice, or $NYCKEL_PASSPHRASE).
+    Init {
+        /// Argon2id memory in KiB for deriving the vault key.
+        #[arg(long, default_value_t = 64 * 1024)]
+        kdf_memory_kib: u32,
+        /// Argon2id passes.
+        #[arg(long, default_value_t = 3)]
+        kdf_iterations: u32,
+    },
+    /// Add an account from an otpauth:// URI.
+    Add {
+        /// otpauth://totp/... or otpauth://hotp/...
+        uri: OsString,
+    },
+    /// Import Google Authenticator exports (otpauth-migration://...), otpauth URIs, a text file
+    /// of URIs one per line, or a Nyckel backup file (passphrase from $NYCKEL_BACKUP_PASSPHRASE or a prompt).
+    Import {
+        /// URIs or file paths; the QR codes of one export may be given together.
+        #[arg(required = true)]
+        sources: Vec<OsString>,
+    },
+    /// List the accounts.
+    List,
+    /// Show current codes with the seconds they stay valid; an HOTP account's next code is
+    /// shown (and its counter advanced) only when the query selects that account alone.
+    Code {
+        /// Part of an issuer or account name, or #ID.
+        query: Option<String>,
+    },
+    /// Rename an account.
+    Rename {
+        /// Part of an issuer or account name that selects one account, or #ID.
+        query: String,
+        /// The new account name.
+        name: String,
+        /// The new issuer (kept when omitted).
+        #[arg(long)]
+        issuer: Option<String>,
+    },
+    /// Delete an account.
+    Rm {
+        /// Part of an issuer or account name that selects one account, or #ID.
+        query: String,
+    },
+    /// Write an encrypted backup of every account (passphrase asked twice, or $NYCKEL_BACKUP_PASSPHRASE).
+    Export {
+        /// The backup file to create; refuses to overwrite.
+        file: PathBuf,
+        #[command(flatten)]
+        kdf: KdfArgs,
+    },
+}
+
+#[derive(Args)]
+pub struct KdfArgs {
+    /// Argon2id memory in KiB for the backup key.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub kdf_memory_kib: u32,
+    /// Argon2id passes for the backup key.
+    #[arg(long, default_value_t = 3)]
+    pub kdf_iterations: u32,
+}

@@ -1,0 +1,209 @@
+//! What each subcommand does, on top of the core vault.
+
+use std::path::{Path, PathBuf};
+
+use nyckel_core::{
+    parse_migration, parse_otpauth, Account, Clock, FixedClock, KdfParams, MigrationCollector, OtpKind,
+    PassphraseKeyStore, SystemClock, Vault,
+};
+
+use crate::args::{Cli, Command, Global};
+use crate::error::CliError;
+use crate::{secrets, select};
+
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    let path = vault_path(&cli.global)?;
+    match cli.command {
+        Command::Init { kdf_memory_kib, kdf_iterations } => {
+            let params = KdfParams { memory_kib: kdf_memory_kib, iterations: kdf_iterations, parallelism: 1 };
+            let store = PassphraseKeyStore::new(secrets::vault_passphrase(true)?, params);
+            Vault::create(&path, &store)?;
+            println!("created vault at {}", path.display());
+        }
+        Command::Add { uri } => {
+            let account = parse_otpauth(uri.to_str().ok_or(nyckel_core::UriError::NotUtf8)?)?;
+            let vault = open(&path)?;
+            let label = account.label();
+            let id = vault.add(account)?;
+            println!("added #{id} {label}");
+        }
+        Command::Import { sources } => import(&path, &sources)?,
+        Command::List => {
+            let vault = open(&path)?;
+            for entry in vault.list()? {
+                let account = &entry.account;
+                let kind = match account.params.kind {
+                    OtpKind::Totp { period } => {
+                        format!("TOTP {} {}d {period}s", account.params.algorithm.as_uri_name(), account.params.digits)
+                    }
+                    OtpKind::Hotp { counter } => format!(
+                        "HOTP {} {}d counter {counter}",
+                        account.params.algorithm.as_uri_name(),
+                        account.params.digits
+                    ),
+                    OtpKind::Steam => "Steam".to_string(),
+                };
+                println!("#{:<4} {:<40} {kind}", entry.id, account.label());
+            }
+        }
+        Command::Code { query } => codes(&path, &cli.global, query.as_deref())?,
+        Command::Rename { query, name, issuer } => {
+            let vault = open(&path)?;
+            let entries = vault.list()?;
+            let entry = select::one(&entries, &query)?;
+            let issuer = issuer.unwrap_or_else(|| entry.account.issuer.clone());
+            vault.rename(entry.id, &issuer, &name)?;
+            println!("renamed #{} to {}", entry.id, if issuer.is_empty() { name } else { format!("{issuer}:{name}") });
+        }
+        Command::Rm { query } => {
+            let vault = open(&path)?;
+            let entries = vault.list()?;
+            let entry = select::one(&entries, &query)?;
+            vault.delete(entry.id)?;
+            println!("deleted #{} {}", entry.id, entry.account.label());
+        }
+        Command::Export { file, kdf } => {
+            if file.exists() {
+                return Err(CliError::WouldOverwrite(file));
+            }
+            let vault = open(&path)?;
+            let passphrase = secrets::backup_passphrase(true)?;
+            let params = KdfParams { memory_kib: kdf.kdf_memory_kib, iterations: kdf.kdf_iterations, parallelism: 1 };
+            let bytes = vault.export_backup(&passphrase, params)?;
+            write_new_file(&file, &bytes)?;
+            println!("exported {} accounts to {}", vault.len(), file.display());
+        }
+    }
+    Ok(())
+}
+
+fn codes(path: &Path, global: &Global, query: Option<&str>) -> Result<(), CliError> {
+    let vault = open(path)?;
+    let now = match global.time {
+        Some(time) => FixedClock(time).now_unix(),
+        None => SystemClock.now_unix(),
+    };
+    let entries = vault.list()?;
+    let selected = select::matching(&entries, query);
+    if selected.is_empty() {
+        return Err(CliError::NoMatch(query.unwrap_or_default().to_string()));
+    }
+    let alone = selected.len() == 1;
+    for entry in selected {
+        let label = entry.account.label();
+        match entry.account.params.kind {
+            OtpKind::Hotp { counter } if alone => {
+                let code = vault.next_hotp_code(entry.id)?;
+                println!("{label}  {}  (counter {counter})", code.code);
+            }
+            OtpKind::Hotp { .. } => println!("{label}  ------  (HOTP: name this account alone to get its next code)"),
+            OtpKind::Totp { .. } | OtpKind::Steam => {
+                let code = entry.account.code_at(now).map_err(nyckel_core::VaultError::from)?;
+                println!("{label}  {}  ({} s left)", code.code, code.seconds_left.unwrap_or_default());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn import(path: &Path, sources: &[std::ffi::OsString]) -> Result<(), CliError> {
+    let vault = open(path)?;
+    let mut accounts: Vec<Account> = Vec::new();
+    let mut exports = MigrationCollector::default();
+    let mut backups: Vec<Vec<u8>> = Vec::new();
+    for source in sources {
+        let text = source.to_str().unwrap_or_default();
+        let lowered = text.trim_start().to_ascii_lowercase();
+        if lowered.starts_with("otpauth-migration:") {
+            exports.add(parse_migration(text)?);
+        } else if lowered.starts_with("otpauth:") {
+            accounts.push(parse_otpauth(text)?);
+        } else {
+            let file = PathBuf::from(source);
+            let bytes = std::fs::read(&file).map_err(|source| CliError::Io { path: file.clone(), source })?;
+            if bytes.trim_ascii_start().starts_with(b"{") {
+                backups.push(bytes);
+            } else {
+                accounts.extend(read_uri_file(&file, &bytes, &mut exports)?);
+            }
+        }
+    }
+    for (batch_id, missing) in exports.missing() {
+        let missing: Vec<String> = missing.iter().map(|index| (index + 1).to_string()).collect();
+        eprintln!(
+            "nyckel: warning: export {batch_id} is missing QR code(s) {}; importing the rest",
+            missing.join(", ")
+        );
+    }
+    accounts.extend(exports.into_accounts());
+    let mut added = 0;
+    let mut duplicates = 0;
+    if !accounts.is_empty() {
+        let report = vault.add_all(accounts)?;
+        added += report.added.len();
+        duplicates += report.duplicates;
+    }
+    if !backups.is_empty() {
+        let passphrase = secrets::backup_passphrase(false)?;
+        for bytes in backups {
+            let report = vault.import_backup(&bytes, &passphrase)?;
+            added += report.added.len();
+            duplicates += report.duplicates;
+        }
+    }
+    println!("imported {added} accounts ({duplicates} already present)");
+    Ok(())
+}
+
+/// A text file with one otpauth or otpauth-migration URI per line; blank lines and `#` comments skipped.
+fn read_uri_file(file: &Path, bytes: &[u8], exports: &mut MigrationCollector) -> Result<Vec<Account>, CliError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| CliError::UnknownSource(file.display().to_string()))?;
+    let mut accounts = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.to_ascii_lowercase().starts_with("otpauth-migration:") {
+            exports.add(parse_migration(line)?);
+        } else if line.to_ascii_lowercase().starts_with("otpauth:") {
+            let account = parse_otpauth(line).map_err(|source| CliError::UriFileLine {
+                path: file.to_path_buf(),
+                line: number + 1,
+                source,
+            })?;
+            accounts.push(account);
+        } else {
+            return Err(CliError::UnknownSource(file.display().to_string()));
+        }
+    }
+    Ok(accounts)
+}
+
+fn open(path: &Path) -> Result<Vault, CliError> {
+    if !Vault::exists(path) {
+        return Err(nyckel_core::VaultError::NotInitialized(path.to_path_buf()).into());
+    }
+    let store = PassphraseKeyStore::new(secrets::vault_passphrase(false)?, KdfParams::RECOMMENDED);
+    Ok(Vault::open(path, &store)?)
+}
+
+fn vault_path(global: &Global) -> Result<PathBuf, CliError> {
+    if let Some(path) = &global.vault {
+        return Ok(path.clone());
+    }
+    let data_home = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .ok_or(CliError::NoVaultPath)?;
+    Ok(data_home.join("nyckel").join("vault"))
+}
+
+/// Writes a file that must not exist yet, synced before reporting success.
+fn write_new_file(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    use std::io::Write;
+    let io_error = |source| CliError::Io { path: path.to_path_buf(), source };
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(path).map_err(io_error)?;
+    file.write_all(bytes).map_err(io_error)?;
+    file.sync_all().map_err(io_error)
+}

@@ -1,0 +1,41 @@
+//! Passphrases from the environment (for scripts) or the terminal, never echoed.
+
+use zeroize::Zeroizing;
+
+use crate::error::CliError;
+
+/// The vault passphrase: `$NYCKEL_PASSPHRASE`, else a prompt (twice when `confirm`).
+pub fn vault_passphrase(confirm: bool) -> Result<Zeroizing<String>, CliError> {
+    obtain("NYCKEL_PASSPHRASE", "Vault passphrase", confirm)
+}
+
+/// The backup passphrase: `$NYCKEL_BACKUP_PASSPHRASE`, else a prompt (twice when `confirm`).
+pub fn backup_passphrase(confirm: bool) -> Result<Zeroizing<String>, CliError> {
+    obtain("NYCKEL_BACKUP_PASSPHRASE", "Backup passphrase", confirm)
+}
+
+fn obtain(variable: &str, prompt: &str, confirm: bool) -> Result<Zeroizing<String>, CliError> {
+    let passphrase = match std::env::var(variable) {
+        Ok(value) => Zeroizing::new(value),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(CliError::Passphrase(format!("${variable} is not valid UTF-8")));
+        }
+        Err(std::env::VarError::NotPresent) => {
+            let first = ask(&format!("{prompt}: "))?;
+            if confirm && *first != *ask(&format!("{prompt} again: "))? {
+                return Err(CliError::Passphrase("the passphrases differ".into()));
+            }
+            first
+        }
+    };
+    if passphrase.is_empty() {
+        return Err(CliError::Passphrase("the passphrase is empty".into()));
+    }
+    Ok(passphrase)
+}
+
+fn ask(prompt: &str) -> Result<Zeroizing<String>, CliError> {
+    rpassword::prompt_password(prompt)
+        .map(Zeroizing::new)
+        .map_err(|error| CliError::Passphrase(format!("cannot read the passphrase: {error}")))
+}
