@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what the tests need, then runs every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-test-deps.sh
+cargo test --workspace --locked
