@@ -214,7 +214,7 @@ fn malformed_exports_get_typed_errors() {
         bad(Entry { kind: 1, counter: u64::MAX, ..good_entry() }),
         Err(MigrationError::BadCounter { .. })
     ));
-    assert!(matches!(bad(Entry { name: "\u{0}", issuer: "ok", ..good_entry() }), Ok(_)));
+    assert!(bad(Entry { name: "\u{0}", issuer: "ok", ..good_entry() }).is_ok());
     let mut not_utf8 = Vec::new();
     field_bytes(1, b"abcdefghij", &mut not_utf8);
     field_bytes(2, &[0xff, 0xfe], &mut not_utf8);

@@ -182,12 +182,13 @@ impl Campaign {
             report.lost += 1;
             return Err(CampaignError::Lost { kill, what: format!("acknowledged account soak-{missing}") });
         }
-        let stored_counter = entries.iter().find(|entry| entry.account.name == COUNTER_ACCOUNT).map(|entry| {
-            match entry.account.params.kind {
-                OtpKind::Hotp { counter } => counter,
-                _ => 0,
-            }
-        });
+        let stored_counter =
+            entries.iter().find(|entry| entry.account.name == COUNTER_ACCOUNT).map(|entry| {
+                match entry.account.params.kind {
+                    OtpKind::Hotp { counter } => counter,
+                    _ => 0,
+                }
+            });
         if counter > 0 && stored_counter.unwrap_or(0) < counter {
             report.lost += 1;
             return Err(CampaignError::Lost {
