@@ -1,0 +1,87 @@
+//! What the apps provide: the platform key store and the clock, as foreign traits, and their
+//! adapters to the core's `KeyStore` and `Clock`.
+
+use std::sync::Arc;
+
+use nyckel_core::vault::seal::KEY_LEN;
+use nyckel_core::{Clock, KeyReference, KeyStore, KeyStoreError, VaultKey};
+use zeroize::Zeroizing;
+
+use crate::error::NyckelError;
+
+/// A vault key the platform created: the 32 key bytes and the reference it wants back later
+/// (e.g. a Keystore alias plus the wrapped key, base64).
+#[derive(uniffi::Record)]
+pub struct StoredVaultKey {
+    /// Opaque to Rust: stored in the vault header and handed back to [`PlatformKeyStore::vault_key`].
+    pub reference: String,
+    /// The 32-byte AES key.
+    pub key: Vec<u8>,
+}
+
+/// The platform's secure key storage (Android Keystore/StrongBox, iOS Keychain/Secure Enclave).
+#[uniffi::export(with_foreign)]
+pub trait PlatformKeyStore: Send + Sync {
+    /// Creates a random 32-byte vault key, protects it, and returns it with its reference.
+    fn create_vault_key(&self) -> Result<StoredVaultKey, NyckelError>;
+    /// Gives back the key that `reference` names.
+    fn vault_key(&self, reference: String) -> Result<Vec<u8>, NyckelError>;
+}
+
+/// The time source, so UIs and tests can fix the moment.
+#[uniffi::export(with_foreign)]
+pub trait PlatformClock: Send + Sync {
+    /// Seconds since the Unix epoch.
+    fn now_unix_seconds(&self) -> u64;
+}
+
+/// The operating system's clock, for apps that have no reason to inject one.
+#[derive(uniffi::Object, Default)]
+pub struct SystemClock;
+
+#[uniffi::export]
+impl SystemClock {
+    /// The system clock.
+    #[uniffi::constructor]
+    pub fn new() -> Arc<Self> {
+        Arc::new(SystemClock)
+    }
+}
+
+impl PlatformClock for SystemClock {
+    fn now_unix_seconds(&self) -> u64 {
+        nyckel_core::SystemClock.now_unix()
+    }
+}
+
+pub(crate) struct ForeignKeyStore(pub Arc<dyn PlatformKeyStore>);
+
+impl ForeignKeyStore {
+    fn key_from(bytes: Vec<u8>) -> Result<VaultKey, KeyStoreError> {
+        let bytes = Zeroizing::new(bytes);
+        let array: [u8; KEY_LEN] = bytes.as_slice().try_into().map_err(|_| {
+            KeyStoreError::Failed(format!("the platform gave a {}-byte key, not {KEY_LEN}", bytes.len()))
+        })?;
+        Ok(VaultKey::from_bytes(array))
+    }
+}
+
+impl KeyStore for ForeignKeyStore {
+    fn create_vault_key(&self) -> Result<(KeyReference, VaultKey), KeyStoreError> {
+        let stored = self.0.create_vault_key().map_err(|error| KeyStoreError::Failed(error.to_string()))?;
+        Ok((KeyReference(stored.reference), Self::key_from(stored.key)?))
+    }
+
+    fn vault_key(&self, reference: &KeyReference) -> Result<VaultKey, KeyStoreError> {
+        let bytes = self.0.vault_key(reference.0.clone()).map_err(|error| KeyStoreError::Failed(error.to_string()))?;
+        Self::key_from(bytes)
+    }
+}
+
+pub(crate) struct ForeignClock(pub Arc<dyn PlatformClock>);
+
+impl Clock for ForeignClock {
+    fn now_unix(&self) -> u64 {
+        self.0.now_unix_seconds()
+    }
+}

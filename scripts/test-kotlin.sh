@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds the host library, generates the Kotlin bindings with the workspace's uniffi-bindgen,
+# and runs the JVM tests in android/jvm-test against them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+target=${CARGO_TARGET_DIR:-target}
+cargo build --locked -p nyckel-ffi -p uniffi-bindgen
+rm -rf "$target/uniffi-kotlin"
+"$target/debug/uniffi-bindgen" generate --no-format --library "$target/debug/libnyckel_ffi.so" \
+  --language kotlin --out-dir "$target/uniffi-kotlin"
+mvn -B -q -f android/jvm-test/pom.xml test \
+  -Dnyckel.lib.dir="$(realpath "$target/debug")" -Dnyckel.generated="$(realpath "$target/uniffi-kotlin")"
+# Surefire's summary lines, so the log shows what ran.
+grep -h 'Tests run' android/jvm-test/target/surefire-reports/*.txt
