@@ -17,6 +17,7 @@ missing=()
 command -v oathtool >/dev/null || missing+=(oathtool)   # reference codes for the CLI tests
 command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)   # the Kotlin binding tests run on the JVM
 command -v mvn >/dev/null || missing+=(maven)             # fetches Kotlin, JNA, JUnit from Maven Central
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)   # tree-sitter for the Swift check
 if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -5,3 +5,4 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 cargo test --workspace --locked
 bash scripts/test-kotlin.sh
+bash scripts/check-swift.sh
