@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds the host library, generates the Kotlin bindings with the workspace's uniffi-bindgen,
-# and runs the JVM tests in android/jvm-test against them.
+# and runs the JVM tests in android/jvm-test against them (and a real nyckel-server they start).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
-cargo build --locked -p nyckel-ffi -p uniffi-bindgen
+cargo build --locked -p nyckel-ffi -p uniffi-bindgen -p nyckel-server
 rm -rf "$target/uniffi-kotlin"
 "$target/debug/uniffi-bindgen" generate --no-format --library "$target/debug/libnyckel_ffi.so" \
   --language kotlin --out-dir "$target/uniffi-kotlin"

@@ -1,6 +1,11 @@
 //! The one public error of the bindings, mapped from every core error in one place.
 
-use nyckel_core::{BackupError, KeyStoreError, MigrationError, UriError, VaultError};
+use nyckel_core::approvals::ApprovalError;
+use nyckel_core::companion::CompanionError;
+use nyckel_core::qr_otp::QrOtpError;
+use nyckel_core::{
+    BackupError, KeyStoreError, MigrationError, RegistrationError, ServerApiError, UriError, VaultError,
+};
 
 /// Everything that can go wrong, as the apps see it. Each case carries a message fit to log;
 /// the case itself says what the UI should do.
@@ -33,6 +38,42 @@ pub enum NyckelError {
     /// The platform (key store, clock, callback) failed.
     #[error("platform failure: {reason}")]
     Platform {
+        /// Details.
+        reason: String,
+    },
+    /// The server says the PIN was wrong; the request stays open for another try.
+    #[error("wrong PIN: {attempts_left} attempts left before this device is blocked")]
+    WrongPin {
+        /// Attempts left.
+        attempts_left: u32,
+    },
+    /// Too many wrong PINs: the server blocked this device (register again, or ask an administrator).
+    #[error("device blocked: {reason}")]
+    DeviceBlocked {
+        /// Details.
+        reason: String,
+    },
+    /// The number picked is not the one the browser shows; the request was denied.
+    #[error("number mismatch: {reason}")]
+    NumberMismatch {
+        /// Details.
+        reason: String,
+    },
+    /// The request was already answered, expired, or is not pending on this phone.
+    #[error("request closed: {reason}")]
+    RequestClosed {
+        /// Details.
+        reason: String,
+    },
+    /// The server could not be reached; try again later.
+    #[error("network: {reason}")]
+    Network {
+        /// Details.
+        reason: String,
+    },
+    /// The server refused, or sent something that failed the phone's checks.
+    #[error("refused: {reason}")]
+    Refused {
         /// Details.
         reason: String,
     },
@@ -90,6 +131,35 @@ impl From<VaultError> for NyckelError {
             | VaultError::CounterExhausted
             | VaultError::AlreadyInitialized(_) => NyckelError::InvalidInput { reason },
             VaultError::Locked(_) | VaultError::Storage(_) | VaultError::Seal(_) => NyckelError::Storage { reason },
+        }
+    }
+}
+
+impl From<CompanionError> for NyckelError {
+    fn from(error: CompanionError) -> Self {
+        let reason = error.to_string();
+        match error {
+            CompanionError::Vault(inner) => inner.into(),
+            CompanionError::DeviceKey(_) | CompanionError::NoRuntime => NyckelError::Platform { reason },
+            CompanionError::Server(ServerApiError::Network { .. }) => NyckelError::Network { reason },
+            CompanionError::Server(_) => NyckelError::Refused { reason },
+            CompanionError::Registration(RegistrationError::Receipt(_)) => NyckelError::Refused { reason },
+            CompanionError::Registration(RegistrationError::Random) => NyckelError::Platform { reason },
+            CompanionError::Registration(_) | CompanionError::Pin(_) => NyckelError::InvalidInput { reason },
+            CompanionError::Approval(ApprovalError::WrongPin { attempts_left }) => {
+                NyckelError::WrongPin { attempts_left }
+            }
+            CompanionError::Approval(ApprovalError::DeviceBlocked) => NyckelError::DeviceBlocked { reason },
+            CompanionError::Approval(ApprovalError::NumberMismatch) => NyckelError::NumberMismatch { reason },
+            CompanionError::Approval(
+                ApprovalError::AlreadyAnswered | ApprovalError::Expired | ApprovalError::UnknownChallenge { .. },
+            ) => NyckelError::RequestClosed { reason },
+            CompanionError::Approval(ApprovalError::Rejected(_)) => NyckelError::Refused { reason },
+            CompanionError::Approval(_) => NyckelError::InvalidInput { reason },
+            CompanionError::QrOtp(QrOtpError::NoRegistration { .. }) | CompanionError::UnknownRegistration(_) => {
+                NyckelError::NotFound { reason }
+            }
+            CompanionError::QrOtp(_) => NyckelError::InvalidInput { reason },
         }
     }
 }

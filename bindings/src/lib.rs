@@ -1,18 +1,26 @@
 //! Nyckel's UniFFI facade: a thin layer over `nyckel-core` for the Kotlin and Swift apps.
 //!
-//! - [`app`]: the main object, [`Nyckel`];
+//! - [`app`]: the main object, [`Nyckel`]; [`companion`]: its registrations, approvals and QR OTPs;
 //! - [`platform`]: the traits the apps implement (key store, clock) and their core adapters;
 //! - [`records`]: plain data crossing the boundary;
+//! - [`scan`]: QR scanning of camera frames and images;
 //! - [`error`]: the one public error, mapped from the core's errors in one place.
 
 uniffi::setup_scaffolding!("nyckel");
 
 pub mod app;
+pub mod companion;
 pub mod error;
 pub mod platform;
 pub mod records;
+pub mod scan;
 
 pub use app::Nyckel;
+pub use companion::{ApprovalListener, ApprovalSubscription};
 pub use error::NyckelError;
 pub use platform::{PlatformClock, PlatformKeyStore, StoredVaultKey};
-pub use records::{AccountInfo, CodeInfo, ImportReport, OtpType};
+pub use records::{
+    AccountInfo, ApprovalRequest, ChallengeOutcome, CodeInfo, DetailLine, ImportReport, NumberChoice, OtpType,
+    QrOtpRequest, RegistrationInfo,
+};
+pub use scan::{scan_image, FrameScanner, PayloadType, ScannedCode};

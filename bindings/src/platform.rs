@@ -1,8 +1,9 @@
 //! What the apps provide: the platform key store and the clock, as foreign traits, and their
-//! adapters to the core's `KeyStore` and `Clock`.
+//! adapters to the core's `KeyStore`, `DeviceKeyStore` and `Clock`.
 
 use std::sync::Arc;
 
+use nyckel_core::device_keys::{DeviceKeyError, DeviceKeyStore};
 use nyckel_core::vault::seal::KEY_LEN;
 use nyckel_core::{Clock, KeyReference, KeyStore, KeyStoreError, VaultKey};
 use zeroize::Zeroizing;
@@ -19,13 +20,23 @@ pub struct StoredVaultKey {
     pub key: Vec<u8>,
 }
 
-/// The platform's secure key storage (Android Keystore/StrongBox, iOS Keychain/Secure Enclave).
+/// The platform's secure key storage (Android Keystore/StrongBox, iOS Keychain/Secure Enclave):
+/// the vault key, and the non-exportable ECDSA P-256 device keys of registrations.
 #[uniffi::export(with_foreign)]
 pub trait PlatformKeyStore: Send + Sync {
     /// Creates a random 32-byte vault key, protects it, and returns it with its reference.
     fn create_vault_key(&self) -> Result<StoredVaultKey, NyckelError>;
     /// Gives back the key that `reference` names.
     fn vault_key(&self, reference: String) -> Result<Vec<u8>, NyckelError>;
+    /// Creates a P-256 key pair under `alias` (hardware-backed where possible) and returns its
+    /// public key: the 65-byte uncompressed point, or a DER SubjectPublicKeyInfo.
+    fn create_device_key(&self, alias: String) -> Result<Vec<u8>, NyckelError>;
+    /// The public key under `alias`, in the same forms.
+    fn device_public_key(&self, alias: String) -> Result<Vec<u8>, NyckelError>;
+    /// ECDSA P-256 with SHA-256 over `message` with the key under `alias`, as ASN.1 DER.
+    fn sign_with_device_key(&self, alias: String, message: Vec<u8>) -> Result<Vec<u8>, NyckelError>;
+    /// Deletes the key under `alias`; a missing key is not an error.
+    fn delete_device_key(&self, alias: String) -> Result<(), NyckelError>;
 }
 
 /// The time source, so UIs and tests can fix the moment.
@@ -54,6 +65,7 @@ impl PlatformClock for SystemClock {
     }
 }
 
+/// The foreign key store seen as the core's vault-key and device-key stores.
 pub(crate) struct ForeignKeyStore(pub Arc<dyn PlatformKeyStore>);
 
 impl ForeignKeyStore {
@@ -78,6 +90,29 @@ impl KeyStore for ForeignKeyStore {
     }
 }
 
+fn device_failure(error: NyckelError) -> DeviceKeyError {
+    DeviceKeyError::Failed { reason: error.to_string() }
+}
+
+impl DeviceKeyStore for ForeignKeyStore {
+    fn create_key(&self, alias: String) -> Result<Vec<u8>, DeviceKeyError> {
+        self.0.create_device_key(alias).map_err(device_failure)
+    }
+
+    fn public_key(&self, alias: String) -> Result<Vec<u8>, DeviceKeyError> {
+        self.0.device_public_key(alias).map_err(device_failure)
+    }
+
+    fn sign(&self, alias: String, message: Vec<u8>) -> Result<Vec<u8>, DeviceKeyError> {
+        self.0.sign_with_device_key(alias, message).map_err(device_failure)
+    }
+
+    fn delete_key(&self, alias: String) -> Result<(), DeviceKeyError> {
+        self.0.delete_device_key(alias).map_err(device_failure)
+    }
+}
+
+/// The foreign clock seen as the core's clock.
 pub(crate) struct ForeignClock(pub Arc<dyn PlatformClock>);
 
 impl Clock for ForeignClock {

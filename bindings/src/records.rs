@@ -1,6 +1,7 @@
 //! Plain data that crosses the FFI boundary.
 
-use nyckel_core::{Account, AddReport, Code, OtpKind, VaultEntry};
+use nyckel_core::{Account, AddReport, Code, OtpKind, OtpPrompt, PendingApproval, RegistrationSummary, VaultEntry};
+use nyckel_protocol::{ChallengeState, NumberPrompt, TransactionLine};
 
 /// How an account's codes are made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -92,5 +93,182 @@ impl CodeInfo {
 impl ImportReport {
     pub(crate) fn new(report: AddReport, missing_batches: Vec<u32>) -> Self {
         ImportReport { added: report.added.len() as u64, duplicates: report.duplicates as u64, missing_batches }
+    }
+}
+
+/// A registration with a Nyckel server (no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RegistrationInfo {
+    /// The phone's id for it.
+    pub id: String,
+    /// Display name: the label, else `user @ server`.
+    pub name: String,
+    /// The server's base URL.
+    pub server_url: String,
+    /// The user at the server.
+    pub user: String,
+    /// This device's name at the server.
+    pub device_name: String,
+    /// This device's id at the server.
+    pub device_id: String,
+    /// When it was registered, Unix seconds.
+    pub created_at: u64,
+}
+
+impl From<RegistrationSummary> for RegistrationInfo {
+    fn from(summary: RegistrationSummary) -> Self {
+        RegistrationInfo {
+            id: summary.id,
+            name: summary.name,
+            server_url: summary.server_url,
+            user: summary.user,
+            device_name: summary.device_name,
+            device_id: summary.device_id.to_string(),
+            created_at: summary.created_at,
+        }
+    }
+}
+
+/// One line of transaction details, shown verbatim.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DetailLine {
+    /// The label, e.g. "New foreign account".
+    pub key: String,
+    /// The value, e.g. "BIC REVOLT21, IBAN …".
+    pub value: String,
+}
+
+/// How the user answers number matching.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum NumberChoice {
+    /// Pick the number the browser shows among these.
+    Choose {
+        /// The candidates, in display order.
+        choices: Vec<String>,
+    },
+    /// Type the number the browser shows.
+    Type {
+        /// How many digits.
+        digits: u8,
+    },
+}
+
+/// A verified push request, with everything the approval screen shows.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ApprovalRequest {
+    /// The registration it is for.
+    pub registration_id: String,
+    /// Its display name.
+    pub registration_name: String,
+    /// The request's id (pass it back to approve/deny).
+    pub challenge_id: String,
+    /// The service, e.g. "Trade portal".
+    pub service: String,
+    /// The action, e.g. "Sign in" or "Change payee".
+    pub action: String,
+    /// The requesting browser, when known.
+    pub browser: Option<String>,
+    /// The requesting IP address, when known.
+    pub ip: Option<String>,
+    /// The approximate place, when known.
+    pub place: Option<String>,
+    /// When the request was made, Unix seconds, when known.
+    pub time: Option<u64>,
+    /// Transaction details in order; empty for a plain login.
+    pub transaction: Vec<DetailLine>,
+    /// Number matching, when the service asked for it.
+    pub number_choice: Option<NumberChoice>,
+    /// Creation time (server clock).
+    pub created_at: u64,
+    /// Expiry (server clock).
+    pub expires_at: u64,
+}
+
+fn lines(transaction: &[TransactionLine]) -> Vec<DetailLine> {
+    transaction.iter().map(|line| DetailLine { key: line.key.clone(), value: line.value.clone() }).collect()
+}
+
+impl From<PendingApproval> for ApprovalRequest {
+    fn from(pending: PendingApproval) -> Self {
+        let display = pending.display;
+        let context = display.context;
+        ApprovalRequest {
+            registration_id: pending.registration_id,
+            registration_name: pending.registration_name,
+            challenge_id: pending.challenge_id.to_string(),
+            service: context.service,
+            action: context.action,
+            browser: context.browser,
+            ip: context.ip,
+            place: context.place,
+            time: context.time,
+            transaction: lines(&display.transaction),
+            number_choice: display.number_match.map(|prompt| match prompt {
+                NumberPrompt::Choose { choices } => NumberChoice::Choose { choices },
+                NumberPrompt::Type { digits } => NumberChoice::Type { digits },
+            }),
+            created_at: pending.created_at,
+            expires_at: pending.expires_at,
+        }
+    }
+}
+
+/// Where a request stands after an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ChallengeOutcome {
+    /// Still open.
+    Pending,
+    /// Approved.
+    Approved,
+    /// Denied.
+    Denied,
+    /// Denied and reported as fraud.
+    Fraud,
+    /// Expired.
+    Expired,
+    /// This device was blocked (too many wrong PINs).
+    Blocked,
+}
+
+impl From<ChallengeState> for ChallengeOutcome {
+    fn from(state: ChallengeState) -> Self {
+        match state {
+            ChallengeState::Pending => ChallengeOutcome::Pending,
+            ChallengeState::Approved => ChallengeOutcome::Approved,
+            ChallengeState::Denied => ChallengeOutcome::Denied,
+            ChallengeState::Fraud => ChallengeOutcome::Fraud,
+            ChallengeState::Expired => ChallengeOutcome::Expired,
+            ChallengeState::Blocked => ChallengeOutcome::Blocked,
+        }
+    }
+}
+
+/// A scanned login or transaction code, to show before asking the PIN.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct QrOtpRequest {
+    /// True for a transaction confirmation, false for a login.
+    pub is_transaction: bool,
+    /// The challenge id.
+    pub challenge_id: String,
+    /// The service.
+    pub service: String,
+    /// The action.
+    pub action: String,
+    /// Transaction details in order — what the one-time password is bound to.
+    pub transaction: Vec<DetailLine>,
+    /// The registrations that can answer; usually one.
+    pub registrations: Vec<RegistrationInfo>,
+}
+
+impl From<OtpPrompt> for QrOtpRequest {
+    fn from(prompt: OtpPrompt) -> Self {
+        QrOtpRequest {
+            is_transaction: matches!(prompt.kind, nyckel_protocol::OtpKind::Transaction),
+            challenge_id: prompt.challenge_id.to_string(),
+            service: prompt.display.context.service.clone(),
+            action: prompt.display.context.action.clone(),
+            transaction: lines(&prompt.display.transaction),
+            registrations: prompt.registrations.into_iter().map(RegistrationInfo::from).collect(),
+        }
     }
 }

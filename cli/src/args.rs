@@ -71,6 +71,45 @@ pub enum Command {
         /// Part of an issuer or account name that selects one account, or #ID.
         query: String,
     },
+    /// Register this computer as a phone with a Nyckel server, from an enrollment code
+    /// (PIN of 4–16 digits asked twice, or $NYCKEL_PIN).
+    Register {
+        #[command(flatten)]
+        code: CodeArgs,
+    },
+    /// Answer pending sign-in and transaction requests: shows everything the request says,
+    /// then asks the number (if any, or $NYCKEL_NUMBER) and the PIN (or $NYCKEL_PIN).
+    Approve {
+        /// Keep polling and answer requests as they arrive (Ctrl-C to stop).
+        #[arg(long)]
+        watch: bool,
+        /// Stop watching after answering this many requests.
+        #[arg(long, requires = "watch", value_name = "N")]
+        count: Option<usize>,
+        /// Deny instead of approving (no PIN needed).
+        #[arg(long, conflicts_with = "fraud")]
+        deny: bool,
+        /// Deny and report the request as not yours (no PIN needed).
+        #[arg(long)]
+        fraud: bool,
+        /// Without --watch: seconds to wait for a request to arrive (0–30).
+        #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+        wait: u64,
+        /// Only this registration (its id, or a unique prefix of it).
+        #[arg(long, value_name = "ID")]
+        registration: Option<String>,
+    },
+    /// The 8-digit one-time password for a sign-in or transaction QR code, offline
+    /// (PIN asked, or $NYCKEL_PIN).
+    Otp {
+        #[command(flatten)]
+        code: CodeArgs,
+        /// The registration to answer with, when several share the code's server.
+        #[arg(long, value_name = "ID")]
+        registration: Option<String>,
+    },
+    /// List the registrations with servers, and each server's view of this device.
+    Devices,
     /// Write an encrypted backup of every account (passphrase asked twice, or $NYCKEL_BACKUP_PASSPHRASE).
     Export {
         /// The backup file to create; refuses to overwrite.
@@ -78,6 +117,17 @@ pub enum Command {
         #[command(flatten)]
         kdf: KdfArgs,
     },
+}
+
+/// A Nyckel code, as text or as an image file to scan.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub struct CodeArgs {
+    /// The code's text (nyckel://…).
+    pub payload: Option<String>,
+    /// A PNG or JPEG image of the QR code.
+    #[arg(long, value_name = "IMAGE")]
+    pub qr: Option<PathBuf>,
 }
 
 #[derive(Args)]

@@ -62,6 +62,20 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             vault.delete(entry.id)?;
             println!("deleted #{} {}", entry.id, entry.account.label());
         }
+        Command::Register { code } => crate::companion::register(&path, &cli.global, &code)?,
+        Command::Approve { watch, count, deny, fraud, wait, registration } => {
+            let decision = match (deny, fraud) {
+                (_, true) => crate::companion::Decision::Fraud,
+                (true, false) => crate::companion::Decision::Deny,
+                (false, false) => crate::companion::Decision::Approve,
+            };
+            let options = crate::companion::ApproveOptions { watch, count, decision, wait, registration };
+            crate::companion::approve(&path, &cli.global, options)?
+        }
+        Command::Otp { code, registration } => {
+            crate::companion::otp(&path, &cli.global, &code, registration.as_deref())?
+        }
+        Command::Devices => crate::companion::devices(&path, &cli.global)?,
         Command::Export { file, kdf } => {
             if file.exists() {
                 return Err(CliError::WouldOverwrite(file));
@@ -180,7 +194,7 @@ fn read_uri_file(file: &Path, bytes: &[u8], exports: &mut MigrationCollector) ->
     Ok(accounts)
 }
 
-fn open(path: &Path) -> Result<Vault, CliError> {
+pub(crate) fn open(path: &Path) -> Result<Vault, CliError> {
     if !Vault::exists(path) {
         return Err(nyckel_core::VaultError::NotInitialized(path.to_path_buf()).into());
     }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use nyckel_core::{MigrationError, UriError, VaultError};
+use nyckel_core::{CompanionError, MigrationError, UriError, VaultError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -28,4 +28,14 @@ pub enum CliError {
     NoVaultPath,
     #[error("{0} already exists; choose another file")]
     WouldOverwrite(PathBuf),
+    #[error("{0}")]
+    Companion(#[from] CompanionError),
+    #[error("{0}")]
+    Pin(String),
+    #[error("{path}: {reason}")]
+    Scan { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Input(String),
+    #[error("cannot start the network runtime: {0}")]
+    Runtime(std::io::Error),
 }

@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod companion;
 mod error;
 mod secrets;
 mod select;

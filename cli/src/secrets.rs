@@ -14,6 +14,29 @@ pub fn backup_passphrase(confirm: bool) -> Result<Zeroizing<String>, CliError> {
     obtain("NYCKEL_BACKUP_PASSPHRASE", "Backup passphrase", confirm)
 }
 
+/// The companion PIN: `$NYCKEL_PIN`, else a prompt (twice when `confirm`). Its form is checked
+/// by the core; whether it is right only the server can tell.
+pub fn pin(confirm: bool) -> Result<Zeroizing<String>, CliError> {
+    let pin = match std::env::var("NYCKEL_PIN") {
+        Ok(value) => Zeroizing::new(value),
+        Err(std::env::VarError::NotUnicode(_)) => return Err(CliError::Pin("$NYCKEL_PIN is not valid UTF-8".into())),
+        Err(std::env::VarError::NotPresent) => {
+            let first = ask_pin("PIN: ")?;
+            if confirm && *first != *ask_pin("PIN again: ")? {
+                return Err(CliError::Pin("the PINs differ".into()));
+            }
+            first
+        }
+    };
+    Ok(pin)
+}
+
+fn ask_pin(prompt: &str) -> Result<Zeroizing<String>, CliError> {
+    rpassword::prompt_password(prompt)
+        .map(Zeroizing::new)
+        .map_err(|error| CliError::Pin(format!("cannot read the PIN: {error}")))
+}
+
 fn obtain(variable: &str, prompt: &str, confirm: bool) -> Result<Zeroizing<String>, CliError> {
     let passphrase = match std::env::var(variable) {
         Ok(value) => Zeroizing::new(value),

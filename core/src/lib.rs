@@ -3,23 +3,39 @@
 //! - [`otp`]: HOTP/TOTP/Steam codes; [`account`]: an authenticator entry;
 //! - [`otpauth`] and [`migration`]: reading what authenticator QR codes carry;
 //! - [`vault`]: the encrypted store on sled, its key stores and backups;
-//! - [`clock`]: the injectable time source.
+//! - [`clock`]: the injectable time source;
+//! - [`companion`]: the phone side of the companion protocol — [`registration`], [`approvals`],
+//!   [`qr_otp`], over [`device_keys`] and the [`server_api`] client.
 
 pub mod account;
+pub mod approvals;
 pub mod clock;
+pub mod companion;
+pub mod device_keys;
 pub mod migration;
 pub mod otp;
 pub mod otpauth;
+pub mod qr;
+pub mod qr_otp;
+pub mod registration;
 pub mod secret;
+pub mod server_api;
 pub mod vault;
 
 pub use account::Account;
+pub use approvals::{ApprovalError, ApprovalListener, PendingApproval, PollConfig, PollOutcome, PollingHandle};
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use companion::{Companion, CompanionError, CompanionSettings};
+pub use device_keys::{DeviceKeyError, DeviceKeyStore, KeyStoreSigner, VaultDeviceKeyStore};
 pub use migration::{parse_migration, MigrationBatch, MigrationCollector, MigrationError};
 pub use otp::{Algorithm, Code, OtpKind, OtpParams, ParamsError};
 pub use otpauth::{parse_otpauth, parse_otpauth_bytes, to_otpauth, UriError};
+pub use qr_otp::{OtpPrompt, QrOtpError};
+pub use registration::{RegistrationError, RegistrationSummary};
 pub use secret::{Base32Error, SecretBytes};
+pub use server_api::{ServerApiError, ServerClient};
 pub use vault::backup::BackupError;
 pub use vault::keystore::{KdfParams, KeyReference, KeyStore, KeyStoreError, MemoryKeyStore, PassphraseKeyStore};
+pub use vault::registrations::{Registration, RegistrationId};
 pub use vault::seal::VaultKey;
 pub use vault::{AccountId, AddReport, Vault, VaultEntry, VaultError};

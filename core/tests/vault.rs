@@ -194,3 +194,15 @@ fn an_invalid_batch_changes_nothing() {
     assert!(matches!(vault.add(bad), Err(VaultError::Params(_))));
     assert!(vault.is_empty());
 }
+
+#[test]
+fn a_create_interrupted_before_the_header_is_finished_by_open_or_create() {
+    let dir = tempfile::tempdir().unwrap();
+    // What a kill between sled's own files and the header insert leaves behind.
+    drop(sled::open(dir.path()).unwrap());
+    assert!(Vault::exists(dir.path()));
+    let store = passphrase_store("pw");
+    assert!(matches!(Vault::open(dir.path(), &store), Err(VaultError::NotInitialized(_))));
+    Vault::open_or_create(dir.path(), &store).unwrap().add(acme()).unwrap();
+    assert_eq!(Vault::open_or_create(dir.path(), &store).unwrap().len(), 1);
+}

@@ -2,33 +2,81 @@ import SwiftUI
 import Nyckel
 import NyckelFFI
 
-/// Accounts with live codes and a countdown; scan to add.
+/// The main screen: registrations with Nyckel servers, then accounts with live codes and a
+/// countdown. Scanning adds accounts, registers the phone or answers a login QR code.
 struct AccountsView: View {
     @ObservedObject var model: AccountsModel
-    @State private var scanning = false
+    @ObservedObject var approvals: ApprovalsModel
+    @State private var sheet: AccountsSheet?
+    @State private var removing: RegistrationInfo?
 
     var body: some View {
         NavigationStack {
             List {
-                ForEach(model.codes, id: \.account.id) { entry in
-                    CodeRow(entry: entry, next: { model.nextCode(for: entry.account) })
+                if let notice = approvals.notice {
+                    Button(notice) { approvals.notice = nil }
+                }
+                Section {
+                    if model.registrations.isEmpty {
+                        Text("To register this device, scan the QR code your service shows under \"Add a mobile device\".")
+                            .font(.callout)
+                            .foregroundStyle(.secondary)
+                    }
+                    ForEach(model.registrations, id: \.id) { registration in
+                        VStack(alignment: .leading) {
+                            Text(registration.name).font(.headline)
+                            Text(registration.serverUrl).font(.caption).foregroundStyle(.secondary)
+                        }
+                        .swipeActions {
+                            Button("Remove", role: .destructive) { removing = registration }
+                        }
+                    }
+                } header: {
+                    Text("Registered with")
+                } footer: {
+                    if let error = approvals.pollingError { Text(error) }
+                }
+                Section("Accounts") {
+                    ForEach(model.codes, id: \.account.id) { entry in
+                        CodeRow(entry: entry, hotpCode: model.hotpCodes[entry.account.id]) {
+                            model.nextCode(for: entry.account)
+                        }
                         .swipeActions {
                             Button("Delete", role: .destructive) { model.delete(entry.account) }
                         }
+                    }
                 }
             }
             .navigationTitle("Nyckel")
             .toolbar {
                 Button {
-                    scanning = true
+                    sheet = .scanner
                 } label: {
                     Image(systemName: "qrcode.viewfinder")
                 }
+                .accessibilityLabel("Scan QR code")
             }
-            .sheet(isPresented: $scanning) {
-                ScannerView { code in
-                    scanning = false
-                    model.add(scanned: code)
+            .sheet(item: $sheet) { current in
+                switch current {
+                case .scanner:
+                    ScannerView { code in
+                        // Swapping the item replaces the scanner sheet with where the code leads.
+                        sheet = model.route(scanned: code).map(AccountsSheet.destination)
+                    }
+                case .destination(.register(let payload)):
+                    RegistrationView(model: model, payload: payload) { sheet = nil }
+                case .destination(.qrOtp(let payload, let request)):
+                    QrOtpView(model: model, payload: payload, request: request) { sheet = nil }
+                }
+            }
+            .confirmationDialog(
+                "Remove \(removing?.name ?? "")? This phone will no longer approve sign-ins for it.",
+                isPresented: Binding(get: { removing != nil }, set: { if !$0 { removing = nil } }),
+                titleVisibility: .visible
+            ) {
+                Button("Remove", role: .destructive) {
+                    if let registration = removing { model.unregister(registration) }
+                    removing = nil
                 }
             }
             .alert("Nyckel", isPresented: Binding(get: { model.errorText != nil }, set: { _ in model.errorText = nil })) {
@@ -42,8 +90,24 @@ struct AccountsView: View {
     }
 }
 
+/// What the accounts screen shows over itself.
+enum AccountsSheet: Identifiable {
+    case scanner
+    case destination(ScanDestination)
+
+    var id: String {
+        switch self {
+        case .scanner: return "scanner"
+        case .destination(.register(let payload)): return "register " + payload
+        case .destination(.qrOtp(let payload, _)): return "otp " + payload
+        }
+    }
+}
+
+/// One account: issuer, name and its current code with the time left (HOTP: tap for the next code).
 struct CodeRow: View {
     let entry: CodeInfo
+    let hotpCode: String?
     let next: () -> Void
 
     var body: some View {
@@ -54,7 +118,8 @@ struct CodeRow: View {
             }
             Spacer()
             if entry.account.otpType == .hotp {
-                Button(entry.code.isEmpty ? "Show code" : entry.code, action: next)
+                Button(hotpCode ?? "Show code", action: next)
+                    .font(.system(.title2, design: .monospaced))
             } else {
                 Text(entry.code).font(.system(.title2, design: .monospaced))
                 ProgressView(value: Double(entry.secondsLeft), total: Double(max(entry.account.period, 1)))

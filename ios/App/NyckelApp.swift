@@ -10,36 +10,61 @@ struct NyckelApp: App {
     var body: some Scene {
         WindowGroup {
             switch session.state {
-            case .ready(let accounts):
-                AccountsView(model: accounts)
+            case .ready(let accounts, let approvals):
+                RootView(accounts: accounts, approvals: approvals)
             case .failed(let message):
                 Text("Nyckel could not open its vault: \(message)").padding()
-            case .opening:
-                ProgressView()
             }
         }
     }
 }
 
-/// Opens the vault once, with the Keychain-backed key store.
+/// Opens the vault once, with the Keychain and Secure Enclave key store.
 @MainActor
 final class AppSession: ObservableObject {
+    /// Whether the vault opened.
     enum State {
-        case opening
-        case ready(AccountsModel)
+        case ready(AccountsModel, ApprovalsModel)
         case failed(String)
     }
 
-    @Published var state: State = .opening
+    @Published var state: State
 
     init() {
         let directory = FileManager.default.urls(for: .applicationSupportDirectory, in: .userDomainMask)[0]
-            .appendingPathComponent("vault").path
+            .appendingPathComponent("vault")
         do {
-            let core = try Nyckel.open(directory: directory, keyStore: AppleKeyStore(), clock: DeviceClock())
-            state = .ready(AccountsModel(core: core))
+            let core = try openNyckel(directory: directory)
+            state = .ready(AccountsModel(core: core), ApprovalsModel(core: core))
         } catch {
-            state = .failed("\(error)")
+            state = .failed(describe(error))
+        }
+    }
+}
+
+/// An open approval request takes the whole screen; otherwise the accounts. Approvals are
+/// polled while the app is in the foreground.
+struct RootView: View {
+    @ObservedObject var accounts: AccountsModel
+    @ObservedObject var approvals: ApprovalsModel
+    @Environment(\.scenePhase) private var scenePhase
+
+    var body: some View {
+        Group {
+            if let request = approvals.requests.first {
+                // Per request, so a new one starts with an empty PIN and no number picked.
+                ApprovalView(model: approvals, request: request).id(request.challengeId)
+            } else {
+                AccountsView(model: accounts, approvals: approvals)
+            }
+        }
+        .onAppear { approvals.start() }
+        .onChange(of: scenePhase) { phase in
+            switch phase {
+            case .active: approvals.start()
+            case .background: approvals.stop()
+            default: break
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ pub const MIN_CHALLENGE_TTL: u64 = 30;
 /// Longest lifetime a relying party may ask for; the phone rejects longer-lived challenges.
 pub const MAX_CHALLENGE_TTL: u64 = 600;
 /// Lifetime of an enrollment QR code.
-pub const ENROLLMENT_TTL: u64 = 600;
+pub const ENROLLMENT_TTL: u64 = 300;
 
 /// How far the phone's clock may be from the server's when it checks a challenge's
 /// validity period, in seconds.

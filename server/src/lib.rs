@@ -1,1 +1,136 @@
+//! Nyckel server: enrollment, push and QR-OTP challenges, PIN-failure counting, devices
+//! and audit, over the HTTP API of docs/PROTOCOL.md.
+//!
+//! - [`serve`] runs the server on a listener; [`Server`] splits opening from running.
+//! - [`admin`] holds the offline administration the binary uses (users, relying parties,
+//!   admin token); it needs the data directory unlocked, i.e. the server stopped.
+//! - State lives in memory for speed (devices with their challenge inboxes, open
+//!   challenges) and in sled (`--data-dir/db`) for durability; see [`app`].
 
+pub mod admin;
+pub mod api_error;
+pub mod app;
+pub mod audit;
+pub mod challenges;
+pub mod clock;
+pub mod devices;
+pub mod enrollments;
+pub mod files;
+pub mod http;
+pub mod nonces;
+pub mod phone;
+pub mod qr_image;
+pub mod relying_parties;
+pub mod seal;
+pub mod store;
+pub mod users;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+
+/// How the server runs.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Where the database and key files live.
+    pub data_dir: PathBuf,
+    /// Base URL phones reach the server at (the `u` of enrollment codes); default
+    /// `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// The clock (tests inject a [`ManualClock`]).
+    pub clock: Arc<dyn Clock>,
+    /// Lifetime of an enrollment code, seconds.
+    pub enrollment_ttl: u64,
+}
+
+impl ServerConfig {
+    /// Defaults for `data_dir`: system clock, 5-minute enrollment codes.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            public_url: None,
+            clock: Arc::new(SystemClock),
+            enrollment_ttl: enrollments::DEFAULT_ENROLLMENT_TTL,
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("data_dir", &self.data_dir)
+            .field("public_url", &self.public_url)
+            .field("enrollment_ttl", &self.enrollment_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the server or an administrative command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Networking.
+    #[error("network: {0}")]
+    Io(#[from] std::io::Error),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    /// A key file.
+    #[error(transparent)]
+    File(#[from] files::FileError),
+    /// The PIN-secret sealing key.
+    #[error(transparent)]
+    Seal(#[from] seal::SealError),
+    /// A user operation.
+    #[error(transparent)]
+    User(#[from] users::UserError),
+    /// A relying-party operation.
+    #[error(transparent)]
+    RelyingParty(#[from] relying_parties::RelyingPartyError),
+    /// The public URL is not acceptable in an enrollment code.
+    #[error("invalid public URL: {0}")]
+    PublicUrl(String),
+}
+
+/// An opened server, ready to run.
+pub struct Server {
+    app: Arc<app::App>,
+    listener: tokio::net::TcpListener,
+}
+
+impl Server {
+    /// Opens the data directory (creating the signing key on first start) for `listener`.
+    pub fn open(listener: tokio::net::TcpListener, config: ServerConfig) -> Result<Self, ServerError> {
+        let addr: SocketAddr = listener.local_addr()?;
+        let mut local = addr;
+        if local.ip().is_unspecified() {
+            // Listening on every interface: loopback is the address that certainly works here.
+            local.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        let url = config.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
+        let url = nyckel_protocol::qr::check_server_url(&url).map_err(|e| ServerError::PublicUrl(e.to_string()))?;
+        let app = app::App::open(&config, url)?;
+        Ok(Self { app, listener })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> Result<SocketAddr, ServerError> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// The shared state (tests and benchmarks inspect it).
+    pub fn app(&self) -> Arc<app::App> {
+        self.app.clone()
+    }
+
+    /// Serves until the listener fails.
+    pub async fn run(self) -> Result<(), ServerError> {
+        Ok(http::run(self.listener, self.app).await?)
+    }
+}
+
+/// Opens the data directory and serves on `listener`.
+pub async fn serve(listener: tokio::net::TcpListener, config: ServerConfig) -> Result<(), ServerError> {
+    Server::open(listener, config)?.run().await
+}

@@ -69,7 +69,7 @@ fn key_store() -> PassphraseKeyStore {
 /// The child side: opens (or creates) the vault and writes forever, acknowledging each write.
 pub fn run_writer(path: &Path) -> Result<(), VaultError> {
     let store = key_store();
-    let vault = if Vault::exists(path) { Vault::open(path, &store)? } else { Vault::create(path, &store)? };
+    let vault = Vault::open_or_create(path, &store)?;
     let entries = vault.list()?;
     let counter_id = match entries.iter().find(|entry| entry.account.name == COUNTER_ACCOUNT) {
         Some(entry) => entry.id,

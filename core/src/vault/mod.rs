@@ -1,7 +1,9 @@
 //! The encrypted account vault on sled: every record sealed, every write flushed before it returns.
 
 pub mod backup;
+pub mod device_keys;
 pub mod keystore;
+pub mod registrations;
 pub mod seal;
 
 use std::path::{Path, PathBuf};
@@ -136,6 +138,15 @@ impl Vault {
         meta.insert(HEADER_KEY, bytes).map_err(VaultError::Storage)?;
         db.flush().map_err(VaultError::Storage)?;
         Self::from_parts(db, key)
+    }
+
+    /// Opens the vault at `path`, creating it when there is none — including a directory left
+    /// by a create that was interrupted before its header was written.
+    pub fn open_or_create(path: &Path, key_store: &dyn KeyStore) -> Result<Vault, VaultError> {
+        match Self::open(path, key_store) {
+            Err(VaultError::NotInitialized(_)) => Self::create(path, key_store),
+            other => other,
+        }
     }
 
     /// Opens the vault at `path` with the key `key_store` gives for it.
@@ -355,11 +366,22 @@ fn id_from_key(key: &[u8]) -> Result<AccountId, VaultError> {
 }
 
 fn open_db(path: &Path) -> Result<sled::Db, VaultError> {
-    sled::Config::new().path(path).cache_capacity(8 * 1024 * 1024).open().map_err(|error| match &error {
-        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
-            VaultError::Locked(path.to_path_buf())
+    // A vault closed a moment ago in this process keeps sled's file lock until sled's
+    // background flusher thread exits, so a held lock is retried for up to a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        match sled::Config::new().path(path).cache_capacity(8 * 1024 * 1024).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(io))
+                if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
+            {
+                if std::time::Instant::now() >= deadline {
+                    return Err(VaultError::Locked(path.to_path_buf()));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(error @ sled::Error::Corruption { .. }) => return Err(VaultError::Corrupt(error.to_string())),
+            Err(error) => return Err(VaultError::Storage(error)),
         }
-        sled::Error::Corruption { .. } => VaultError::Corrupt(error.to_string()),
-        _ => VaultError::Storage(error),
-    })
+    }
 }

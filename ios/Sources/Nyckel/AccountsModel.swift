@@ -1,10 +1,21 @@
 import Foundation
 import NyckelFFI
 
-/// The accounts screen's state: codes refreshed every second from the Rust core.
+/// Where a scanned code leads beyond adding accounts.
+public enum ScanDestination {
+    /// Register this phone from an enrollment code.
+    case register(payload: String)
+    /// Show an offline one-time password for a login or transaction code.
+    case qrOtp(payload: String, request: QrOtpRequest)
+}
+
+/// The main screen's state: codes refreshed every second, registrations, and what scanning leads to.
 @MainActor
 public final class AccountsModel: ObservableObject {
     @Published public private(set) var codes: [CodeInfo] = []
+    /// currentCodes() leaves HOTP codes empty: a revealed one is kept here.
+    @Published public private(set) var hotpCodes: [UInt64: String] = [:]
+    @Published public private(set) var registrations: [RegistrationInfo] = []
     @Published public var errorText: String?
 
     private let core: Nyckel
@@ -16,6 +27,7 @@ public final class AccountsModel: ObservableObject {
 
     public func start() {
         ticker?.cancel()
+        refreshRegistrations()
         ticker = Task { [weak self] in
             while !Task.isCancelled {
                 self?.refresh()
@@ -30,46 +42,87 @@ public final class AccountsModel: ObservableObject {
     }
 
     public func refresh() {
-        do {
-            codes = try core.currentCodes()
-        } catch {
-            errorText = "\(error)"
-        }
+        attempt { codes = try core.currentCodes() }
     }
 
-    /// Adds what a scanned code carries: one account, or a Google Authenticator export.
-    public func add(scanned code: ScannedCode) {
-        guard let text = code.text else { return }
+    public func refreshRegistrations() {
+        attempt { registrations = try core.registrations() }
+    }
+
+    /// Adds what an account code carries, or says where another Nyckel code leads.
+    public func route(scanned code: ScannedCode) -> ScanDestination? {
+        guard let text = code.text else {
+            errorText = "This QR code holds no text Nyckel can use."
+            return nil
+        }
         do {
             switch code.payloadType {
             case .otpauth:
                 _ = try core.addAccount(uri: text)
             case .otpauthMigration:
-                _ = try core.importMigration(uris: [text])
+                let report = try core.importMigration(uris: [text])
+                if !report.missingBatches.isEmpty {
+                    let missing = report.missingBatches.map { String($0 + 1) }.joined(separator: ", ")
+                    errorText = "Imported \(report.added) accounts; also scan the export's codes \(missing)."
+                }
+            case .nyckelEnroll:
+                return .register(payload: text)
+            case .nyckelLogin, .nyckelTransaction:
+                let request = try core.readQrOtp(payload: text)
+                return .qrOtp(payload: text, request: request)
             default:
-                errorText = "This QR code is not an authenticator account."
+                errorText = "This QR code is not one Nyckel can use."
             }
             refresh()
         } catch {
-            errorText = "\(error)"
+            errorText = describe(error)
         }
+        return nil
     }
 
     public func nextCode(for account: AccountInfo) {
-        do {
-            _ = try core.nextHotpCode(id: account.id)
-            refresh()
-        } catch {
-            errorText = "\(error)"
-        }
+        attempt { hotpCodes[account.id] = try core.nextHotpCode(id: account.id).code }
     }
 
     public func delete(_ account: AccountInfo) {
-        do {
+        attempt {
             try core.deleteAccount(id: account.id)
+            hotpCodes[account.id] = nil
             refresh()
+        }
+    }
+
+    /// Registers this phone; the PIN was already asked twice. The PIN is never stored nor sent.
+    public func register(payload: String, pin: String) async throws -> RegistrationInfo {
+        defer { refreshRegistrations() }
+        return try await core.register(payload: payload, pin: pin)
+    }
+
+    public func unregister(_ registration: RegistrationInfo) {
+        Task {
+            do {
+                try await core.unregister(registrationId: registration.id)
+            } catch {
+                errorText = describe(error)
+            }
+            refreshRegistrations()
+        }
+    }
+
+    /// The offline one-time password; a wrong PIN gives a plausible but wrong code.
+    public func qrOtp(payload: String, registrationId: String?, pin: String) async throws -> String {
+        let core = self.core
+        // The PIN goes through a deliberately slow KDF: keep it off the main actor.
+        return try await Task.detached {
+            try core.qrOtp(payload: payload, registrationId: registrationId, pin: pin)
+        }.value
+    }
+
+    private func attempt(_ body: () throws -> Void) {
+        do {
+            try body()
         } catch {
-            errorText = "\(error)"
+            errorText = describe(error)
         }
     }
 }

@@ -43,7 +43,28 @@ struct KeychainVaultKeys {
     }
 }
 
-enum KeychainError: Error {
+/// Why a Keychain or Secure Enclave operation failed.
+enum KeychainError: Error, CustomStringConvertible {
     case status(OSStatus)
     case foreignReference
+    case duplicate
+    case failure(String)
+
+    /// The error a Security call reported through its out-parameter, taking ownership of it.
+    static func from(_ error: Unmanaged<CFError>?) -> KeychainError {
+        .failure(error.map { "\($0.takeRetainedValue())" } ?? "unknown Security framework error")
+    }
+
+    var description: String {
+        switch self {
+        case .status(let status):
+            return SecCopyErrorMessageString(status, nil) as String? ?? "OSStatus \(status)"
+        case .foreignReference:
+            return "not a Keychain vault key reference"
+        case .duplicate:
+            return "a key already exists under this alias"
+        case .failure(let reason):
+            return reason
+        }
+    }
 }

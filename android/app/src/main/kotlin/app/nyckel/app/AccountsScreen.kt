@@ -1,0 +1,147 @@
+package app.nyckel.app
+
+import androidx.compose.foundation.clickable
+import androidx.compose.foundation.layout.Column
+import androidx.compose.foundation.layout.Row
+import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.layout.size
+import androidx.compose.foundation.lazy.LazyColumn
+import androidx.compose.foundation.lazy.items
+import androidx.compose.material3.AlertDialog
+import androidx.compose.material3.CircularProgressIndicator
+import androidx.compose.material3.ExperimentalMaterial3Api
+import androidx.compose.material3.ExtendedFloatingActionButton
+import androidx.compose.material3.HorizontalDivider
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.Scaffold
+import androidx.compose.material3.Text
+import androidx.compose.material3.TextButton
+import androidx.compose.material3.TopAppBar
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.LaunchedEffect
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Alignment
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.text.font.FontFamily
+import androidx.compose.ui.unit.dp
+import androidx.lifecycle.compose.collectAsStateWithLifecycle
+import app.nyckel.ffi.CodeInfo
+import app.nyckel.ffi.OtpType
+import app.nyckel.ffi.RegistrationInfo
+import kotlinx.coroutines.delay
+
+/**
+ * The main screen: registrations with Nyckel servers, then accounts with live codes and a
+ * countdown. Scanning adds accounts, registers the phone or answers a login QR code.
+ */
+@OptIn(ExperimentalMaterial3Api::class)
+@Composable
+fun AccountsScreen(model: NyckelViewModel) {
+    val registrations by model.registrations.collectAsStateWithLifecycle()
+    val notice by model.notice.collectAsStateWithLifecycle()
+    val pollingError by model.pollingError.collectAsStateWithLifecycle()
+    var codes by remember { mutableStateOf(emptyList<CodeInfo>()) }
+    // currentCodes() leaves HOTP codes empty: a revealed one is kept here until deleted.
+    var hotpCodes by remember { mutableStateOf(emptyMap<ULong, String>()) }
+    var removing by remember { mutableStateOf<RegistrationInfo?>(null) }
+
+    LaunchedEffect(Unit) {
+        while (true) {
+            codes = model.currentCodes()
+            delay(1_000)
+        }
+    }
+
+    Scaffold(
+        topBar = { TopAppBar(title = { Text("Nyckel") }) },
+        floatingActionButton = {
+            ExtendedFloatingActionButton(onClick = { model.navigate(Route.Scanner) }) { Text("Scan QR code") }
+        },
+    ) { padding ->
+        LazyColumn(Modifier.padding(padding)) {
+            notice?.let { text ->
+                item {
+                    Text(
+                        text,
+                        Modifier.clickable(onClick = model::dismissNotice).padding(16.dp),
+                        color = MaterialTheme.colorScheme.primary,
+                    )
+                }
+            }
+            if (registrations.isNotEmpty()) {
+                item { SectionTitle("Registered with") }
+                pollingError?.let { item { Text(it, Modifier.padding(horizontal = 16.dp), style = MaterialTheme.typography.bodySmall) } }
+                items(registrations, key = { it.id }) { registration ->
+                    Row(Modifier.padding(horizontal = 16.dp, vertical = 8.dp), verticalAlignment = Alignment.CenterVertically) {
+                        Column(Modifier.weight(1f)) {
+                            Text(registration.name, style = MaterialTheme.typography.titleMedium)
+                            Text(registration.serverUrl, style = MaterialTheme.typography.bodySmall)
+                        }
+                        TextButton(onClick = { removing = registration }) { Text("Remove") }
+                    }
+                }
+                item { HorizontalDivider() }
+            } else {
+                item {
+                    Text(
+                        "To register this device, scan the QR code your service shows under \"Add a mobile device\".",
+                        Modifier.padding(16.dp),
+                        style = MaterialTheme.typography.bodyMedium,
+                    )
+                }
+            }
+            item { SectionTitle("Accounts") }
+            items(codes, key = { it.account.id.toLong() }) { entry ->
+                CodeRow(entry, hotpCodes[entry.account.id]) {
+                    model.nextHotpCode(entry.account.id)?.let { hotpCodes = hotpCodes + (entry.account.id to it) }
+                }
+            }
+        }
+    }
+
+    removing?.let { registration ->
+        AlertDialog(
+            onDismissRequest = { removing = null },
+            title = { Text("Remove ${registration.name}?") },
+            text = { Text("This phone will no longer approve sign-ins for it. You can register it again later.") },
+            confirmButton = {
+                TextButton(onClick = {
+                    removing = null
+                    model.unregister(registration)
+                }) { Text("Remove") }
+            },
+            dismissButton = { TextButton(onClick = { removing = null }) { Text("Cancel") } },
+        )
+    }
+}
+
+@Composable
+private fun SectionTitle(text: String) {
+    Text(text, Modifier.padding(start = 16.dp, top = 16.dp, bottom = 4.dp), style = MaterialTheme.typography.labelLarge)
+}
+
+@Composable
+private fun CodeRow(entry: CodeInfo, hotpCode: String?, onNext: () -> Unit) {
+    val hotp = entry.account.otpType == OtpType.HOTP
+    Row(
+        Modifier.clickable(enabled = hotp, onClick = onNext).padding(16.dp),
+        verticalAlignment = Alignment.CenterVertically,
+    ) {
+        Column(Modifier.weight(1f)) {
+            Text(entry.account.issuer.ifEmpty { entry.account.name }, style = MaterialTheme.typography.titleMedium)
+            Text(entry.account.name, style = MaterialTheme.typography.bodySmall)
+        }
+        if (hotp) {
+            Text(hotpCode ?: "Tap for code", fontFamily = FontFamily.Monospace, style = MaterialTheme.typography.headlineSmall)
+        } else {
+            Text(entry.code, fontFamily = FontFamily.Monospace, style = MaterialTheme.typography.headlineSmall)
+            CircularProgressIndicator(
+                progress = { entry.secondsLeft.toFloat() / entry.account.period.coerceAtLeast(1u).toFloat() },
+                modifier = Modifier.padding(start = 12.dp).size(24.dp),
+            )
+        }
+    }
+}

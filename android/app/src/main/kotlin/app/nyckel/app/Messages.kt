@@ -1,0 +1,41 @@
+package app.nyckel.app
+
+import app.nyckel.ffi.ChallengeOutcome
+import app.nyckel.ffi.NyckelException
+import java.text.DateFormat
+import java.util.Date
+
+/** What to tell the user about a failure: the error's case decides the wording, its reason adds detail. */
+fun describe(error: Throwable): String = when (error) {
+    is NyckelException.WrongPin -> {
+        val attempts = if (error.attemptsLeft == 1u) "attempt" else "attempts"
+        "Wrong PIN. ${error.attemptsLeft} $attempts left before this device is blocked."
+    }
+    is NyckelException.DeviceBlocked ->
+        "This device is blocked after too many wrong PINs. Register it again, or ask your administrator."
+    is NyckelException.NumberMismatch -> "That is not the number the browser shows, so the request was denied."
+    is NyckelException.RequestClosed -> "This request was already answered or has expired."
+    is NyckelException.Network -> "The server cannot be reached. Check the connection and try again."
+    is NyckelException.Refused -> "The server refused: ${error.reason}"
+    is NyckelException.InvalidInput -> "Not valid: ${error.reason}"
+    is NyckelException.NotFound -> "Not found: ${error.reason}"
+    is NyckelException.WrongKey -> "Wrong key: ${error.reason}"
+    is NyckelException.Corrupt -> "The vault is damaged: ${error.reason}"
+    is NyckelException.Platform -> "The phone failed: ${error.reason}"
+    is NyckelException.Storage -> "Storage failed: ${error.reason}"
+    else -> error.message ?: error.javaClass.simpleName
+}
+
+/** What an answered request came to, for the main screen. */
+fun describe(outcome: ChallengeOutcome): String = when (outcome) {
+    ChallengeOutcome.APPROVED -> "Approved. The browser continues by itself."
+    ChallengeOutcome.DENIED -> "Denied."
+    ChallengeOutcome.FRAUD -> "Denied and reported as not yours."
+    ChallengeOutcome.EXPIRED -> "The request had expired."
+    ChallengeOutcome.BLOCKED -> "This device is blocked."
+    ChallengeOutcome.PENDING -> "The request is still open."
+}
+
+/** A Unix time as the user's locale writes a date and time. */
+fun formatTime(unixSeconds: ULong): String =
+    DateFormat.getDateTimeInstance(DateFormat.MEDIUM, DateFormat.SHORT).format(Date(unixSeconds.toLong() * 1000))

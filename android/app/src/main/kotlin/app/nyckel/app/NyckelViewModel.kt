@@ -1,0 +1,287 @@
+package app.nyckel.app
+
+import android.app.Application
+import androidx.lifecycle.AndroidViewModel
+import androidx.lifecycle.viewModelScope
+import app.nyckel.android.openNyckel
+import app.nyckel.ffi.ApprovalListener
+import app.nyckel.ffi.ApprovalRequest
+import app.nyckel.ffi.ApprovalSubscription
+import app.nyckel.ffi.ChallengeOutcome
+import app.nyckel.ffi.CodeInfo
+import app.nyckel.ffi.Nyckel
+import app.nyckel.ffi.NyckelException
+import app.nyckel.ffi.PayloadType
+import app.nyckel.ffi.QrOtpRequest
+import app.nyckel.ffi.RegistrationInfo
+import app.nyckel.ffi.ScannedCode
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.flow.asStateFlow
+import kotlinx.coroutines.flow.update
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withContext
+
+/** Where the app is; a pending approval request is shown over any of these. */
+sealed interface Route {
+    /** Accounts, codes and registrations. */
+    data object Accounts : Route
+
+    /** The camera, routing what it finds. */
+    data object Scanner : Route
+
+    /** Registering this phone from a scanned enrollment code. */
+    data class Register(val payload: String) : Route
+
+    /** An offline one-time password for a scanned login or transaction code. */
+    data class QrOtp(val payload: String, val request: QrOtpRequest) : Route
+}
+
+/** Progress of one call into the core, as a screen shows it. */
+sealed interface Work<out T> {
+    /** Not started. */
+    data object Idle : Work<Nothing>
+
+    /** In flight. */
+    data object Running : Work<Nothing>
+
+    /** Failed, with what to tell the user. */
+    data class Failed(val message: String) : Work<Nothing>
+
+    /** Finished with a value. */
+    data class Done<T>(val value: T) : Work<T>
+}
+
+/** A failed answer to one approval request that stays open (wrong PIN, network). */
+data class AnswerError(val challengeId: String, val message: String)
+
+/**
+ * Owns the `Nyckel` core and the approvals subscription for the activity's whole life
+ * (surviving rotation), and holds the state every screen reads.
+ */
+class NyckelViewModel(application: Application) : AndroidViewModel(application) {
+    private val opened: Result<Nyckel> = runCatching { openNyckel(application) }
+
+    /** Why the vault could not be opened, or null when it is open. */
+    val openError: String? = opened.exceptionOrNull()?.let(::describe)
+    private val core: Nyckel get() = opened.getOrThrow()
+
+    private val _route = MutableStateFlow<Route>(Route.Accounts)
+    val route: StateFlow<Route> = _route.asStateFlow()
+
+    private val _notice = MutableStateFlow<String?>(null)
+    val notice: StateFlow<String?> = _notice.asStateFlow()
+
+    private val _registrations = MutableStateFlow(emptyList<RegistrationInfo>())
+    val registrations: StateFlow<List<RegistrationInfo>> = _registrations.asStateFlow()
+
+    private val _approvals = MutableStateFlow(emptyList<ApprovalRequest>())
+    val approvals: StateFlow<List<ApprovalRequest>> = _approvals.asStateFlow()
+
+    private val _pollingError = MutableStateFlow<String?>(null)
+    val pollingError: StateFlow<String?> = _pollingError.asStateFlow()
+
+    private val _answering = MutableStateFlow(false)
+    val answering: StateFlow<Boolean> = _answering.asStateFlow()
+
+    private val _answerError = MutableStateFlow<AnswerError?>(null)
+    val answerError: StateFlow<AnswerError?> = _answerError.asStateFlow()
+
+    private val _registration = MutableStateFlow<Work<RegistrationInfo>>(Work.Idle)
+    val registration: StateFlow<Work<RegistrationInfo>> = _registration.asStateFlow()
+
+    private val _qrOtp = MutableStateFlow<Work<String>>(Work.Idle)
+    val qrOtp: StateFlow<Work<String>> = _qrOtp.asStateFlow()
+
+    private var subscription: ApprovalSubscription? = null
+
+    // Called on the core's polling threads: hop to the main thread before touching state.
+    private val listener = object : ApprovalListener {
+        override fun onApprovalRequest(request: ApprovalRequest) {
+            viewModelScope.launch(Dispatchers.Main) {
+                _pollingError.value = null
+                _approvals.update { list -> if (list.any { it.challengeId == request.challengeId }) list else list + request }
+            }
+        }
+
+        override fun onPollingError(registrationId: String?, reason: String) {
+            viewModelScope.launch(Dispatchers.Main) { _pollingError.value = reason }
+        }
+    }
+
+    init {
+        if (opened.isSuccess) refreshRegistrations()
+    }
+
+    /** Starts polling for approval requests; the activity calls it in onStart. */
+    fun startApprovals() {
+        if (opened.isFailure || subscription != null) return
+        subscription = try {
+            core.subscribeApprovals(listener)
+        } catch (error: NyckelException) {
+            _pollingError.value = describe(error)
+            null
+        }
+        refreshApprovals()
+    }
+
+    /** Stops polling; the activity calls it in onStop, so a hidden app does not keep polling. */
+    fun stopApprovals() {
+        subscription?.let {
+            it.cancel()
+            // Closing drops the Rust side's reference to the listener (and so to this model).
+            it.close()
+        }
+        subscription = null
+    }
+
+    override fun onCleared() {
+        stopApprovals()
+        opened.getOrNull()?.close()
+    }
+
+    fun navigate(route: Route) {
+        _route.value = route
+    }
+
+    fun dismissNotice() {
+        _notice.value = null
+    }
+
+    /** The current codes; on failure the last message explains why and the list is empty. */
+    fun currentCodes(): List<CodeInfo> = attempt { core.currentCodes() } ?: emptyList()
+
+    /** Advances an HOTP account and returns its new code (the code list never shows HOTP codes). */
+    fun nextHotpCode(id: ULong): String? = attempt { core.nextHotpCode(id).code }
+
+    fun deleteAccount(id: ULong) {
+        attempt { core.deleteAccount(id) }
+    }
+
+    /** Routes a scanned code by what it is for. */
+    fun scanned(code: ScannedCode) {
+        _route.value = Route.Accounts
+        val text = code.text ?: return show("This QR code holds no text Nyckel can use.")
+        attempt {
+            when (code.payloadType) {
+                PayloadType.OTPAUTH -> {
+                    val account = core.addAccount(text)
+                    show("Added ${account.issuer.ifEmpty { account.name }}.")
+                }
+                PayloadType.OTPAUTH_MIGRATION -> {
+                    val report = core.importMigration(listOf(text))
+                    val missing = report.missingBatches.map { it + 1u }
+                    show(
+                        "Imported ${report.added} accounts" +
+                            (if (report.duplicates > 0u) ", ${report.duplicates} already present" else "") +
+                            (if (missing.isEmpty()) "." else "; also scan the export's codes ${missing.joinToString()}."),
+                    )
+                }
+                PayloadType.NYCKEL_ENROLL -> {
+                    _registration.value = Work.Idle
+                    _route.value = Route.Register(text)
+                }
+                PayloadType.NYCKEL_LOGIN, PayloadType.NYCKEL_TRANSACTION -> {
+                    val request = core.readQrOtp(text)
+                    _qrOtp.value = Work.Idle
+                    _route.value = Route.QrOtp(text, request)
+                }
+                else -> show("This QR code is not one Nyckel can use.")
+            }
+        }
+    }
+
+    /** Registers this phone; the PIN was already asked twice. */
+    fun register(payload: String, pin: String) {
+        if (_registration.value == Work.Running) return
+        _registration.value = Work.Running
+        viewModelScope.launch {
+            _registration.value = try {
+                Work.Done(core.register(payload, pin))
+            } catch (error: NyckelException) {
+                Work.Failed(describe(error))
+            }
+            refreshRegistrations()
+        }
+    }
+
+    fun unregister(registration: RegistrationInfo) {
+        viewModelScope.launch {
+            try {
+                core.unregister(registration.id)
+                show("Removed ${registration.name}.")
+            } catch (error: NyckelException) {
+                show(describe(error))
+            }
+            refreshRegistrations()
+        }
+    }
+
+    fun approve(request: ApprovalRequest, pin: String, number: String?) =
+        answer(request) { core.approve(request.registrationId, request.challengeId, pin, number) }
+
+    fun deny(request: ApprovalRequest) = answer(request) { core.deny(request.registrationId, request.challengeId) }
+
+    fun reportFraud(request: ApprovalRequest) =
+        answer(request) { core.reportFraud(request.registrationId, request.challengeId) }
+
+    /** Re-reads the open requests from the core, dropping those the phone's clock says expired. */
+    fun refreshApprovals() {
+        val now = System.currentTimeMillis() / 1000
+        attempt { core.pendingApprovals() }?.let { pending ->
+            _approvals.value = pending.filter { it.expiresAt.toLong() > now }
+        }
+    }
+
+    /** Computes the one-time password; offline, and a wrong PIN gives a wrong but plausible code. */
+    fun computeQrOtp(payload: String, registrationId: String?, pin: String) {
+        if (_qrOtp.value == Work.Running) return
+        _qrOtp.value = Work.Running
+        viewModelScope.launch {
+            _qrOtp.value = try {
+                // The PIN goes through a deliberately slow KDF: keep it off the main thread.
+                Work.Done(withContext(Dispatchers.Default) { core.qrOtp(payload, registrationId, pin) })
+            } catch (error: NyckelException) {
+                Work.Failed(describe(error))
+            }
+        }
+    }
+
+    private fun answer(request: ApprovalRequest, call: suspend () -> ChallengeOutcome) {
+        if (_answering.value) return
+        _answering.value = true
+        _answerError.value = null
+        viewModelScope.launch {
+            try {
+                show(describe(call()))
+            } catch (error: NyckelException) {
+                _answerError.value = AnswerError(request.challengeId, describe(error))
+            }
+            refreshApprovals()
+            // A final failure (blocked, mismatch, closed) removed the request and its screen:
+            // its message moves to the main screen.
+            val error = _answerError.value
+            if (error != null && _approvals.value.none { it.challengeId == error.challengeId }) {
+                show(error.message)
+                _answerError.value = null
+            }
+            _answering.value = false
+        }
+    }
+
+    private fun refreshRegistrations() {
+        attempt { core.registrations() }?.let { _registrations.value = it }
+    }
+
+    private fun show(message: String) {
+        _notice.value = message
+    }
+
+    private inline fun <T> attempt(block: () -> T): T? = try {
+        block()
+    } catch (error: NyckelException) {
+        show(describe(error))
+        null
+    }
+}

@@ -1,0 +1,167 @@
+//! Registrations, push approvals and QR one-time passwords on the main object.
+
+use std::sync::{Arc, Mutex};
+
+use nyckel_core::approvals::{ApprovalListener as CoreListener, PollConfig, PollingHandle};
+use nyckel_core::companion::CompanionError;
+use nyckel_core::PendingApproval;
+use nyckel_protocol::ChallengeId;
+
+use crate::app::Nyckel;
+use crate::error::NyckelError;
+use crate::records::{ApprovalRequest, ChallengeOutcome, QrOtpRequest, RegistrationInfo};
+
+/// What the app implements to receive approval requests from the polling task.
+#[uniffi::export(with_foreign)]
+pub trait ApprovalListener: Send + Sync {
+    /// A request passed every check (server signature, device, expiry, replay) and should be
+    /// shown. Called on a background thread: hop to the UI thread and return quickly.
+    fn on_approval_request(&self, request: ApprovalRequest);
+    /// Polling failed and will be retried with backoff, or a delivered request was refused.
+    fn on_polling_error(&self, registration_id: Option<String>, reason: String);
+}
+
+/// A running approvals subscription. Polling stops when it is closed or dropped.
+#[derive(uniffi::Object)]
+pub struct ApprovalSubscription {
+    handle: Mutex<Option<PollingHandle>>,
+}
+
+#[uniffi::export]
+impl ApprovalSubscription {
+    /// Stops polling at once; in-flight requests are abandoned. (Dropping the object, or
+    /// Kotlin's `close()` / Swift's deinit, does the same.)
+    pub fn cancel(&self) {
+        if let Some(handle) = self.lock().as_ref() {
+            handle.close();
+        }
+    }
+
+    /// Stops polling and returns when the task has ended.
+    pub async fn stop(&self) {
+        let handle = self.lock().take();
+        if let Some(handle) = handle {
+            handle.shutdown().await;
+        }
+    }
+
+    /// Whether the polling task is still running.
+    pub fn is_active(&self) -> bool {
+        self.lock().as_ref().is_some_and(PollingHandle::is_running)
+    }
+}
+
+impl ApprovalSubscription {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<PollingHandle>> {
+        // The guarded value is a handle; a panic elsewhere cannot leave it half-updated.
+        self.handle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+struct ListenerBridge(Arc<dyn ApprovalListener>);
+
+impl CoreListener for ListenerBridge {
+    fn on_challenge(&self, challenge: PendingApproval) {
+        self.0.on_approval_request(ApprovalRequest::from(challenge));
+    }
+
+    fn on_error(&self, registration_id: Option<String>, error: CompanionError) {
+        self.0.on_polling_error(registration_id, NyckelError::from(error).to_string());
+    }
+}
+
+fn challenge_id(text: &str) -> Result<ChallengeId, NyckelError> {
+    ChallengeId::new(text).map_err(NyckelError::invalid)
+}
+
+#[uniffi::export]
+impl Nyckel {
+    /// Registers this phone from an enrollment code (`nyckel://enroll?…`, typed or scanned)
+    /// with a PIN of 4+ digits (the UI asks it twice). The PIN is never stored nor sent.
+    pub async fn register(&self, payload: String, pin: String) -> Result<RegistrationInfo, NyckelError> {
+        let companion = self.companion.clone();
+        let pin = zeroize::Zeroizing::new(pin);
+        let summary = self.run(async move { companion.register(&payload, &pin).await }).await?;
+        Ok(RegistrationInfo::from(summary))
+    }
+
+    /// Every registration on this phone.
+    pub fn registrations(&self) -> Result<Vec<RegistrationInfo>, NyckelError> {
+        Ok(self.companion.registrations()?.into_iter().map(RegistrationInfo::from).collect())
+    }
+
+    /// Unregisters at the server and forgets the registration and its device key.
+    pub async fn unregister(&self, registration_id: String) -> Result<(), NyckelError> {
+        let companion = self.companion.clone();
+        self.run(async move { companion.unregister(&registration_id).await }).await
+    }
+
+    /// Starts polling every registration for approval requests (long polls, backoff with
+    /// jitter on errors, resumes after network loss). Keep the returned subscription while the
+    /// app wants requests; close or drop it to stop.
+    pub fn subscribe_approvals(
+        &self,
+        listener: Arc<dyn ApprovalListener>,
+    ) -> Result<Arc<ApprovalSubscription>, NyckelError> {
+        let _runtime = self.runtime()?.enter();
+        let handle = self.companion.start_polling(Arc::new(ListenerBridge(listener)), PollConfig::default())?;
+        Ok(Arc::new(ApprovalSubscription { handle: Mutex::new(Some(handle)) }))
+    }
+
+    /// Requests received and not yet answered (e.g. to show after the app comes back).
+    pub fn pending_approvals(&self) -> Result<Vec<ApprovalRequest>, NyckelError> {
+        Ok(self.companion.pending_approvals()?.into_iter().map(ApprovalRequest::from).collect())
+    }
+
+    /// Approves with the PIN and, for number matching, the number the user picked or typed.
+    /// A wrong PIN is [`NyckelError::WrongPin`] and the request stays open.
+    pub async fn approve(
+        &self,
+        registration_id: String,
+        challenge_id_text: String,
+        pin: String,
+        number: Option<String>,
+    ) -> Result<ChallengeOutcome, NyckelError> {
+        let challenge = challenge_id(&challenge_id_text)?;
+        let companion = self.companion.clone();
+        let pin = zeroize::Zeroizing::new(pin);
+        let state = self
+            .run(async move { companion.approve(&registration_id, &challenge, &pin, number.as_deref()).await })
+            .await?;
+        Ok(state.into())
+    }
+
+    /// Denies a request (no PIN needed).
+    pub async fn deny(
+        &self,
+        registration_id: String,
+        challenge_id_text: String,
+    ) -> Result<ChallengeOutcome, NyckelError> {
+        let challenge = challenge_id(&challenge_id_text)?;
+        let companion = self.companion.clone();
+        Ok(self.run(async move { companion.deny(&registration_id, &challenge).await }).await?.into())
+    }
+
+    /// Denies a request and reports it as not the user's.
+    pub async fn report_fraud(
+        &self,
+        registration_id: String,
+        challenge_id_text: String,
+    ) -> Result<ChallengeOutcome, NyckelError> {
+        let challenge = challenge_id(&challenge_id_text)?;
+        let companion = self.companion.clone();
+        Ok(self.run(async move { companion.report_fraud(&registration_id, &challenge).await }).await?.into())
+    }
+
+    /// Reads a scanned login or transaction code: what to show before asking the PIN.
+    pub fn read_qr_otp(&self, payload: String) -> Result<QrOtpRequest, NyckelError> {
+        Ok(self.companion.read_otp_code(&payload)?.into())
+    }
+
+    /// The 8-digit one-time password for a login or transaction code — offline. Pass the
+    /// registration only when several can answer (see [`QrOtpRequest::registrations`]).
+    pub fn qr_otp(&self, payload: String, registration_id: Option<String>, pin: String) -> Result<String, NyckelError> {
+        let pin = zeroize::Zeroizing::new(pin);
+        Ok(self.companion.qr_otp(&payload, registration_id.as_deref(), &pin)?)
+    }
+}

@@ -1,0 +1,348 @@
+//! The phone commands: register, approve, otp and devices, on the core's companion.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use nyckel_core::{
+    ApprovalListener, Clock, Companion, CompanionError, CompanionSettings, FixedClock, PendingApproval, PollConfig,
+    RegistrationSummary, SystemClock, VaultDeviceKeyStore,
+};
+use nyckel_protocol::{ChallengeDisplay, ChallengeState, NumberPrompt};
+
+use crate::args::{CodeArgs, Global};
+use crate::error::CliError;
+use crate::secrets;
+
+/// What `approve` answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Deny,
+    Fraud,
+}
+
+pub struct ApproveOptions {
+    pub watch: bool,
+    pub count: Option<usize>,
+    pub decision: Decision,
+    pub wait: u64,
+    pub registration: Option<String>,
+}
+
+fn companion(path: &Path, global: &Global) -> Result<Arc<Companion>, CliError> {
+    let vault = Arc::new(crate::commands::open(path)?);
+    let keys = Arc::new(VaultDeviceKeyStore::new(vault.clone()));
+    let clock: Arc<dyn Clock> = match global.time {
+        Some(time) => Arc::new(FixedClock(time)),
+        None => Arc::new(SystemClock),
+    };
+    let settings = CompanionSettings::new(format!("Nyckel CLI on {}", std::env::consts::OS));
+    Ok(Arc::new(Companion::new(vault, keys, clock, settings)?))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    // Two workers: the poller keeps running while the main thread waits at a prompt.
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(CliError::Runtime)
+}
+
+/// The code's text: the argument, or the Nyckel code found in the image.
+fn code_text(code: &CodeArgs) -> Result<String, CliError> {
+    if let Some(payload) = &code.payload {
+        return Ok(payload.clone());
+    }
+    let Some(path) = &code.qr else {
+        return Err(CliError::Input("give a nyckel:// code or --qr IMAGE".into()));
+    };
+    let scan_error = |reason: String| CliError::Scan { path: path.clone(), reason };
+    let bytes = std::fs::read(path).map_err(|source| CliError::Io { path: path.clone(), source })?;
+    let codes = nyckel_core::qr::scan_image(&bytes).map_err(|error| scan_error(error.to_string()))?;
+    codes
+        .into_iter()
+        .filter_map(|code| code.text)
+        .find(|text| text.get(..9).is_some_and(|scheme| scheme.eq_ignore_ascii_case("nyckel://")))
+        .ok_or_else(|| scan_error("no Nyckel QR code found in the image".into()))
+}
+
+pub fn register(path: &Path, global: &Global, code: &CodeArgs) -> Result<(), CliError> {
+    let payload = code_text(code)?;
+    let companion = companion(path, global)?;
+    // Read the code first, so a wrong code is reported before the PIN is asked.
+    nyckel_core::registration::parse_enrollment(&payload).map_err(CompanionError::from)?;
+    let pin = secrets::pin(true)?;
+    let summary = runtime()?.block_on(companion.register(&payload, &pin))?;
+    println!("registered {} as {:?} for {} at {}", summary.id, summary.device_name, summary.user, summary.server_url);
+    Ok(())
+}
+
+pub fn approve(path: &Path, global: &Global, options: ApproveOptions) -> Result<(), CliError> {
+    let companion = companion(path, global)?;
+    let registrations = selected(&companion, options.registration.as_deref())?;
+    let runtime = runtime()?;
+    if options.watch {
+        return runtime.block_on(watch(companion, registrations, &options));
+    }
+    runtime.block_on(async {
+        let mut found = Vec::new();
+        for registration in &registrations {
+            let outcome = companion.poll_once(&registration.id, options.wait).await?;
+            for rejection in outcome.rejected {
+                if !matches!(rejection, nyckel_core::approvals::ChallengeRejection::AlreadySeen { .. }) {
+                    eprintln!("nyckel: warning: {}: refused a request: {rejection}", registration.name);
+                }
+            }
+            found.extend(outcome.new);
+        }
+        if found.is_empty() {
+            println!("no pending requests");
+        }
+        for pending in found {
+            answer(&companion, &pending, options.decision).await?;
+        }
+        Ok(())
+    })
+}
+
+/// Forwards what the poller finds to the main loop.
+struct Forward(tokio::sync::mpsc::UnboundedSender<Result<PendingApproval, String>>);
+
+impl ApprovalListener for Forward {
+    fn on_challenge(&self, challenge: PendingApproval) {
+        let _ = self.0.send(Ok(challenge));
+    }
+
+    fn on_error(&self, _registration_id: Option<String>, error: CompanionError) {
+        let _ = self.0.send(Err(error.to_string()));
+    }
+}
+
+async fn watch(
+    companion: Arc<Companion>,
+    registrations: Vec<RegistrationSummary>,
+    options: &ApproveOptions,
+) -> Result<(), CliError> {
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+    let handle = companion.start_polling(Arc::new(Forward(sender)), PollConfig::default())?;
+    eprintln!("watching {} registration(s) for requests; Ctrl-C to stop", registrations.len());
+    let mut answered = 0;
+    while let Some(event) = receiver.recv().await {
+        match event {
+            Ok(pending) if registrations.iter().any(|registration| registration.id == pending.registration_id) => {
+                // One failed answer (a wrong PIN, a mismatch) does not end the watch.
+                if let Err(error) = answer(&companion, &pending, options.decision).await {
+                    eprintln!("nyckel: {error}");
+                }
+                answered += 1;
+                if options.count.is_some_and(|count| answered >= count) {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(message) => eprintln!("nyckel: warning: {message}"),
+        }
+    }
+    handle.shutdown().await;
+    Ok(())
+}
+
+async fn answer(companion: &Companion, pending: &PendingApproval, decision: Decision) -> Result<(), CliError> {
+    print_request(pending);
+    let state = match decision {
+        Decision::Deny => companion.deny(&pending.registration_id, &pending.challenge_id).await?,
+        Decision::Fraud => companion.report_fraud(&pending.registration_id, &pending.challenge_id).await?,
+        Decision::Approve => {
+            let number = match &pending.display.number_match {
+                Some(prompt) => Some(read_number(prompt)?),
+                None => None,
+            };
+            let pin = secrets::pin(false)?;
+            companion.approve(&pending.registration_id, &pending.challenge_id, &pin, number.as_deref()).await?
+        }
+    };
+    println!("{}", state_word(state));
+    Ok(())
+}
+
+fn state_word(state: ChallengeState) -> &'static str {
+    match state {
+        ChallengeState::Pending => "pending",
+        ChallengeState::Approved => "approved",
+        ChallengeState::Denied => "denied",
+        ChallengeState::Fraud => "reported as fraud",
+        ChallengeState::Expired => "expired",
+        ChallengeState::Blocked => "blocked",
+    }
+}
+
+/// The number from $NYCKEL_NUMBER, else typed at the prompt.
+fn read_number(prompt: &NumberPrompt) -> Result<String, CliError> {
+    if let Ok(number) = std::env::var("NYCKEL_NUMBER") {
+        return Ok(number.trim().to_owned());
+    }
+    print!("Number shown in your browser: ");
+    std::io::stdout().flush().map_err(|error| CliError::Input(format!("cannot write the prompt: {error}")))?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).map_err(|error| CliError::Input(format!("cannot read: {error}")))?;
+    let number = line.trim().to_owned();
+    if !prompt.accepts_form(&number) {
+        return Err(CliError::Input(format!("{number:?} is not one of the numbers offered")));
+    }
+    Ok(number)
+}
+
+/// Prints everything the request shows, verbatim: the phone must show exactly what is signed.
+fn print_request(pending: &PendingApproval) {
+    println!("Request {} for {}", pending.challenge_id, pending.registration_name);
+    print_display(&pending.display);
+    println!("  Expires:     {}", utc(pending.expires_at));
+    match &pending.display.number_match {
+        Some(NumberPrompt::Choose { choices }) => {
+            println!("  Number:      pick the one your browser shows: {}", choices.join("  "))
+        }
+        Some(NumberPrompt::Type { digits }) => {
+            println!("  Number:      type the {digits}-digit number your browser shows")
+        }
+        None => {}
+    }
+}
+
+fn print_display(display: &ChallengeDisplay) {
+    let context = &display.context;
+    println!("  Service:     {}", context.service);
+    println!("  Action:      {}", context.action);
+    if let Some(browser) = &context.browser {
+        println!("  Browser:     {browser}");
+    }
+    if let Some(ip) = &context.ip {
+        println!("  IP address:  {ip}");
+    }
+    if let Some(place) = &context.place {
+        println!("  Place:       {place}");
+    }
+    if let Some(time) = context.time {
+        println!("  Time:        {}", utc(time));
+    }
+    if !display.transaction.is_empty() {
+        println!("  Transaction details:");
+        for line in &display.transaction {
+            println!("    {}: {}", line.key, line.value);
+        }
+    }
+}
+
+pub fn otp(path: &Path, global: &Global, code: &CodeArgs, registration: Option<&str>) -> Result<(), CliError> {
+    let payload = code_text(code)?;
+    let companion = companion(path, global)?;
+    let prompt = companion.read_otp_code(&payload)?;
+    let registration = match registration {
+        Some(query) => Some(pick(&prompt.registrations, query)?.id.clone()),
+        None => None,
+    };
+    let kind = match prompt.kind {
+        nyckel_protocol::OtpKind::Login => "Sign-in",
+        nyckel_protocol::OtpKind::Transaction => "Transaction",
+    };
+    println!("{kind} code {}", prompt.challenge_id);
+    print_display(&prompt.display);
+    if registration.is_none() && prompt.registrations.len() > 1 {
+        let names: Vec<String> = prompt
+            .registrations
+            .iter()
+            .map(|registration| format!("{} ({})", registration.id, registration.name))
+            .collect();
+        return Err(CliError::Input(format!(
+            "several registrations can answer this code: {}; choose one with --registration ID",
+            names.join(", ")
+        )));
+    }
+    let pin = secrets::pin(false)?;
+    let otp = companion.qr_otp(&payload, registration.as_deref(), &pin)?;
+    println!("One-time password: {otp}");
+    Ok(())
+}
+
+pub fn devices(path: &Path, global: &Global) -> Result<(), CliError> {
+    let companion = companion(path, global)?;
+    let registrations = companion.registrations()?;
+    if registrations.is_empty() {
+        println!("no registrations");
+        return Ok(());
+    }
+    let runtime = runtime()?;
+    for registration in registrations {
+        println!("{}  {}", registration.id, registration.name);
+        println!("  server:      {} (key {})", registration.server_url, registration.server_key_id);
+        println!("  user:        {}", registration.user);
+        println!("  device:      {} ({})", registration.device_name, registration.device_id);
+        println!("  registered:  {}", utc(registration.created_at));
+        match runtime.block_on(companion.device_info(&registration.id)) {
+            Ok(info) => {
+                let state = match info.state {
+                    nyckel_protocol::wire::devices::DeviceState::Active => "active",
+                    nyckel_protocol::wire::devices::DeviceState::Blocked => "blocked",
+                    nyckel_protocol::wire::devices::DeviceState::Inactive => "inactive",
+                };
+                println!(
+                    "  at server:   {state}, {} wrong PIN(s), last used {}",
+                    info.pin_failures,
+                    utc(info.last_used_at)
+                );
+            }
+            Err(error) => println!("  at server:   unavailable ({error})"),
+        }
+    }
+    Ok(())
+}
+
+/// Registrations selected by `--registration` (an id or a unique prefix), else all of them.
+fn selected(companion: &Companion, query: Option<&str>) -> Result<Vec<RegistrationSummary>, CliError> {
+    let all = companion.registrations()?;
+    if all.is_empty() {
+        return Err(CliError::Input("no registrations: run `nyckel register` first".into()));
+    }
+    match query {
+        Some(query) => Ok(vec![pick(&all, query)?.clone()]),
+        None => Ok(all),
+    }
+}
+
+fn pick<'a>(registrations: &'a [RegistrationSummary], query: &str) -> Result<&'a RegistrationSummary, CliError> {
+    if let Some(exact) = registrations.iter().find(|registration| registration.id == query) {
+        return Ok(exact);
+    }
+    match registrations.iter().filter(|registration| registration.id.starts_with(query)).collect::<Vec<_>>()[..] {
+        [one] => Ok(one),
+        [] => Err(CliError::Input(format!("no registration {query:?}"))),
+        _ => Err(CliError::Input(format!("{query:?} matches several registrations; give more of the id"))),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC` for a Unix time (proleptic Gregorian calendar).
+fn utc(unix: u64) -> String {
+    let days = i64::try_from(unix / 86_400).unwrap_or(i64::MAX / 2);
+    let seconds = unix % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", seconds / 3600, seconds % 3600 / 60, seconds % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn utc_formats_known_instants() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(4_102_444_799), "2099-12-31 23:59:59 UTC");
+    }
+}

@@ -1,0 +1,248 @@
+//! The phone commands of the `nyckel` binary against a real server on 127.0.0.1 (in this
+//! process): register (text and --qr image), approve (number matching, transaction lines
+//! verbatim, wrong PIN then right PIN, deny, fraud, --watch), otp, devices.
+//! Lives here rather than in tests/ because only this package's tests get the binary's path.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use nyckel_protocol::wire::relying_party::{ChallengeStatus, PushChallengeCreated, QrChallengeCreated};
+use nyckel_protocol::{ChallengeId, ChallengeState};
+
+const PIN: &str = "4711";
+
+struct Setup {
+    dir: tempfile::TempDir,
+    url: String,
+    rp_key: String,
+    http: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl Setup {
+    async fn start() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("server");
+        nyckel_server::admin::add_user(&data, "alice", "Correct-h0rse!").unwrap();
+        nyckel_server::admin::add_user(&data, "bob", "Correct-h0rse!").unwrap();
+        let rp_key = nyckel_server::admin::add_relying_party(&data, "portal").unwrap().to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = nyckel_server::Server::open(listener, nyckel_server::ServerConfig::new(&data)).unwrap();
+        let url = format!("http://{}", server.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let _ = server.run().await;
+        });
+        nyckel_core::server_api::install_crypto_provider();
+        let setup = Setup { dir, url, rp_key, http: reqwest::Client::new(), server };
+        setup.ok(&["init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"], &[]).await;
+        setup
+    }
+
+    fn vault(&self) -> PathBuf {
+        self.dir.path().join("vault")
+    }
+
+    /// Runs the binary off the runtime's threads (the server keeps serving meanwhile).
+    async fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_nyckel"));
+        command
+            .args(args)
+            .env("NYCKEL_VAULT", self.vault())
+            .env("NYCKEL_PASSPHRASE", "vault pass")
+            .env_remove("NYCKEL_PIN")
+            .env_remove("NYCKEL_NUMBER")
+            .env_remove("NYCKEL_TIME");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap()
+    }
+
+    async fn ok(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let output = self.run(args, env).await;
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// A command that must fail with exactly one `nyckel:` line.
+    async fn fails(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let output = self.run(args, env).await;
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(!output.status.success(), "{args:?} succeeded");
+        assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr}");
+        assert!(stderr.starts_with("nyckel: ") && !stderr.contains("panicked"), "{stderr}");
+        stderr
+    }
+
+    async fn rp(&self, method: reqwest::Method, path: &str, body: serde_json::Value) -> reqwest::Response {
+        let mut request = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(&self.rp_key);
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert!(response.status().is_success(), "{path}: {}", response.status());
+        response
+    }
+
+    async fn enrollment(&self, user: &str) -> serde_json::Value {
+        let body = serde_json::json!({"user": user, "device_name": format!("{user}'s laptop")});
+        self.rp(reqwest::Method::POST, "/v1/enrollments", body).await.json().await.unwrap()
+    }
+
+    async fn push(&self, body: serde_json::Value) -> PushChallengeCreated {
+        self.rp(reqwest::Method::POST, "/v1/challenges/push", body).await.json().await.unwrap()
+    }
+
+    async fn state(&self, challenge: &ChallengeId) -> ChallengeState {
+        let path = format!("/v1/challenges/{challenge}?wait=0");
+        let status: ChallengeStatus =
+            self.rp(reqwest::Method::GET, &path, serde_json::Value::Null).await.json().await.unwrap();
+        status.state
+    }
+}
+
+fn payee_change(user: &str) -> serde_json::Value {
+    serde_json::json!({
+        "user": user,
+        "context": {"service": "Trade portal", "action": "Change payee", "browser": "Firefox on Linux",
+                    "ip": "192.0.2.7", "place": "Stockholm, SE"},
+        "transaction": [{"key": "New foreign account", "value": "BIC REVOLT21, IBAN LT60 3250 0123 4567"},
+                        {"key": "Limit", "value": "5 000,00 EUR / day"}],
+        "number_matching": "choose"
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_approve_deny_fraud_otp_and_devices_from_the_command_line() {
+    let s = Setup::start().await;
+
+    // Register alice from the code's text (PIN from the environment, as a script would).
+    let started = s.enrollment("alice").await;
+    let out = s.ok(&["register", started["qr"].as_str().unwrap()], &[("NYCKEL_PIN", PIN)]).await;
+    assert!(out.contains("registered") && out.contains("alice"), "{out}");
+    let alice = out.split_whitespace().nth(1).unwrap().to_owned();
+    // Register bob by scanning the server's PNG rendering of the code.
+    let started = s.enrollment("bob").await;
+    let png = s
+        .rp(
+            reqwest::Method::GET,
+            &format!("/v1/enrollments/{}/qr.png", started["enrollment_id"].as_str().unwrap()),
+            serde_json::Value::Null,
+        )
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    let image = s.dir.path().join("enroll.png");
+    std::fs::write(&image, &png).unwrap();
+    let out = s.ok(&["register", "--qr", image.to_str().unwrap()], &[("NYCKEL_PIN", PIN)]).await;
+    assert!(out.contains("bob"), "{out}");
+
+    // Push with number matching and transaction lines: printed verbatim, approved with number and PIN.
+    let created = s.push(payee_change("alice")).await;
+    let number = created.number.clone().unwrap();
+    let out = s.ok(&["approve"], &[("NYCKEL_PIN", PIN), ("NYCKEL_NUMBER", &number)]).await;
+    for expected in [
+        "Service:     Trade portal",
+        "Action:      Change payee",
+        "Browser:     Firefox on Linux",
+        "IP address:  192.0.2.7",
+        "Place:       Stockholm, SE",
+        "    New foreign account: BIC REVOLT21, IBAN LT60 3250 0123 4567",
+        "    Limit: 5 000,00 EUR / day",
+        &number,
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(out.trim_end().ends_with("approved"), "{out}");
+    assert_eq!(s.state(&created.challenge_id).await, ChallengeState::Approved);
+    assert!(s.ok(&["approve"], &[("NYCKEL_PIN", PIN)]).await.contains("no pending requests"));
+
+    // A wrong PIN: one error line, the request stays open; the next run offers it again.
+    let created =
+        s.push(serde_json::json!({"user": "alice", "context": {"service": "Trade portal", "action": "Sign in"}})).await;
+    let error = s.fails(&["approve"], &[("NYCKEL_PIN", "0000")]).await;
+    assert!(error.contains("wrong PIN") && error.contains("4 attempts left"), "{error}");
+    assert_eq!(s.state(&created.challenge_id).await, ChallengeState::Pending);
+    assert!(s.ok(&["approve"], &[("NYCKEL_PIN", PIN)]).await.trim_end().ends_with("approved"));
+    assert_eq!(s.state(&created.challenge_id).await, ChallengeState::Approved);
+
+    // Deny and fraud need no PIN.
+    let created =
+        s.push(serde_json::json!({"user": "bob", "context": {"service": "Trade portal", "action": "Sign in"}})).await;
+    assert!(s.ok(&["approve", "--deny"], &[]).await.trim_end().ends_with("denied"));
+    assert_eq!(s.state(&created.challenge_id).await, ChallengeState::Denied);
+    let created =
+        s.push(serde_json::json!({"user": "bob", "context": {"service": "Trade portal", "action": "Sign in"}})).await;
+    assert!(s.ok(&["approve", "--fraud"], &[]).await.trim_end().ends_with("reported as fraud"));
+    assert_eq!(s.state(&created.challenge_id).await, ChallengeState::Fraud);
+
+    // --watch answers requests as they arrive (here: one, then it stops).
+    let watcher = {
+        let args = ["approve", "--watch", "--count", "1"];
+        let mut command = Command::new(env!("CARGO_BIN_EXE_nyckel"));
+        command.args(args).env("NYCKEL_VAULT", s.vault()).env("NYCKEL_PASSPHRASE", "vault pass").env("NYCKEL_PIN", PIN);
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    };
+    let created =
+        s.push(serde_json::json!({"user": "bob", "context": {"service": "Trade portal", "action": "Sign in"}})).await;
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), watcher).await.unwrap().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("approved"));
+    assert_eq!(s.state(&created.challenge_id).await, ChallengeState::Approved);
+
+    // QR one-time password: offline, 8 digits, accepted by the server.
+    let qr: QrChallengeCreated = s
+        .rp(
+            reqwest::Method::POST,
+            "/v1/challenges/qr",
+            serde_json::json!({"user": "alice", "service": "Trade portal", "action": "Pay",
+                               "transaction": [{"key": "Amount", "value": "12,50 EUR"}]}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    // Both registrations are with this server: the code does not say which account, so the user picks.
+    let error = s.fails(&["otp", &qr.qr], &[("NYCKEL_PIN", PIN)]).await;
+    assert!(error.contains("--registration") && error.contains(&alice), "{error}");
+    let out = s.ok(&["otp", &qr.qr, "--registration", &alice[..6]], &[("NYCKEL_PIN", PIN)]).await;
+    assert!(out.contains("    Amount: 12,50 EUR"), "{out}");
+    let otp = out.split_whitespace().last().unwrap().to_owned();
+    assert!(otp.len() == 8 && otp.bytes().all(|b| b.is_ascii_digit()), "{out}");
+    let status: ChallengeStatus = s
+        .rp(reqwest::Method::POST, &format!("/v1/challenges/{}/otp", qr.challenge_id), serde_json::json!({"otp": otp}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status.state, ChallengeState::Approved);
+
+    // devices: both registrations, with the server's view.
+    let out = s.ok(&["devices"], &[]).await;
+    assert_eq!(out.matches("at server:   active, 0 wrong PIN(s)").count(), 2, "{out}");
+    assert!(out.contains("alice's laptop") && out.contains("bob's laptop"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn phone_commands_fail_with_one_clear_line() {
+    let s = Setup::start().await;
+    let error = s.fails(&["approve"], &[]).await;
+    assert!(error.contains("no registrations"), "{error}");
+    let login = "nyckel://login?v=1&r=3rDjjO0eQd4&c=AAAAAAAAAAAAAAAAAAAAAA&n=IiIiIiIiIiIiIiIiIiIiIg&s=Trade%20portal&a=Sign%20in";
+    let error = s.fails(&["register", login], &[("NYCKEL_PIN", PIN)]).await;
+    assert!(error.contains("not a registration code"), "{error}");
+    let error = s.fails(&["otp", login], &[("NYCKEL_PIN", PIN)]).await;
+    assert!(error.contains("not registered with"), "{error}");
+    let started = s.enrollment("alice").await;
+    let error = s.fails(&["register", started["qr"].as_str().unwrap()], &[("NYCKEL_PIN", "12")]).await;
+    assert!(error.contains("PIN"), "{error}");
+    let error = s.fails(&["register", "--qr", "/nonexistent.png"], &[("NYCKEL_PIN", PIN)]).await;
+    assert!(error.contains("/nonexistent.png"), "{error}");
+}

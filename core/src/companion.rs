@@ -1,0 +1,143 @@
+//! The phone side of the companion protocol: one object owning the vault, device keys, clock and HTTP client.
+//!
+//! Its operations live in the modules that own them: [`crate::registration`] (enroll a
+//! phone), [`crate::approvals`] (poll, verify, approve/deny) and [`crate::qr_otp`] (offline
+//! one-time passwords). Everything is pure except the few `async` methods that talk to a server.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use nyckel_protocol::{ChallengeId, PinError, PinKdf, PushChallenge};
+use tokio::sync::watch;
+
+use crate::approvals::ApprovalError;
+use crate::clock::Clock;
+use crate::device_keys::{DeviceKeyError, DeviceKeyStore, KeyStoreSigner};
+use crate::qr_otp::QrOtpError;
+use crate::registration::RegistrationError;
+use crate::server_api::{ServerApiError, ServerClient};
+use crate::vault::registrations::{Registration, RegistrationId};
+use crate::vault::{Vault, VaultError};
+
+/// Any failure of a companion operation, by the module it comes from.
+#[derive(Debug, thiserror::Error)]
+pub enum CompanionError {
+    /// The vault could not be read or written.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The device key store failed.
+    #[error(transparent)]
+    DeviceKey(#[from] DeviceKeyError),
+    /// The server could not be reached or refused.
+    #[error(transparent)]
+    Server(#[from] ServerApiError),
+    /// Registering failed.
+    #[error(transparent)]
+    Registration(#[from] RegistrationError),
+    /// Polling, verifying or answering a challenge failed.
+    #[error(transparent)]
+    Approval(#[from] ApprovalError),
+    /// A QR one-time password could not be made.
+    #[error(transparent)]
+    QrOtp(#[from] QrOtpError),
+    /// The PIN is not 4–16 digits (or its KDF failed). Never "wrong PIN": the phone cannot know.
+    #[error(transparent)]
+    Pin(#[from] PinError),
+    /// No registration with this id in the vault.
+    #[error("no registration {0:?}")]
+    UnknownRegistration(String),
+    /// Polling was started outside a tokio runtime.
+    #[error("polling needs a tokio runtime")]
+    NoRuntime,
+}
+
+/// Choices fixed when the companion is made.
+#[derive(Debug, Clone)]
+pub struct CompanionSettings {
+    /// How new registrations stretch the PIN (existing ones keep theirs).
+    pub pin_kdf: PinKdf,
+    /// The platform reported at enrollment, e.g. "Android 14" (1–64 characters).
+    pub platform: String,
+}
+
+impl CompanionSettings {
+    /// The recommended PIN KDF (Argon2id, 19 MiB) and the given platform name.
+    pub fn new(platform: impl Into<String>) -> Self {
+        Self { pin_kdf: PinKdf::RECOMMENDED, platform: platform.into() }
+    }
+}
+
+/// The phone: registrations with servers, their device keys, and the challenges being shown.
+pub struct Companion {
+    pub(crate) vault: Arc<Vault>,
+    pub(crate) keys: Arc<dyn DeviceKeyStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) client: ServerClient,
+    pub(crate) settings: CompanionSettings,
+    /// Verified challenges handed to the UI and not yet finally answered. Answers are made
+    /// only for challenges in here, so nothing unverified can ever be signed.
+    pub(crate) pending: Mutex<HashMap<(RegistrationId, ChallengeId), PushChallenge>>,
+    /// Bumped whenever a registration is added or removed, so a running poller follows.
+    pub(crate) changes: watch::Sender<u64>,
+}
+
+impl Companion {
+    /// A companion over an open vault, a device key store and a clock.
+    pub fn new(
+        vault: Arc<Vault>,
+        keys: Arc<dyn DeviceKeyStore>,
+        clock: Arc<dyn Clock>,
+        settings: CompanionSettings,
+    ) -> Result<Self, CompanionError> {
+        Ok(Self {
+            vault,
+            keys,
+            clock,
+            client: ServerClient::new()?,
+            settings,
+            pending: Mutex::new(HashMap::new()),
+            changes: watch::Sender::new(0),
+        })
+    }
+
+    /// The vault the registrations live in.
+    pub fn vault(&self) -> &Arc<Vault> {
+        &self.vault
+    }
+
+    /// The device key store.
+    pub fn key_store(&self) -> &Arc<dyn DeviceKeyStore> {
+        &self.keys
+    }
+
+    /// The HTTP client (for callers that speak the phone API directly, e.g. tests).
+    pub fn client(&self) -> &ServerClient {
+        &self.client
+    }
+
+    /// The injected clock's time, Unix seconds.
+    pub fn now(&self) -> u64 {
+        self.clock.now_unix()
+    }
+
+    /// A registration by id.
+    pub fn registration(&self, id: &str) -> Result<Registration, CompanionError> {
+        self.vault.registration(id)?.ok_or_else(|| CompanionError::UnknownRegistration(id.to_owned()))
+    }
+
+    /// The device key of a registration as a signer.
+    pub fn signer(&self, registration: &Registration) -> Result<KeyStoreSigner, CompanionError> {
+        Ok(KeyStoreSigner::load(self.keys.clone(), &registration.key_alias)?)
+    }
+
+    pub(crate) fn registrations_changed(&self) {
+        self.changes.send_modify(|version| *version = version.wrapping_add(1));
+    }
+
+    pub(crate) fn pending_map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(RegistrationId, ChallengeId), PushChallenge>> {
+        // A panic while holding the lock cannot leave the map inconsistent (single inserts/removes).
+        self.pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

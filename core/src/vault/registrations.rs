@@ -1,0 +1,222 @@
+//! Companion registrations in the vault: one sealed record per registration with a server.
+//!
+//! A record holds what the phone needs to answer for one account on one server — the
+//! pinned server key, the device id, the device key's alias and the blinded PIN secret
+//! `E` — and the challenge ids it has already shown (replay protection). It deliberately
+//! holds nothing that could confirm a PIN guess offline (docs/PROTOCOL.md §4.4): the
+//! blinded secret is exactly `{kdf, salt, blinded}`.
+
+use nyckel_protocol::policy::CHALLENGE_CLOCK_SKEW;
+use nyckel_protocol::{BlindedPinSecret, ChallengeId, DeviceId, ServerPublicKey};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::{seal, Vault, VaultError};
+
+/// Identifies a registration inside one vault (16 random bytes, base64url).
+pub type RegistrationId = String;
+
+/// Most challenge ids remembered per registration; the oldest are dropped beyond it.
+/// A challenge lives at most 600 s, so this is far more than an honest server can send.
+pub const MAX_SEEN_CHALLENGES: usize = 512;
+
+const TREE: &str = "registrations";
+
+/// One registration of this phone with a Nyckel server, for one user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Registration {
+    /// The vault's identifier for it.
+    pub id: RegistrationId,
+    /// The label from the enrollment QR code, if any.
+    pub label: Option<String>,
+    /// The server's base URL; endpoints are `server_url + "/v1/…"`.
+    pub server_url: String,
+    /// The server's Ed25519 key, pinned at enrollment.
+    pub server_key: ServerPublicKey,
+    /// The user the server registered the device for.
+    pub user: String,
+    /// The device name chosen when the enrollment was started.
+    pub device_name: String,
+    /// The device id the server assigned.
+    pub device_id: DeviceId,
+    /// Alias of the device key in the device key store.
+    pub key_alias: String,
+    /// When the registration completed (phone clock), Unix seconds.
+    pub created_at: u64,
+    /// `E = S XOR KDF(PIN, salt)` with its salt and KDF: never anything that verifies a PIN.
+    pub pin: BlindedPinSecret,
+    /// Challenge ids already shown, kept until their expiry plus the clock skew.
+    #[serde(default)]
+    pub seen: Vec<SeenChallenge>,
+}
+
+/// A challenge id the phone has shown, remembered so that it is never shown twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeenChallenge {
+    /// The challenge.
+    pub id: ChallengeId,
+    /// Forgotten after this Unix time (expiry + skew: it would be refused as expired by then).
+    pub keep_until: u64,
+    /// Whether the phone has given its final answer to it.
+    #[serde(default)]
+    pub answered: bool,
+}
+
+/// What the seen list knew of a challenge before [`Vault::record_seen_challenge`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeenBefore {
+    /// Never seen: now recorded.
+    No,
+    /// Shown before, not answered yet.
+    Shown,
+    /// Shown and answered.
+    Answered,
+}
+
+impl Registration {
+    /// What to call it in a list: the label, else `user @ server`.
+    pub fn display_name(&self) -> String {
+        self.label.clone().unwrap_or_else(|| format!("{} @ {}", self.user, self.server_url))
+    }
+}
+
+impl Vault {
+    /// Stores a new registration; it is on disk when this returns.
+    pub fn add_registration(&self, registration: &Registration) -> Result<(), VaultError> {
+        let tree = self.registrations_tree()?;
+        let sealed = self.seal_registration(registration)?;
+        tree.compare_and_swap(registration.id.as_bytes(), None::<&[u8]>, Some(sealed))
+            .map_err(VaultError::Storage)?
+            .map_err(|_| VaultError::Corrupt(format!("registration {} already exists", registration.id)))?;
+        self.flush()
+    }
+
+    /// Every registration, oldest first.
+    pub fn registrations(&self) -> Result<Vec<Registration>, VaultError> {
+        let tree = self.registrations_tree()?;
+        let mut all = tree
+            .iter()
+            .map(|item| {
+                let (key, value) = item.map_err(VaultError::Storage)?;
+                let id = std::str::from_utf8(&key)
+                    .map_err(|_| VaultError::Corrupt("registration key is not UTF-8".into()))?;
+                self.open_registration(id, &value)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        all.sort_by(|a, b| a.created_at.cmp(&b.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(all)
+    }
+
+    /// One registration, or `None` when there is no such id.
+    pub fn registration(&self, id: &str) -> Result<Option<Registration>, VaultError> {
+        let tree = self.registrations_tree()?;
+        match tree.get(id.as_bytes()).map_err(VaultError::Storage)? {
+            Some(value) => self.open_registration(id, &value).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes a registration for good; `false` when there was none.
+    pub fn remove_registration(&self, id: &str) -> Result<bool, VaultError> {
+        let removed = self.registrations_tree()?.remove(id.as_bytes()).map_err(VaultError::Storage)?.is_some();
+        self.flush()?;
+        Ok(removed)
+    }
+
+    /// Records that challenge `challenge` of registration `id` (expiring at `expires_at`) is
+    /// being shown, and says what was known of it before. Forgets ids whose time has passed.
+    /// On disk when it returns.
+    pub fn record_seen_challenge(
+        &self,
+        id: &str,
+        challenge: &ChallengeId,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<SeenBefore, VaultError> {
+        let mut before = SeenBefore::No;
+        self.update_registration(id, |registration| {
+            if let Some(seen) = registration.seen.iter().find(|seen| &seen.id == challenge) {
+                before = if seen.answered { SeenBefore::Answered } else { SeenBefore::Shown };
+                return false;
+            }
+            registration.seen.retain(|seen| seen.keep_until >= now);
+            registration.seen.push(SeenChallenge {
+                id: challenge.clone(),
+                keep_until: expires_at.saturating_add(CHALLENGE_CLOCK_SKEW),
+                answered: false,
+            });
+            if registration.seen.len() > MAX_SEEN_CHALLENGES {
+                registration.seen.sort_by_key(|seen| seen.keep_until);
+                let excess = registration.seen.len() - MAX_SEEN_CHALLENGES;
+                registration.seen.drain(..excess);
+            }
+            true
+        })?;
+        Ok(before)
+    }
+
+    /// Records that the phone gave its final answer to a challenge it showed, so the
+    /// challenge is never offered again. On disk when it returns.
+    pub fn mark_challenge_answered(&self, id: &str, challenge: &ChallengeId) -> Result<(), VaultError> {
+        self.update_registration(id, |registration| {
+            match registration.seen.iter_mut().find(|seen| &seen.id == challenge) {
+                Some(seen) if !seen.answered => {
+                    seen.answered = true;
+                    true
+                }
+                _ => false,
+            }
+        })
+    }
+
+    /// Read-modify-write with compare-and-swap; `change` returns whether it changed anything.
+    fn update_registration(
+        &self,
+        id: &str,
+        mut change: impl FnMut(&mut Registration) -> bool,
+    ) -> Result<(), VaultError> {
+        let tree = self.registrations_tree()?;
+        loop {
+            let old = tree
+                .get(id.as_bytes())
+                .map_err(VaultError::Storage)?
+                .ok_or_else(|| VaultError::Corrupt(format!("registration {id} vanished")))?;
+            let mut registration = self.open_registration(id, &old)?;
+            if !change(&mut registration) {
+                return Ok(());
+            }
+            let new = self.seal_registration(&registration)?;
+            if tree.compare_and_swap(id.as_bytes(), Some(&old), Some(new)).map_err(VaultError::Storage)?.is_ok() {
+                return self.flush();
+            }
+        }
+    }
+
+    fn registrations_tree(&self) -> Result<sled::Tree, VaultError> {
+        self.db.open_tree(TREE).map_err(VaultError::Storage)
+    }
+
+    fn seal_registration(&self, registration: &Registration) -> Result<Vec<u8>, VaultError> {
+        let plain =
+            Zeroizing::new(serde_json::to_vec(registration).map_err(|error| VaultError::Corrupt(error.to_string()))?);
+        Ok(seal::seal(&self.key, &plain, &registration_aad(&registration.id))?)
+    }
+
+    fn open_registration(&self, id: &str, sealed: &[u8]) -> Result<Registration, VaultError> {
+        let plain = seal::open(&self.key, sealed, &registration_aad(id))
+            .map_err(|error| VaultError::Corrupt(format!("registration {id}: {error}")))?;
+        let registration: Registration = serde_json::from_slice(&plain)
+            .map_err(|error| VaultError::Corrupt(format!("registration {id}: {error}")))?;
+        if registration.id != id {
+            return Err(VaultError::Corrupt(format!("registration {id} holds the record of {}", registration.id)));
+        }
+        Ok(registration)
+    }
+}
+
+/// Binds a record to its key, so records cannot be swapped between slots undetected.
+fn registration_aad(id: &str) -> Vec<u8> {
+    [b"nyckel-registration/".as_slice(), id.as_bytes()].concat()
+}

@@ -1,0 +1,14 @@
+//! `scan_image` with arbitrary bytes (seeded with PNG and JPEG files): a result or a typed error,
+//! never a panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(
+    init: {
+        std::panic::set_hook(Box::new(|_| {}));
+    },
+    |data: &[u8]| {
+        let _ = nyckel_core::qr::scan_image(data);
+    }
+);

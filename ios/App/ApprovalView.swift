@@ -1,0 +1,176 @@
+import SwiftUI
+import Nyckel
+import NyckelFFI
+
+/// A pushed request: who asks, for what, from where and when, the transaction's exact lines,
+/// number matching; Continue asks the PIN. Deny and "Not me" need no PIN, so refusing is easy.
+struct ApprovalView: View {
+    @ObservedObject var model: ApprovalsModel
+    let request: ApprovalRequest
+
+    @State private var number = ""
+    @State private var askingPin = false
+    @State private var pin = ""
+
+    var body: some View {
+        NavigationStack {
+            ScrollView {
+                VStack(alignment: .leading, spacing: 16) {
+                    RequestContextView(
+                        service: request.service,
+                        action: request.action,
+                        transaction: request.transaction,
+                        browser: request.browser,
+                        ip: request.ip,
+                        place: request.place,
+                        time: request.time.map(formatTime)
+                    )
+                    TimelineView(.periodic(from: .now, by: 1)) { context in
+                        Text("For \(request.registrationName) · expires in \(remaining(at: context.date))")
+                            .font(.caption)
+                            .foregroundStyle(.secondary)
+                    }
+                    if let failed = model.answerError, failed.challengeId == request.challengeId {
+                        Text(failed.message).foregroundStyle(.red)
+                    }
+                    actions
+                }
+                .padding()
+            }
+            .navigationTitle(request.transaction.isEmpty ? "Approve sign-in?" : "Confirm this change?")
+        }
+        .task(id: request.challengeId) {
+            // When the request expires, re-reading the open requests takes it off the screen.
+            let left = Double(request.expiresAt) - Date().timeIntervalSince1970
+            if left > 0 {
+                try? await Task.sleep(nanoseconds: UInt64(left * 1_000_000_000))
+            }
+            if !Task.isCancelled { model.refresh() }
+        }
+    }
+
+    @ViewBuilder
+    private var actions: some View {
+        if model.answering {
+            ProgressView().frame(maxWidth: .infinity)
+        } else if askingPin {
+            PinPad(title: "Enter your PIN to approve", pin: $pin, doneLabel: "Approve") {
+                model.approve(request, pin: pin, number: request.numberChoice == nil ? nil : number)
+                pin = ""
+            }
+            .frame(maxWidth: .infinity)
+            Button("Back") { askingPin = false }.frame(maxWidth: .infinity)
+        } else {
+            numberMatching
+            Button {
+                askingPin = true
+            } label: {
+                Text("Continue").frame(maxWidth: .infinity)
+            }
+            .buttonStyle(.borderedProminent)
+            .disabled(!numberReady)
+            Button {
+                model.deny(request)
+            } label: {
+                Text("Deny").frame(maxWidth: .infinity)
+            }
+            .buttonStyle(.bordered)
+            Button(role: .destructive) {
+                model.reportFraud(request)
+            } label: {
+                Text("Not me: deny and report").frame(maxWidth: .infinity)
+            }
+        }
+    }
+
+    @ViewBuilder
+    private var numberMatching: some View {
+        switch request.numberChoice {
+        case .choose(let choices)?:
+            Text("Tap the number shown in your browser")
+            HStack(spacing: 12) {
+                ForEach(choices, id: \.self) { candidate in
+                    Button {
+                        number = candidate
+                    } label: {
+                        Text(candidate).font(.title2.monospacedDigit()).frame(minWidth: 56)
+                    }
+                    .buttonStyle(.bordered)
+                    .tint(candidate == number ? Color.accentColor : Color.secondary)
+                }
+            }
+        case .type(let digits)?:
+            TextField("Number shown in your browser", text: $number)
+                .keyboardType(.numberPad)
+                .textFieldStyle(.roundedBorder)
+                .onChange(of: number) { typed in
+                    let cleaned = String(typed.filter { $0.isASCII && $0.isNumber }.prefix(Int(digits)))
+                    if cleaned != typed { number = cleaned }
+                }
+        case nil:
+            EmptyView()
+        }
+    }
+
+    private var numberReady: Bool {
+        switch request.numberChoice {
+        case .choose(let choices)?: return choices.contains(number)
+        case .type(let digits)?: return number.count == Int(digits)
+        case nil: return true
+        }
+    }
+
+    private func remaining(at date: Date) -> String {
+        let seconds = max(0, Int(Double(request.expiresAt) - date.timeIntervalSince1970))
+        return String(format: "%d:%02d", seconds / 60, seconds % 60)
+    }
+}
+
+/// What a request is for: service, action, where and when it came from, and the transaction lines verbatim.
+struct RequestContextView: View {
+    let service: String
+    let action: String
+    let transaction: [DetailLine]
+    var browser: String?
+    var ip: String?
+    var place: String?
+    var time: String?
+
+    var body: some View {
+        VStack(alignment: .leading, spacing: 6) {
+            Text(service).font(.title2.bold())
+            Text(action).font(.headline)
+            field("Browser", browser)
+            field("IP address", ip)
+            field("Place", place)
+            field("Time", time)
+        }
+        .frame(maxWidth: .infinity, alignment: .leading)
+        .padding()
+        .background(.thinMaterial, in: RoundedRectangle(cornerRadius: 12))
+        if !transaction.isEmpty {
+            // Shown exactly as received: the answer is bound to these bytes, so no trimming or reformatting.
+            VStack(alignment: .leading, spacing: 8) {
+                ForEach(Array(transaction.enumerated()), id: \.offset) { _, line in
+                    Text(line.key).font(.subheadline.bold())
+                    Text(line.value).font(.body.monospaced()).textSelection(.enabled)
+                }
+            }
+            .frame(maxWidth: .infinity, alignment: .leading)
+            .padding()
+            .background(.thinMaterial, in: RoundedRectangle(cornerRadius: 12))
+        }
+    }
+
+    @ViewBuilder
+    private func field(_ label: String, _ value: String?) -> some View {
+        if let value {
+            (Text("\(label): ").bold() + Text(value)).font(.subheadline)
+        }
+    }
+}
+
+/// A Unix time as the user's locale writes a date and time.
+func formatTime(_ unixSeconds: UInt64) -> String {
+    Date(timeIntervalSince1970: TimeInterval(unixSeconds)).formatted(date: .abbreviated, time: .shortened)
+}

@@ -1,0 +1,61 @@
+import SwiftUI
+
+/// The shortest PIN the core accepts.
+let minPinLength = 4
+private let maxPinLength = 12
+
+/// A numeric PIN pad showing dots for the digits entered. Its own keys rather than the system
+/// keyboard, so no keyboard extension sees the PIN.
+struct PinPad: View {
+    let title: String
+    @Binding var pin: String
+    var doneLabel = "OK"
+    var enabled = true
+    let onDone: () -> Void
+
+    private static let rows = [["1", "2", "3"], ["4", "5", "6"], ["7", "8", "9"], ["delete", "0", "done"]]
+
+    var body: some View {
+        VStack(spacing: 12) {
+            Text(title).font(.headline)
+            Text(pin.isEmpty ? " " : String(repeating: "●", count: pin.count))
+                .font(.system(.title, design: .monospaced))
+                .accessibilityLabel("\(pin.count) digits entered")
+            ForEach(Self.rows, id: \.self) { row in
+                HStack(spacing: 12) {
+                    ForEach(row, id: \.self) { key in
+                        keyButton(key)
+                    }
+                }
+            }
+        }
+    }
+
+    @ViewBuilder
+    private func keyButton(_ key: String) -> some View {
+        switch key {
+        case "delete":
+            Button {
+                pin.removeLast()
+            } label: {
+                Image(systemName: "delete.left").frame(width: 80, height: 48)
+            }
+            .disabled(!enabled || pin.isEmpty)
+            .accessibilityLabel("Delete")
+        case "done":
+            Button(action: onDone) {
+                Text(doneLabel).frame(width: 80, height: 48)
+            }
+            .buttonStyle(.borderedProminent)
+            .disabled(!enabled || pin.count < minPinLength)
+        default:
+            Button {
+                if pin.count < maxPinLength { pin.append(key) }
+            } label: {
+                Text(key).font(.title2).frame(width: 80, height: 48)
+            }
+            .buttonStyle(.bordered)
+            .disabled(!enabled)
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import SwiftUI
+import Nyckel
+import NyckelFFI
+
+/// "Register this device": choose a PIN of 4+ digits, repeat it, and the core enrolls the phone.
+/// The PIN is never stored nor sent; forgetting it means registering again.
+struct RegistrationView: View {
+    @ObservedObject var model: AccountsModel
+    let payload: String
+    let close: () -> Void
+
+    private enum Phase {
+        case choosing
+        case registering
+        case done(String)
+        case failed(String)
+    }
+
+    @State private var phase = Phase.choosing
+    @State private var first: String?
+    @State private var pin = ""
+    @State private var mismatch = false
+
+    var body: some View {
+        NavigationStack {
+            VStack(spacing: 20) {
+                switch phase {
+                case .choosing:
+                    if mismatch {
+                        Text("The PINs did not match. Choose one again.").foregroundStyle(.red)
+                    }
+                    PinPad(
+                        title: first == nil ? "Choose a PIN of at least \(minPinLength) digits" : "Enter the same PIN again",
+                        pin: $pin,
+                        onDone: confirm
+                    )
+                case .registering:
+                    ProgressView("Registering…")
+                case .done(let name):
+                    Text("This device is registered with \(name). The browser continues by itself.")
+                        .multilineTextAlignment(.center)
+                    Button("Done", action: close).buttonStyle(.borderedProminent)
+                case .failed(let message):
+                    Text(message).foregroundStyle(.red).multilineTextAlignment(.center)
+                    Button("Close", action: close)
+                }
+            }
+            .padding()
+            .navigationTitle("Register this device")
+            .toolbar {
+                ToolbarItem(placement: .cancellationAction) {
+                    Button("Cancel", action: close)
+                }
+            }
+        }
+        .interactiveDismissDisabled(isRegistering)
+    }
+
+    private var isRegistering: Bool {
+        if case .registering = phase { return true }
+        return false
+    }
+
+    private func confirm() {
+        let entered = pin
+        pin = ""
+        guard let chosen = first else {
+            first = entered
+            mismatch = false
+            return
+        }
+        guard chosen == entered else {
+            first = nil
+            mismatch = true
+            return
+        }
+        phase = .registering
+        Task { @MainActor in
+            do {
+                let registration = try await model.register(payload: payload, pin: chosen)
+                phase = .done(registration.name)
+            } catch {
+                phase = .failed(describe(error))
+            }
+        }
+    }
+}

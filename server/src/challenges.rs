@@ -1,0 +1,573 @@
+//! Challenges: the stored record, the in-memory registry with each challenge's state watch,
+//! and the relying-party operations (create push / QR, watch state, verify an OTP).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nyckel_protocol::display::NumberMatch;
+use nyckel_protocol::policy::{clamp_ttl, clamp_wait, MAX_PIN_FAILURES};
+use nyckel_protocol::qr::OtpQr;
+use nyckel_protocol::wire::audit::AuditKind;
+use nyckel_protocol::wire::devices::DeviceState;
+use nyckel_protocol::wire::relying_party::{
+    ChallengeStatus, CreatePushChallenge, CreateQrChallenge, PushChallengeCreated, QrChallengeCreated,
+};
+use nyckel_protocol::{
+    qr_otp, ChallengeDisplay, ChallengeId, ChallengeState, DeviceId, DisplayContext, ErrorCode, Nonce, Otp, OtpKind,
+    PushChallenge, ServerSignature, SignedChallenge,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::api_error::ApiError;
+use crate::app::App;
+use crate::audit::Entry;
+use crate::devices::{lock, DeviceEntry, DeviceRegistry};
+use crate::store::{Store, StoreError};
+use crate::users;
+
+/// How long a closed challenge stays in memory after its expiry (later reads go to sled).
+const KEEP_CLOSED: u64 = 600;
+
+/// What kind of challenge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChallengeKind {
+    /// Pushed to the user's phones.
+    Push,
+    /// A `nyckel://login` QR code answered with an OTP.
+    Login,
+    /// A `nyckel://tx` QR code answered with an OTP.
+    Tx,
+}
+
+/// One addressed device and the server's signature of its copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// The device.
+    pub device_id: DeviceId,
+    /// Ed25519 over the device's [`PushChallenge`].
+    pub signature: ServerSignature,
+}
+
+/// A stored challenge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeRecord {
+    /// The challenge.
+    pub id: ChallengeId,
+    /// Kind.
+    pub kind: ChallengeKind,
+    /// The relying party that created it.
+    pub rp: String,
+    /// The user.
+    pub user: String,
+    /// Its nonce.
+    pub nonce: Nonce,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// Unix seconds.
+    pub expires_at: u64,
+    /// What the phone shows.
+    pub display: ChallengeDisplay,
+    /// The right number (number matching only).
+    pub number: Option<String>,
+    /// Push targets (empty for QR challenges, which any active device of the user may answer).
+    pub targets: Vec<Target>,
+    /// State.
+    pub state: ChallengeState,
+    /// The device whose answer decided it.
+    pub device_id: Option<DeviceId>,
+    /// When it was decided.
+    pub answered_at: Option<u64>,
+}
+
+impl ChallengeRecord {
+    /// The copy addressed to `device`.
+    pub fn push_for(&self, device: &DeviceId) -> PushChallenge {
+        PushChallenge {
+            id: self.id.clone(),
+            device_id: device.clone(),
+            nonce: self.nonce,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            display: self.display.clone(),
+        }
+    }
+
+    /// The relying party's view.
+    pub fn status(&self) -> ChallengeStatus {
+        ChallengeStatus {
+            challenge_id: self.id.clone(),
+            state: self.state,
+            expires_at: self.expires_at,
+            device_id: self.device_id.clone(),
+            answered_at: self.answered_at,
+        }
+    }
+
+    /// The OTP question (QR challenges).
+    pub fn otp_kind(&self) -> Option<OtpKind> {
+        match self.kind {
+            ChallengeKind::Push => None,
+            ChallengeKind::Login => Some(OtpKind::Login),
+            ChallengeKind::Tx => Some(OtpKind::Transaction),
+        }
+    }
+}
+
+/// A challenge in memory.
+pub struct ChallengeEntry {
+    record: Mutex<ChallengeRecord>,
+    state: watch::Sender<ChallengeState>,
+}
+
+impl ChallengeEntry {
+    fn new(record: ChallengeRecord) -> Arc<Self> {
+        let state = watch::channel(record.state).0;
+        Arc::new(Self { record: Mutex::new(record), state })
+    }
+
+    /// A copy of the record.
+    pub fn record(&self) -> ChallengeRecord {
+        lock(&self.record).clone()
+    }
+
+    /// Pending and not expired at `now`.
+    pub fn is_open(&self, now: u64) -> bool {
+        let r = lock(&self.record);
+        r.state == ChallengeState::Pending && now < r.expires_at
+    }
+
+    /// The signed copy for `device`, if it is a target.
+    pub fn signed_for(&self, device: &DeviceId) -> Option<SignedChallenge> {
+        let r = lock(&self.record);
+        let target = r.targets.iter().find(|t| &t.device_id == device)?;
+        Some(SignedChallenge { challenge: r.push_for(device), signature: target.signature })
+    }
+
+    /// Whether `device` is addressed.
+    pub fn targets(&self, device: &DeviceId) -> bool {
+        lock(&self.record).targets.iter().any(|t| &t.device_id == device)
+    }
+
+    /// Moves `pending` to `state` atomically; refuses when it is no longer pending
+    /// (409) or has expired (410, and the challenge becomes expired).
+    pub fn decide(
+        &self,
+        state: ChallengeState,
+        device: Option<&DeviceId>,
+        now: u64,
+    ) -> Result<ChallengeRecord, Decided> {
+        let mut r = lock(&self.record);
+        if r.state != ChallengeState::Pending {
+            return Err(Decided::AlreadyFinal(r.state));
+        }
+        if now >= r.expires_at {
+            r.state = ChallengeState::Expired;
+            let copy = r.clone();
+            drop(r);
+            self.state.send_replace(ChallengeState::Expired);
+            return Err(Decided::JustExpired(Box::new(copy)));
+        }
+        r.state = state;
+        r.device_id = device.cloned();
+        r.answered_at = Some(now);
+        let copy = r.clone();
+        drop(r);
+        self.state.send_replace(state);
+        Ok(copy)
+    }
+
+    /// The state at `now`; an overdue pending challenge becomes `expired` and its record is
+    /// returned for the caller to persist and audit.
+    pub fn expire_if_due(&self, now: u64) -> (ChallengeState, Option<ChallengeRecord>) {
+        let mut r = lock(&self.record);
+        if r.state != ChallengeState::Pending || now < r.expires_at {
+            return (r.state, None);
+        }
+        r.state = ChallengeState::Expired;
+        let copy = r.clone();
+        drop(r);
+        self.state.send_replace(ChallengeState::Expired);
+        (ChallengeState::Expired, Some(copy))
+    }
+
+    /// Watches the state.
+    pub fn subscribe(&self) -> watch::Receiver<ChallengeState> {
+        self.state.subscribe()
+    }
+}
+
+/// Why [`ChallengeEntry::decide`] refused.
+#[derive(Debug)]
+pub enum Decided {
+    /// It was already final.
+    AlreadyFinal(ChallengeState),
+    /// It had expired; this call made it `expired` (persist and audit it).
+    JustExpired(Box<ChallengeRecord>),
+}
+
+/// Challenges in memory: every open one, and closed ones for a while.
+#[derive(Default)]
+pub struct ChallengeRegistry {
+    map: Mutex<HashMap<ChallengeId, Arc<ChallengeEntry>>>,
+}
+
+impl ChallengeRegistry {
+    /// Loads the pending, unexpired challenges and queues them for their devices.
+    pub fn load_open(&self, store: &Store, devices: &DeviceRegistry, now: u64) -> Result<(), StoreError> {
+        for record in store.challenges.all::<ChallengeRecord>()? {
+            if record.state == ChallengeState::Pending && now < record.expires_at {
+                let targets: Vec<DeviceId> = record.targets.iter().map(|t| t.device_id.clone()).collect();
+                let entry = ChallengeEntry::new(record.clone());
+                lock(&self.map).insert(record.id.clone(), entry.clone());
+                for id in targets {
+                    if let Some(device) = devices.get(&id) {
+                        device.deliver(entry.clone());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn insert(&self, entry: Arc<ChallengeEntry>, id: ChallengeId) {
+        lock(&self.map).insert(id, entry);
+    }
+
+    /// A challenge, from memory or the store.
+    pub fn get(&self, store: &Store, id: &ChallengeId) -> Result<Option<Arc<ChallengeEntry>>, StoreError> {
+        if let Some(entry) = lock(&self.map).get(id) {
+            return Ok(Some(entry.clone()));
+        }
+        let Some(record) = store.challenges.get::<ChallengeRecord>(id.as_str().as_bytes())? else {
+            return Ok(None);
+        };
+        let mut map = lock(&self.map);
+        Ok(Some(map.entry(id.clone()).or_insert_with(|| ChallengeEntry::new(record)).clone()))
+    }
+
+    /// Expires overdue challenges and forgets long-closed ones.
+    pub fn sweep(&self, app: &App, now: u64) {
+        let entries: Vec<Arc<ChallengeEntry>> = lock(&self.map).values().cloned().collect();
+        for entry in &entries {
+            settle_expiry(app, entry, now);
+        }
+        lock(&self.map).retain(|_, e| {
+            let r = lock(&e.record);
+            r.state == ChallengeState::Pending || now < r.expires_at.saturating_add(KEEP_CLOSED)
+        });
+    }
+
+    /// How many challenges are in memory.
+    pub fn len(&self) -> usize {
+        lock(&self.map).len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Makes an overdue pending challenge `expired` (persisted, audited). Returns its state.
+pub fn settle_expiry(app: &App, entry: &ChallengeEntry, now: u64) -> ChallengeState {
+    let (state, just_expired) = entry.expire_if_due(now);
+    if let Some(record) = just_expired {
+        persist_expired(app, &record);
+    }
+    state
+}
+
+/// Persists and audits a challenge that just expired.
+pub fn persist_expired(app: &App, record: &ChallengeRecord) {
+    if let Err(e) = app.store.challenges.put(record.id.as_str().as_bytes(), record) {
+        eprintln!("nyckel-server: persisting an expired challenge failed: {e}");
+    }
+    app.record(Entry::new(AuditKind::ChallengeExpired, "server").user(&record.user).challenge(&record.id));
+}
+
+/// A relying party's view of a challenge it owns: 404 if unknown, 403 if another's.
+pub fn owned(app: &App, rp: &str, id: &ChallengeId) -> Result<Arc<ChallengeEntry>, ApiError> {
+    let entry = app.challenges.get(&app.store, id)?.ok_or_else(|| ApiError::not_found("challenge"))?;
+    if lock(&entry.record).rp != rp {
+        return Err(ApiError::forbidden("the challenge belongs to another relying party"));
+    }
+    Ok(entry)
+}
+
+/// The user must exist and be enabled.
+fn check_user(app: &App, user: &str) -> Result<(), ApiError> {
+    match users::get(&app.store, user)? {
+        None => Err(ApiError::not_found("user")),
+        Some(u) if u.disabled => Err(ApiError::forbidden("the user is disabled")),
+        Some(_) => Ok(()),
+    }
+}
+
+fn active_devices(app: &App, user: &str, now: u64) -> Vec<Arc<DeviceEntry>> {
+    app.devices.of_user(user).into_iter().filter(|d| d.state(now) == DeviceState::Active).collect()
+}
+
+fn invalid_display(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(ErrorCode::InvalidDisplay, e.to_string())
+}
+
+fn random_ids() -> Result<(ChallengeId, Nonce), ApiError> {
+    let id = ChallengeId::random().map_err(|e| ApiError::internal(&e))?;
+    let nonce = Nonce::random().map_err(|e| ApiError::internal(&e))?;
+    Ok((id, nonce))
+}
+
+/// `POST /v1/challenges/push`.
+pub fn create_push(
+    app: &App,
+    rp: &str,
+    req: CreatePushChallenge,
+    ip: Option<&str>,
+) -> Result<PushChallengeCreated, ApiError> {
+    req.validate().map_err(invalid_display)?;
+    check_user(app, &req.user)?;
+    let now = app.now();
+    let devices = active_devices(app, &req.user, now);
+    if devices.is_empty() {
+        return Err(ApiError::new(ErrorCode::NoDevice, "the user has no active device"));
+    }
+    let number = req.number_matching.map(NumberMatch::generate).transpose().map_err(|e| ApiError::internal(&e))?;
+    let display = ChallengeDisplay {
+        context: req.context,
+        transaction: req.transaction,
+        number_match: number.as_ref().map(|n| n.prompt.clone()),
+    };
+    display.validate().map_err(invalid_display)?;
+    let (id, nonce) = random_ids()?;
+    let expires_at = now + clamp_ttl(req.ttl);
+    let mut record = ChallengeRecord {
+        id: id.clone(),
+        kind: ChallengeKind::Push,
+        rp: rp.to_owned(),
+        user: req.user.clone(),
+        nonce,
+        created_at: now,
+        expires_at,
+        display,
+        number: number.as_ref().map(|n| n.number.clone()),
+        targets: Vec::with_capacity(devices.len()),
+        state: ChallengeState::Pending,
+        device_id: None,
+        answered_at: None,
+    };
+    for device in &devices {
+        let signed = record.push_for(&device.id).sign(&app.key);
+        record.targets.push(Target { device_id: device.id.clone(), signature: signed.signature });
+    }
+    // Stored before it is delivered, so an answer never meets an unknown challenge; not
+    // flushed: losing an unanswered challenge in a crash only makes the RP ask again.
+    app.store.challenges.put(id.as_str().as_bytes(), &record)?;
+    let entry = ChallengeEntry::new(record);
+    app.challenges.insert(entry.clone(), id.clone());
+    for device in &devices {
+        device.deliver(entry.clone());
+    }
+    app.record(
+        Entry::new(AuditKind::ChallengeCreated, format!("rp:{rp}"))
+            .user(&req.user)
+            .challenge(&id)
+            .ip(ip)
+            .detail(format!("push to {} device(s)", devices.len())),
+    );
+    Ok(PushChallengeCreated {
+        challenge_id: id,
+        expires_at,
+        number: number.map(|n| n.number),
+        devices: u32::try_from(devices.len()).unwrap_or(u32::MAX),
+    })
+}
+
+/// `POST /v1/challenges/qr`.
+pub fn create_qr(
+    app: &App,
+    rp: &str,
+    req: CreateQrChallenge,
+    ip: Option<&str>,
+) -> Result<QrChallengeCreated, ApiError> {
+    req.validate().map_err(invalid_display)?;
+    check_user(app, &req.user)?;
+    let now = app.now();
+    if active_devices(app, &req.user, now).is_empty() {
+        return Err(ApiError::new(ErrorCode::NoDevice, "the user has no active device"));
+    }
+    let (id, nonce) = random_ids()?;
+    let kind = if req.transaction.is_empty() { OtpKind::Login } else { OtpKind::Transaction };
+    let qr = OtpQr {
+        kind,
+        server_key_id: app.server_key.key_id(),
+        challenge_id: id.clone(),
+        nonce,
+        service: req.service.clone(),
+        action: req.action.clone(),
+        transaction: req.transaction.clone(),
+    };
+    let uri = qr.to_uri();
+    if uri.len() > nyckel_protocol::qr::MAX_QR_PAYLOAD {
+        return Err(invalid_display("the QR code would be too long; shorten the transaction lines"));
+    }
+    let expires_at = now + clamp_ttl(req.ttl);
+    let record = ChallengeRecord {
+        id: id.clone(),
+        kind: if kind == OtpKind::Login { ChallengeKind::Login } else { ChallengeKind::Tx },
+        rp: rp.to_owned(),
+        user: req.user.clone(),
+        nonce,
+        created_at: now,
+        expires_at,
+        display: ChallengeDisplay {
+            context: DisplayContext::new(req.service, req.action),
+            transaction: req.transaction,
+            number_match: None,
+        },
+        number: None,
+        targets: Vec::new(),
+        state: ChallengeState::Pending,
+        device_id: None,
+        answered_at: None,
+    };
+    app.store.challenges.put(id.as_str().as_bytes(), &record)?;
+    app.challenges.insert(ChallengeEntry::new(record), id.clone());
+    app.record(
+        Entry::new(AuditKind::ChallengeCreated, format!("rp:{rp}"))
+            .user(&req.user)
+            .challenge(&id)
+            .ip(ip)
+            .detail(format!("qr {}", kind.as_str())),
+    );
+    Ok(QrChallengeCreated { challenge_id: id, expires_at, qr: uri })
+}
+
+/// `GET /v1/challenges/{id}?wait=N`: at once when final, else on change or after the wait.
+pub async fn watch_status(
+    app: &App,
+    rp: &str,
+    id: &ChallengeId,
+    wait: Option<u64>,
+) -> Result<ChallengeStatus, ApiError> {
+    let entry = owned(app, rp, id)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(clamp_wait(wait));
+    let mut rx = entry.subscribe();
+    loop {
+        let now = app.now();
+        let state = settle_expiry(app, &entry, now);
+        let record = entry.record();
+        if state.is_final() || tokio::time::Instant::now() >= deadline {
+            return Ok(record.status());
+        }
+        // Wake at the expiry too, so the RP learns "expired" without waiting out the poll.
+        let until_expiry = Duration::from_secs(record.expires_at.saturating_sub(now).max(1));
+        let wake = deadline.min(tokio::time::Instant::now() + until_expiry);
+        tokio::select! {
+            changed = rx.changed() => {
+                if changed.is_err() {
+                    return Ok(entry.record().status());
+                }
+            }
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+    }
+}
+
+/// `POST /v1/challenges/{id}/otp` (PROTOCOL.md §9.2).
+pub async fn verify_otp(
+    app: &App,
+    rp: &str,
+    id: &ChallengeId,
+    typed: &str,
+    ip: Option<&str>,
+) -> Result<ChallengeStatus, ApiError> {
+    let entry = owned(app, rp, id)?;
+    let record = entry.record();
+    let Some(kind) = record.otp_kind() else {
+        return Err(ApiError::not_found("QR challenge"));
+    };
+    let now = app.now();
+    match settle_expiry(app, &entry, now) {
+        ChallengeState::Pending => {}
+        ChallengeState::Expired => return Err(ApiError::new(ErrorCode::ChallengeExpired, "the challenge expired")),
+        _ => return Err(ApiError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending")),
+    }
+    let otp = Otp::parse(typed).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let question = qr_otp::question(kind, &record.id, &record.nonce, &record.display.hash());
+    let candidates = active_devices(app, &record.user, now);
+    // Every candidate is computed and compared, no early exit, so timing does not tell
+    // which device (if any) matched.
+    let mut matched: Option<Arc<DeviceEntry>> = None;
+    for device in &candidates {
+        let secret = app.sealer.open(&device.id, &device.record().sealed_secret)?;
+        let ok = qr_otp::verify(&secret, &question, &otp).map_err(|e| ApiError::internal(&e))?;
+        if ok && matched.is_none() {
+            matched = Some(device.clone());
+        }
+    }
+    let actor = format!("rp:{rp}");
+    let result = if let Some(device) = matched {
+        let decided = decide_or_refuse(app, &entry, ChallengeState::Approved, Some(&device.id), now)?;
+        device.pin_correct(&app.store, now)?;
+        app.store.challenges.put(id.as_str().as_bytes(), &decided)?;
+        app.record(
+            Entry::new(AuditKind::ChallengeApproved, &*actor)
+                .user(&record.user)
+                .device(&device.id)
+                .challenge(id)
+                .ip(ip)
+                .detail("otp"),
+        );
+        Ok(decided.status())
+    } else {
+        let decided = decide_or_refuse(app, &entry, ChallengeState::Denied, None, now)?;
+        app.store.challenges.put(id.as_str().as_bytes(), &decided)?;
+        app.record(
+            Entry::new(AuditKind::ChallengeDenied, &*actor).user(&record.user).challenge(id).ip(ip).detail("wrong otp"),
+        );
+        let mut least_left: Option<u32> = None;
+        for device in &candidates {
+            let failure = device.count_pin_failure(&app.store, now)?;
+            app.record(
+                Entry::new(AuditKind::PinFailed, &*actor)
+                    .user(&record.user)
+                    .device(&device.id)
+                    .challenge(id)
+                    .detail(format!("{} attempts left", failure.attempts_left)),
+            );
+            if failure.now_blocked {
+                app.record(Entry::new(AuditKind::DeviceBlocked, "server").user(&record.user).device(&device.id));
+            }
+            if failure.attempts_left > 0 {
+                least_left = Some(least_left.map_or(failure.attempts_left, |l| l.min(failure.attempts_left)));
+            }
+        }
+        Err(match least_left {
+            Some(left) => ApiError::wrong_pin(left.min(MAX_PIN_FAILURES)),
+            None => ApiError::new(ErrorCode::DeviceBlocked, "wrong one-time password; no usable device remains"),
+        })
+    };
+    // The counters and the decision are durable before the RP hears the outcome (§4.5).
+    app.store.flush().await?;
+    result
+}
+
+/// [`ChallengeEntry::decide`] with the refusals as API errors.
+pub fn decide_or_refuse(
+    app: &App,
+    entry: &ChallengeEntry,
+    state: ChallengeState,
+    device: Option<&DeviceId>,
+    now: u64,
+) -> Result<ChallengeRecord, ApiError> {
+    entry.decide(state, device, now).map_err(|refusal| match refusal {
+        Decided::AlreadyFinal(_) => ApiError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending"),
+        Decided::JustExpired(record) => {
+            persist_expired(app, &record);
+            ApiError::new(ErrorCode::ChallengeExpired, "the challenge expired")
+        }
+    })
+}

@@ -1,0 +1,280 @@
+//! Enrollment: the one-time code a relying party starts, the phone's completion, and the
+//! starter's long poll for "registered yet".
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nyckel_protocol::enrollment::{EnrollmentStarted, EnrollmentState, EnrollmentStatus, StartEnrollment};
+use nyckel_protocol::policy::clamp_wait;
+use nyckel_protocol::qr::EnrollQr;
+use nyckel_protocol::wire::audit::AuditKind;
+use nyckel_protocol::{CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentReceipt, EnrollmentToken, ErrorCode};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::api_error::ApiError;
+use crate::app::App;
+use crate::audit::Entry;
+use crate::devices::{lock, DeviceEntry, DeviceRecord};
+use crate::store::{Store, StoreError};
+use crate::users;
+
+/// Default lifetime of an enrollment code: five minutes, as the issue asks.
+pub const DEFAULT_ENROLLMENT_TTL: u64 = nyckel_protocol::policy::ENROLLMENT_TTL;
+/// Wrong tokens after which an enrollment is cancelled (PROTOCOL.md §6.1).
+pub const MAX_TOKEN_FAILURES: u32 = 5;
+
+/// A stored enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentRecord {
+    /// The enrollment.
+    pub id: EnrollmentId,
+    /// The relying party that started it.
+    pub rp: String,
+    /// The user.
+    pub user: String,
+    /// The device name the user chose.
+    pub device_name: String,
+    /// The one-time token; wiped on completion or cancellation.
+    pub token: Option<EnrollmentToken>,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// Unix seconds.
+    pub expires_at: u64,
+    /// The device it created.
+    pub device_id: Option<DeviceId>,
+    /// Wrong tokens so far.
+    pub token_failures: u32,
+    /// Cancelled after too many wrong tokens (shown as expired).
+    pub cancelled: bool,
+}
+
+impl EnrollmentRecord {
+    fn state(&self, now: u64) -> EnrollmentState {
+        if self.device_id.is_some() {
+            EnrollmentState::Completed
+        } else if self.cancelled || now >= self.expires_at {
+            EnrollmentState::Expired
+        } else {
+            EnrollmentState::Pending
+        }
+    }
+
+    fn status(&self, now: u64) -> EnrollmentStatus {
+        EnrollmentStatus {
+            enrollment_id: self.id.clone(),
+            state: self.state(now),
+            device_id: self.device_id.clone(),
+            expires_at: self.expires_at,
+        }
+    }
+
+    fn qr(&self, app: &App) -> Option<EnrollQr> {
+        Some(EnrollQr {
+            server_url: app.public_url.clone(),
+            enrollment_id: self.id.clone(),
+            token: self.token?,
+            server_key: app.server_key,
+            label: Some(self.user.clone()),
+        })
+    }
+}
+
+/// An enrollment in memory.
+pub struct EnrollmentEntry {
+    record: Mutex<EnrollmentRecord>,
+    changed: watch::Sender<()>,
+}
+
+/// Enrollments being watched or completed recently.
+#[derive(Default)]
+pub struct EnrollmentRegistry {
+    map: Mutex<HashMap<EnrollmentId, Arc<EnrollmentEntry>>>,
+}
+
+impl EnrollmentRegistry {
+    fn get(&self, store: &Store, id: &EnrollmentId) -> Result<Option<Arc<EnrollmentEntry>>, StoreError> {
+        if let Some(entry) = lock(&self.map).get(id) {
+            return Ok(Some(entry.clone()));
+        }
+        let Some(record) = store.enrollments.get::<EnrollmentRecord>(id.as_str().as_bytes())? else {
+            return Ok(None);
+        };
+        let entry = Arc::new(EnrollmentEntry { record: Mutex::new(record), changed: watch::channel(()).0 });
+        Ok(Some(lock(&self.map).entry(id.clone()).or_insert(entry).clone()))
+    }
+
+    /// Forgets enrollments long past their expiry (they stay in the store).
+    pub fn sweep(&self, now: u64) {
+        lock(&self.map).retain(|_, e| now < lock(&e.record).expires_at.saturating_add(600));
+    }
+}
+
+fn owned(app: &App, rp: &str, id: &EnrollmentId) -> Result<Arc<EnrollmentEntry>, ApiError> {
+    let entry = app.enrollments.get(&app.store, id)?.ok_or_else(|| ApiError::not_found("enrollment"))?;
+    if lock(&entry.record).rp != rp {
+        return Err(ApiError::forbidden("the enrollment belongs to another relying party"));
+    }
+    Ok(entry)
+}
+
+/// `POST /v1/enrollments`.
+pub fn start(app: &App, rp: &str, req: StartEnrollment, ip: Option<&str>) -> Result<EnrollmentStarted, ApiError> {
+    req.validate().map_err(|e| ApiError::new(ErrorCode::InvalidDisplay, e.to_string()))?;
+    match users::get(&app.store, &req.user)? {
+        None => return Err(ApiError::not_found("user")),
+        Some(u) if u.disabled => return Err(ApiError::forbidden("the user is disabled")),
+        Some(_) => {}
+    }
+    let now = app.now();
+    let id = EnrollmentId::random().map_err(|e| ApiError::internal(&e))?;
+    let token = EnrollmentToken::random().map_err(|e| ApiError::internal(&e))?;
+    let record = EnrollmentRecord {
+        id: id.clone(),
+        rp: rp.to_owned(),
+        user: req.user.clone(),
+        device_name: req.device_name,
+        token: Some(token),
+        created_at: now,
+        expires_at: now + app.enrollment_ttl,
+        device_id: None,
+        token_failures: 0,
+        cancelled: false,
+    };
+    let qr = record.qr(app).ok_or_else(|| ApiError::internal(&"fresh enrollment without token"))?.to_uri();
+    app.store.enrollments.put(id.as_str().as_bytes(), &record)?;
+    let expires_at = record.expires_at;
+    let entry = Arc::new(EnrollmentEntry { record: Mutex::new(record), changed: watch::channel(()).0 });
+    lock(&app.enrollments.map).insert(id.clone(), entry);
+    app.record(Entry::new(AuditKind::EnrollmentStarted, format!("rp:{rp}")).user(&req.user).ip(ip));
+    Ok(EnrollmentStarted { enrollment_id: id, qr, expires_at })
+}
+
+/// The `nyckel://enroll` URI of a pending enrollment (for the PNG and SVG renderings).
+pub fn qr_uri(app: &App, rp: &str, id: &EnrollmentId) -> Result<String, ApiError> {
+    let entry = owned(app, rp, id)?;
+    let record = lock(&entry.record).clone();
+    match record.state(app.now()) {
+        EnrollmentState::Pending => {
+            record.qr(app).map(|qr| qr.to_uri()).ok_or_else(|| ApiError::not_found("enrollment code"))
+        }
+        EnrollmentState::Completed => Err(ApiError::new(ErrorCode::EnrollmentUsed, "the enrollment was completed")),
+        EnrollmentState::Expired => Err(ApiError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired")),
+    }
+}
+
+/// `GET /v1/enrollments/{id}?wait=N`: at once unless pending; else on completion or after the wait.
+pub async fn watch_status(
+    app: &App,
+    rp: &str,
+    id: &EnrollmentId,
+    wait: Option<u64>,
+) -> Result<EnrollmentStatus, ApiError> {
+    let entry = owned(app, rp, id)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(clamp_wait(wait));
+    let mut rx = entry.changed.subscribe();
+    loop {
+        let now = app.now();
+        let record = lock(&entry.record).clone();
+        let status = record.status(now);
+        if status.state != EnrollmentState::Pending || tokio::time::Instant::now() >= deadline {
+            return Ok(status);
+        }
+        let until_expiry = Duration::from_secs(record.expires_at.saturating_sub(now).max(1));
+        let wake = deadline.min(tokio::time::Instant::now() + until_expiry);
+        tokio::select! {
+            changed = rx.changed() => {
+                if changed.is_err() {
+                    return Ok(lock(&entry.record).status(app.now()));
+                }
+            }
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+    }
+}
+
+fn failed(app: &App, record: &EnrollmentRecord, ip: Option<&str>, why: &str) {
+    app.record(Entry::new(AuditKind::EnrollmentFailed, "device").user(&record.user).ip(ip).detail(why));
+}
+
+/// `POST /v1/enroll` (PROTOCOL.md §6.1 step 3).
+pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> Result<EnrollmentReceipt, ApiError> {
+    let entry =
+        app.enrollments.get(&app.store, &req.enrollment_id)?.ok_or_else(|| ApiError::not_found("enrollment"))?;
+    let now = app.now();
+    // The whole check-and-complete runs under the entry lock so two phones racing with the
+    // same code cannot both register.
+    let (receipt, device) = {
+        let mut record = lock(&entry.record);
+        match record.state(now) {
+            EnrollmentState::Completed => {
+                failed(app, &record, ip, "reused");
+                return Err(ApiError::new(ErrorCode::EnrollmentUsed, "the enrollment was already completed"));
+            }
+            EnrollmentState::Expired => {
+                failed(app, &record, ip, "expired");
+                return Err(ApiError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired"));
+            }
+            EnrollmentState::Pending => {}
+        }
+        let token_ok = record.token.as_ref().is_some_and(|t| t.matches(&req.token));
+        if !token_ok {
+            let mut next = record.clone();
+            next.token_failures += 1;
+            if next.token_failures >= MAX_TOKEN_FAILURES {
+                next.cancelled = true;
+                next.token = None;
+            }
+            app.store.enrollments.put(next.id.as_str().as_bytes(), &next)?;
+            *record = next;
+            failed(app, &record, ip, "bad token");
+            return Err(ApiError::new(ErrorCode::BadToken, "wrong enrollment token"));
+        }
+        if req.verify_proof(&app.server_key).is_err() {
+            failed(app, &record, ip, "bad proof of possession");
+            return Err(ApiError::new(ErrorCode::BadSignature, "the proof of key possession does not verify"));
+        }
+        let device_id = DeviceId::random().map_err(|e| ApiError::internal(&e))?;
+        let device = DeviceRecord {
+            device_id: device_id.clone(),
+            user: record.user.clone(),
+            name: record.device_name.clone(),
+            platform: req.platform.clone(),
+            public_key: req.device_public_key,
+            sealed_secret: app.sealer.seal(&device_id, &req.pin_secret)?,
+            created_at: now,
+            last_used_at: now,
+            pin_failures: 0,
+            blocked: false,
+            inactive_noted: false,
+        };
+        let mut next = record.clone();
+        next.device_id = Some(device_id.clone());
+        next.token = None;
+        app.store.devices.put(device_id.as_str().as_bytes(), &device)?;
+        app.store.enrollments.put(next.id.as_str().as_bytes(), &next)?;
+        *record = next;
+        let receipt = EnrollmentReceipt::sign(
+            &req,
+            device_id.clone(),
+            record.user.clone(),
+            record.device_name.clone(),
+            now,
+            &app.key,
+        );
+        app.record(
+            Entry::new(AuditKind::DeviceEnrolled, "device")
+                .user(&record.user)
+                .device(&device_id)
+                .ip(ip)
+                .detail(format!("platform {}", req.platform)),
+        );
+        (receipt, device)
+    };
+    // Durable before the phone is told it is registered.
+    app.store.flush().await?;
+    app.devices.insert(DeviceEntry::new(device));
+    entry.changed.send_replace(());
+    Ok(receipt)
+}

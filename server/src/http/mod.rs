@@ -1,0 +1,251 @@
+//! The HTTP API (PROTOCOL.md §7): routes, handlers and the server loop.
+
+pub mod extract;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use nyckel_protocol::enrollment::{EnrollmentStarted, EnrollmentStatus, StartEnrollment};
+use nyckel_protocol::wire::audit::{AuditKind, AuditPage};
+use nyckel_protocol::wire::devices::{DeviceInfo, DeviceList, DeviceState};
+use nyckel_protocol::wire::phone::{AnswerAccepted, PendingChallenges};
+use nyckel_protocol::wire::relying_party::{
+    ChallengeStatus, CreatePushChallenge, CreateQrChallenge, PushChallengeCreated, QrChallengeCreated, VerifyOtp,
+};
+use nyckel_protocol::{
+    Answer, ChallengeId, CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentReceipt, ErrorCode, PinCheck,
+};
+use serde::Deserialize;
+
+use self::extract::{decode, Admin, ApiPath, ApiQuery, ClientIp, JsonBody, Rp, Signed};
+use crate::admin::{self, DeviceAction};
+use crate::api_error::ApiError;
+use crate::app::App;
+use crate::{audit, challenges, enrollments, phone, qr_image};
+
+type Api<T> = Result<Json<T>, ApiError>;
+
+/// `?wait=N` of the long polls.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitQuery {
+    /// Seconds, clamped to 0–30.
+    pub wait: Option<u64>,
+}
+
+/// Query of `GET /v1/admin/devices`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DevicesQuery {
+    /// Only this user's devices.
+    pub user: Option<String>,
+    /// Only devices in this state.
+    pub state: Option<DeviceState>,
+}
+
+/// Query of `GET /v1/admin/audit`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Events after this sequence number.
+    pub after: Option<u64>,
+    /// Page size, 1–500 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// The router of every endpoint.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/v1/enrollments", post(start_enrollment))
+        .route("/v1/enrollments/{id}", get(enrollment_status))
+        .route("/v1/enrollments/{id}/qr.png", get(enrollment_png))
+        .route("/v1/enrollments/{id}/qr.svg", get(enrollment_svg))
+        .route("/v1/challenges/push", post(create_push))
+        .route("/v1/challenges/qr", post(create_qr))
+        .route("/v1/challenges/{id}", get(challenge_status))
+        .route("/v1/challenges/{id}/otp", post(verify_otp))
+        .route("/v1/users/{user}/devices", get(user_devices))
+        .route("/v1/users/{user}/devices/{device_id}", axum::routing::delete(remove_user_device))
+        .route("/v1/enroll", post(complete_enrollment))
+        .route("/v1/device/challenges", get(poll))
+        .route("/v1/device/challenges/{id}/answer", post(answer))
+        .route("/v1/device/pin-check", post(pin_check))
+        .route("/v1/device", get(own_device).delete(unregister))
+        .route("/v1/admin/devices", get(admin_devices))
+        .route("/v1/admin/devices/{id}/{action}", post(admin_device_action))
+        .route("/v1/admin/audit", get(admin_audit))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(app)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError { status: Some(405), ..ApiError::new(ErrorCode::BadRequest, "method not allowed on this endpoint") }
+}
+
+/// Serves `app` on `listener` until the listener fails.
+pub async fn run(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
+    let housekeeping = app.spawn_housekeeping();
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, service).await;
+    housekeeping.abort();
+    result
+}
+
+async fn start_enrollment(
+    State(app): State<Arc<App>>,
+    Rp(rp): Rp,
+    ClientIp(ip): ClientIp,
+    JsonBody(req): JsonBody<StartEnrollment>,
+) -> Api<EnrollmentStarted> {
+    enrollments::start(&app, &rp, req, ip.as_deref()).map(Json)
+}
+
+async fn enrollment_status(
+    State(app): State<Arc<App>>,
+    Rp(rp): Rp,
+    ApiPath(id): ApiPath<EnrollmentId>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+) -> Api<EnrollmentStatus> {
+    enrollments::watch_status(&app, &rp, &id, q.wait).await.map(Json)
+}
+
+async fn enrollment_png(
+    State(app): State<Arc<App>>,
+    Rp(rp): Rp,
+    ApiPath(id): ApiPath<EnrollmentId>,
+) -> Result<Response, ApiError> {
+    let uri = enrollments::qr_uri(&app, &rp, &id)?;
+    let png = qr_image::png(&uri).map_err(|e| ApiError::internal(&e))?;
+    Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "no-store")], png).into_response())
+}
+
+async fn enrollment_svg(
+    State(app): State<Arc<App>>,
+    Rp(rp): Rp,
+    ApiPath(id): ApiPath<EnrollmentId>,
+) -> Result<Response, ApiError> {
+    let uri = enrollments::qr_uri(&app, &rp, &id)?;
+    let svg = qr_image::svg(&uri).map_err(|e| ApiError::internal(&e))?;
+    Ok(([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "no-store")], svg).into_response())
+}
+
+async fn create_push(
+    State(app): State<Arc<App>>,
+    Rp(rp): Rp,
+    ClientIp(ip): ClientIp,
+    JsonBody(req): JsonBody<CreatePushChallenge>,
+) -> Api<PushChallengeCreated> {
+    challenges::create_push(&app, &rp, req, ip.as_deref()).map(Json)
+}
+
+async fn create_qr(
+    State(app): State<Arc<App>>,
+    Rp(rp): Rp,
+    ClientIp(ip): ClientIp,
+    JsonBody(req): JsonBody<CreateQrChallenge>,
+) -> Api<QrChallengeCreated> {
+    challenges::create_qr(&app, &rp, req, ip.as_deref()).map(Json)
+}
+
+async fn challenge_status(
+    State(app): State<Arc<App>>,
+    Rp(rp): Rp,
+    ApiPath(id): ApiPath<ChallengeId>,
+    ApiQuery(q): ApiQuery<WaitQuery>,
+) -> Api<ChallengeStatus> {
+    challenges::watch_status(&app, &rp, &id, q.wait).await.map(Json)
+}
+
+async fn verify_otp(
+    State(app): State<Arc<App>>,
+    Rp(rp): Rp,
+    ClientIp(ip): ClientIp,
+    ApiPath(id): ApiPath<ChallengeId>,
+    JsonBody(req): JsonBody<VerifyOtp>,
+) -> Api<ChallengeStatus> {
+    challenges::verify_otp(&app, &rp, &id, &req.otp, ip.as_deref()).await.map(Json)
+}
+
+async fn user_devices(State(app): State<Arc<App>>, Rp(_): Rp, ApiPath(user): ApiPath<String>) -> Api<DeviceList> {
+    Ok(Json(admin::list_devices(&app, Some(&user), None)))
+}
+
+async fn remove_user_device(
+    State(app): State<Arc<App>>,
+    Rp(rp): Rp,
+    ClientIp(ip): ClientIp,
+    ApiPath((user, device_id)): ApiPath<(String, DeviceId)>,
+) -> Result<StatusCode, ApiError> {
+    let device = app.devices.get(&device_id).filter(|d| d.user == user).ok_or_else(|| ApiError::not_found("device"))?;
+    phone::remove_device(&app, &device, AuditKind::DeviceRemoved, &format!("rp:{rp}"), ip.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn complete_enrollment(
+    State(app): State<Arc<App>>,
+    ClientIp(ip): ClientIp,
+    JsonBody(req): JsonBody<CompleteEnrollment>,
+) -> Api<EnrollmentReceipt> {
+    enrollments::complete(&app, req, ip.as_deref()).await.map(Json)
+}
+
+async fn poll(State(app): State<Arc<App>>, ApiQuery(q): ApiQuery<WaitQuery>, signed: Signed) -> Api<PendingChallenges> {
+    Ok(Json(phone::poll(&app, &signed.device, q.wait).await))
+}
+
+async fn answer(State(app): State<Arc<App>>, ApiPath(id): ApiPath<ChallengeId>, signed: Signed) -> Api<AnswerAccepted> {
+    let body: Answer = decode(&signed.body)?;
+    phone::answer(&app, &signed.device, &id, body, signed.ip.as_deref()).await.map(Json)
+}
+
+async fn pin_check(State(app): State<Arc<App>>, signed: Signed) -> Result<StatusCode, ApiError> {
+    let body: PinCheck = decode(&signed.body)?;
+    phone::pin_check(&app, &signed.device, body, signed.ip.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn own_device(State(app): State<Arc<App>>, signed: Signed) -> Api<DeviceInfo> {
+    Ok(Json(signed.device.record().info(app.now())))
+}
+
+async fn unregister(State(app): State<Arc<App>>, signed: Signed) -> Result<StatusCode, ApiError> {
+    phone::remove_device(&app, &signed.device, AuditKind::DeviceRemoved, "device", signed.ip.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn admin_devices(State(app): State<Arc<App>>, _: Admin, ApiQuery(q): ApiQuery<DevicesQuery>) -> Api<DeviceList> {
+    Ok(Json(admin::list_devices(&app, q.user.as_deref(), q.state)))
+}
+
+async fn admin_device_action(
+    State(app): State<Arc<App>>,
+    _: Admin,
+    ClientIp(ip): ClientIp,
+    ApiPath((id, action)): ApiPath<(DeviceId, String)>,
+) -> Result<StatusCode, ApiError> {
+    let action = match action.as_str() {
+        "unblock" => DeviceAction::Unblock,
+        "reactivate" => DeviceAction::Reactivate,
+        "revoke" => DeviceAction::Revoke,
+        _ => return Err(ApiError::not_found("device action")),
+    };
+    admin::device_action(&app, &id, action, ip.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn admin_audit(State(app): State<Arc<App>>, _: Admin, ApiQuery(q): ApiQuery<AuditQuery>) -> Api<AuditPage> {
+    if q.limit.is_some_and(|l| l == 0 || l > audit::MAX_PAGE) {
+        return Err(ApiError::bad_request(format!("limit must be 1 to {}", audit::MAX_PAGE)));
+    }
+    Ok(Json(app.audit.page(q.after.unwrap_or(0), q.limit.unwrap_or(audit::DEFAULT_PAGE))?))
+}

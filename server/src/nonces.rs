@@ -1,0 +1,78 @@
+//! Per-device memory of recent request nonces: bounded, entries expire.
+
+use std::collections::VecDeque;
+
+use nyckel_protocol::policy::REQUEST_TIMESTAMP_WINDOW;
+
+/// How long a nonce is remembered: twice the timestamp window, so a request is either
+/// stale or its nonce is still remembered.
+pub const NONCE_MEMORY: u64 = 2 * REQUEST_TIMESTAMP_WINDOW;
+/// Most nonces remembered per device; a device sending more signed requests than this
+/// within [`NONCE_MEMORY`] is refused (429) rather than letting old nonces be forgotten early.
+pub const MAX_NONCES_PER_DEVICE: usize = 256;
+
+/// The outcome of offering a nonce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceCheck {
+    /// Fresh; now remembered.
+    Fresh,
+    /// Seen within the window.
+    Replayed,
+    /// The window is full.
+    Full,
+}
+
+/// Recent nonces of one device, oldest first.
+#[derive(Debug, Default)]
+pub struct NonceWindow {
+    entries: VecDeque<(u64, [u8; 16])>,
+}
+
+impl NonceWindow {
+    /// Records `nonce` at `now` unless it was seen within [`NONCE_MEMORY`].
+    pub fn offer(&mut self, nonce: [u8; 16], now: u64) -> NonceCheck {
+        // Times only grow in practice; `retain` also copes with a clock set back.
+        self.entries.retain(|(at, _)| at.saturating_add(NONCE_MEMORY) > now && *at <= now.saturating_add(NONCE_MEMORY));
+        if self.entries.iter().any(|(_, n)| *n == nonce) {
+            return NonceCheck::Replayed;
+        }
+        if self.entries.len() >= MAX_NONCES_PER_DEVICE {
+            return NonceCheck::Full;
+        }
+        self.entries.push_back((now, nonce));
+        NonceCheck::Fresh
+    }
+
+    /// How many nonces are remembered.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether none is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_expiry_and_bound() {
+        let mut w = NonceWindow::default();
+        assert_eq!(w.offer([1; 16], 100), NonceCheck::Fresh);
+        assert_eq!(w.offer([1; 16], 150), NonceCheck::Replayed);
+        assert_eq!(w.offer([1; 16], 100 + NONCE_MEMORY), NonceCheck::Fresh);
+        assert_eq!(w.len(), 1);
+        for i in 0..(MAX_NONCES_PER_DEVICE - 1) {
+            let mut n = [0u8; 16];
+            n[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            n[15] = 9;
+            assert_eq!(w.offer(n, 300), NonceCheck::Fresh);
+        }
+        assert_eq!(w.offer([2; 16], 300), NonceCheck::Full);
+        assert_eq!(w.offer([2; 16], 300 + NONCE_MEMORY), NonceCheck::Fresh);
+        assert_eq!(w.len(), 1);
+    }
+}

@@ -1,0 +1,66 @@
+//! Relying parties and their API keys; only SHA-256 of a key is stored.
+
+use nyckel_protocol::b64;
+use nyckel_protocol::digest::sha256;
+use nyckel_protocol::display::check_text;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Store, StoreError};
+
+/// Prefix of relying-party API keys, so a leaked key is recognisable.
+pub const KEY_PREFIX: &str = "rp_";
+
+/// A stored relying party.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelyingParty {
+    /// Its name (appears in audit events as `rp:<name>`).
+    pub name: String,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+/// Why a relying party could not be added.
+#[derive(Debug, thiserror::Error)]
+pub enum RelyingPartyError {
+    /// Unacceptable name.
+    #[error("invalid relying-party name: {0}")]
+    BadName(String),
+    /// A relying party with that name exists.
+    #[error("relying party {0:?} already exists")]
+    Exists(String),
+    /// No random bytes.
+    #[error("the system random generator failed")]
+    Random,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The storage key of an API key: its SHA-256.
+pub fn key_hash(api_key: &str) -> [u8; 32] {
+    sha256(api_key.as_bytes())
+}
+
+/// Adds a relying party and returns its new API key (shown once, never stored).
+pub fn add(store: &Store, name: &str, now: u64) -> Result<String, RelyingPartyError> {
+    use ring::rand::SecureRandom;
+    check_text("relying party", name, 1, 64).map_err(|e| RelyingPartyError::BadName(e.to_string()))?;
+    if list(store)?.iter().any(|rp| rp.name == name) {
+        return Err(RelyingPartyError::Exists(name.to_owned()));
+    }
+    let mut raw = [0u8; 32];
+    ring::rand::SystemRandom::new().fill(&mut raw).map_err(|_| RelyingPartyError::Random)?;
+    let api_key = format!("{KEY_PREFIX}{}", b64::encode(&raw));
+    store.relying_parties.put(&key_hash(&api_key), &RelyingParty { name: name.to_owned(), created_at: now })?;
+    Ok(api_key)
+}
+
+/// Every relying party.
+pub fn list(store: &Store) -> Result<Vec<RelyingParty>, StoreError> {
+    store.relying_parties.all()
+}
+
+/// The relying party owning `api_key`, if any.
+pub fn authenticate(store: &Store, api_key: &str) -> Result<Option<RelyingParty>, StoreError> {
+    store.relying_parties.get(&key_hash(api_key))
+}

@@ -1,0 +1,156 @@
+//! The `nyckel-server` binary: admin commands, the "listening on" line, the data-dir lock,
+//! users and the password policy, and state surviving a hard kill.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use nyckel_server::users::{PasswordPolicyError, UserError};
+use nyckel_server::{admin, ServerError};
+
+const BIN: &str = env!("CARGO_BIN_EXE_nyckel-server");
+
+fn cmd(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("NYCKEL_USER_PASSWORD", common::PASSWORD)
+        .output()
+        .unwrap()
+}
+
+struct Running(Child, String);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &std::path::Path) -> Running {
+    let mut child = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("first line: {line:?}")).to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"));
+    Running(child, base)
+}
+
+#[test]
+fn users_and_the_password_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = |pw: &str| match admin::add_user(dir.path(), "carol", pw) {
+        Err(ServerError::User(UserError::Policy(e))) => Some(e),
+        Ok(_) => None,
+        Err(other) => panic!("{other}"),
+    };
+    assert_eq!(policy("Short1!"), Some(PasswordPolicyError::TooShort(7)));
+    assert_eq!(policy("lower1!case"), Some(PasswordPolicyError::NoUpperCase));
+    assert_eq!(policy("UPPER1!CASE"), Some(PasswordPolicyError::NoLowerCase));
+    assert_eq!(policy("NoDigits!here"), Some(PasswordPolicyError::NoDigit));
+    assert_eq!(policy("NoSpecial1here"), Some(PasswordPolicyError::NoSpecial));
+    assert_eq!(policy("Good1!pass"), None);
+    assert!(matches!(admin::add_user(dir.path(), "carol", "Good1!pass"), Err(ServerError::User(UserError::Exists(_)))));
+    let stored = admin::list_users(dir.path()).unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].password_hash.starts_with("$argon2id$"));
+    assert!(nyckel_server::users::verify_password("Good1!pass", &stored[0].password_hash));
+
+    let out = cmd(dir.path(), &["user", "add", "dave"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["user", "add", "erin"])
+        .env("NYCKEL_USER_PASSWORD", "weak")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 8 characters"));
+    assert!(cmd(dir.path(), &["user", "disable", "dave"]).status.success());
+    let list = String::from_utf8(cmd(dir.path(), &["user", "list"]).stdout).unwrap();
+    assert_eq!(list, "carol\tactive\ndave\tdisabled\n");
+}
+
+#[tokio::test]
+async fn the_binary_serves_refuses_admin_commands_while_running_and_keeps_state_across_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(cmd(dir.path(), &["user", "add", "alice"]).status.success());
+    let rp_key = String::from_utf8(cmd(dir.path(), &["rp", "add", "portal"]).stdout).unwrap().trim().to_owned();
+    assert!(rp_key.starts_with("rp_") && !rp_key.contains('\n'));
+    let server = start(dir.path());
+    let out = cmd(dir.path(), &["user", "add", "bob"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is the server running?") && err.lines().count() == 1, "{err}");
+    let token = String::from_utf8(cmd(dir.path(), &["admin-token"]).stdout).unwrap();
+    assert!(token.trim().starts_with("adm_"));
+
+    let http = common::client();
+    let resp = http
+        .post(format!("{}/v1/enrollments", server.1))
+        .bearer_auth(&rp_key)
+        .json(&serde_json::json!({"user": "alice", "device_name": "Phone"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let started: nyckel_protocol::enrollment::EnrollmentStarted = resp.json().await.unwrap();
+    let nyckel_protocol::QrPayload::Enroll(qr) = nyckel_protocol::QrPayload::parse(&started.qr).unwrap() else {
+        panic!()
+    };
+    assert_eq!(qr.server_url, server.1);
+    let key = nyckel_protocol::SoftwareDeviceKey::generate().unwrap();
+    let secret = nyckel_protocol::PinSecret::generate().unwrap();
+    let req = nyckel_protocol::CompleteEnrollment::create(&qr, &key, &secret, "Linux").unwrap();
+    let receipt: nyckel_protocol::EnrollmentReceipt =
+        http.post(format!("{}/v1/enroll", server.1)).json(&req).send().await.unwrap().json().await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let wrong = nyckel_protocol::PinSecret::from_bytes([1; 32]);
+    let check = nyckel_protocol::PinCheck::create(&receipt.device_id, &wrong, now).unwrap();
+    let body = serde_json::to_vec(&check).unwrap();
+    let auth = nyckel_protocol::RequestAuth::sign(&key, &receipt.device_id, "POST", "/v1/device/pin-check", &body, now)
+        .unwrap();
+    let mut req = http.post(format!("{}/v1/device/pin-check", server.1)).body(body);
+    for (n, v) in auth.to_headers() {
+        req = req.header(n, v);
+    }
+    assert_eq!(req.send().await.unwrap().status(), 403);
+    // Kill -9 right after the acknowledgement: the counter and the key must survive.
+    drop(server);
+    let server = start(dir.path());
+    let auth = nyckel_protocol::RequestAuth::sign(&key, &receipt.device_id, "GET", "/v1/device", b"", now).unwrap();
+    let mut req = http.get(format!("{}/v1/device", server.1));
+    for (n, v) in auth.to_headers() {
+        req = req.header(n, v);
+    }
+    let (status, info) = common::status_json(req.send().await.unwrap()).await;
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["pin_failures"], 1);
+    // Same signing key after the restart.
+    let resp = http
+        .post(format!("{}/v1/enrollments", server.1))
+        .bearer_auth(&rp_key)
+        .json(&serde_json::json!({"user": "alice", "device_name": "Phone"}))
+        .send()
+        .await
+        .unwrap();
+    let again: nyckel_protocol::enrollment::EnrollmentStarted = resp.json().await.unwrap();
+    let nyckel_protocol::QrPayload::Enroll(qr2) = nyckel_protocol::QrPayload::parse(&again.qr).unwrap() else {
+        panic!()
+    };
+    assert_eq!(qr2.server_key, qr.server_key);
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(dir.path().join(nyckel_server::files::SIGNING_KEY_FILE)).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+}

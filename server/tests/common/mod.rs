@@ -1,0 +1,212 @@
+//! Test harness: an in-process server on 127.0.0.1:0 with a manual clock, and a software phone.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use nyckel_protocol::enrollment::{EnrollmentStarted, StartEnrollment};
+use nyckel_protocol::qr::{EnrollQr, QrPayload};
+use nyckel_protocol::wire::phone::PendingChallenges;
+use nyckel_protocol::{
+    Answer, CompleteEnrollment, DeviceId, DeviceSigner, EnrollmentReceipt, PinSecret, PushChallenge, RequestAuth,
+    ServerPublicKey, SoftwareDeviceKey,
+};
+use nyckel_server::{admin, ManualClock, Server, ServerConfig};
+use serde_json::Value;
+
+pub const PASSWORD: &str = "Correct1!horse";
+pub const START: u64 = 1_900_000_000;
+
+pub struct Harness {
+    pub dir: tempfile::TempDir,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock: Arc<ManualClock>,
+    pub rp_key: String,
+    pub admin_token: String,
+    pub app: Arc<nyckel_server::app::App>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Harness {
+    pub async fn start(users: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for user in users {
+            admin::add_user(dir.path(), user, PASSWORD).unwrap();
+        }
+        let rp_key = admin::add_relying_party(dir.path(), "portal").unwrap().to_string();
+        let admin_token = admin::admin_token(dir.path()).unwrap().to_string();
+        let clock = Arc::new(ManualClock::new(START));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let config = ServerConfig { clock: clock.clone(), ..ServerConfig::new(dir.path()) };
+        let server = Server::open(listener, config).unwrap();
+        let base = format!("http://{}", server.local_addr().unwrap());
+        let app = server.app();
+        let task = tokio::spawn(async move {
+            let _ = server.run().await;
+        });
+        Self { dir, base, http: client(), clock, rp_key, admin_token, app, task }
+    }
+
+    pub fn now(&self) -> u64 {
+        use nyckel_server::Clock;
+        self.clock.now()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A relying-party request; returns (status, JSON body or Null).
+    pub async fn rp(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method.parse().unwrap(), self.url(path)).bearer_auth(&self.rp_key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        status_json(resp).await
+    }
+
+    pub async fn admin(&self, method: &str, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .request(method.parse().unwrap(), self.url(path))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await
+            .unwrap();
+        status_json(resp).await
+    }
+
+    pub async fn start_enrollment(&self, user: &str) -> EnrollmentStarted {
+        let (status, body) = self
+            .rp(
+                "POST",
+                "/v1/enrollments",
+                Some(
+                    serde_json::to_value(StartEnrollment { user: user.into(), device_name: "Work phone".into() })
+                        .unwrap(),
+                ),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_value(body).unwrap()
+    }
+
+    /// Enrolls a new software phone for `user`.
+    pub async fn enroll(&self, user: &str) -> Phone {
+        let started = self.start_enrollment(user).await;
+        let QrPayload::Enroll(qr) = QrPayload::parse(&started.qr).unwrap() else { panic!("not an enroll code") };
+        let key = SoftwareDeviceKey::generate().unwrap();
+        let secret = PinSecret::generate().unwrap();
+        let req = CompleteEnrollment::create(&qr, &key, &secret, "Linux test").unwrap();
+        let resp = self.http.post(self.url("/v1/enroll")).json(&req).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let receipt: EnrollmentReceipt = resp.json().await.unwrap();
+        receipt.verify(&qr, &key.public_key()).unwrap();
+        Phone { key, secret, device_id: receipt.device_id, server_key: qr.server_key, qr }
+    }
+
+    pub async fn push(&self, user: &str, extra: Value) -> (u16, Value) {
+        let mut body = serde_json::json!({"user": user, "context": {"service": "Trade portal", "action": "Sign in"}});
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        self.rp("POST", "/v1/challenges/push", Some(body)).await
+    }
+
+    pub async fn audit_kinds(&self) -> Vec<String> {
+        let (status, page) = self.admin("GET", "/v1/admin/audit?limit=500").await;
+        assert_eq!(status, 200);
+        page["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
+    }
+}
+
+/// A reqwest client (reqwest is built without a TLS provider; install ring's).
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder().build().unwrap()
+}
+
+pub async fn status_json(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    (status, value)
+}
+
+pub struct Phone {
+    pub key: SoftwareDeviceKey,
+    pub secret: PinSecret,
+    pub device_id: DeviceId,
+    pub server_key: ServerPublicKey,
+    pub qr: EnrollQr,
+}
+
+impl Phone {
+    /// A signed request with the given timestamp.
+    pub async fn signed_at(
+        &self,
+        h: &Harness,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        ts: u64,
+    ) -> (u16, Value) {
+        let bytes = body.unwrap_or_default();
+        let auth = RequestAuth::sign(&self.key, &self.device_id, method, path, &bytes, ts).unwrap();
+        let mut req = h.http.request(method.parse().unwrap(), h.url(path));
+        for (name, value) in auth.to_headers() {
+            req = req.header(name, value);
+        }
+        if !bytes.is_empty() {
+            req = req.header("content-type", "application/json").body(bytes);
+        }
+        status_json(req.send().await.unwrap()).await
+    }
+
+    pub async fn signed(&self, h: &Harness, method: &str, path: &str, body: Option<Vec<u8>>) -> (u16, Value) {
+        self.signed_at(h, method, path, body, h.now()).await
+    }
+
+    /// Polls and verifies every challenge under the pinned key.
+    pub async fn poll(&self, h: &Harness, wait: u64) -> Vec<PushChallenge> {
+        let (status, body) = self.signed(h, "GET", &format!("/v1/device/challenges?wait={wait}"), None).await;
+        assert_eq!(status, 200, "{body}");
+        let pending: PendingChallenges = serde_json::from_value(body).unwrap();
+        pending
+            .challenges
+            .iter()
+            .map(|s| s.verify(&self.server_key, &self.device_id, h.now()).unwrap().clone())
+            .collect()
+    }
+
+    pub async fn send_answer(&self, h: &Harness, challenge_id: &str, answer: &Answer) -> (u16, Value) {
+        let path = format!("/v1/device/challenges/{challenge_id}/answer");
+        self.signed(h, "POST", &path, Some(serde_json::to_vec(answer).unwrap())).await
+    }
+
+    pub async fn approve(&self, h: &Harness, c: &PushChallenge, number: Option<String>) -> (u16, Value) {
+        let answer = Answer::approve(c, number, h.now(), &self.key, &self.secret).unwrap();
+        self.send_answer(h, c.id.as_str(), &answer).await
+    }
+
+    pub async fn approve_with(
+        &self,
+        h: &Harness,
+        c: &PushChallenge,
+        number: Option<String>,
+        secret: &PinSecret,
+    ) -> (u16, Value) {
+        let answer = Answer::approve(c, number, h.now(), &self.key, secret).unwrap();
+        self.send_answer(h, c.id.as_str(), &answer).await
+    }
+}

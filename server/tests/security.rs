@@ -1,0 +1,160 @@
+//! Security policy over HTTP: PIN-failure blocking, signed-request checks, inactivity,
+//! administrator actions and the audit log.
+
+mod common;
+
+use common::Harness;
+use nyckel_protocol::policy::INACTIVE_AFTER;
+use nyckel_protocol::{PinCheck, PinSecret, RequestAuth};
+use serde_json::json;
+
+#[tokio::test]
+async fn five_wrong_pins_block_the_device_until_an_admin_unblocks_it() {
+    let h = Harness::start(&["alice"]).await;
+    let phone = h.enroll("alice").await;
+    let (_, created) = h.push("alice", json!({})).await;
+    let c = phone.poll(&h, 0).await.remove(0);
+    let wrong = PinSecret::from_bytes([9; 32]);
+    for left in (1..=4).rev() {
+        let (s, body) = phone.approve_with(&h, &c, None, &wrong).await;
+        assert_eq!((s, body["error"]["code"].as_str()), (403, Some("wrong_pin")));
+        assert_eq!(body["error"]["attempts_left"], left);
+        // A wrong PIN does not consume the challenge.
+        let (_, status) = h.rp("GET", &format!("/v1/challenges/{}?wait=0", c.id), None).await;
+        assert_eq!(status["state"], "pending");
+    }
+    let (s, body) = phone.approve_with(&h, &c, None, &wrong).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (403, Some("device_blocked")));
+    let (_, status) =
+        h.rp("GET", &format!("/v1/challenges/{}?wait=0", created["challenge_id"].as_str().unwrap()), None).await;
+    assert_eq!(status["state"], "blocked");
+    // Blocked: requests refused, no more pushes, even the right PIN does not help.
+    let (s, body) = phone.signed(&h, "GET", "/v1/device/challenges?wait=0", None).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (403, Some("device_blocked")));
+    let (s, body) = h.push("alice", json!({})).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (409, Some("no_device")));
+    let (_, list) = h.admin("GET", "/v1/admin/devices?state=blocked").await;
+    assert_eq!(list["devices"][0]["pin_failures"], 5);
+    // The counter is in the store, not only in memory.
+    let stored: nyckel_server::devices::DeviceRecord =
+        h.app.store.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
+    assert!(stored.blocked);
+    let (s, _) = h.admin("POST", &format!("/v1/admin/devices/{}/unblock", phone.device_id)).await;
+    assert_eq!(s, 204);
+    let (_, created) = h.push("alice", json!({})).await;
+    let c = phone.poll(&h, 0).await.into_iter().find(|c| c.id.as_str() == created["challenge_id"]).unwrap();
+    assert_eq!(phone.approve(&h, &c, None).await.0, 200);
+    let kinds = h.audit_kinds().await;
+    assert_eq!(kinds.iter().filter(|k| *k == "pin_failed").count(), 5);
+    for kind in ["device_blocked", "device_unblocked"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind}");
+    }
+}
+
+#[tokio::test]
+async fn a_right_pin_resets_the_consecutive_count() {
+    let h = Harness::start(&["alice"]).await;
+    let phone = h.enroll("alice").await;
+    let wrong = PinSecret::from_bytes([9; 32]);
+    for _ in 0..3 {
+        let check = PinCheck::create(&phone.device_id, &wrong, h.now()).unwrap();
+        let (s, _) = phone.signed(&h, "POST", "/v1/device/pin-check", Some(serde_json::to_vec(&check).unwrap())).await;
+        assert_eq!(s, 403);
+    }
+    let check = PinCheck::create(&phone.device_id, &phone.secret, h.now()).unwrap();
+    let body = serde_json::to_vec(&check).unwrap();
+    assert_eq!(phone.signed(&h, "POST", "/v1/device/pin-check", Some(body.clone())).await.0, 204);
+    let (_, me) = phone.signed(&h, "GET", "/v1/device", None).await;
+    assert_eq!(me["pin_failures"], 0);
+    // The PIN-check nonce is single use.
+    let (s, b) = phone.signed(&h, "POST", "/v1/device/pin-check", Some(body)).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (401, Some("replayed_request")));
+}
+
+#[tokio::test]
+async fn poll_requests_are_refused_outside_the_window_with_a_bad_signature_or_replayed() {
+    let h = Harness::start(&["alice"]).await;
+    let phone = h.enroll("alice").await;
+    let other = h.enroll("alice").await;
+    let path = "/v1/device/challenges?wait=0";
+    for ts in [h.now() - 61, h.now() + 61] {
+        let (s, body) = phone.signed_at(&h, "GET", path, None, ts).await;
+        assert_eq!((s, body["error"]["code"].as_str()), (401, Some("stale_request")));
+    }
+    assert_eq!(phone.signed_at(&h, "GET", path, None, h.now() - 60).await.0, 200);
+
+    let send = |auth: RequestAuth, target: &'static str| {
+        let mut req = h.http.get(h.url(target));
+        for (name, value) in auth.to_headers() {
+            req = req.header(name, value);
+        }
+        async move { common::status_json(req.send().await.unwrap()).await }
+    };
+    // Signed by another device's key.
+    let forged = RequestAuth::sign(&other.key, &phone.device_id, "GET", path, b"", h.now()).unwrap();
+    let (s, body) = send(forged, path).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (401, Some("bad_signature")));
+    // Signed for another path.
+    let moved = RequestAuth::sign(&phone.key, &phone.device_id, "GET", "/v1/device", b"", h.now()).unwrap();
+    assert_eq!(send(moved, path).await.0, 401);
+    // Replayed.
+    let once = RequestAuth::sign(&phone.key, &phone.device_id, "GET", path, b"", h.now()).unwrap();
+    assert_eq!(send(once.clone(), path).await.0, 200);
+    let (s, body) = send(once, path).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (401, Some("replayed_request")));
+    // Unsigned.
+    let (s, body) = common::status_json(h.http.get(h.url(path)).send().await.unwrap()).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (401, Some("bad_signature")));
+    // Unknown device.
+    let stranger = nyckel_protocol::DeviceId::new("nobody").unwrap();
+    let auth = RequestAuth::sign(&phone.key, &stranger, "GET", path, b"", h.now()).unwrap();
+    let (s, body) = send(auth, path).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (401, Some("unknown_device")));
+    assert!(h.audit_kinds().await.iter().filter(|k| *k == "signature_rejected").count() >= 4);
+}
+
+#[tokio::test]
+async fn an_unused_device_becomes_inactive_and_an_admin_reactivates_it() {
+    let h = Harness::start(&["alice"]).await;
+    let phone = h.enroll("alice").await;
+    h.clock.advance(INACTIVE_AFTER);
+    let (s, body) = phone.signed(&h, "GET", "/v1/device/challenges?wait=0", None).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (403, Some("device_inactive")));
+    let (s, _) = h.push("alice", json!({})).await;
+    assert_eq!(s, 409);
+    assert!(h.audit_kinds().await.iter().any(|k| k == "device_inactive"));
+    let (s, _) = h.admin("POST", &format!("/v1/admin/devices/{}/reactivate", phone.device_id)).await;
+    assert_eq!(s, 204);
+    assert_eq!(h.push("alice", json!({})).await.0, 200);
+    assert_eq!(phone.poll(&h, 0).await.len(), 1);
+    // Revocation deletes the device.
+    assert_eq!(h.admin("POST", &format!("/v1/admin/devices/{}/revoke", phone.device_id)).await.0, 204);
+    assert_eq!(phone.signed(&h, "GET", "/v1/device", None).await.0, 401);
+    assert!(h.app.store.devices.get::<serde_json::Value>(phone.device_id.as_str().as_bytes()).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn relying_parties_and_admins_must_authenticate_and_stay_in_their_lane() {
+    let h = Harness::start(&["alice"]).await;
+    let _phone = h.enroll("alice").await;
+    let (_, created) = h.push("alice", json!({})).await;
+    let id = created["challenge_id"].as_str().unwrap();
+    for (path, token) in [("/v1/admin/audit", h.rp_key.as_str()), (&format!("/v1/challenges/{id}") as &str, "rp_wrong")]
+    {
+        let resp = h.http.get(h.url(path)).bearer_auth(token).send().await.unwrap();
+        let (s, body) = common::status_json(resp).await;
+        assert_eq!((s, body["error"]["code"].as_str()), (401, Some("unauthorized")), "{path}");
+    }
+    // Another relying party cannot see this one's challenge.
+    let other_key = nyckel_server::relying_parties::add(&h.app.store, "other", h.now()).unwrap();
+    let resp = h.http.get(h.url(&format!("/v1/challenges/{id}?wait=0"))).bearer_auth(other_key).send().await.unwrap();
+    assert_eq!(resp.status(), 403);
+    // Audit paging.
+    let (_, first) = h.admin("GET", "/v1/admin/audit?limit=2").await;
+    assert_eq!(first["events"].as_array().unwrap().len(), 2);
+    let next = first["next"].as_u64().unwrap();
+    let (_, second) = h.admin("GET", &format!("/v1/admin/audit?after={next}&limit=500")).await;
+    let seqs: Vec<u64> = second["events"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]) && seqs[0] > next);
+    assert!(second["events"].as_array().unwrap().iter().any(|e| e["kind"] == "authentication_failed"));
+}
