@@ -39,7 +39,17 @@ pub enum Command {
     /// Add an account from an otpauth:// URI.
     Add {
         /// otpauth://totp/... or otpauth://hotp/...
-        uri: OsString,
+        #[arg(required_unless_present = "qr")]
+        uri: Option<OsString>,
+        /// Read the account(s) from the QR code(s) in a PNG or JPEG image instead (an otpauth
+        /// code, or the QR codes of a Google Authenticator export).
+        #[arg(long, value_name = "IMAGE", conflicts_with = "uri")]
+        qr: Option<PathBuf>,
+    },
+    /// Print every QR code found in a PNG or JPEG image, with what it is for.
+    Scan {
+        /// The image file.
+        image: PathBuf,
     },
     /// Import Google Authenticator exports (otpauth-migration://...), otpauth URIs, a text file
     /// of URIs one per line, or a Nyckel backup file (passphrase from $NYCKEL_BACKUP_PASSPHRASE or a prompt).

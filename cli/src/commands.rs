@@ -9,7 +9,7 @@ use nyckel_core::{
 
 use crate::args::{Cli, Command, Global};
 use crate::error::CliError;
-use crate::{secrets, select};
+use crate::{scan, secrets, select};
 
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let path = vault_path(&cli.global)?;
@@ -20,13 +20,29 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             Vault::create(&path, &store)?;
             println!("created vault at {}", path.display());
         }
-        Command::Add { uri } => {
+        Command::Add { uri: Some(uri), .. } => {
             let account = parse_otpauth(uri.to_str().ok_or(nyckel_core::UriError::NotUtf8)?)?;
             let vault = open(&path)?;
             let label = account.label();
             let id = vault.add(account)?;
             println!("added #{id} {label}");
         }
+        Command::Add { uri: None, qr: Some(image) } => {
+            let accounts = scan::accounts_in_image(&image)?;
+            let vault = open(&path)?;
+            let labels: Vec<String> = accounts.iter().map(Account::label).collect();
+            let report = vault.add_all(accounts)?;
+            println!(
+                "added {} accounts ({} already present): {}",
+                report.added.len(),
+                report.duplicates,
+                labels.join(", ")
+            );
+        }
+        Command::Add { uri: None, qr: None } => {
+            return Err(CliError::Input("give an otpauth URI or --qr IMAGE".into()))
+        }
+        Command::Scan { image } => scan::print_codes(&image)?,
         Command::Import { sources } => import(&path, &sources)?,
         Command::List => {
             let vault = open(&path)?;

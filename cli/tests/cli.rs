@@ -231,3 +231,28 @@ fn a_missing_vault_is_a_clear_error() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("run init first"));
 }
+
+fn sample(relative: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/qr-samples").join(relative)
+}
+
+#[test]
+fn scan_and_add_from_a_photographed_qr_code() {
+    let vault = Vault::new();
+    let photo = sample("otpauth-photo.jpg");
+    let scanned = vault.ok([OsStr::new("scan"), photo.as_os_str()]);
+    assert!(
+        scanned.starts_with("Otpauth\totpauth://totp/Nyckel:alice@example.org?secret=JBSWY3DPEHPK3PXP"),
+        "{scanned}"
+    );
+    vault.ok([OsStr::new("add"), OsStr::new("--qr"), photo.as_os_str()]);
+    let ours = code_of(&vault.ok(["--time", "1767225600", "code", "Nyckel"]));
+    assert_eq!(ours, oathtool(&["--totp", "-b", "-N", "@1767225600", "JBSWY3DPEHPK3PXP"]));
+    // A photo whose code is not an authenticator account, and a file that is no image: refused.
+    let other = sample("qrcode-1/1.png");
+    assert!(vault
+        .refused([OsStr::new("add"), OsStr::new("--qr"), other.as_os_str()])
+        .contains("no authenticator QR code"));
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    assert!(vault.refused([OsStr::new("scan"), readme.as_os_str()]).contains("unsupported image format"));
+}
