@@ -74,6 +74,29 @@ fn challenge_id(text: &str) -> Result<ChallengeId, NyckelError> {
     ChallengeId::new(text).map_err(NyckelError::invalid)
 }
 
+impl Nyckel {
+    /// Deny or report fraud: the same answer path, differing only in the decision sent.
+    async fn refuse(
+        &self,
+        registration_id: String,
+        challenge_id_text: String,
+        fraud: bool,
+    ) -> Result<ChallengeOutcome, NyckelError> {
+        let challenge = challenge_id(&challenge_id_text)?;
+        let companion = self.companion.clone();
+        let state = self
+            .run(async move {
+                if fraud {
+                    companion.report_fraud(&registration_id, &challenge).await
+                } else {
+                    companion.deny(&registration_id, &challenge).await
+                }
+            })
+            .await?;
+        Ok(state.into())
+    }
+}
+
 #[uniffi::export]
 impl Nyckel {
     /// Registers this phone from an enrollment code (`nyckel://enroll?…`, typed or scanned)
@@ -137,9 +160,7 @@ impl Nyckel {
         registration_id: String,
         challenge_id_text: String,
     ) -> Result<ChallengeOutcome, NyckelError> {
-        let challenge = challenge_id(&challenge_id_text)?;
-        let companion = self.companion.clone();
-        Ok(self.run(async move { companion.deny(&registration_id, &challenge).await }).await?.into())
+        self.refuse(registration_id, challenge_id_text, false).await
     }
 
     /// Denies a request and reports it as not the user's.
@@ -148,9 +169,7 @@ impl Nyckel {
         registration_id: String,
         challenge_id_text: String,
     ) -> Result<ChallengeOutcome, NyckelError> {
-        let challenge = challenge_id(&challenge_id_text)?;
-        let companion = self.companion.clone();
-        Ok(self.run(async move { companion.report_fraud(&registration_id, &challenge).await }).await?.into())
+        self.refuse(registration_id, challenge_id_text, true).await
     }
 
     /// Reads a scanned login or transaction code: what to show before asking the PIN.
