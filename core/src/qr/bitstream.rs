@@ -233,7 +233,9 @@ fn double_byte(bits: &mut Bits<'_>, version: u8, mode: Mode) -> Result<Vec<u8>, 
     let mut out = Vec::with_capacity(count * 2);
     for _ in 0..count {
         let value = bits.take(13)?;
-        let assembled = ((value / 0xc0) << 8) | (value % 0xc0);
+        // Kanji rows hold 0xC0 values, GB 2312 rows 0x60 (ISO/IEC 18004 §7.4.6, GB/T 18284).
+        let row = if mode == Mode::Hanzi { 0x60 } else { 0xc0 };
+        let assembled = ((value / row) << 8) | (value % row);
         let code = match mode {
             Mode::Hanzi if assembled < 0x00a00 => assembled + 0x0a1a1,
             Mode::Hanzi => assembled + 0x0a6a1,
@@ -308,6 +310,17 @@ mod tests {
         assert_eq!(parse(&pack(&[(0b1111, 4), (0, 4)]), 1), Err(StreamError::UnknownMode));
         assert_eq!(parse(&pack(&[(0b0001, 4), (3, 10), (1000, 10)]), 1), Err(StreamError::BadValue));
         assert_eq!(parse(&[], 1), Ok(Parsed::default()));
+    }
+
+    #[test]
+    fn hanzi_rows_hold_ninety_six_values() {
+        // 阿 is B0A2 in GB 2312: (0xB0 - 0xA6) * 0x60 + (0xA2 - 0xA1) = 961.
+        let data = pack(&[(0b1101, 4), (1, 4), (1, 8), (961, 13), (0, 4)]);
+        let parsed = parse(&data, 1).expect("parses");
+        assert_eq!(parsed.segments[0].bytes, [0xb0, 0xa2]);
+        // Values below 0xA00 (after regrouping) are the symbol rows: Β (Greek) is A6A2.
+        let data = pack(&[(0b1101, 4), (1, 4), (1, 8), (5 * 0x60 + 1, 13), (0, 4)]);
+        assert_eq!(parse(&data, 1).expect("parses").segments[0].bytes, [0xa6, 0xa2]);
     }
 
     #[test]

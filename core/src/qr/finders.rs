@@ -94,8 +94,10 @@ pub(crate) fn grids(grey: &Grey, bits: &[u8], t: &FinderTriple, invert: bool) ->
         let affine = GridGuess { size, modules: finder_pts, image: [tl, tr, br, bl], module: t.module };
         if v >= 2 {
             if let Some(expected) = affine.transform(0.0, 0.0).map(|h| h.map(n - 6.5, n - 6.5)) {
-                if let Some(ap) = find_alignment(grey, expected, t.module, invert) {
-                    let modules = [(3.5, 3.5), (n - 3.5, 3.5), (n - 6.5, n - 6.5), (3.5, n - 3.5)];
+                // Blotchy prints and strong perspective can make a data pattern look more like the
+                // alignment pattern than the real one: keep the best few candidates.
+                let modules = [(3.5, 3.5), (n - 3.5, 3.5), (n - 6.5, n - 6.5), (3.5, n - 3.5)];
+                for ap in alignment_candidates(grey, expected, t.module, invert) {
                     out.push(GridGuess { size, modules, image: [tl, tr, ap, bl], module: t.module });
                 }
             }
@@ -107,21 +109,52 @@ pub(crate) fn grids(grey: &Grey, bits: &[u8], t: &FinderTriple, invert: bool) ->
 
 /// The offset, in modules, of the guess's fourth point that best fits the function patterns
 /// every symbol has (three finders and two timing lines), searched over ±4 modules.
+///
+/// Those patterns sit near the three fixed finders and hardly constrain the fourth point, so
+/// among the offsets that fit them equally well the one whose cell centres land on the clearest
+/// module centres wins (the largest spread of sampled grey levels), then the smallest move.
 pub(crate) fn best_fourth_point(guess: &GridGuess, grey: &Grey, bits: &[u8], invert: bool) -> (f64, f64) {
-    let mut best = (i64::MIN, (0.0, 0.0));
+    let mut fits: Vec<(i64, i32, i32)> = Vec::with_capacity(17 * 17);
     for iy in -8i32..=8 {
         for ix in -8i32..=8 {
-            let (dx, dy) = (f64::from(ix) * 0.5, f64::from(iy) * 0.5);
-            let Some(h) = guess.transform(dx, dy) else { continue };
-            let score = fitness(&h, guess.size, grey, bits, invert);
-            // Ties go to the smaller move.
-            let score = score * 64 - i64::from(ix.abs() + iy.abs());
-            if score > best.0 {
-                best = (score, (dx, dy));
-            }
+            let Some(h) = guess.transform(f64::from(ix) * 0.5, f64::from(iy) * 0.5) else { continue };
+            fits.push((fitness(&h, guess.size, grey, bits, invert), ix, iy));
+        }
+    }
+    let Some(top) = fits.iter().map(|f| f.0).max() else { return (0.0, 0.0) };
+    let mut best = (i64::MIN, (0.0, 0.0));
+    for &(_, ix, iy) in fits.iter().filter(|f| f.0 == top) {
+        let (dx, dy) = (f64::from(ix) * 0.5, f64::from(iy) * 0.5);
+        let Some(h) = guess.transform(dx, dy) else { continue };
+        let score = sample_spread(&h, guess.size, grey) * 64 - i64::from(ix.abs() + iy.abs());
+        if score > best.0 {
+            best = (score, (dx, dy));
         }
     }
     best.1
+}
+
+/// The variance of the grey levels sampled at every cell centre, scaled to an integer: highest
+/// when the samples fall on module centres rather than on the edges between modules.
+fn sample_spread(h: &Homography, size: usize, grey: &Grey) -> i64 {
+    let (mut sum, mut sum_sq, mut n) = (0.0f64, 0.0f64, 0.0f64);
+    for row in 0..size {
+        for col in 0..size {
+            let (x, y) = h.map(col as f64 + 0.5, row as f64 + 0.5);
+            if x < 0.0 || y < 0.0 || x >= grey.width as f64 || y >= grey.height as f64 {
+                continue;
+            }
+            let v = grey.sample(x, y);
+            sum += v;
+            sum_sq += v * v;
+            n += 1.0;
+        }
+    }
+    if n == 0.0 {
+        return 0;
+    }
+    let mean = sum / n;
+    ((sum_sq / n - mean * mean) / 16.0) as i64
 }
 
 /// How many function-pattern cells read as they must: the finders' rings and stones and the
@@ -229,9 +262,12 @@ fn module_along(dark: &impl Fn(isize, isize) -> bool, from: (f64, f64), to: (f64
     Some((reach(1.0)? + reach(-1.0)?) / 7.0)
 }
 
-/// Searches around `expected` for an alignment pattern (dark centre module, light ring, dark
-/// ring) and returns its centre.
-fn find_alignment(grey: &Grey, expected: (f64, f64), module: f64, invert: bool) -> Option<(f64, f64)> {
+/// Alignment-pattern candidates searched for.
+const ALIGNMENT_CANDIDATES: usize = 3;
+
+/// Searches up to 5 modules around `expected` for alignment patterns (dark centre module, light
+/// ring, dark ring) and returns the centres of the best few, at least a module apart, best first.
+fn alignment_candidates(grey: &Grey, expected: (f64, f64), module: f64, invert: bool) -> Vec<(f64, f64)> {
     let step = (module / 3.0).max(1.0);
     let reach = 5.0 * module;
     let steps = (reach / step).ceil() as i32;
@@ -248,7 +284,7 @@ fn find_alignment(grey: &Grey, expected: (f64, f64), module: f64, invert: bool) 
             [(-1.0, -1.0), (0.0, -1.0), (1.0, -1.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0), (-1.0, 1.0), (-1.0, 0.0)];
         offsets.iter().map(|(dx, dy)| darkness(x + dx * r, y + dy * r)).sum::<f64>() / 8.0
     };
-    let mut best: Option<(f64, (f64, f64))> = None;
+    let mut scored: Vec<(f64, (f64, f64))> = Vec::new();
     for iy in -steps..=steps {
         for ix in -steps..=steps {
             let (x, y) = (expected.0 + f64::from(ix) * step, expected.1 + f64::from(iy) * step);
@@ -260,10 +296,20 @@ fn find_alignment(grey: &Grey, expected: (f64, f64), module: f64, invert: bool) 
             // Prefer the candidate nearest the estimate among near-equal scores.
             let penalty = (f64::from(ix * ix + iy * iy)).sqrt() * step / module;
             let score = score - penalty;
-            if best.is_none_or(|(s, _)| score > s) {
-                best = Some((score, (x, y)));
+            if score > 12.0 {
+                scored.push((score, (x, y)));
             }
         }
     }
-    best.filter(|(score, _)| *score > 12.0).map(|(_, p)| p)
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut chosen: Vec<(f64, f64)> = Vec::new();
+    for (_, p) in scored {
+        if chosen.iter().all(|q| (p.0 - q.0).hypot(p.1 - q.1) >= module) {
+            chosen.push(p);
+            if chosen.len() == ALIGNMENT_CANDIDATES {
+                break;
+            }
+        }
+    }
+    chosen
 }

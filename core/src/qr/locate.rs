@@ -198,9 +198,12 @@ fn triples(candidates: &[Candidate], w: usize, h: usize) -> Vec<Region> {
     scored.sort_by_key(|(hits, _)| std::cmp::Reverse(*hits));
     let mut regions: Vec<Region> = Vec::new();
     for (_, region) in scored {
-        // A region inside one already chosen adds nothing.
-        let covered =
-            regions.iter().any(|r| r.x0 <= region.x0 && r.y0 <= region.y0 && r.x1 >= region.x1 && r.y1 >= region.y1);
+        // A region inside one already chosen adds nothing, unless its modules are much smaller:
+        // a small code printed inside a larger one ("double QR" designs) is a code of its own.
+        let covered = regions.iter().any(|r| {
+            let similar = (0.6..1.6).contains(&(region.module / r.module));
+            similar && r.x0 <= region.x0 && r.y0 <= region.y0 && r.x1 >= region.x1 && r.y1 >= region.y1
+        });
         if !covered {
             regions.push(region);
         }
@@ -241,5 +244,23 @@ mod tests {
         assert!(r.x0 < 40 && r.y0 < 30 && r.x1 > 40 + 25 * m && r.y1 > 30 + 25 * m, "{r:?}");
         assert!(regions(&bits, w, h, true).expect("few").is_empty());
         assert!(regions(&vec![0; w * h], w, h, false).expect("none").is_empty());
+    }
+
+    #[test]
+    fn a_small_code_inside_a_large_one_is_a_region_of_its_own() {
+        let (w, h) = (400, 400);
+        let mut bits = vec![0u8; w * h];
+        // A large code (6-pixel modules, finders 30 modules apart) with a small one (2-pixel
+        // modules) in its middle, as "double QR" designs print them.
+        finder(&mut bits, w, 20, 20, 6);
+        finder(&mut bits, w, 20 + 30 * 6, 20, 6);
+        finder(&mut bits, w, 20, 20 + 30 * 6, 6);
+        finder(&mut bits, w, 150, 150, 2);
+        finder(&mut bits, w, 150 + 20 * 2, 150, 2);
+        finder(&mut bits, w, 150, 150 + 20 * 2, 2);
+        let found = regions(&bits, w, h, false).expect("few candidates");
+        let mut modules: Vec<f32> = found.iter().map(|r| r.module.round()).collect();
+        modules.sort_by(f32::total_cmp);
+        assert_eq!(modules, [2.0, 6.0], "{found:?}");
     }
 }
