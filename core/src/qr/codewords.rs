@@ -1,9 +1,10 @@
-//! Reads a sampled QR grid into error-corrected data codewords, using rqrr for format and bit order.
+//! Reads a sampled QR grid into error-corrected data codewords: format, unmasking and block
+//! de-interleaving, then Reed–Solomon correction per block.
 
 use rqrr::BitGrid;
 
 use super::blocks::version_blocks;
-use super::rs;
+use super::{placement, rs};
 
 /// Error-correction level of a QR code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -19,8 +20,8 @@ pub enum EcLevel {
 }
 
 impl EcLevel {
-    /// From the two format-information bits, which rqrr reports as they are (M=0, L=1, H=2, Q=3).
-    fn from_format_bits(bits: u16) -> Option<Self> {
+    /// From the two format-information bits as printed (M=0, L=1, H=2, Q=3).
+    fn from_format_bits(bits: u8) -> Option<Self> {
         match bits {
             0 => Some(EcLevel::M),
             1 => Some(EcLevel::L),
@@ -53,15 +54,12 @@ fn read_oriented(grid: &dyn BitGrid, mirrored: bool) -> Option<Codewords> {
     if !(1..=40).contains(&version) || version * 4 + 17 != size {
         return None;
     }
-    let plain = View { inner: grid, mirrored, mask: None };
-    let (meta, _) = rqrr::Grid::new(plain).get_raw_data().ok()?;
-    // rqrr only offers the still-masked bit stream, so remove the mask in the grid it reads.
-    let unmasked = View { inner: grid, mirrored, mask: Some(meta.mask) };
-    let (meta, raw) = rqrr::Grid::new(unmasked).get_raw_data().ok()?;
-    let ec_level = EcLevel::from_format_bits(meta.ecc_level)?;
+    let dark = |row: usize, col: usize| if mirrored { grid.bit(col, row) } else { grid.bit(row, col) };
+    let format = placement::read_format(size, &dark)?;
+    let ec_level = EcLevel::from_format_bits(format.ec_bits)?;
     let blocks = version_blocks(version)?;
-    let level = blocks.levels.get(meta.ecc_level as usize)?;
-    let raw = raw.data.get(..blocks.total).filter(|_| raw.len >= blocks.total * 8)?;
+    let level = blocks.levels.get(usize::from(format.ec_bits))?;
+    let raw = placement::read_codewords(version, format.mask, blocks.total, &dark)?;
 
     let short_total = level.block_len.checked_mul(level.count)?;
     let long_count = blocks.total.checked_sub(short_total)? / (level.block_len + 1);
@@ -90,43 +88,78 @@ fn read_oriented(grid: &dyn BitGrid, mirrored: bool) -> Option<Codewords> {
     Some(Codewords { version: version as u8, ec_level, data })
 }
 
-/// Gives rqrr's reader the grid as it should be read: mirrored or not, mask removed or not.
-struct View<'a> {
-    inner: &'a dyn BitGrid,
-    mirrored: bool,
-    mask: Option<u16>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl BitGrid for View<'_> {
-    fn size(&self) -> usize {
-        self.inner.size()
+    /// A module matrix as the qrcode crate draws it.
+    struct Matrix {
+        size: usize,
+        dark: Vec<bool>,
     }
 
-    fn bit(&self, y: usize, x: usize) -> bool {
-        let (y, x) = if self.mirrored { (x, y) } else { (y, x) };
-        let bit = self.inner.bit(y, x);
-        match self.mask {
-            Some(mask) if !is_format_cell(self.inner.size(), y, x) => bit ^ mask_bit(mask, y, x),
-            _ => bit,
+    impl BitGrid for Matrix {
+        fn size(&self) -> usize {
+            self.size
+        }
+
+        fn bit(&self, y: usize, x: usize) -> bool {
+            self.dark[y * self.size + x]
         }
     }
-}
 
-/// Cells rqrr reads the format information from; they must stay masked as printed.
-fn is_format_cell(size: usize, y: usize, x: usize) -> bool {
-    (y == 8 && (x <= 8 || x + 8 >= size)) || (x == 8 && (y <= 8 || y + 7 >= size))
-}
+    fn encode(text: &str, version: i16, level: qrcode::EcLevel) -> Matrix {
+        let code = qrcode::QrCode::with_version(text, qrcode::Version::Normal(version), level).expect("fits");
+        let dark = code.to_colors().iter().map(|c| *c == qrcode::Color::Dark).collect();
+        Matrix { size: code.width(), dark }
+    }
 
-/// The eight QR data masks (ISO/IEC 18004 table 10), `i` the row and `j` the column.
-fn mask_bit(mask: u16, i: usize, j: usize) -> bool {
-    match mask {
-        0 => (i + j).is_multiple_of(2),
-        1 => i.is_multiple_of(2),
-        2 => j.is_multiple_of(3),
-        3 => (i + j).is_multiple_of(3),
-        4 => (i / 2 + j / 3).is_multiple_of(2),
-        5 => (i * j) % 2 + (i * j) % 3 == 0,
-        6 => ((i * j) % 2 + (i * j) % 3).is_multiple_of(2),
-        _ => ((i * j) % 3 + (i + j) % 2).is_multiple_of(2),
+    #[test]
+    fn reads_every_version_and_level_as_encoded() {
+        let levels = [
+            (qrcode::EcLevel::L, EcLevel::L),
+            (qrcode::EcLevel::M, EcLevel::M),
+            (qrcode::EcLevel::Q, EcLevel::Q),
+            (qrcode::EcLevel::H, EcLevel::H),
+        ];
+        for version in 1..=40u8 {
+            for (i, (theirs, ours)) in levels.iter().enumerate() {
+                // Different text per symbol so that every mask pattern comes up; short enough for 1-H.
+                let text = format!("N{version}.{i}");
+                let matrix = encode(&text, i16::from(version), *theirs);
+                let read = read(&matrix).unwrap_or_else(|| panic!("version {version} {ours:?}"));
+                assert_eq!((read.version, read.ec_level), (version, *ours));
+                let parsed = super::super::bitstream::parse(&read.data, version).expect("parses");
+                let bytes: Vec<u8> = parsed.segments.iter().flat_map(|s| s.bytes.clone()).collect();
+                assert_eq!(bytes, text.as_bytes(), "version {version} {ours:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn reads_mirrored_and_damaged_symbols() {
+        let text = "otpauth://totp/Nyckel:alice?secret=JBSWY3DPEHPK3PXP";
+        let mut matrix = encode(text, 7, qrcode::EcLevel::H);
+        let n = matrix.size;
+        // Mirror across the main diagonal, as printed from the back of the paper.
+        matrix.dark = (0..n * n).map(|i| matrix.dark[(i % n) * n + i / n]).collect();
+        // Damage a stretch of data modules and two bits of one format copy.
+        for i in 20..26 {
+            matrix.dark[30 * n + i] = !matrix.dark[30 * n + i];
+        }
+        matrix.dark[8 * n + 1] = !matrix.dark[8 * n + 1];
+        matrix.dark[8 * n + 2] = !matrix.dark[8 * n + 2];
+        let read = read(&matrix).expect("readable");
+        let parsed = super::super::bitstream::parse(&read.data, 7).expect("parses");
+        let bytes: Vec<u8> = parsed.segments.iter().flat_map(|s| s.bytes.clone()).collect();
+        assert_eq!(bytes, text.as_bytes());
+    }
+
+    #[test]
+    fn noise_is_not_a_symbol() {
+        let size = 25;
+        let dark = (0..size * size).map(|i| (i * 7919 + i / 3) % 5 < 2).collect();
+        assert!(read(&Matrix { size, dark }).is_none());
+        assert!(read(&Matrix { size: 24, dark: vec![false; 24 * 24] }).is_none());
     }
 }

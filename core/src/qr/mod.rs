@@ -20,6 +20,7 @@ mod frame;
 mod image;
 mod locate;
 mod payload;
+mod placement;
 mod rs;
 mod sample;
 mod scale;
