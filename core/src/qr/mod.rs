@@ -17,6 +17,9 @@ mod codewords;
 mod error;
 mod finders;
 mod frame;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod image;
 mod locate;
 mod payload;
