@@ -1,4 +1,4 @@
-//! Registrations, push approvals and QR one-time passwords on the main object.
+//! Registrations, PIN changes, push approvals and QR one-time passwords on the main object.
 
 use std::sync::{Arc, Mutex};
 
@@ -117,6 +117,24 @@ impl Nyckel {
     pub async fn unregister(&self, registration_id: String) -> Result<(), NyckelError> {
         let companion = self.companion.clone();
         self.run(async move { companion.unregister(&registration_id).await }).await
+    }
+
+    /// Changes a registration's PIN (PROTOCOL.md §4.7). The server checks the old PIN first,
+    /// counting a wrong one like a wrong approval ([`NyckelError::WrongPin`] with the attempts
+    /// left, then [`NyckelError::DeviceBlocked`]); only then is the secret re-blinded under the
+    /// new PIN and stored, in one write. On any error the old PIN stays in force. The UI asks
+    /// the new PIN twice and compares before calling; a malformed one is
+    /// [`NyckelError::InvalidInput`] and spends no attempt.
+    pub async fn change_pin(
+        &self,
+        registration_id: String,
+        old_pin: String,
+        new_pin: String,
+    ) -> Result<(), NyckelError> {
+        let companion = self.companion.clone();
+        let old_pin = zeroize::Zeroizing::new(old_pin);
+        let new_pin = zeroize::Zeroizing::new(new_pin);
+        self.run(async move { companion.change_pin(&registration_id, &old_pin, &new_pin).await }).await
     }
 
     /// Starts polling every registration for approval requests (long polls, backoff with

@@ -41,7 +41,8 @@ pub enum NyckelError {
         /// Details.
         reason: String,
     },
-    /// The server says the PIN was wrong; the request stays open for another try.
+    /// The server says the PIN was wrong: an approval request stays open for another try, a
+    /// PIN change stored nothing.
     #[error("wrong PIN: {attempts_left} attempts left before this device is blocked")]
     WrongPin {
         /// Attempts left.

@@ -118,6 +118,12 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         registration: Option<String>,
     },
+    /// Change the PIN of a registration: the current PIN (or $NYCKEL_PIN) is checked by the
+    /// server, counted like an approval's, then the new PIN is asked twice (or $NYCKEL_NEW_PIN).
+    Pin {
+        /// The registration (its id, or a unique prefix of it); optional when there is only one.
+        registration: Option<String>,
+    },
     /// List the registrations with servers, and each server's view of this device.
     Devices,
     /// Write an encrypted backup of every account (passphrase asked twice, or $NYCKEL_BACKUP_PASSPHRASE).

@@ -91,6 +91,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Otp { code, registration } => {
             crate::companion::otp(&path, &cli.global, &code, registration.as_deref())?
         }
+        Command::Pin { registration } => crate::companion::change_pin(&path, &cli.global, registration.as_deref())?,
         Command::Devices => crate::companion::devices(&path, &cli.global)?,
         Command::Export { file, kdf } => {
             if file.exists() {

@@ -1,4 +1,4 @@
-//! The phone commands: register, approve, otp and devices, on the core's companion.
+//! The phone commands: register, approve, otp, pin and devices, on the core's companion.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -258,6 +258,27 @@ pub fn otp(path: &Path, global: &Global, code: &CodeArgs, registration: Option<&
     let pin = secrets::pin(false)?;
     let otp = companion.qr_otp(&payload, registration.as_deref(), &pin)?;
     println!("One-time password: {otp}");
+    Ok(())
+}
+
+/// `nyckel pin`: the current PIN, then the new one twice; the core proves the current one to
+/// the server before storing anything.
+pub fn change_pin(path: &Path, global: &Global, registration: Option<&str>) -> Result<(), CliError> {
+    let companion = companion(path, global)?;
+    let registrations = selected(&companion, registration)?;
+    let [registration] = &registrations[..] else {
+        let ids: Vec<String> =
+            registrations.iter().map(|registration| format!("{} ({})", registration.id, registration.name)).collect();
+        return Err(CliError::Input(format!(
+            "several registrations: {}; name the one whose PIN to change",
+            ids.join(", ")
+        )));
+    };
+    println!("Changing the PIN of {} ({})", registration.name, registration.id);
+    let current = secrets::current_pin()?;
+    let new = secrets::new_pin()?;
+    runtime()?.block_on(companion.change_pin(&registration.id, &current, &new))?;
+    println!("PIN changed for {}", registration.name);
     Ok(())
 }
 

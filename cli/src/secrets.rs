@@ -1,4 +1,4 @@
-//! Passphrases from the environment (for scripts) or the terminal, never echoed.
+//! Passphrases and PINs from the environment (for scripts) or the terminal, never echoed.
 
 use zeroize::Zeroizing;
 
@@ -17,12 +17,26 @@ pub fn backup_passphrase(confirm: bool) -> Result<Zeroizing<String>, CliError> {
 /// The companion PIN: `$NYCKEL_PIN`, else a prompt (twice when `confirm`). Its form is checked
 /// by the core; whether it is right only the server can tell.
 pub fn pin(confirm: bool) -> Result<Zeroizing<String>, CliError> {
-    let pin = match std::env::var("NYCKEL_PIN") {
+    obtain_pin("NYCKEL_PIN", "PIN", confirm)
+}
+
+/// The PIN being replaced by `nyckel pin`: `$NYCKEL_PIN`, else a prompt.
+pub fn current_pin() -> Result<Zeroizing<String>, CliError> {
+    obtain_pin("NYCKEL_PIN", "Current PIN", false)
+}
+
+/// The PIN chosen with `nyckel pin`: `$NYCKEL_NEW_PIN`, else a prompt, twice.
+pub fn new_pin() -> Result<Zeroizing<String>, CliError> {
+    obtain_pin("NYCKEL_NEW_PIN", "New PIN", true)
+}
+
+fn obtain_pin(variable: &str, prompt: &str, confirm: bool) -> Result<Zeroizing<String>, CliError> {
+    let pin = match std::env::var(variable) {
         Ok(value) => Zeroizing::new(value),
-        Err(std::env::VarError::NotUnicode(_)) => return Err(CliError::Pin("$NYCKEL_PIN is not valid UTF-8".into())),
+        Err(std::env::VarError::NotUnicode(_)) => return Err(CliError::Pin(format!("${variable} is not valid UTF-8"))),
         Err(std::env::VarError::NotPresent) => {
-            let first = ask_pin("PIN: ")?;
-            if confirm && *first != *ask_pin("PIN again: ")? {
+            let first = ask_pin(&format!("{prompt}: "))?;
+            if confirm && *first != *ask_pin(&format!("{prompt} again: "))? {
                 return Err(CliError::Pin("the PINs differ".into()));
             }
             first

@@ -1,6 +1,6 @@
 //! The phone commands of the `nyckel` binary against a real server on 127.0.0.1 (in this
 //! process): register (text and --qr image), approve (number matching, transaction lines
-//! verbatim, wrong PIN then right PIN, deny, fraud, --watch), otp, devices.
+//! verbatim, wrong PIN then right PIN, deny, fraud, --watch), otp, devices, pin.
 //! Lives here rather than in tests/ because only this package's tests get the binary's path.
 
 use std::path::PathBuf;
@@ -56,6 +56,7 @@ impl Setup {
             .env("NYCKEL_VAULT", self.vault())
             .env("NYCKEL_PASSPHRASE", "vault pass")
             .env_remove("NYCKEL_PIN")
+            .env_remove("NYCKEL_NEW_PIN")
             .env_remove("NYCKEL_NUMBER")
             .env_remove("NYCKEL_TIME");
         for (name, value) in env {
@@ -245,4 +246,40 @@ async fn phone_commands_fail_with_one_clear_line() {
     assert!(error.contains("PIN"), "{error}");
     let error = s.fails(&["register", "--qr", "/nonexistent.png"], &[("NYCKEL_PIN", PIN)]).await;
     assert!(error.contains("/nonexistent.png"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pin_changes_the_pin_after_the_server_checks_the_current_one() {
+    const NEW_PIN: &str = "2580";
+    let s = Setup::start().await;
+    let started = s.enrollment("alice").await;
+    let out = s.ok(&["register", started["qr"].as_str().unwrap()], &[("NYCKEL_PIN", PIN)]).await;
+    let alice = out.split_whitespace().nth(1).unwrap().to_owned();
+
+    // A wrong current PIN: one error line with the attempts left; the PIN stays as it was.
+    let error = s.fails(&["pin"], &[("NYCKEL_PIN", "0000"), ("NYCKEL_NEW_PIN", NEW_PIN)]).await;
+    assert!(error.contains("wrong PIN") && error.contains("4 attempts left"), "{error}");
+    // A malformed new PIN is refused before the server is asked (no attempt spent).
+    let error = s.fails(&["pin"], &[("NYCKEL_PIN", PIN), ("NYCKEL_NEW_PIN", "12")]).await;
+    assert!(error.contains("PIN is 4 to 16 digits"), "{error}");
+    assert!(s.ok(&["devices"], &[]).await.contains("active, 1 wrong PIN(s)"));
+
+    // The right current PIN: changed (by a prefix of the registration id).
+    let out = s.ok(&["pin", &alice[..6]], &[("NYCKEL_PIN", PIN), ("NYCKEL_NEW_PIN", NEW_PIN)]).await;
+    assert!(out.contains("PIN changed"), "{out}");
+    assert!(s.ok(&["devices"], &[]).await.contains("active, 0 wrong PIN(s)"));
+
+    // From now on the old PIN is wrong and the new one approves.
+    let created =
+        s.push(serde_json::json!({"user": "alice", "context": {"service": "Trade portal", "action": "Sign in"}})).await;
+    let error = s.fails(&["approve"], &[("NYCKEL_PIN", PIN)]).await;
+    assert!(error.contains("wrong PIN") && error.contains("4 attempts left"), "{error}");
+    assert!(s.ok(&["approve"], &[("NYCKEL_PIN", NEW_PIN)]).await.trim_end().ends_with("approved"));
+    assert_eq!(s.state(&created.challenge_id).await, ChallengeState::Approved);
+
+    // With several registrations the command asks which one.
+    let started = s.enrollment("bob").await;
+    s.ok(&["register", started["qr"].as_str().unwrap()], &[("NYCKEL_PIN", PIN)]).await;
+    let error = s.fails(&["pin"], &[("NYCKEL_PIN", NEW_PIN), ("NYCKEL_NEW_PIN", PIN)]).await;
+    assert!(error.contains("several registrations") && error.contains(&alice), "{error}");
 }

@@ -1,8 +1,9 @@
 //! The phone side of the companion protocol: one object owning the vault, device keys, clock and HTTP client.
 //!
 //! Its operations live in the modules that own them: [`crate::registration`] (enroll a
-//! phone), [`crate::approvals`] (poll, verify, approve/deny) and [`crate::qr_otp`] (offline
-//! one-time passwords). Everything is pure except the few `async` methods that talk to a server.
+//! phone), [`crate::approvals`] (poll, verify, approve/deny), [`crate::qr_otp`] (offline
+//! one-time passwords) and [`crate::pin_change`] (change a registration's PIN). Everything
+//! is pure except the few `async` methods that talk to a server.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -54,7 +55,7 @@ pub enum CompanionError {
 /// Choices fixed when the companion is made.
 #[derive(Debug, Clone)]
 pub struct CompanionSettings {
-    /// How new registrations stretch the PIN (existing ones keep theirs).
+    /// How new registrations, and PIN changes, stretch the PIN (other registrations keep theirs).
     pub pin_kdf: PinKdf,
     /// The platform reported at enrollment, e.g. "Android 14" (1–64 characters).
     pub platform: String,

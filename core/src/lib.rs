@@ -5,7 +5,7 @@
 //! - [`vault`]: the encrypted store on sled, its key stores and backups;
 //! - [`clock`]: the injectable time source;
 //! - [`companion`]: the phone side of the companion protocol — [`registration`], [`approvals`],
-//!   [`qr_otp`], over [`device_keys`] and the [`server_api`] client.
+//!   [`qr_otp`], [`pin_change`], over [`device_keys`] and the [`server_api`] client.
 
 pub mod account;
 pub mod approvals;
@@ -15,6 +15,7 @@ pub mod device_keys;
 pub mod migration;
 pub mod otp;
 pub mod otpauth;
+pub mod pin_change;
 pub mod qr;
 pub mod qr_otp;
 pub mod registration;

@@ -9,7 +9,9 @@ use std::time::Duration;
 use nyckel_protocol::policy::LONG_POLL_GRACE;
 use nyckel_protocol::wire::devices::DeviceInfo;
 use nyckel_protocol::wire::phone::{AnswerAccepted, PendingChallenges};
-use nyckel_protocol::{Answer, ChallengeId, CompleteEnrollment, EnrollmentReceipt, ErrorBody, ErrorCode, RequestAuth};
+use nyckel_protocol::{
+    Answer, ChallengeId, CompleteEnrollment, EnrollmentReceipt, ErrorBody, ErrorCode, PinCheck, RequestAuth,
+};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -160,14 +162,23 @@ impl ServerClient {
         now: u64,
     ) -> Result<(), ServerApiError> {
         let (url, builder) = self.signed(registration, signer, Method::DELETE, "/v1/device", None, now)?;
-        let response = builder.timeout(REQUEST_TIMEOUT).send().await.map_err(|error| network(&url, error))?;
-        let status = response.status();
-        let bytes = read_body(&url, response).await?;
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(refused(status, &bytes))
-        }
+        read_empty(&url, builder.timeout(REQUEST_TIMEOUT)).await
+    }
+
+    /// `POST /v1/device/pin-check` with `check` as the body (PROTOCOL.md §4.7). The server
+    /// counts a wrong MAC like a wrong approval: `wrong_pin` with attempts left, then
+    /// `device_blocked`.
+    pub async fn pin_check(
+        &self,
+        registration: &Registration,
+        signer: &KeyStoreSigner,
+        check: &PinCheck,
+        now: u64,
+    ) -> Result<(), ServerApiError> {
+        let body = serde_json::to_vec(check).map_err(|error| ServerApiError::Request(error.to_string()))?;
+        let (url, builder) =
+            self.signed(registration, signer, Method::POST, "/v1/device/pin-check", Some(body), now)?;
+        read_empty(&url, builder.timeout(REQUEST_TIMEOUT)).await
     }
 
     /// A request with the four signing headers over exactly this method, target and body.
@@ -237,6 +248,18 @@ fn refused(status: StatusCode, bytes: &[u8]) -> ServerApiError {
             message: String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
             attempts_left: None,
         },
+    }
+}
+
+/// Sends a request whose success has no body worth reading (204), and reports a refusal.
+async fn read_empty(url: &str, builder: reqwest::RequestBuilder) -> Result<(), ServerApiError> {
+    let response = builder.send().await.map_err(|error| network(url, error))?;
+    let status = response.status();
+    let bytes = read_body(url, response).await?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(refused(status, &bytes))
     }
 }
 

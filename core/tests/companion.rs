@@ -1,7 +1,8 @@
 //! The phone side of the companion protocol without a network: registration from a signed
-//! receipt, the checks on delivered challenges, QR one-time passwords, and the absence of
-//! an offline PIN oracle in the vault. The server's part is played by the protocol
-//! crate's server-side helpers; the HTTP flows are in tests/tests/companion_e2e.rs.
+//! receipt, the checks on delivered challenges, QR one-time passwords, replacing the PIN
+//! record, and the absence of an offline PIN oracle in the vault. The server's part is
+//! played by the protocol crate's server-side helpers; the HTTP flows are in
+//! tests/tests/companion_e2e.rs.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -440,6 +441,34 @@ fn two_accounts_on_one_server_are_separate_registrations() {
     phone.companion.forget_registration(&first).unwrap();
     assert_eq!(phone.companion.registrations().unwrap().len(), 1);
     assert!(phone.companion.key_store().public_key(a_alias(&phone, &first)).is_err());
+}
+
+#[test]
+fn a_pin_record_is_replaced_whole_and_keeps_the_rest_of_the_registration() {
+    let phone = Phone::new();
+    let server = FakeServer::new();
+    let (id, device_id, secret) = server.register(&phone);
+    // A challenge recorded as seen: replacing the PIN record must not forget it (replay protection).
+    let signed = server.challenge(&device_id, display());
+    assert_eq!(phone.companion.accept_challenges(&id, vec![signed]).unwrap().new.len(), 1);
+    let before = phone.companion.registration(&id).unwrap();
+    assert_eq!(before.seen.len(), 1);
+
+    let new_pin = Pin::new("1357").unwrap();
+    let reblinded = nyckel_protocol::BlindedPinSecret::blind(&secret, &new_pin, FAST_KDF).unwrap();
+    assert!(phone.companion.vault().replace_registration_pin(&id, &reblinded).unwrap());
+    let after = phone.companion.registration(&id).unwrap();
+    assert_eq!(after.pin, reblinded);
+    assert_eq!(after.pin.unblind(&new_pin).unwrap(), secret);
+    assert_eq!(nyckel_core::Registration { pin: before.pin.clone(), ..after.clone() }, before);
+    // Reopened from disk: the new record, whole.
+    drop(phone.companion);
+    let reopened = companion_at(&phone._dir.path().join("vault"), &phone.key, phone.clock.clone(), false);
+    assert_eq!(reopened.registration(&id).unwrap(), after);
+
+    // A registration that is gone (forgotten during the server's check) is not brought back.
+    assert!(!reopened.vault().replace_registration_pin("no-such-registration", &reblinded).unwrap());
+    assert_eq!(reopened.registrations().unwrap().len(), 1);
 }
 
 fn a_alias(_phone: &Phone, id: &str) -> String {

@@ -1,6 +1,7 @@
 //! End to end over HTTP on 127.0.0.1: the real server (in process, with a manual clock) and
 //! the phone core — registration, push approval with number matching, deny, fraud, QR
-//! one-time passwords, transaction confirmation, and the security properties around them.
+//! one-time passwords, transaction confirmation, PIN changes, and the security properties
+//! around them.
 //! Nothing sleeps: long polls are asked with `wait=0` or return when something arrives,
 //! and time moves only through the injected clocks.
 
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use nyckel_core::approvals::ChallengeRejection;
 use nyckel_core::{
     ApprovalError, Clock, Companion, CompanionError, CompanionSettings, DeviceKeyStore, KeyStoreSigner, MemoryKeyStore,
-    PendingApproval, RegistrationSummary, Vault, VaultDeviceKeyStore, VaultKey,
+    PendingApproval, Registration, RegistrationSummary, Vault, VaultDeviceKeyStore, VaultKey,
 };
 use nyckel_protocol::enrollment::{EnrollmentStarted, EnrollmentState, EnrollmentStatus, StartEnrollment};
 use nyckel_protocol::wire::devices::DeviceState;
@@ -25,6 +26,7 @@ use nyckel_server::{ManualClock, Server, ServerConfig};
 
 const PIN: &str = "4711";
 const WRONG_PIN: &str = "1174";
+const NEW_PIN: &str = "2580";
 const USER: &str = "alice";
 
 /// The phone's clock, moved by hand like the server's.
@@ -424,6 +426,107 @@ async fn five_wrong_pins_block_the_device_and_a_right_pin_resets_the_count() {
     let created = h.push(&login(None)).await;
     h.poll(&again, 1).await;
     assert_eq!(h.phone.approve(&again.id, &created.challenge_id, PIN, None).await.unwrap(), ChallengeState::Approved);
+}
+
+#[tokio::test]
+async fn after_a_pin_change_only_the_new_pin_approves() {
+    let h = Harness::start().await;
+    let registration = h.register(USER).await;
+    let before = h.phone.registration(&registration.id).unwrap();
+
+    h.phone.change_pin(&registration.id, PIN, NEW_PIN).await.unwrap();
+    // Re-blinded: a fresh salt, the same KDF; everything else in the record untouched.
+    let after = h.phone.registration(&registration.id).unwrap();
+    assert_ne!(after.pin.salt, before.pin.salt);
+    assert_ne!(after.pin.blinded, before.pin.blinded);
+    assert_eq!(after.pin.kdf, PinKdf::Pbkdf2Sha256 { iterations: 1000 });
+    assert_eq!(Registration { pin: before.pin.clone(), ..after.clone() }, before);
+    // The same S under the new PIN, and the right old PIN left no failure behind.
+    assert_eq!(
+        after.pin.unblind(&Pin::new(NEW_PIN).unwrap()).unwrap(),
+        before.pin.unblind(&Pin::new(PIN).unwrap()).unwrap()
+    );
+    assert_eq!(h.phone.device_info(&registration.id).await.unwrap().pin_failures, 0);
+
+    // A push: the old PIN now counts as wrong, the new one approves.
+    let created = h.push(&login(None)).await;
+    h.poll(&registration, 1).await;
+    let error = h.phone.approve(&registration.id, &created.challenge_id, PIN, None).await.unwrap_err();
+    assert!(matches!(error, CompanionError::Approval(ApprovalError::WrongPin { attempts_left: 4 })), "{error}");
+    assert_eq!(
+        h.phone.approve(&registration.id, &created.challenge_id, NEW_PIN, None).await.unwrap(),
+        ChallengeState::Approved
+    );
+    assert_eq!(h.status(&created.challenge_id).await.state, ChallengeState::Approved);
+
+    // QR one-time passwords follow the new PIN too (they share S).
+    let code: QrChallengeCreated = h
+        .rp(
+            reqwest::Method::POST,
+            "/v1/challenges/qr",
+            Some(serde_json::json!({"user": USER, "service": "Trade portal", "action": "Sign in"})),
+        )
+        .await;
+    let otp = h.phone.qr_otp(&code.qr, None, NEW_PIN).unwrap();
+    let body = serde_json::json!({"otp": otp});
+    let (status, body) =
+        h.rp_raw(reqwest::Method::POST, &format!("/v1/challenges/{}/otp", code.challenge_id), Some(body)).await;
+    assert_eq!((status.as_u16(), body["state"].as_str()), (200, Some("approved")), "{body}");
+}
+
+#[tokio::test]
+async fn a_wrong_old_pin_changes_nothing_stored_and_is_counted() {
+    let h = Harness::start().await;
+    let registration = h.register(USER).await;
+    let before = h.phone.registration(&registration.id).unwrap();
+
+    let error = h.phone.change_pin(&registration.id, WRONG_PIN, NEW_PIN).await.unwrap_err();
+    assert!(matches!(error, CompanionError::Approval(ApprovalError::WrongPin { attempts_left: 4 })), "{error}");
+    assert_eq!(h.phone.registration(&registration.id).unwrap(), before);
+    assert_eq!(h.phone.device_info(&registration.id).await.unwrap().pin_failures, 1);
+
+    // A malformed new PIN is refused before anything is sent: no attempt spent, nothing stored.
+    for bad in ["", "12", "12a4", "12345678901234567"] {
+        let error = h.phone.change_pin(&registration.id, PIN, bad).await.unwrap_err();
+        assert!(matches!(error, CompanionError::Pin(nyckel_protocol::PinError::BadPin)), "{bad:?}: {error}");
+    }
+    let error = h.phone.change_pin(&registration.id, "", NEW_PIN).await.unwrap_err();
+    assert!(matches!(error, CompanionError::Pin(nyckel_protocol::PinError::BadPin)), "{error}");
+    assert_eq!(h.phone.registration(&registration.id).unwrap(), before);
+    assert_eq!(h.phone.device_info(&registration.id).await.unwrap().pin_failures, 1);
+
+    // The old PIN still approves (and resets the count).
+    let created = h.push(&login(None)).await;
+    h.poll(&registration, 1).await;
+    assert_eq!(
+        h.phone.approve(&registration.id, &created.challenge_id, PIN, None).await.unwrap(),
+        ChallengeState::Approved
+    );
+    assert_eq!(h.phone.device_info(&registration.id).await.unwrap().pin_failures, 0);
+}
+
+#[tokio::test]
+async fn five_wrong_old_pins_block_the_device() {
+    let h = Harness::start().await;
+    let registration = h.register(USER).await;
+    let before = h.phone.registration(&registration.id).unwrap();
+    for expected in (1..=4).rev() {
+        let error = h.phone.change_pin(&registration.id, WRONG_PIN, NEW_PIN).await.unwrap_err();
+        let wrong = ApprovalError::WrongPin { attempts_left: expected };
+        assert!(matches!(&error, CompanionError::Approval(refused) if *refused == wrong), "{error}");
+    }
+    let error = h.phone.change_pin(&registration.id, WRONG_PIN, NEW_PIN).await.unwrap_err();
+    assert!(matches!(error, CompanionError::Approval(ApprovalError::DeviceBlocked)), "{error}");
+
+    // Blocked: the right old PIN no longer helps, polls are refused, nothing stored changed.
+    let error = h.phone.change_pin(&registration.id, PIN, NEW_PIN).await.unwrap_err();
+    assert!(matches!(error, CompanionError::Approval(ApprovalError::DeviceBlocked)), "{error}");
+    let error = h.phone.poll_once(&registration.id, 0).await.unwrap_err();
+    assert_eq!(refused_code(&error), Some(ErrorCode::DeviceBlocked), "{error}");
+    assert_eq!(h.phone.registration(&registration.id).unwrap(), before);
+    let (status, body) =
+        h.rp_raw(reqwest::Method::POST, "/v1/challenges/push", Some(serde_json::to_value(login(None)).unwrap())).await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("no_device")), "{body}");
 }
 
 #[tokio::test]

@@ -32,7 +32,8 @@ pub enum ApprovalError {
         /// The challenge.
         challenge: ChallengeId,
     },
-    /// The server says the PIN was wrong; the challenge stays open for another try.
+    /// The server says the PIN was wrong; an approval's challenge stays open for another try.
+    /// (A PIN change refused this way stored nothing.)
     #[error("wrong PIN; {attempts_left} attempts left before this device is blocked")]
     WrongPin {
         /// Attempts left.
@@ -56,6 +57,19 @@ pub enum ApprovalError {
     /// A delivered challenge failed the phone's checks and was not shown.
     #[error("refused a challenge: {0}")]
     Rejected(#[from] ChallengeRejection),
+}
+
+impl ApprovalError {
+    /// The server's verdict on a PIN it counted — wrong with attempts left, or the device
+    /// blocked — as the one error every call that proves the PIN returns (approvals and PIN
+    /// changes alike); `None` for other refusals.
+    pub(crate) fn pin_verdict(code: ErrorCode, attempts_left: Option<u32>) -> Option<ApprovalError> {
+        match code {
+            ErrorCode::WrongPin => Some(ApprovalError::WrongPin { attempts_left: attempts_left.unwrap_or(0) }),
+            ErrorCode::DeviceBlocked => Some(ApprovalError::DeviceBlocked),
+            _ => None,
+        }
+    }
 }
 
 /// A verified challenge waiting for the user, as the UI shows it.
@@ -240,13 +254,12 @@ impl Companion {
                 Ok(accepted.state)
             }
             Err(ServerApiError::Refused { code, attempts_left, status, message }) => {
-                let error = match code {
-                    ErrorCode::WrongPin => ApprovalError::WrongPin { attempts_left: attempts_left.unwrap_or(0) },
-                    ErrorCode::DeviceBlocked => ApprovalError::DeviceBlocked,
-                    ErrorCode::NumberMismatch => ApprovalError::NumberMismatch,
-                    ErrorCode::AlreadyAnswered => ApprovalError::AlreadyAnswered,
-                    ErrorCode::ChallengeExpired => ApprovalError::Expired,
-                    _ => return Err(ServerApiError::Refused { code, attempts_left, status, message }.into()),
+                let error = match (ApprovalError::pin_verdict(code, attempts_left), code) {
+                    (Some(verdict), _) => verdict,
+                    (None, ErrorCode::NumberMismatch) => ApprovalError::NumberMismatch,
+                    (None, ErrorCode::AlreadyAnswered) => ApprovalError::AlreadyAnswered,
+                    (None, ErrorCode::ChallengeExpired) => ApprovalError::Expired,
+                    (None, _) => return Err(ServerApiError::Refused { code, attempts_left, status, message }.into()),
                 };
                 if !matches!(error, ApprovalError::WrongPin { .. }) {
                     forget()?;

@@ -171,25 +171,48 @@ impl Vault {
         })
     }
 
+    /// Replaces the blinded PIN secret of registration `id` (a PIN change), keeping every
+    /// other field as it is on disk at that moment; `false` when there is no such registration.
+    /// The record is swapped whole in one compare-and-swap, so it is either the old record or
+    /// the new one, never a mix; on disk when it returns.
+    pub fn replace_registration_pin(&self, id: &str, pin: &BlindedPinSecret) -> Result<bool, VaultError> {
+        self.update_registration_if_present(id, |registration| {
+            registration.pin = pin.clone();
+            true
+        })
+    }
+
     /// Read-modify-write with compare-and-swap; `change` returns whether it changed anything.
-    fn update_registration(
+    fn update_registration(&self, id: &str, change: impl FnMut(&mut Registration) -> bool) -> Result<(), VaultError> {
+        if self.update_registration_if_present(id, change)? {
+            Ok(())
+        } else {
+            Err(VaultError::Corrupt(format!("registration {id} vanished")))
+        }
+    }
+
+    /// [`Self::update_registration`], with `false` instead of an error when there is no record
+    /// (e.g. forgotten while a network call was in flight).
+    fn update_registration_if_present(
         &self,
         id: &str,
         mut change: impl FnMut(&mut Registration) -> bool,
-    ) -> Result<(), VaultError> {
+    ) -> Result<bool, VaultError> {
         let tree = self.registrations_tree()?;
         loop {
-            let old = tree
-                .get(id.as_bytes())
-                .map_err(VaultError::Storage)?
-                .ok_or_else(|| VaultError::Corrupt(format!("registration {id} vanished")))?;
+            let Some(old) = tree.get(id.as_bytes()).map_err(VaultError::Storage)? else {
+                return Ok(false);
+            };
             let mut registration = self.open_registration(id, &old)?;
             if !change(&mut registration) {
-                return Ok(());
+                return Ok(true);
             }
             let new = self.seal_registration(&registration)?;
+            // Retried when another writer (the seen list) changed the record meanwhile, so
+            // neither write undoes the other.
             if tree.compare_and_swap(id.as_bytes(), Some(&old), Some(new)).map_err(VaultError::Storage)?.is_ok() {
-                return self.flush();
+                self.flush()?;
+                return Ok(true);
             }
         }
     }

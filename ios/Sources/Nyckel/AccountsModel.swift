@@ -98,6 +98,12 @@ public final class AccountsModel: ObservableObject {
         return try await core.register(payload: payload, pin: pin)
     }
 
+    /// Changes a registration's PIN; the new one was already asked twice. The server checks the
+    /// current PIN first and counts a wrong one like a wrong approval; on failure nothing changes.
+    public func changePin(_ registration: RegistrationInfo, oldPin: String, newPin: String) async throws {
+        try await core.changePin(registrationId: registration.id, oldPin: oldPin, newPin: newPin)
+    }
+
     public func unregister(_ registration: RegistrationInfo) {
         Task {
             do {

@@ -218,6 +218,21 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
         }
     }
 
+    /**
+     * Changes a registration's PIN; the new one was already asked twice. The server checks the
+     * current PIN first and counts a wrong one like a wrong approval; on failure nothing changes.
+     */
+    fun changePin(registration: RegistrationInfo, oldPin: String, newPin: String) {
+        viewModelScope.launch {
+            try {
+                core.changePin(registration.id, oldPin, newPin)
+                show("Changed the PIN of ${registration.name}.")
+            } catch (error: NyckelException) {
+                show(describe(error))
+            }
+        }
+    }
+
     fun approve(request: ApprovalRequest, pin: String, number: String?) =
         answer(request) { core.approve(request.registrationId, request.challengeId, pin, number) }
 

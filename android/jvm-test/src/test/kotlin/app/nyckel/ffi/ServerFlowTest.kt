@@ -37,8 +37,8 @@ class QueueListener : ApprovalListener {
 
 /**
  * The bindings against a real `nyckel-server` on 127.0.0.1: registration, push approval with
- * number matching through the subscription, wrong PINs blocking the device, QR one-time
- * passwords, and cancelling the subscription.
+ * number matching through the subscription, wrong PINs blocking the device, changing the PIN,
+ * QR one-time passwords, and cancelling the subscription.
  */
 class ServerFlowTest {
     private lateinit var dataDir: Path
@@ -144,6 +144,28 @@ class ServerFlowTest {
                 runBlocking { phone.approve(request.registrationId, request.challengeId, "1111", null) }
             }
             assertEquals("blocked", rp("GET", "/v1/challenges/${created.getString("challenge_id")}?wait=0").getString("state"))
+        }
+    }
+
+    @Test
+    fun `changing the PIN needs the old one and then only the new one approves`() {
+        val (phone, registration) = registeredPhone("2468")
+        val wrong = assertFailsWith<NyckelException.WrongPin> {
+            runBlocking { phone.changePin(registration.id, "1111", "1357") }
+        }
+        assertEquals(4u, wrong.attemptsLeft)
+        assertFailsWith<NyckelException.InvalidInput> { runBlocking { phone.changePin(registration.id, "2468", "12") } }
+        runBlocking { phone.changePin(registration.id, "2468", "1357") }
+        val listener = QueueListener()
+        phone.subscribeApprovals(listener).use {
+            val created = push(numberMatching = false)
+            val request = assertNotNull(listener.requests.poll(30, TimeUnit.SECONDS), "no request arrived: ${listener.errors}")
+            assertFailsWith<NyckelException.WrongPin> {
+                runBlocking { phone.approve(request.registrationId, request.challengeId, "2468", null) }
+            }
+            val outcome = runBlocking { phone.approve(request.registrationId, request.challengeId, "1357", null) }
+            assertEquals(ChallengeOutcome.APPROVED, outcome)
+            assertEquals("approved", rp("GET", "/v1/challenges/${created.getString("challenge_id")}?wait=0").getString("state"))
         }
     }
 
