@@ -17,6 +17,44 @@ pub(crate) struct Binariser {
     pub thresholds: Vec<u8>,
     blocks_w: usize,
     blocks_h: usize,
+    /// One block row's statistics, gathered row by row.
+    stats: Vec<BlockStats>,
+}
+
+/// Sum, minimum and maximum of the pixels of one block seen so far.
+#[derive(Debug, Clone, Copy)]
+struct BlockStats {
+    sum: u32,
+    min: u8,
+    max: u8,
+    count: u32,
+}
+
+impl Default for BlockStats {
+    fn default() -> Self {
+        BlockStats { sum: 0, min: 255, max: 0, count: 0 }
+    }
+}
+
+impl BlockStats {
+    /// Adds one row of a block (generic so that whole 8-pixel rows get a fixed-size loop).
+    fn add<const N: usize>(&mut self, pixels: &[u8; N]) {
+        self.add_slice(pixels);
+    }
+
+    #[inline(always)]
+    fn add_slice(&mut self, pixels: &[u8]) {
+        let (mut sum, mut min, mut max) = (0u32, self.min, self.max);
+        for &p in pixels {
+            sum += u32::from(p);
+            min = min.min(p);
+            max = max.max(p);
+        }
+        self.sum += sum;
+        self.min = min;
+        self.max = max;
+        self.count += pixels.len() as u32;
+    }
 }
 
 impl Binariser {
@@ -31,11 +69,19 @@ impl Binariser {
         for (y, (src, dst)) in grey.pixels.chunks_exact(grey.width).zip(bits.chunks_exact_mut(grey.width)).enumerate() {
             let by = (y / BLOCK).min(self.blocks_h - 1);
             let row = self.thresholds.get(by * self.blocks_w..(by + 1) * self.blocks_w).unwrap_or_default();
-            for (bx, (s, d)) in src.chunks(BLOCK).zip(dst.chunks_mut(BLOCK)).enumerate() {
-                let t = row.get(bx).copied().unwrap_or(128);
-                for (p, b) in s.iter().zip(d.iter_mut()) {
-                    *b = u8::from(*p <= t);
+            // Whole blocks as fixed-size chunks, then the row's ragged end.
+            let mut src_blocks = src.chunks_exact(BLOCK);
+            let mut dst_blocks = dst.chunks_exact_mut(BLOCK);
+            for ((s, d), &t) in src_blocks.by_ref().zip(dst_blocks.by_ref()).zip(row) {
+                if let (Ok(s), Ok(d)) = (<&[u8; BLOCK]>::try_from(s), <&mut [u8; BLOCK]>::try_from(d)) {
+                    for (p, b) in s.iter().zip(d.iter_mut()) {
+                        *b = u8::from(*p <= t);
+                    }
                 }
+            }
+            let t = row.last().copied().unwrap_or(128);
+            for (p, b) in src_blocks.remainder().iter().zip(dst_blocks.into_remainder()) {
+                *b = u8::from(*p <= t);
             }
         }
     }
@@ -54,22 +100,31 @@ impl Binariser {
         let (bw, bh) = (self.blocks_w, self.blocks_h);
         self.black_points.clear();
         self.black_points.resize(bw * bh, 0);
+        // Per block: sum, minimum and maximum, gathered row by row over whole 8-pixel chunks of
+        // fixed size, which the compiler unrolls (this is most of a frame's binarising time).
+        self.stats.clear();
+        self.stats.resize(bw, BlockStats::default());
         for by in 0..bh {
             let y0 = (by * BLOCK).min(h.saturating_sub(BLOCK));
             let y1 = (y0 + BLOCK).min(h);
-            for bx in 0..bw {
-                let x0 = (bx * BLOCK).min(w.saturating_sub(BLOCK));
-                let x1 = (x0 + BLOCK).min(w);
-                let (mut sum, mut min, mut max, mut count) = (0u32, 255u8, 0u8, 0u32);
-                for y in y0..y1 {
-                    let row = grey.pixels.get(y * w + x0..y * w + x1).unwrap_or_default();
-                    for &p in row {
-                        sum += u32::from(p);
-                        min = min.min(p);
-                        max = max.max(p);
+            self.stats.fill(BlockStats::default());
+            for y in y0..y1 {
+                let row = grey.pixels.get(y * w..(y + 1) * w).unwrap_or_default();
+                for (stats, chunk) in self.stats.iter_mut().zip(row.chunks_exact(BLOCK)) {
+                    if let Ok(chunk) = <&[u8; BLOCK]>::try_from(chunk) {
+                        stats.add(chunk);
                     }
-                    count += row.len() as u32;
                 }
+                // The last block column overlaps its neighbour rather than running short.
+                if w % BLOCK != 0 {
+                    let tail = row.get(w.saturating_sub(BLOCK)..).unwrap_or_default();
+                    if let Some(stats) = self.stats.last_mut() {
+                        stats.add_slice(tail);
+                    }
+                }
+            }
+            for bx in 0..bw {
+                let BlockStats { sum, min, max, count } = self.stats[bx];
                 let mut average = sum.checked_div(count).unwrap_or(0);
                 if u32::from(max - min.min(max)) <= MIN_DYNAMIC_RANGE {
                     // A flat block: assume background, a bit darker than its minimum, unless its

@@ -42,69 +42,118 @@ impl GridGuess {
     }
 }
 
-/// Candidate grids for the code the finders belong to, most likely first.
-pub(crate) fn grids(grey: &Grey, bits: &[u8], t: &FinderTriple, invert: bool) -> Vec<GridGuess> {
-    // The locator's centres come from a smaller copy; re-centre them on this pass's pixels.
-    let dark = |x: isize, y: isize| {
-        x >= 0
-            && y >= 0
-            && (x as usize) < grey.width
-            && bits.get(y as usize * grey.width + x as usize).is_some_and(|&b| (b == 1) != invert)
-    };
-    let t = &FinderTriple {
-        corner: recentre(&dark, t.corner, t.module),
-        a: recentre(&dark, t.a, t.module),
-        b: recentre(&dark, t.b, t.module),
-        module: t.module,
-    };
-    // The locator's module size comes from horizontal and vertical runs, which a rotated code
-    // stretches (by up to √2 at 45°); measure along the lines between the finders instead.
-    let along = [
-        module_along(&dark, t.corner, t.a),
-        module_along(&dark, t.a, t.corner),
-        module_along(&dark, t.corner, t.b),
-        module_along(&dark, t.b, t.corner),
-    ];
-    let measured: Vec<f64> =
-        along.into_iter().flatten().filter(|m| *m > t.module * 0.4 && *m < t.module * 1.6).collect();
-    let t = &FinderTriple {
-        module: if measured.len() >= 2 { measured.iter().sum::<f64>() / measured.len() as f64 } else { t.module },
-        ..*t
-    };
-    let tl = t.corner;
-    // The top-right finder is clockwise from the bottom-left one (y grows downwards).
-    let cross = (t.a.0 - tl.0) * (t.b.1 - tl.1) - (t.a.1 - tl.1) * (t.b.0 - tl.0);
-    let (tr, bl) = if cross > 0.0 { (t.a, t.b) } else { (t.b, t.a) };
-    let dist = |p: (f64, f64), q: (f64, f64)| ((p.0 - q.0).powi(2) + (p.1 - q.1).powi(2)).sqrt();
-    if t.module <= 0.0 {
-        return Vec::new();
-    }
-    let modules_between = (dist(tl, tr) + dist(tl, bl)) / 2.0 / t.module;
-    let estimate = modules_between + 7.0;
-    let version = ((estimate - 17.0) / 4.0).round().clamp(1.0, 40.0) as usize;
-    let mut out = Vec::new();
-    for v in [version, version.saturating_sub(1), version + 1] {
-        if !(1..=40).contains(&v) {
-            continue;
+/// Three finders measured on a pass's pixels: re-centred, oriented, with the module size taken
+/// along the lines between them and the version that spacing suggests.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MeasuredFinders {
+    tl: (f64, f64),
+    tr: (f64, f64),
+    bl: (f64, f64),
+    module: f64,
+    version: usize,
+}
+
+impl MeasuredFinders {
+    /// Measures the locator's triple on this pass's pixels; `None` for a degenerate one.
+    pub fn new(bits: &[u8], width: usize, t: &FinderTriple, invert: bool) -> Option<Self> {
+        // The locator's centres come from a smaller copy; re-centre them on this pass's pixels.
+        let dark = |x: isize, y: isize| {
+            x >= 0
+                && y >= 0
+                && (x as usize) < width
+                && bits.get(y as usize * width + x as usize).is_some_and(|&b| (b == 1) != invert)
+        };
+        let t = &FinderTriple {
+            corner: recentre(&dark, t.corner, t.module),
+            a: recentre(&dark, t.a, t.module),
+            b: recentre(&dark, t.b, t.module),
+            module: t.module,
+        };
+        // The locator's module size comes from horizontal and vertical runs, which a rotated code
+        // stretches (by up to √2 at 45°); measure along the lines between the finders instead.
+        let along = [
+            module_along(&dark, t.corner, t.a),
+            module_along(&dark, t.a, t.corner),
+            module_along(&dark, t.corner, t.b),
+            module_along(&dark, t.b, t.corner),
+        ];
+        let measured: Vec<f64> =
+            along.into_iter().flatten().filter(|m| *m > t.module * 0.4 && *m < t.module * 1.6).collect();
+        let module = if measured.len() >= 2 { measured.iter().sum::<f64>() / measured.len() as f64 } else { t.module };
+        if module <= 0.0 {
+            return None;
         }
-        let size = 17 + 4 * v;
+        let tl = t.corner;
+        // The top-right finder is clockwise from the bottom-left one (y grows downwards).
+        let cross = (t.a.0 - tl.0) * (t.b.1 - tl.1) - (t.a.1 - tl.1) * (t.b.0 - tl.0);
+        let (tr, bl) = if cross > 0.0 { (t.a, t.b) } else { (t.b, t.a) };
+        let dist = |p: (f64, f64), q: (f64, f64)| ((p.0 - q.0).powi(2) + (p.1 - q.1).powi(2)).sqrt();
+        let modules_between = (dist(tl, tr) + dist(tl, bl)) / 2.0 / module;
+        let estimate = modules_between + 7.0;
+        let version = ((estimate - 17.0) / 4.0).round().clamp(1.0, 40.0) as usize;
+        Some(MeasuredFinders { tl, tr, bl, module, version })
+    }
+
+    /// The versions worth trying: the estimate and its neighbours, those whose timing patterns
+    /// read best first (a module size off by 5 % already moves the estimate by one version).
+    pub fn versions(&self, grey: &Grey, bits: &[u8], invert: bool) -> Vec<usize> {
+        let v = self.version;
+        let mut scored: Vec<(usize, f64)> = [v, v.saturating_sub(1), v + 1]
+            .into_iter()
+            .filter(|v| (1..=40).contains(v))
+            .map(|version| {
+                let guess = self.affine(version);
+                let fit = guess.transform(0.0, 0.0).map_or(0.0, |h| timing_fit(&h, guess.size, grey, bits, invert));
+                (version, fit)
+            })
+            .collect();
+        // Stable: equal fits keep the estimate first.
+        scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+        scored.into_iter().map(|(version, _)| version).collect()
+    }
+
+    /// Where `version` stands among the versions the finders' spacing suggests: the estimate
+    /// 0, the one below 1, the one above 2.
+    pub fn estimate_rank(&self, version: usize) -> usize {
+        if version == self.version {
+            0
+        } else if version < self.version {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// The parallelogram the three finders span, read as a symbol of `version`.
+    fn affine(&self, version: usize) -> GridGuess {
+        let MeasuredFinders { tl, tr, bl, module, .. } = *self;
+        let size = 17 + 4 * version;
         let n = size as f64;
         let finder_pts = [(3.5, 3.5), (n - 3.5, 3.5), (n - 3.5, n - 3.5), (3.5, n - 3.5)];
         let br = (tr.0 + bl.0 - tl.0, tr.1 + bl.1 - tl.1);
-        let affine = GridGuess { size, modules: finder_pts, image: [tl, tr, br, bl], module: t.module };
-        if v >= 2 {
+        GridGuess { size, modules: finder_pts, image: [tl, tr, br, bl], module }
+    }
+
+    /// Candidate grids for `version`, most likely first: the alignment-pattern candidates where
+    /// the version has one, then the parallelogram the three finders span.
+    pub fn guesses(&self, grey: &Grey, version: usize, invert: bool) -> Vec<GridGuess> {
+        let MeasuredFinders { tl, tr, bl, module, .. } = *self;
+        let affine = self.affine(version);
+        let (size, n) = (affine.size, affine.size as f64);
+        let mut out = Vec::new();
+        if version >= 2 {
             if let Some(expected) = affine.transform(0.0, 0.0).map(|h| h.map(n - 6.5, n - 6.5)) {
                 // Blotchy prints and strong perspective can make a data pattern look more like the
                 // alignment pattern than the real one: keep the best few candidates.
                 let modules = [(3.5, 3.5), (n - 3.5, 3.5), (n - 6.5, n - 6.5), (3.5, n - 3.5)];
-                for ap in alignment_candidates(grey, expected, t.module, invert) {
-                    out.push(GridGuess { size, modules, image: [tl, tr, ap, bl], module: t.module });
+                for ap in alignment_candidates(grey, expected, module, invert) {
+                    out.push(GridGuess { size, modules, image: [tl, tr, ap, bl], module });
                 }
             }
         }
         out.push(affine);
+        out
     }
-    out
 }
 
 /// The offset, in modules, of the guess's fourth point that best fits the function patterns
@@ -155,6 +204,29 @@ fn sample_spread(h: &Homography, size: usize, grey: &Grey) -> i64 {
     }
     let mean = sum / n;
     ((sum_sq / n - mean * mean) / 16.0) as i64
+}
+
+/// The share of the two timing lines' cells that read as they must (alternating dark and light).
+fn timing_fit(h: &Homography, size: usize, grey: &Grey, bits: &[u8], invert: bool) -> f64 {
+    let dark_at = |col: usize, row: usize| {
+        let (x, y) = h.map(col as f64 + 0.5, row as f64 + 0.5);
+        if x < 0.0 || y < 0.0 || x >= grey.width as f64 || y >= grey.height as f64 {
+            return None;
+        }
+        bits.get(y as usize * grey.width + x as usize).map(|&b| (b == 1) != invert)
+    };
+    let (mut right, mut total) = (0u32, 0u32);
+    for i in 8..size.saturating_sub(8) {
+        for (col, row) in [(i, 6), (6, i)] {
+            total += 1;
+            right += u32::from(dark_at(col, row) == Some(i % 2 == 0));
+        }
+    }
+    if total == 0 {
+        0.0
+    } else {
+        f64::from(right) / f64::from(total)
+    }
 }
 
 /// How many function-pattern cells read as they must: the finders' rings and stones and the

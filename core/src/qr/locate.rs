@@ -35,9 +35,21 @@ const MAX_TRIPLE_CANDIDATES: usize = 40;
 /// Finds regions that may hold QR codes in `bits` (1 = dark, flipped when `invert`).
 ///
 /// Returns `None` when there are too many candidates to be useful.
+#[cfg(test)]
 pub(crate) fn regions(bits: &[u8], w: usize, h: usize, invert: bool) -> Option<Vec<Region>> {
-    let dark = |x: usize, y: usize| bits.get(y * w + x).is_some_and(|&b| (b == 1) != invert);
-    let mut candidates: Vec<Candidate> = Vec::new();
+    let [dark, light] = regions_both(bits, w, h);
+    if invert {
+        light
+    } else {
+        dark
+    }
+}
+
+/// [`regions`] for dark codes and for light-on-dark ones, from one scan of the rows: both
+/// look for the same five runs and differ only in which colour the closing run has.
+pub(crate) fn regions_both(bits: &[u8], w: usize, h: usize) -> [Option<Vec<Region>>; 2] {
+    let mut candidates: [Vec<Candidate>; 2] = [Vec::new(), Vec::new()];
+    let mut busy = [false, false];
     let mut runs = [0usize; 5];
     for y in 0..h {
         let row = bits.get(y * w..(y + 1) * w).unwrap_or_default();
@@ -46,7 +58,7 @@ pub(crate) fn regions(bits: &[u8], w: usize, h: usize, invert: bool) -> Option<V
         let mut current_dark = false;
         for x in 0..=w {
             // Past the end of the row, a forced change closes the last run.
-            let px_dark = row.get(x).map_or(!current_dark, |&b| (b == 1) != invert);
+            let px_dark = row.get(x).map_or(!current_dark, |&b| b == 1);
             if x > 0 && px_dark == current_dark {
                 current += 1;
                 continue;
@@ -55,14 +67,19 @@ pub(crate) fn regions(bits: &[u8], w: usize, h: usize, invert: bool) -> Option<V
                 runs.rotate_left(1);
                 runs[4] = current;
                 count += 1;
-                // Five runs ending with the dark one just closed: dark-light-dark-light-dark.
-                if current_dark && count >= 5 && ratio_ok(&runs) {
+                // Five runs ending with the one just closed: dark-light-dark-light-dark for a dark
+                // code, the same with the colours swapped for a light-on-dark one.
+                let polarity = usize::from(!current_dark);
+                if count >= 5 && !busy[polarity] && ratio_ok(&runs) {
+                    let invert = polarity == 1;
+                    let dark = |x: usize, y: usize| bits.get(y * w + x).is_some_and(|&b| (b == 1) != invert);
                     let total: usize = runs.iter().sum();
                     let cx = x - runs[4] - runs[3] - runs[2] / 2 - 1;
                     if let Some(c) = cross_check(&dark, cx, y, h, total) {
-                        add(&mut candidates, c);
-                        if candidates.len() > MAX_CANDIDATES {
-                            return None;
+                        add(&mut candidates[polarity], c);
+                        if candidates[polarity].len() > MAX_CANDIDATES {
+                            busy[polarity] = true;
+                            candidates[polarity].clear();
                         }
                     }
                 }
@@ -71,27 +88,31 @@ pub(crate) fn regions(bits: &[u8], w: usize, h: usize, invert: bool) -> Option<V
             current = 1;
         }
     }
-    candidates.retain(|c| c.hits >= 2 || c.module < 2.0);
-    // Real finders are hit on many rows; keep the best few for the cubic triple search.
-    candidates.sort_by_key(|c| std::cmp::Reverse(c.hits));
-    candidates.truncate(MAX_TRIPLE_CANDIDATES);
-    Some(triples(&candidates, w, h))
+    let finish = |mut candidates: Vec<Candidate>, busy: bool| {
+        if busy {
+            return None;
+        }
+        candidates.retain(|c| c.hits >= 2 || c.module < 2.0);
+        // Real finders are hit on many rows; keep the best few for the cubic triple search.
+        candidates.sort_by_key(|c| std::cmp::Reverse(c.hits));
+        candidates.truncate(MAX_TRIPLE_CANDIDATES);
+        Some(triples(&candidates, w, h))
+    };
+    let [dark, light] = candidates;
+    [finish(dark, busy[0]), finish(light, busy[1])]
 }
 
-/// 1:1:3:1:1 within ZXing's tolerances, a little wider to accept blurred 3-pixel modules.
+/// 1:1:3:1:1 within ZXing's tolerances, a little wider to accept blurred 3-pixel modules:
+/// each outer run within 0.6 of a module (total / 7) of one module, the centre within 1.5 of
+/// three. In integers, scaled by 35 and 14, because it runs at every run boundary of the frame.
 fn ratio_ok(runs: &[usize; 5]) -> bool {
     let total: usize = runs.iter().sum();
     if total < 7 {
         return false;
     }
-    let module = total as f32 / 7.0;
-    let variance = module * 0.6;
-    let ok = |n: usize, expected: f32, tolerance: f32| (n as f32 - expected).abs() < tolerance;
-    ok(runs[0], module, variance)
-        && ok(runs[1], module, variance)
-        && ok(runs[2], 3.0 * module, 2.5 * variance)
-        && ok(runs[3], module, variance)
-        && ok(runs[4], module, variance)
+    let t = total as i64;
+    let outer = |n: usize| (35 * n as i64 - 5 * t).abs() < 3 * t;
+    outer(runs[0]) && outer(runs[1]) && (14 * runs[2] as i64 - 6 * t).abs() < 3 * t && outer(runs[3]) && outer(runs[4])
 }
 
 /// Confirms a horizontal hit vertically through its centre; returns the refined candidate.

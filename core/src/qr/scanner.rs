@@ -42,6 +42,9 @@ const DOUBLE_UP_TO: usize = 1200;
 const QUADRUPLE_UP_TO: usize = 200;
 /// Module size, in pixels, that region passes shrink towards: rqrr is reliable from about 4.
 const TARGET_MODULE: f32 = 4.0;
+/// Module size, in pixels of the locator's copy, from which a code is read from that copy
+/// directly before its region is rendered at a better scale.
+const DIRECT_MIN_MODULE: f32 = 2.5;
 /// In camera mode, one whole-frame fallback pass runs every this many frames that found nothing.
 const CAMERA_FALLBACK_EVERY: u64 = 3;
 
@@ -112,6 +115,9 @@ pub struct QrScanner {
     mode: ScanMode,
     locate_grey: Grey,
     locate_bits: Vec<u8>,
+    /// The binariser of the locator's copy, kept apart so that codes can be read from that copy
+    /// while region passes binarise theirs.
+    locate_binariser: Binariser,
     grey: Grey,
     doubled: Grey,
     bits: Vec<u8>,
@@ -215,11 +221,15 @@ impl QrScanner {
         // Frame pixels per locate pixel.
         let factor = scale.frame_px() as f32;
         let located = render(frame, Rect::of(frame), scale, &mut self.locate_grey, &mut self.grey);
-        self.binariser.run(located, &mut self.locate_bits);
+        self.locate_binariser.run(located, &mut self.locate_bits);
+        // A shrunk copy lives in `locate_grey`, which region passes leave alone, so codes with
+        // modules large enough there can be read from it directly.
+        let direct = matches!(scale, Scale::Shrink(_));
         let (w, h) = (located.width, located.height);
         let mut busy = false;
+        let mut both = locate::regions_both(&self.locate_bits, w, h);
         for invert in [false, true] {
-            let Some(regions) = locate::regions(&self.locate_bits, w, h, invert) else {
+            let Some(regions) = both[usize::from(invert)].take() else {
                 busy = true;
                 continue;
             };
@@ -256,6 +266,38 @@ impl QrScanner {
                     (0.6..1.6).contains(&ratio) && region.finders.iter().all(|&p| inside(&c.corners, in_frame(p)))
                 }) {
                     continue;
+                }
+                if direct && region.module >= DIRECT_MIN_MODULE {
+                    // Most camera codes read straight from the locator's copy, which saves
+                    // rendering and binarising the region again.
+                    let at = |(x, y): (f32, f32)| (f64::from(x), f64::from(y));
+                    let triple = FinderTriple {
+                        corner: at(region.finders[0]),
+                        a: at(region.finders[1]),
+                        b: at(region.finders[2]),
+                        module: f64::from(region.module),
+                    };
+                    let (grey, bits, binariser) = (&self.locate_grey, &self.locate_bits, &self.locate_binariser);
+                    let hit = catch_unwind(AssertUnwindSafe(|| {
+                        decode_from_finders(&triple, grey, bits, binariser, invert, Effort::Quick)
+                    }));
+                    if let Ok(Some(hit)) = hit {
+                        let to_frame = |(x, y): (f64, f64)| {
+                            to_upright(
+                                rotation,
+                                frame.width,
+                                frame.height,
+                                (x * f64::from(factor)) as f32,
+                                (y * f64::from(factor)) as f32,
+                            )
+                        };
+                        let code =
+                            QrCode::from_parsed(hit.parsed, hit.version, hit.ec_level, hit.corners.map(to_frame));
+                        if !found.iter().any(|c| is_same_code(c, &code)) {
+                            found.push(code);
+                        }
+                        continue;
+                    }
                 }
                 self.run_pass(frame, Pass { rect, scale: pass_scale_kind, invert }, Some(triple), rotation, found);
             }
@@ -309,7 +351,9 @@ impl QrScanner {
         };
         if let Some(triple) = triple {
             let binariser: &Binariser = binariser;
-            let hit = catch_unwind(AssertUnwindSafe(|| decode_from_finders(&triple, image, bits, binariser, invert)));
+            let hit = catch_unwind(AssertUnwindSafe(|| {
+                decode_from_finders(&triple, image, bits, binariser, invert, Effort::Thorough)
+            }));
             if let Ok(Some(hit)) = hit {
                 let code = QrCode::from_parsed(hit.parsed, hit.version, hit.ec_level, hit.corners.map(to_frame));
                 if !found.iter().any(|c| is_same_code(c, &code)) {
@@ -343,6 +387,15 @@ impl QrScanner {
     }
 }
 
+/// How much work [`decode_from_finders`] may spend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effort {
+    /// The grids the finders and alignment pattern give, as they are.
+    Quick,
+    /// Also search for the fourth corner, for strong perspective and damage.
+    Thorough,
+}
+
 /// Decodes the code whose finders our locator found, without rqrr's detection.
 fn decode_from_finders(
     triple: &FinderTriple,
@@ -350,8 +403,9 @@ fn decode_from_finders(
     bits: &[u8],
     binariser: &Binariser,
     invert: bool,
+    effort: Effort,
 ) -> Option<Hit> {
-    let guesses = finders::grids(grey, bits, triple, invert);
+    let measured = finders::MeasuredFinders::new(bits, grey.width, triple, invert)?;
     let attempt = |guess: &finders::GridGuess, dx: f64, dy: f64, threshold: Threshold| -> Option<Hit> {
         let transform = guess.transform(dx, dy)?;
         let sampled = SampledGrid::new(grey, binariser, transform, guess.size, threshold, invert)?;
@@ -361,13 +415,30 @@ fn decode_from_finders(
         let corners = [transform.map(0.0, 0.0), transform.map(n, 0.0), transform.map(n, n), transform.map(0.0, n)];
         Some(Hit { parsed, version: cw.version, ec_level: cw.ec_level, corners })
     };
-    for guess in &guesses {
-        for threshold in [Threshold::Local, Threshold::CodeMean] {
-            if let Some(hit) = attempt(guess, 0.0, 0.0, threshold) {
-                return Some(hit);
+    // Versions one at a time: most codes read at the estimated version, and the neighbours'
+    // alignment-pattern searches are the costliest part of a guess.
+    let versions = measured.versions(grey, bits, invert);
+    // A quick look tries only the version whose timing patterns read best.
+    let tried = if effort == Effort::Quick { 1 } else { versions.len() };
+    let mut tried_guesses: Vec<(usize, Vec<finders::GridGuess>)> = Vec::new();
+    for &version in versions.iter().take(tried) {
+        let these = measured.guesses(grey, version, invert);
+        for guess in &these {
+            for threshold in [Threshold::Local, Threshold::CodeMean] {
+                if let Some(hit) = attempt(guess, 0.0, 0.0, threshold) {
+                    return Some(hit);
+                }
             }
         }
+        tried_guesses.push((version, these));
     }
+    if effort == Effort::Quick {
+        return None;
+    }
+    // The searches below start from the estimated version's guesses, whatever order the timing
+    // patterns suggested above.
+    tried_guesses.sort_by_key(|(version, _)| measured.estimate_rank(*version));
+    let guesses: Vec<finders::GridGuess> = tried_guesses.into_iter().flat_map(|(_, these)| these).collect();
     // Strong perspective moves the fourth corner away from where three finders put it: place it
     // where the finder and timing patterns fit best, then read once more.
     for guess in guesses.iter().take(2) {
