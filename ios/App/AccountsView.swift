@@ -29,6 +29,7 @@ struct AccountsView: View {
                         }
                         .swipeActions {
                             Button("Remove", role: .destructive) { removing = registration }
+                            Button("Change PIN") { sheet = .changePin(registration) }.tint(.blue)
                         }
                     }
                 } header: {
@@ -67,6 +68,8 @@ struct AccountsView: View {
                     RegistrationView(model: model, payload: payload) { sheet = nil }
                 case .destination(.qrOtp(let payload, let request)):
                     QrOtpView(model: model, payload: payload, request: request) { sheet = nil }
+                case .changePin(let registration):
+                    ChangePinView(model: model, registration: registration) { sheet = nil }
                 }
             }
             .confirmationDialog(
@@ -94,12 +97,14 @@ struct AccountsView: View {
 enum AccountsSheet: Identifiable {
     case scanner
     case destination(ScanDestination)
+    case changePin(RegistrationInfo)
 
     var id: String {
         switch self {
         case .scanner: return "scanner"
         case .destination(.register(let payload)): return "register " + payload
         case .destination(.qrOtp(let payload, _)): return "otp " + payload
+        case .changePin(let registration): return "pin " + registration.id
         }
     }
 }

@@ -80,6 +80,7 @@ fun AccountsScreen(model: NyckelViewModel) {
                             Text(registration.name, style = MaterialTheme.typography.titleMedium)
                             Text(registration.serverUrl, style = MaterialTheme.typography.bodySmall)
                         }
+                        TextButton(onClick = { model.openChangePin(registration) }) { Text("Change PIN") }
                         TextButton(onClick = { removing = registration }) { Text("Remove") }
                     }
                 }

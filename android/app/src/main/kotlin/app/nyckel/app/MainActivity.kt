@@ -66,5 +66,6 @@ fun NyckelApp(model: NyckelViewModel) {
         Route.Scanner -> ScannerScreen(Modifier.fillMaxSize(), onCode = model::scanned)
         is Route.Register -> key(current.payload) { RegisterScreen(model, current.payload) }
         is Route.QrOtp -> key(current.payload) { QrOtpScreen(model, current.payload, current.request) }
+        is Route.ChangePin -> key(current.registration.id) { ChangePinScreen(model, current.registration) }
     }
 }

@@ -36,6 +36,9 @@ sealed interface Route {
 
     /** An offline one-time password for a scanned login or transaction code. */
     data class QrOtp(val payload: String, val request: QrOtpRequest) : Route
+
+    /** Changing the PIN of one of this phone's registrations. */
+    data class ChangePin(val registration: RegistrationInfo) : Route
 }
 
 /** Progress of one call into the core, as a screen shows it. */
@@ -46,8 +49,8 @@ sealed interface Work<out T> {
     /** In flight. */
     data object Running : Work<Nothing>
 
-    /** Failed, with what to tell the user. */
-    data class Failed(val message: String) : Work<Nothing>
+    /** Failed, with what to tell the user and whether asking again can help. */
+    data class Failed(val message: String, val retry: Boolean = false) : Work<Nothing>
 
     /** Finished with a value. */
     data class Done<T>(val value: T) : Work<T>
@@ -93,6 +96,9 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
 
     private val _qrOtp = MutableStateFlow<Work<String>>(Work.Idle)
     val qrOtp: StateFlow<Work<String>> = _qrOtp.asStateFlow()
+
+    private val _pinChange = MutableStateFlow<Work<Unit>>(Work.Idle)
+    val pinChange: StateFlow<Work<Unit>> = _pinChange.asStateFlow()
 
     private var subscription: ApprovalSubscription? = null
 
@@ -218,17 +224,34 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
         }
     }
 
+    /** Opens the PIN change screen for a registration, starting from its current PIN. */
+    fun openChangePin(registration: RegistrationInfo) {
+        // A change still in flight keeps its state, so the screen shows how it ends.
+        if (_pinChange.value != Work.Running) _pinChange.value = Work.Idle
+        _route.value = Route.ChangePin(registration)
+    }
+
+    /** Starts the PIN change over after a failure that asking again can fix. */
+    fun retryChangePin() {
+        if (_pinChange.value is Work.Failed) _pinChange.value = Work.Idle
+    }
+
     /**
      * Changes a registration's PIN; the new one was already asked twice. The server checks the
      * current PIN first and counts a wrong one like a wrong approval; on failure nothing changes.
      */
     fun changePin(registration: RegistrationInfo, oldPin: String, newPin: String) {
+        if (_pinChange.value == Work.Running) return
+        _pinChange.value = Work.Running
         viewModelScope.launch {
-            try {
+            _pinChange.value = try {
                 core.changePin(registration.id, oldPin, newPin)
-                show("Changed the PIN of ${registration.name}.")
+                Work.Done(Unit)
             } catch (error: NyckelException) {
-                show(describe(error))
+                // A wrong current PIN or no network leave the old PIN in force, so another try
+                // can succeed; a blocked device or a vanished registration cannot.
+                val retry = error is NyckelException.WrongPin || error is NyckelException.Network
+                Work.Failed(describe(error), retry)
             }
         }
     }
