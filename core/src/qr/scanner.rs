@@ -291,11 +291,7 @@ impl QrScanner {
                                 (y * f64::from(factor)) as f32,
                             )
                         };
-                        let code =
-                            QrCode::from_parsed(hit.parsed, hit.version, hit.ec_level, hit.corners.map(to_frame));
-                        if !found.iter().any(|c| is_same_code(c, &code)) {
-                            found.push(code);
-                        }
+                        add_hit(found, hit, to_frame);
                         continue;
                     }
                 }
@@ -355,10 +351,7 @@ impl QrScanner {
                 decode_from_finders(&triple, image, bits, binariser, invert, Effort::Thorough)
             }));
             if let Ok(Some(hit)) = hit {
-                let code = QrCode::from_parsed(hit.parsed, hit.version, hit.ec_level, hit.corners.map(to_frame));
-                if !found.iter().any(|c| is_same_code(c, &code)) {
-                    found.push(code);
-                }
+                add_hit(found, hit, to_frame);
                 return;
             }
         }
@@ -379,10 +372,7 @@ impl QrScanner {
         for grid in &grids {
             let hit = catch_unwind(AssertUnwindSafe(|| decode_grid(grid, image, binariser, invert)));
             let Ok(Some(hit)) = hit else { continue };
-            let code = QrCode::from_parsed(hit.parsed, hit.version, hit.ec_level, hit.corners.map(to_frame));
-            if !found.iter().any(|c| is_same_code(c, &code)) {
-                found.push(code);
-            }
+            add_hit(found, hit, to_frame);
         }
     }
 }
@@ -489,6 +479,15 @@ fn decode_grid<G: BitGrid>(grid: &rqrr::Grid<G>, grey: &Grey, binariser: &Binari
         }
     }
     None
+}
+
+/// Adds a decoded grid as a code, its corners mapped into the frame, unless another pass or
+/// grouping already found the same symbol.
+fn add_hit(found: &mut Vec<QrCode>, hit: Hit, to_frame: impl Fn((f64, f64)) -> QrPoint) {
+    let code = QrCode::from_parsed(hit.parsed, hit.version, hit.ec_level, hit.corners.map(to_frame));
+    if !found.iter().any(|c| is_same_code(c, &code)) {
+        found.push(code);
+    }
 }
 
 /// A decoded code's module size in frame pixels, from its top edge.
