@@ -86,7 +86,7 @@ pub struct Answer {
     pub pin_mac: Option<PinMac>,
 }
 
-/// The canonical bytes of an answer (tag `nyckel/v1/answer`): challenge id, device id,
+/// The canonical bytes of an answer (tag `nyckel/v2/answer`): challenge id, device id,
 /// nonce, display hash, decision, number (optional), answer time.
 pub fn answer_bytes(challenge: &PushChallenge, decision: Decision, number: Option<&str>, answered_at: u64) -> Vec<u8> {
     Canonical::new(tags::ANSWER)

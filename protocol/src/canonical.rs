@@ -2,7 +2,7 @@
 //!
 //! A message is a sequence of fields; each field is a 4-byte big-endian length
 //! followed by that many bytes. The first field is always a domain-separation tag
-//! (`nyckel/v1/...`), so bytes signed for one purpose can never be replayed as
+//! (`nyckel/v2/...`), so bytes signed for one purpose can never be replayed as
 //! another. Typed values map to field bytes as follows: a string is its UTF-8; an
 //! integer is 8 bytes big-endian; a byte is 1 byte; an optional value is a 1-byte
 //! field (0 absent, 1 present) followed by the value's field(s) when present; a list
@@ -12,23 +12,39 @@
 /// Domain-separation tags: the first field of every canonical message.
 pub mod tags {
     /// What the phone displays for a challenge; hashed into [`crate::DisplayHash`].
-    pub const DISPLAY: &str = "nyckel/v1/display";
+    pub const DISPLAY: &str = "nyckel/v2/display";
     /// A push challenge, signed by the server.
-    pub const CHALLENGE: &str = "nyckel/v1/challenge";
+    pub const CHALLENGE: &str = "nyckel/v2/challenge";
     /// A device's answer to a push challenge: signed by the device, MACed under the PIN secret.
-    pub const ANSWER: &str = "nyckel/v1/answer";
+    pub const ANSWER: &str = "nyckel/v2/answer";
     /// A device-signed HTTP request.
-    pub const REQUEST: &str = "nyckel/v1/request";
+    pub const REQUEST: &str = "nyckel/v2/request";
     /// The device's proof of key possession when it completes enrollment.
-    pub const ENROLL: &str = "nyckel/v1/enroll";
+    pub const ENROLL: &str = "nyckel/v2/enroll";
     /// The server's receipt for a completed enrollment.
-    pub const ENROLLED: &str = "nyckel/v1/enrolled";
+    pub const ENROLLED: &str = "nyckel/v2/enrolled";
     /// The OCRA question of a QR one-time password.
-    pub const OCRA_QUESTION: &str = "nyckel/v1/ocra-question";
+    pub const OCRA_QUESTION: &str = "nyckel/v2/ocra-question";
     /// An online PIN check (before the phone re-blinds the secret under a new PIN).
-    pub const PIN_CHECK: &str = "nyckel/v1/pin-check";
+    pub const PIN_CHECK: &str = "nyckel/v2/pin-check";
     /// Derivation label of the MAC key for answers and PIN checks.
-    pub const MAC_KEY: &str = "nyckel/v1/mac-key";
+    pub const MAC_KEY: &str = "nyckel/v2/mac-key";
+    /// The transcript of an enrollment's key agreement (hashed into the HKDF salt of `S`).
+    pub const ENROLL_TRANSCRIPT: &str = "nyckel/v2/enroll-transcript";
+    /// HKDF info of the PIN secret `S` derived from an X25519 shared secret.
+    pub const PIN_SECRET: &str = "nyckel/v2/pin-secret";
+    /// A rekey request (PIN change), MACed under the old `S`.
+    pub const REKEY: &str = "nyckel/v2/rekey";
+    /// The server's signed answer to a rekey request.
+    pub const REKEYED: &str = "nyckel/v2/rekeyed";
+    /// The transcript of a rekey's key agreement (hashed into the HKDF salt of the new `S`).
+    pub const REKEY_TRANSCRIPT: &str = "nyckel/v2/rekey-transcript";
+    /// A server key rotation, signed by the old key.
+    pub const KEY_ROTATION: &str = "nyckel/v2/key-rotation";
+    /// The two check digits of a QR one-time password (independent of `S`).
+    pub const OTP_CHECK: &str = "nyckel/v2/otp-check";
+    /// The short fingerprint of a device key.
+    pub const DEVICE_FINGERPRINT: &str = "nyckel/v2/device-fingerprint";
 }
 
 /// Builds a canonical message field by field.

@@ -80,7 +80,7 @@ pub struct PushChallenge {
 }
 
 impl PushChallenge {
-    /// The bytes the server signs (tag `nyckel/v1/challenge`).
+    /// The bytes the server signs (tag `nyckel/v2/challenge`).
     pub fn canonical_bytes(&self) -> Vec<u8> {
         Canonical::new(tags::CHALLENGE)
             .str(self.id.as_str())

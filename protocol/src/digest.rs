@@ -1,4 +1,4 @@
-//! SHA-256 and HMAC-SHA256 (ring), with constant-time MAC comparison.
+//! SHA-256 and HMAC-SHA256 (ring), with constant-time comparison (subtle).
 
 use ring::{digest, hmac};
 
@@ -22,9 +22,11 @@ pub fn hmac_sha256_verify(key: &[u8], message: &[u8], tag: &[u8]) -> bool {
     hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, key), message, tag).is_ok()
 }
 
-/// Constant-time equality of two byte strings of public length.
+/// Constant-time equality of two byte strings of public length (the `subtle` crate, whose
+/// comparison the optimiser cannot turn into an early exit).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 #[cfg(test)]

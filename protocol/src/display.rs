@@ -61,6 +61,11 @@ fn is_forbidden(c: char) -> bool {
         || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}')
         || ('\u{202A}'..='\u{202E}').contains(&c)
         || ('\u{2066}'..='\u{2069}').contains(&c)
+        // Invisible characters that can split or disguise a displayed word: zero-width
+        // space, non-joiner and joiner, word joiner, soft hyphen, and the tag characters.
+        || ('\u{200B}'..='\u{200D}').contains(&c)
+        || matches!(c, '\u{2060}' | '\u{00AD}')
+        || ('\u{E0000}'..='\u{E007F}').contains(&c)
 }
 
 /// Where a request comes from, as the relying party describes it.
@@ -145,8 +150,10 @@ pub fn validate_lines(lines: &[TransactionLine]) -> Result<(), DisplayError> {
 pub enum NumberMatchMode {
     /// The phone offers three numbers; the user picks the one the browser shows.
     Choose,
-    /// The user types the number the browser shows.
+    /// The user types the number the browser shows (the default when the field is absent).
     Type,
+    /// No number matching; only when the relying party asks for it explicitly.
+    None,
 }
 
 /// What the phone shows for number matching (the right number itself is never sent to the phone).
@@ -215,11 +222,12 @@ pub struct NumberMatch {
 
 impl NumberMatch {
     /// Picks a uniformly random two-digit number and, for [`NumberMatchMode::Choose`],
-    /// two distinct decoys, shuffled.
-    pub fn generate(mode: NumberMatchMode) -> Result<Self, crate::ids::IdError> {
+    /// two distinct decoys, shuffled. `Ok(None)` for [`NumberMatchMode::None`].
+    pub fn generate(mode: NumberMatchMode) -> Result<Option<Self>, crate::ids::IdError> {
         let rng = SystemRandom::new();
         let number = uniform_below_100(&rng)?;
         let prompt = match mode {
+            NumberMatchMode::None => return Ok(None),
             NumberMatchMode::Type => NumberPrompt::Type { digits: 2 },
             NumberMatchMode::Choose => {
                 let mut choices = vec![number];
@@ -237,7 +245,7 @@ impl NumberMatch {
                 NumberPrompt::Choose { choices: choices.iter().map(|n| format!("{n:02}")).collect() }
             }
         };
-        Ok(Self { number: format!("{number:02}"), prompt })
+        Ok(Some(Self { number: format!("{number:02}"), prompt }))
     }
 
     /// Whether the phone's answer is the right number, in constant time.
@@ -280,7 +288,7 @@ impl ChallengeDisplay {
         self.number_match.as_ref().map_or(Ok(()), NumberPrompt::validate)
     }
 
-    /// The canonical bytes of the display (tag `nyckel/v1/display`).
+    /// The canonical bytes of the display (tag `nyckel/v2/display`).
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let c = &self.context;
         let mut m = Canonical::new(tags::DISPLAY);
@@ -410,6 +418,24 @@ mod tests {
     }
 
     #[test]
+    fn invisible_characters_are_rejected() {
+        for code in [0x200B, 0x200C, 0x200D, 0x2060, 0x00AD, 0xE0000, 0xE0041, 0xE007F] {
+            let c = char::from_u32(code).unwrap();
+            let text = format!("SE45 5000{c}0000 0583");
+            assert_eq!(
+                check_text("iban", &text, 1, 64),
+                Err(DisplayError::ForbiddenCharacter { field: "iban", code }),
+                "U+{code:04X}"
+            );
+        }
+        // Neighbours of the refused ranges stay allowed (e.g. the narrow no-break space, U+E0080).
+        for code in [0x200A, 0x2061, 0x00AC, 0x00AE, 0xE0080] {
+            let text = format!("a{}b", char::from_u32(code).unwrap());
+            assert_eq!(check_text("f", &text, 1, 64), Ok(()), "U+{code:04X}");
+        }
+    }
+
+    #[test]
     fn lengths_and_counts_are_enforced() {
         let mut d = sample();
         d.context.service = String::new();
@@ -442,13 +468,14 @@ mod tests {
     fn generated_number_match_is_well_formed() {
         for mode in [NumberMatchMode::Choose, NumberMatchMode::Type] {
             for _ in 0..50 {
-                let m = NumberMatch::generate(mode).unwrap();
+                let m = NumberMatch::generate(mode).unwrap().unwrap();
                 assert_eq!(m.prompt.validate(), Ok(()));
                 assert!(m.prompt.accepts_form(&m.number));
                 assert!(m.matches(&m.number));
                 assert!(!m.matches("1"));
             }
         }
+        assert_eq!(NumberMatch::generate(NumberMatchMode::None).unwrap(), None);
     }
 
     #[test]

@@ -291,12 +291,12 @@ impl<'a> OcraInput<'a> {
 }
 
 impl OcraSuite {
-    /// `OCRA-1:HOTP-SHA256-8:QH64`, built without parsing so using it cannot fail.
+    /// `OCRA-1:HOTP-SHA256-6:QH64`, built without parsing so using it cannot fail.
     pub(crate) fn nyckel_qr_otp() -> Self {
         OcraSuite {
             text: crate::qr_otp::QR_OTP_SUITE.to_owned(),
             hash: OcraHash::Sha256,
-            digits: 8,
+            digits: 6,
             counter: false,
             question_format: QuestionFormat::Hex,
             question_max: 64,

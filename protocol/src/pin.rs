@@ -84,7 +84,7 @@ impl PinSecret {
         &self.0
     }
 
-    /// The key of answer and PIN-check MACs: `HMAC-SHA256(S, "nyckel/v1/mac-key")`.
+    /// The key of answer and PIN-check MACs: `HMAC-SHA256(S, "nyckel/v2/mac-key")`.
     /// Separate from the OCRA key so no MAC input can collide with an OCRA input.
     pub fn mac_key(&self) -> MacKey {
         MacKey(Zeroizing::new(hmac_sha256(self.0.as_ref(), tags::MAC_KEY.as_bytes())))

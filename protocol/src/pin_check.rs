@@ -31,7 +31,7 @@ pub enum PinCheckOutcome {
     Stale,
 }
 
-/// The canonical bytes of a PIN check (tag `nyckel/v1/pin-check`): device id, timestamp, nonce.
+/// The canonical bytes of a PIN check (tag `nyckel/v2/pin-check`): device id, timestamp, nonce.
 pub fn pin_check_bytes(device_id: &DeviceId, timestamp: u64, nonce: &Nonce) -> Vec<u8> {
     Canonical::new(tags::PIN_CHECK).str(device_id.as_str()).u64(timestamp).bytes(&nonce.0).finish()
 }

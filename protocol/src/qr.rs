@@ -33,8 +33,8 @@ pub enum QrError {
     /// No query, a fragment, or an empty or nameless parameter.
     #[error("malformed URI: {0}")]
     Malformed(&'static str),
-    /// `v` is not 1.
-    #[error("unsupported protocol version {0:?}; this app speaks version 1")]
+    /// `v` is not 2.
+    #[error("unsupported protocol version {0:?}; this app speaks version 2")]
     UnsupportedVersion(String),
     /// A required parameter is absent.
     #[error("missing parameter {0:?}")]
@@ -137,7 +137,7 @@ impl EnrollQr {
     /// The `nyckel://enroll?...` URI.
     pub fn to_uri(&self) -> String {
         let mut uri = format!(
-            "nyckel://enroll?v=1&u={}&i={}&t={}&k={}",
+            "nyckel://enroll?v=2&u={}&i={}&t={}&k={}",
             encode(&self.server_url),
             self.enrollment_id,
             self.token.to_b64(),
@@ -155,7 +155,7 @@ impl OtpQr {
     /// The `nyckel://login?...` or `nyckel://tx?...` URI.
     pub fn to_uri(&self) -> String {
         let mut uri = format!(
-            "nyckel://{}?v=1&r={}&c={}&n={}&s={}&a={}",
+            "nyckel://{}?v=2&r={}&c={}&n={}&s={}&a={}",
             self.kind.as_str(),
             self.server_key_id,
             self.challenge_id,
@@ -217,7 +217,7 @@ impl<'a> Params<'a> {
         }
         let params = Self(params);
         match params.take_raw("v")? {
-            Some("1") => Ok(params),
+            Some("2") => Ok(params),
             Some(other) => Err(QrError::UnsupportedVersion(other.chars().take(16).collect())),
             None => Err(QrError::Missing("v")),
         }
@@ -361,7 +361,7 @@ mod tests {
         login.action = "Sign in".into();
         login.transaction.clear();
         let uri = login.to_uri();
-        assert!(uri.starts_with("nyckel://login?v=1&r="));
+        assert!(uri.starts_with("nyckel://login?v=2&r="));
         assert!(uri.len() < 120, "{uri}");
         assert_eq!(QrPayload::parse(&uri), Ok(QrPayload::Otp(login)));
         let mut no_label = enroll();
@@ -373,7 +373,7 @@ mod tests {
     fn exact_enroll_uri() {
         assert_eq!(
             enroll().to_uri(),
-            "nyckel://enroll?v=1&u=https%3A%2F%2Fid.example.org%2Fnyckel&i=enr-1&t=CQkJCQkJCQkJCQkJCQkJCQ\
+            "nyckel://enroll?v=2&u=https%3A%2F%2Fid.example.org%2Fnyckel&i=enr-1&t=CQkJCQkJCQkJCQkJCQkJCQ\
              &k=AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM&l=alice%20%40%20Trade%20portal"
         );
     }
@@ -404,11 +404,11 @@ mod tests {
             ("nyckel:".into(), |e| *e == QrError::NotNyckel),
             ("".into(), |e| *e == QrError::NotNyckel),
             ("nyckel://enroll".into(), |e| matches!(e, QrError::Malformed(_))),
-            ("nyckel://pay?v=1".into(), |e| matches!(e, QrError::UnknownType(_))),
+            ("nyckel://pay?v=2".into(), |e| matches!(e, QrError::UnknownType(_))),
             (format!("{good_enroll}#frag"), |e| matches!(e, QrError::Malformed(_))),
-            (good_enroll.replace("v=1", "v=2"), |e| matches!(e, QrError::UnsupportedVersion(_))),
-            (good_enroll.replace("v=1&", ""), |e| *e == QrError::Missing("v")),
-            (format!("{good_enroll}&v=1"), |e| matches!(e, QrError::Duplicate(_))),
+            (good_enroll.replace("v=2", "v=1"), |e| matches!(e, QrError::UnsupportedVersion(_))),
+            (good_enroll.replace("v=2&", ""), |e| *e == QrError::Missing("v")),
+            (format!("{good_enroll}&v=2"), |e| matches!(e, QrError::Duplicate(_))),
             (format!("{good_enroll}&x=1"), |e| matches!(e, QrError::Unknown(_))),
             (format!("{good_enroll}&&"), |e| matches!(e, QrError::Malformed(_))),
             (format!("{good_enroll}&=1"), |e| matches!(e, QrError::Malformed(_))),
@@ -440,8 +440,8 @@ mod tests {
             (format!("{good_tx}{}", "&l=k:v".repeat(15)), |e| {
                 matches!(e, QrError::Display(DisplayError::TooManyLines(17)))
             }),
-            (format!("nyckel://tx?v=1&s={}", "a".repeat(MAX_QR_PAYLOAD)), |e| matches!(e, QrError::TooLong(_))),
-            ("nyckel://\u{e9}?v=1".into(), |e| matches!(e, QrError::UnknownType(_))),
+            (format!("nyckel://tx?v=2&s={}", "a".repeat(MAX_QR_PAYLOAD)), |e| matches!(e, QrError::TooLong(_))),
+            ("nyckel://\u{e9}?v=2".into(), |e| matches!(e, QrError::UnknownType(_))),
             ("nyckel://enroll?v=%".into(), |e| matches!(e, QrError::UnsupportedVersion(_))),
         ];
         for (uri, expected) in cases {

@@ -51,7 +51,7 @@ pub enum RequestAuthError {
     Random(#[from] IdError),
 }
 
-/// The canonical bytes of a request (tag `nyckel/v1/request`): method, path with query,
+/// The canonical bytes of a request (tag `nyckel/v2/request`): method, path with query,
 /// device id, timestamp, nonce, SHA-256 of the body (of the empty string when there is none).
 pub fn request_bytes(
     method: &str,

@@ -1,5 +1,6 @@
 //! The protocol end to end with both roles in one process: enrollment, push approval with
-//! PIN and number matching, and QR one-time passwords, as phone and server would run them.
+//! PIN and number matching, QR one-time passwords and a PIN change with a fresh `S`, as
+//! phone and server would run them.
 
 use nyckel_protocol::qr_otp::{self, OtpKind};
 use nyckel_protocol::*;
@@ -30,31 +31,41 @@ fn enroll(pin: &str) -> (Server, Phone) {
     };
     let uri = qr.to_uri();
 
-    // Phone: scan, make key and S, blind S under the PIN, send S once.
+    // Phone: scan, make the device key and an X25519 share, send the share (never S).
     let QrPayload::Enroll(scanned) = QrPayload::parse(&uri).unwrap() else { panic!("not an enrollment QR") };
     let device_key = SoftwareDeviceKey::generate().unwrap();
-    let secret = PinSecret::generate().unwrap();
-    let vault = BlindedPinSecret::blind(&secret, &Pin::new(pin).unwrap(), FAST_KDF).unwrap();
+    let (phone_key, phone_share) = EphemeralKey::generate().unwrap();
     let body =
-        serde_json::to_vec(&CompleteEnrollment::create(&scanned, &device_key, &secret, "Linux").unwrap()).unwrap();
-    drop(secret);
+        serde_json::to_vec(&CompleteEnrollment::create(&scanned, &device_key, &phone_share, "Linux").unwrap()).unwrap();
 
-    // Server: check token and proof, store key and S, sign a receipt.
+    // Server: check token and proof (at its own URL), derive and store S, sign a receipt.
     let request: CompleteEnrollment = serde_json::from_slice(&body).unwrap();
     assert!(request.token.matches(&qr.token));
-    request.verify_proof(&key.public_key()).unwrap();
+    request.verify_proof(&key.public_key(), "https://id.example.org").unwrap();
     let device_id = DeviceId::random().unwrap();
-    let receipt = EnrollmentReceipt::sign(&request, device_id.clone(), "alice".into(), "Work phone".into(), 0, &key);
-    let server = Server { device_key: Some(request.device_public_key), secret: Some(request.pin_secret.clone()), key };
+    let (receipt, server_secret) = EnrollmentReceipt::issue(
+        &request,
+        device_id.clone(),
+        "alice".into(),
+        "Acme AB".into(),
+        "Work phone".into(),
+        0,
+        &key,
+    )
+    .unwrap();
+    let server = Server { device_key: Some(request.device_public_key), secret: Some(server_secret), key };
 
-    // Phone: the receipt must come from the key the QR code pinned.
-    receipt.verify(&scanned, &device_key.public_key()).unwrap();
+    // Phone: the receipt must come from the key the QR code pinned; then derive S and blind it.
+    let secret = receipt.accept(&scanned, &device_key.public_key(), phone_key, &phone_share).unwrap();
+    assert_eq!(receipt.organisation, "Acme AB");
+    let vault = BlindedPinSecret::blind(&secret, &Pin::new(pin).unwrap(), FAST_KDF).unwrap();
+    drop(secret);
     let phone = Phone { key: device_key, server_key: scanned.server_key, device_id, vault };
     (server, phone)
 }
 
 fn push(server: &Server, phone: &Phone, now: u64) -> (PushChallenge, NumberMatch, String) {
-    let number = NumberMatch::generate(NumberMatchMode::Choose).unwrap();
+    let number = NumberMatch::generate(NumberMatchMode::Choose).unwrap().expect("choose asks for a number");
     let challenge = PushChallenge {
         id: ChallengeId::random().unwrap(),
         device_id: phone.device_id.clone(),
@@ -77,6 +88,7 @@ fn push(server: &Server, phone: &Phone, now: u64) -> (PushChallenge, NumberMatch
     let wire = serde_json::to_string(&wire::phone::PendingChallenges {
         challenges: vec![challenge.clone().sign(&server.key)],
         server_time: now,
+        key_rotations: vec![],
     })
     .unwrap();
     (challenge, number, wire)
@@ -144,7 +156,9 @@ fn qr_otp_offline_with_pin() {
         transaction: vec![TransactionLine::new("New foreign account", "BIC REVOLT21")],
     };
     let uri = qr.to_uri();
-    let server_question = qr.question();
+    let verdict = |secret: &PinSecret, otp: &Otp| {
+        qr_otp::verify(secret, qr.kind, &qr.challenge_id, &qr.nonce, &qr.display().hash(), otp)
+    };
 
     // Phone, offline: parse, find the registration by key id, show, compute.
     let QrPayload::Otp(scanned) = QrPayload::parse(&uri).unwrap() else { panic!("not an OTP QR") };
@@ -156,15 +170,15 @@ fn qr_otp_offline_with_pin() {
 
     let secret = server.secret.as_ref().unwrap();
     let typed = Otp::parse(&format!("{} {}", &right.as_str()[..4], &right.as_str()[4..])).unwrap();
-    assert_eq!(qr_otp::verify(secret, &server_question, &typed), Ok(true));
-    assert_eq!(qr_otp::verify(secret, &server_question, &wrong), Ok(false));
+    assert_eq!(verdict(secret, &typed), OtpVerdict::Right);
+    assert_eq!(verdict(secret, &wrong), OtpVerdict::WrongPin);
 
     // A phishing page that alters the displayed details gets an OTP the server rejects.
     let phished = uri.replace("REVOLT21", "EVILBANK");
     let QrPayload::Otp(phished) = QrPayload::parse(&phished).unwrap() else { panic!("not an OTP QR") };
     let misled =
         qr_otp::compute(&phone.vault.unblind(&Pin::new("2580").unwrap()).unwrap(), &phished.question()).unwrap();
-    assert_eq!(qr_otp::verify(secret, &server_question, &misled), Ok(false));
+    assert_ne!(verdict(secret, &misled), OtpVerdict::Right);
 }
 
 #[test]
@@ -181,4 +195,48 @@ fn signed_poll_request() {
     let key = server.device_key.as_ref().unwrap();
     assert_eq!(parsed.verify(key, "GET", "/v1/device/challenges?wait=30", b"", 520), Ok(()));
     assert!(parsed.verify(key, "GET", "/v1/device/challenges?wait=30", b"", 700).is_err());
+}
+
+#[test]
+fn pin_change_rotates_s() {
+    let (mut server, mut phone) = enroll("4711");
+    let old = phone.vault.unblind(&Pin::new("4711").unwrap()).unwrap();
+    let (phone_key, phone_share) = EphemeralKey::generate().unwrap();
+    let request = Rekey::create(&phone.device_id, &old, &phone_share, 1_000).unwrap();
+    let body = serde_json::to_vec(&request).unwrap();
+
+    let received: Rekey = serde_json::from_slice(&body).unwrap();
+    assert_eq!(received.check(&phone.device_id, server.secret.as_ref().unwrap(), 1_005), PinCheckOutcome::Correct);
+    let (answer, pending) = Rekeyed::issue(&phone.device_id, &received, &server.key).unwrap();
+
+    let new = answer.accept(&phone.device_id, &request, &phone.server_key, phone_key).unwrap();
+    assert_eq!(new, pending);
+    assert_ne!(new, old);
+    phone.vault = BlindedPinSecret::blind(&new, &Pin::new("8080").unwrap(), FAST_KDF).unwrap();
+
+    // Confirmation: a PIN check under the new S promotes the pending secret.
+    let check =
+        PinCheck::create(&phone.device_id, &phone.vault.unblind(&Pin::new("8080").unwrap()).unwrap(), 1_010).unwrap();
+    assert_eq!(check.check(&phone.device_id, server.secret.as_ref().unwrap(), 1_010), PinCheckOutcome::Wrong);
+    assert_eq!(check.check(&phone.device_id, &pending, 1_010), PinCheckOutcome::Correct);
+    server.secret = Some(pending);
+    let stale = PinCheck::create(&phone.device_id, &old, 1_020).unwrap();
+    assert_eq!(stale.check(&phone.device_id, server.secret.as_ref().unwrap(), 1_020), PinCheckOutcome::Wrong);
+}
+
+#[test]
+fn key_rotation_reaches_the_phone_through_the_poll() {
+    let (mut server, phone) = enroll("4711");
+    let next = ServerSigningKey::from_pkcs8(&ServerSigningKey::generate_pkcs8().unwrap()).unwrap();
+    let rotation = KeyRotation::sign(&server.key, &next.public_key());
+    server.key = next;
+    let (_, _, wire) = push(&server, &phone, 10_000);
+    let mut polled: wire::phone::PendingChallenges = serde_json::from_str(&wire).unwrap();
+    polled.key_rotations.push(rotation);
+    let polled: wire::phone::PendingChallenges =
+        serde_json::from_str(&serde_json::to_string(&polled).unwrap()).unwrap();
+    // Under the pinned key the challenge no longer verifies; the chain leads to the new key.
+    assert!(polled.challenges[0].verify(&phone.server_key, &phone.device_id, 10_005).is_err());
+    let newest = key_rotation::follow(&phone.server_key, &polled.key_rotations).unwrap().unwrap();
+    assert!(polled.challenges[0].verify(&newest, &phone.device_id, 10_005).is_ok());
 }

@@ -10,6 +10,8 @@ pub enum ErrorCode {
     BadRequest,
     /// 400: display content (context, transaction lines) that the phone would refuse.
     InvalidDisplay,
+    /// 400: an enrollment was completed at a URL that is not the server's (a relayed QR code).
+    WrongServer,
     /// 401: missing or wrong API key, admin token or session.
     Unauthorized,
     /// 401: a device request or answer signature is missing or does not verify.
@@ -30,6 +32,10 @@ pub enum ErrorCode {
     DeviceInactive,
     /// 403: the enrollment token does not match.
     BadToken,
+    /// 403: the user's QR one-time passwords are locked after wrong ones; push still works.
+    OtpLocked,
+    /// 403: the OTP was made for other details — possibly an altered QR code.
+    QrMismatch,
     /// 404: no such enrollment, challenge, device or user.
     NotFound,
     /// 409: the challenge is no longer pending (already answered or decided).
@@ -48,6 +54,10 @@ pub enum ErrorCode {
     NumberMismatch,
     /// 429: too many requests.
     RateLimited,
+    /// 429: the user already has the most open challenges allowed.
+    TooManyChallenges,
+    /// 429: too many pushes to this user in a short time.
+    PushThrottled,
     /// 500: the server failed.
     Internal,
     /// A code this version does not know (from a newer server).
@@ -59,7 +69,7 @@ impl ErrorCode {
     /// The HTTP status that goes with the code.
     pub fn status(self) -> u16 {
         match self {
-            ErrorCode::BadRequest | ErrorCode::InvalidDisplay => 400,
+            ErrorCode::BadRequest | ErrorCode::InvalidDisplay | ErrorCode::WrongServer => 400,
             ErrorCode::Unauthorized
             | ErrorCode::BadSignature
             | ErrorCode::StaleRequest
@@ -69,13 +79,15 @@ impl ErrorCode {
             | ErrorCode::WrongPin
             | ErrorCode::DeviceBlocked
             | ErrorCode::DeviceInactive
-            | ErrorCode::BadToken => 403,
+            | ErrorCode::BadToken
+            | ErrorCode::OtpLocked
+            | ErrorCode::QrMismatch => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::AlreadyAnswered | ErrorCode::EnrollmentUsed | ErrorCode::NoDevice => 409,
             ErrorCode::ChallengeExpired | ErrorCode::EnrollmentExpired => 410,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::NumberMismatch => 422,
-            ErrorCode::RateLimited => 429,
+            ErrorCode::RateLimited | ErrorCode::TooManyChallenges | ErrorCode::PushThrottled => 429,
             ErrorCode::Internal | ErrorCode::Unknown => 500,
         }
     }
@@ -91,6 +103,9 @@ pub struct ErrorDetail {
     /// With `wrong_pin`: attempts left before the device is blocked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts_left: Option<u32>,
+    /// With `stale_request`: the server clock, Unix seconds, so the phone can correct its offset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<u64>,
 }
 
 /// `{"error":{"code":"...","message":"..."}}`.
@@ -103,7 +118,19 @@ pub struct ErrorBody {
 impl ErrorBody {
     /// An error body with a code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { error: ErrorDetail { code, message: message.into(), attempts_left: None } }
+        Self { error: ErrorDetail { code, message: message.into(), attempts_left: None, server_time: None } }
+    }
+
+    /// A `stale_request` body carrying the server clock.
+    pub fn stale(server_time: u64) -> Self {
+        Self {
+            error: ErrorDetail {
+                code: ErrorCode::StaleRequest,
+                message: "the request timestamp is outside the window; see server_time".into(),
+                attempts_left: None,
+                server_time: Some(server_time),
+            },
+        }
     }
 
     /// A `wrong_pin` body with the attempts left.
@@ -113,6 +140,7 @@ impl ErrorBody {
                 code: ErrorCode::WrongPin,
                 message: format!("wrong PIN; {attempts_left} attempts left"),
                 attempts_left: Some(attempts_left),
+                server_time: None,
             },
         }
     }
@@ -147,5 +175,35 @@ mod tests {
         {
             assert!((400..600).contains(&code.status()));
         }
+    }
+
+    #[test]
+    fn new_codes_names_and_statuses() {
+        for (code, name, status) in [
+            (ErrorCode::WrongServer, "wrong_server", 400),
+            (ErrorCode::TooManyChallenges, "too_many_challenges", 429),
+            (ErrorCode::PushThrottled, "push_throttled", 429),
+            (ErrorCode::OtpLocked, "otp_locked", 403),
+            (ErrorCode::QrMismatch, "qr_mismatch", 403),
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), name);
+            assert_eq!(serde_json::from_value::<ErrorCode>(name.into()).unwrap(), code);
+            assert_eq!(code.status(), status, "{name}");
+        }
+    }
+
+    #[test]
+    fn stale_body_carries_server_time() {
+        let json = serde_json::to_value(ErrorBody::stale(1_700_000_000)).unwrap();
+        assert_eq!(json["error"]["code"], "stale_request");
+        assert_eq!(json["error"]["server_time"], 1_700_000_000u64);
+        let back: ErrorBody = serde_json::from_value(json).unwrap();
+        assert_eq!(back.error.server_time, Some(1_700_000_000));
+        let old: ErrorBody = serde_json::from_str(r#"{"error":{"code":"stale_request","message":"x"}}"#).unwrap();
+        assert_eq!(old.error.server_time, None);
+        assert!(serde_json::from_str::<ErrorBody>(
+            r#"{"error":{"code":"stale_request","message":"x","server_time":-1}}"#
+        )
+        .is_err());
     }
 }

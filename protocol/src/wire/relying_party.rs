@@ -41,7 +41,7 @@ pub struct CreatePushChallenge {
     /// Ordered transaction lines, shown verbatim; empty for a login.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transaction: Vec<TransactionLine>,
-    /// Ask for number matching.
+    /// Number matching: absent means [`NumberMatchMode::Type`]; `"choose"` and `"none"` only when asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number_matching: Option<NumberMatchMode>,
     /// Lifetime in seconds (30–600, default 120).
@@ -50,6 +50,11 @@ pub struct CreatePushChallenge {
 }
 
 impl CreatePushChallenge {
+    /// The number matching this request gets: [`NumberMatchMode::Type`] when the field is absent.
+    pub fn effective_number_matching(&self) -> NumberMatchMode {
+        self.number_matching.unwrap_or(NumberMatchMode::Type)
+    }
+
     /// Checks the user and everything that will be displayed.
     pub fn validate(&self) -> Result<(), DisplayError> {
         check_text("user", &self.user, 1, 128)?;
@@ -149,6 +154,14 @@ mod tests {
         let req: CreatePushChallenge = serde_json::from_str(json).unwrap();
         assert_eq!(req.validate(), Ok(()));
         assert_eq!(req.number_matching, Some(NumberMatchMode::Choose));
+        assert_eq!(req.effective_number_matching(), NumberMatchMode::Choose);
+        let plain: CreatePushChallenge =
+            serde_json::from_str(r#"{"user":"a","context":{"service":"s","action":"a"}}"#).unwrap();
+        assert_eq!(plain.effective_number_matching(), NumberMatchMode::Type, "absent means type");
+        let none: CreatePushChallenge =
+            serde_json::from_str(r#"{"user":"a","context":{"service":"s","action":"a"},"number_matching":"none"}"#)
+                .unwrap();
+        assert_eq!(none.effective_number_matching(), NumberMatchMode::None);
         let mut bad = req.clone();
         bad.user = String::new();
         assert!(bad.validate().is_err());
