@@ -29,9 +29,10 @@ impl Setup {
     async fn start() -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("server");
-        nyckel_server::admin::add_user(&data, "alice", "Correct-h0rse!").unwrap();
-        nyckel_server::admin::add_user(&data, "bob", "Correct-h0rse!").unwrap();
-        let rp_key = nyckel_server::admin::add_relying_party(&data, "portal").unwrap().to_string();
+        nyckel_server::admin::add_tenant(&data, "acme", "Acme Trade").unwrap();
+        nyckel_server::admin::add_user(&data, "acme", "alice", "Correct-h0rse!").unwrap();
+        nyckel_server::admin::add_user(&data, "acme", "bob", "Correct-h0rse!").unwrap();
+        let rp_key = nyckel_server::admin::add_relying_party(&data, "acme", "portal").unwrap().to_string();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = nyckel_server::Server::open(listener, nyckel_server::ServerConfig::new(&data)).unwrap();
         let url = format!("http://{}", server.local_addr().unwrap());

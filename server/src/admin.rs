@@ -1,5 +1,5 @@
-//! Administration: the offline commands of the binary (users, relying parties, admin token)
-//! and the administrator's HTTP operations on devices.
+//! Administration: the offline commands of the binary (tenants, users, relying parties,
+//! administrators, the global admin token) and the administrators' HTTP operations.
 
 use std::path::Path;
 
@@ -12,7 +12,9 @@ use crate::api_error::ApiError;
 use crate::app::App;
 use crate::audit::Entry;
 use crate::clock::{Clock, SystemClock};
+use crate::admins::{self, AdminScope};
 use crate::relying_parties::{self, RelyingParty};
+use crate::tenants::{self, Tenant};
 use crate::store::Store;
 use crate::users::{self, UserRecord};
 use crate::{files, ServerError};
@@ -22,45 +24,66 @@ fn open(dir: &Path) -> Result<Store, ServerError> {
     Ok(Store::open(dir)?)
 }
 
-/// Adds a user (Argon2id hash, password policy enforced). Needs the server stopped.
-pub fn add_user(dir: &Path, name: &str, password: &str) -> Result<UserRecord, ServerError> {
+/// Adds a tenant (an organisation; `display_name` is what phones show). Needs the server stopped.
+pub fn add_tenant(dir: &Path, name: &str, display_name: &str) -> Result<Tenant, ServerError> {
+    let store = open(dir)?;
+    let tenant = tenants::add(&store, name, display_name, SystemClock.now())?;
+    store.flush_blocking()?;
+    Ok(tenant)
+}
+
+/// Every tenant. Needs the server stopped.
+pub fn list_tenants(dir: &Path) -> Result<Vec<Tenant>, ServerError> {
+    Ok(tenants::list(&open(dir)?)?)
+}
+
+/// Adds a user to a tenant (Argon2id hash, password policy enforced). Needs the server stopped.
+pub fn add_user(dir: &Path, tenant: &str, name: &str, password: &str) -> Result<UserRecord, ServerError> {
     let store = open(dir)?;
     let now = SystemClock.now();
-    let record = users::add(&store, name, password, now)?;
+    let record = users::add(&store, tenant, name, password, now)?;
     store.flush_blocking()?;
     Ok(record)
 }
 
-/// Adds users sharing one precomputed Argon2id hash (benchmarks, bulk import).
-pub fn add_users_with_hash(dir: &Path, names: &[String], password_hash: &str) -> Result<(), ServerError> {
+/// Adds users of one tenant sharing one precomputed Argon2id hash (benchmarks, bulk import).
+pub fn add_users_with_hash(dir: &Path, tenant: &str, names: &[String], password_hash: &str) -> Result<(), ServerError> {
     let store = open(dir)?;
     let now = SystemClock.now();
     for name in names {
-        users::add_with_hash(&store, name, password_hash.to_owned(), now)?;
+        users::add_with_hash(&store, tenant, name, password_hash.to_owned(), now)?;
     }
     store.flush_blocking()?;
     Ok(())
 }
 
-/// Every user. Needs the server stopped.
-pub fn list_users(dir: &Path) -> Result<Vec<UserRecord>, ServerError> {
-    Ok(users::list(&open(dir)?)?)
+/// Every user of a tenant. Needs the server stopped.
+pub fn list_users(dir: &Path, tenant: &str) -> Result<Vec<UserRecord>, ServerError> {
+    Ok(users::list(&open(dir)?, tenant)?)
 }
 
 /// Disables a user. Needs the server stopped.
-pub fn disable_user(dir: &Path, name: &str) -> Result<(), ServerError> {
+pub fn disable_user(dir: &Path, tenant: &str, name: &str) -> Result<(), ServerError> {
     let store = open(dir)?;
-    users::disable(&store, name)?;
+    users::disable(&store, tenant, name)?;
     store.flush_blocking()?;
     Ok(())
 }
 
-/// Adds a relying party and returns its API key. Needs the server stopped.
-pub fn add_relying_party(dir: &Path, name: &str) -> Result<Zeroizing<String>, ServerError> {
+/// Adds a relying party to a tenant and returns its API key. Needs the server stopped.
+pub fn add_relying_party(dir: &Path, tenant: &str, name: &str) -> Result<Zeroizing<String>, ServerError> {
     let store = open(dir)?;
-    let key = relying_parties::add(&store, name, SystemClock.now())?;
+    let key = relying_parties::add(&store, tenant, name, SystemClock.now())?;
     store.flush_blocking()?;
     Ok(Zeroizing::new(key))
+}
+
+/// Adds an administrator of one tenant and returns their token. Needs the server stopped.
+pub fn add_tenant_admin(dir: &Path, tenant: &str, name: &str) -> Result<Zeroizing<String>, ServerError> {
+    let store = open(dir)?;
+    let token = admins::add(&store, tenant, name)?;
+    store.flush_blocking()?;
+    Ok(Zeroizing::new(token))
 }
 
 /// Every relying party. Needs the server stopped.
@@ -73,17 +96,40 @@ pub fn admin_token(dir: &Path) -> Result<Zeroizing<String>, ServerError> {
     Ok(files::admin_token(dir)?)
 }
 
-/// `GET /v1/admin/devices?user=&state=`.
-pub fn list_devices(app: &App, user: Option<&str>, state: Option<DeviceState>) -> DeviceList {
-    let now = app.now();
+/// The devices of one tenant (of one user, if given) in `state`, if given.
+pub fn list_devices(app: &App, tenant: &str, user: Option<&str>, state: Option<DeviceState>) -> DeviceList {
     let source = match user {
-        Some(u) => app.devices.of_user(u),
-        None => app.devices.all(),
+        Some(u) => app.devices.of_user(tenant, u),
+        None => app.devices.all().into_iter().filter(|d| d.tenant == tenant).collect(),
     };
+    device_list(app, source, state)
+}
+
+/// Every tenant's devices (the global administrator).
+pub fn list_all_devices(app: &App, state: Option<DeviceState>) -> DeviceList {
+    device_list(app, app.devices.all(), state)
+}
+
+fn device_list(app: &App, source: Vec<std::sync::Arc<crate::devices::DeviceEntry>>, state: Option<DeviceState>) -> DeviceList {
+    let now = app.now();
     let mut devices: Vec<_> =
         source.iter().map(|d| d.record().info(now)).filter(|i| state.is_none_or(|s| i.state == s)).collect();
     devices.sort_by(|a, b| (a.created_at, a.device_id.as_str()).cmp(&(b.created_at, b.device_id.as_str())));
     DeviceList { devices }
+}
+
+/// `POST /v1/admin/tenants/{tenant}/users/{user}/otp-unlock`: clears the user's count of
+/// wrong QR one-time passwords.
+pub async fn unlock_otp(app: &App, scope: &AdminScope, tenant: &str, user: &str, ip: Option<&str>) -> Result<(), ApiError> {
+    if !scope.reaches(tenant) {
+        return Err(ApiError::not_found("user"));
+    }
+    let _guard = app.user_lock(tenant, user).await;
+    let record = users::get(&app.store, tenant, user)?.ok_or_else(|| ApiError::not_found("user"))?;
+    users::put(&app.store, &UserRecord { otp_failures: 0, ..record })?;
+    app.record(Entry::new(AuditKind::DeviceUnblocked, scope.actor()).tenant(tenant).user(user).ip(ip).detail("QR one-time passwords unlocked"));
+    app.store.flush().await?;
+    Ok(())
 }
 
 /// What an administrator does to a device.
@@ -98,8 +144,15 @@ pub enum DeviceAction {
 }
 
 /// `POST /v1/admin/devices/{id}/{unblock|reactivate|revoke}`.
-pub async fn device_action(app: &App, id: &DeviceId, action: DeviceAction, ip: Option<&str>) -> Result<(), ApiError> {
-    let device = app.devices.get(id).ok_or_else(|| ApiError::not_found("device"))?;
+pub async fn device_action(
+    app: &App,
+    scope: &AdminScope,
+    id: &DeviceId,
+    action: DeviceAction,
+    ip: Option<&str>,
+) -> Result<(), ApiError> {
+    let device = app.devices.get(id).filter(|d| scope.reaches(&d.tenant)).ok_or_else(|| ApiError::not_found("device"))?;
+    let actor = scope.actor();
     let now = app.now();
     match action {
         DeviceAction::Unblock => {
@@ -107,7 +160,7 @@ pub async fn device_action(app: &App, id: &DeviceId, action: DeviceAction, ip: O
                 r.blocked = false;
                 r.pin_failures = 0;
             })?;
-            app.record(Entry::new(AuditKind::DeviceUnblocked, "admin").user(&device.user).device(id).ip(ip));
+            app.record(Entry::new(AuditKind::DeviceUnblocked, &*actor).tenant(&device.tenant).user(&device.user).device(id).ip(ip));
         }
         DeviceAction::Reactivate => {
             device.update(&app.store, |r| {
@@ -115,7 +168,8 @@ pub async fn device_action(app: &App, id: &DeviceId, action: DeviceAction, ip: O
                 r.inactive_noted = false;
             })?;
             app.record(
-                Entry::new(AuditKind::DeviceUnblocked, "admin")
+                Entry::new(AuditKind::DeviceUnblocked, &*actor)
+                    .tenant(&device.tenant)
                     .user(&device.user)
                     .device(id)
                     .ip(ip)
@@ -123,7 +177,7 @@ pub async fn device_action(app: &App, id: &DeviceId, action: DeviceAction, ip: O
             );
         }
         DeviceAction::Revoke => {
-            return crate::phone::remove_device(app, &device, AuditKind::DeviceRevoked, "admin", ip).await;
+            return crate::phone::remove_device(app, &device, AuditKind::DeviceRevoked, &actor, ip).await;
         }
     }
     app.store.flush().await?;

@@ -21,12 +21,14 @@ pub struct ApiError {
     pub attempts_left: Option<u32>,
     /// Overrides the code's status (405 for a wrong method).
     pub status: Option<u16>,
+    /// With `stale_request`: the server's clock, so the phone can correct its own.
+    pub server_time: Option<u64>,
 }
 
 impl ApiError {
     /// An error with a code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), attempts_left: None, status: None }
+        Self { code, message: message.into(), attempts_left: None, status: None, server_time: None }
     }
 
     /// 400 `bad_request`.
@@ -57,7 +59,13 @@ impl ApiError {
             message: body.error.message,
             attempts_left: Some(attempts_left),
             status: None,
+            server_time: None,
         }
+    }
+
+    /// 401 `stale_request`, carrying the server's clock.
+    pub fn stale(now: u64, message: impl Into<String>) -> Self {
+        Self { server_time: Some(now), ..Self::new(ErrorCode::StaleRequest, message) }
     }
 
     /// 500 `internal`; the cause goes to the server log, not to the client.
@@ -78,6 +86,12 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::devices::PinJudgeError> for ApiError {
+    fn from(e: crate::devices::PinJudgeError) -> Self {
+        ApiError::internal(&e)
+    }
+}
+
 impl From<SealError> for ApiError {
     fn from(e: SealError) -> Self {
         ApiError::internal(&e)
@@ -88,7 +102,12 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let body = ErrorBody {
-            error: ErrorDetail { code: self.code, message: self.message, attempts_left: self.attempts_left },
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                attempts_left: self.attempts_left,
+                server_time: self.server_time,
+            },
         };
         (status, Json(body)).into_response()
     }

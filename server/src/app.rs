@@ -46,6 +46,10 @@ pub struct App {
     pub enrollments: EnrollmentRegistry,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// When stored nonces were last pruned.
+    nonces_pruned_at: std::sync::atomic::AtomicU64,
+    /// One async lock per user with a decision in progress (see [`App::user_lock`]).
+    user_locks: std::sync::Mutex<std::collections::HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl App {
@@ -57,7 +61,7 @@ impl App {
         let admin_token_hash = sha256(files::admin_token(&config.data_dir)?.as_bytes());
         let store = Store::open(&config.data_dir)?;
         let now = config.clock.now();
-        let devices = DeviceRegistry::load(&store)?;
+        let devices = DeviceRegistry::load(&store, now)?;
         let challenges = ChallengeRegistry::default();
         challenges.load_open(&store, &devices, now)?;
         Ok(Arc::new(Self {
@@ -74,7 +78,18 @@ impl App {
             enrollments: EnrollmentRegistry::default(),
             store,
             data_dir: config.data_dir.clone(),
+            user_locks: Default::default(),
+            nonces_pruned_at: std::sync::atomic::AtomicU64::new(0),
         }))
+    }
+
+    /// Serialises decisions about one user's counters (QR one-time passwords) inside this
+    /// process; the map only holds users whose lock is in use.
+    pub async fn user_lock(&self, tenant: &str, user: &str) -> UserGuard<'_> {
+        let key = (tenant.to_owned(), user.to_owned());
+        let mutex = crate::devices::lock(&self.user_locks).entry(key.clone()).or_default().clone();
+        let guard = mutex.clone().lock_owned().await;
+        UserGuard { app: self, key, _guard: Some(guard) }
     }
 
     /// The current time.
@@ -97,7 +112,12 @@ impl App {
             && !record.inactive_noted
             && device.update(&self.store, |r| r.inactive_noted = true).is_ok()
         {
-            self.record(Entry::new(AuditKind::DeviceInactive, "server").user(&record.user).device(&device.id));
+            self.record(
+                Entry::new(AuditKind::DeviceInactive, "server")
+                    .tenant(&record.tenant)
+                    .user(&record.user)
+                    .device(&device.id),
+            );
         }
     }
 
@@ -111,6 +131,23 @@ impl App {
             device.prune_inbox(now);
             self.note_inactive(&device, now);
         }
+        // Stored nonces older than the replay window are dropped about once a minute.
+        let last = self.nonces_pruned_at.load(std::sync::atomic::Ordering::Relaxed);
+        if now >= last.saturating_add(60) {
+            self.nonces_pruned_at.store(now, std::sync::atomic::Ordering::Relaxed);
+            if let Err(e) = self.prune_nonces(now) {
+                eprintln!("nyckel-server: pruning stored nonces failed: {e}");
+            }
+        }
+    }
+
+    fn prune_nonces(&self, now: u64) -> Result<(), crate::store::StoreError> {
+        for (key, at) in self.store.nonces.entries::<u64>()? {
+            if at.saturating_add(crate::nonces::NONCE_MEMORY) <= now {
+                self.store.nonces.remove(&key)?;
+            }
+        }
+        Ok(())
     }
 
     /// Runs [`App::housekeeping`] every few seconds until the server stops. Delivery never
@@ -128,5 +165,23 @@ impl App {
                 }
             }
         })
+    }
+}
+
+/// Holds one user's lock; dropping it forgets the lock when nobody else waits for it.
+pub struct UserGuard<'a> {
+    app: &'a App,
+    key: (String, String),
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for UserGuard<'_> {
+    fn drop(&mut self) {
+        self._guard = None;
+        let mut locks = crate::devices::lock(&self.app.user_locks);
+        // Two references: the map's and none other once every waiter is gone.
+        if locks.get(&self.key).is_some_and(|m| Arc::strong_count(m) == 1) {
+            locks.remove(&self.key);
+        }
     }
 }

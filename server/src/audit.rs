@@ -15,6 +15,7 @@ pub const DEFAULT_PAGE: usize = 100;
 pub struct Entry {
     kind: AuditKind,
     actor: String,
+    tenant: Option<String>,
     user: Option<String>,
     device_id: Option<DeviceId>,
     challenge_id: Option<ChallengeId>,
@@ -25,7 +26,13 @@ pub struct Entry {
 impl Entry {
     /// An event of `kind` by `actor` (`device`, `user`, `rp:<name>`, `admin`, `server`).
     pub fn new(kind: AuditKind, actor: impl Into<String>) -> Self {
-        Self { kind, actor: actor.into(), user: None, device_id: None, challenge_id: None, ip: None, detail: None }
+        Self { kind, actor: actor.into(), tenant: None, user: None, device_id: None, challenge_id: None, ip: None, detail: None }
+    }
+
+    /// The tenant concerned.
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
     }
 
     /// The user concerned.
@@ -90,7 +97,7 @@ impl Audit {
     }
 
     /// Events with sequence numbers after `after`, at most `limit` (clamped to 1–500).
-    pub fn page(&self, after: u64, limit: usize) -> Result<AuditPage, StoreError> {
+    pub fn page(&self, after: u64, limit: usize, _tenant: Option<&str>) -> Result<AuditPage, StoreError> {
         let limit = limit.clamp(1, MAX_PAGE);
         let events: Vec<AuditEvent> = self.store.audit.range_after(&after.to_be_bytes(), limit)?;
         let next = if events.len() == limit { events.last().map(|e| e.seq) } else { None };

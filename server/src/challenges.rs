@@ -14,7 +14,7 @@ use nyckel_protocol::wire::relying_party::{
     ChallengeStatus, CreatePushChallenge, CreateQrChallenge, PushChallengeCreated, QrChallengeCreated,
 };
 use nyckel_protocol::{
-    qr_otp, ChallengeDisplay, ChallengeId, ChallengeState, DeviceId, DisplayContext, ErrorCode, Nonce, Otp, OtpKind,
+    qr_otp, qr_otp::OtpVerdict, ChallengeDisplay, ChallengeId, ChallengeState, DeviceId, DisplayContext, ErrorCode, Nonce, Otp, OtpKind,
     PushChallenge, ServerSignature, SignedChallenge,
 };
 use serde::{Deserialize, Serialize};
@@ -25,10 +25,20 @@ use crate::app::App;
 use crate::audit::Entry;
 use crate::devices::{lock, DeviceEntry, DeviceRegistry};
 use crate::store::{Store, StoreError};
+use crate::relying_parties::RelyingParty;
 use crate::users;
 
 /// How long a closed challenge stays in memory after its expiry (later reads go to sled).
 const KEEP_CLOSED: u64 = 600;
+/// Open (pending, unexpired) challenges one user may have at a time.
+pub const MAX_OPEN_CHALLENGES_PER_USER: usize = 10;
+/// Push challenges one user may be sent per minute.
+pub const MAX_PUSHES_PER_USER_PER_MINUTE: usize = 10;
+/// Wrong one-time passwords one QR challenge takes before it is denied.
+pub const MAX_OTP_ATTEMPTS_PER_CHALLENGE: u32 = 3;
+/// Consecutive wrong one-time passwords (PIN wrong, question right) after which a user's QR
+/// one-time passwords are locked until an administrator unlocks them; push is unaffected.
+pub const MAX_OTP_FAILURES_PER_USER: u32 = MAX_PIN_FAILURES;
 
 /// What kind of challenge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +68,8 @@ pub struct ChallengeRecord {
     pub id: ChallengeId,
     /// Kind.
     pub kind: ChallengeKind,
+    /// The tenant of the relying party that created it.
+    pub tenant: String,
     /// The relying party that created it.
     pub rp: String,
     /// The user.
@@ -80,6 +92,9 @@ pub struct ChallengeRecord {
     pub device_id: Option<DeviceId>,
     /// When it was decided.
     pub answered_at: Option<u64>,
+    /// Wrong one-time passwords typed for it so far (QR challenges).
+    #[serde(default)]
+    pub otp_attempts: u32,
 }
 
 impl ChallengeRecord {
@@ -260,6 +275,26 @@ impl ChallengeRegistry {
         });
     }
 
+    /// The user's open challenges and the pushes created for them in the last minute.
+    pub fn count_for_user(&self, tenant: &str, user: &str, now: u64) -> (usize, usize) {
+        let map = lock(&self.map);
+        let mut open = 0;
+        let mut recent = 0;
+        for entry in map.values() {
+            let r = lock(&entry.record);
+            if r.user != user || r.tenant != tenant {
+                continue;
+            }
+            if r.state == ChallengeState::Pending && now < r.expires_at {
+                open += 1;
+            }
+            if r.kind == ChallengeKind::Push && r.created_at.saturating_add(60) > now {
+                recent += 1;
+            }
+        }
+        (open, recent)
+    }
+
     /// How many challenges are in memory.
     pub fn len(&self) -> usize {
         lock(&self.map).len()
@@ -285,29 +320,53 @@ pub fn persist_expired(app: &App, record: &ChallengeRecord) {
     if let Err(e) = app.store.challenges.put(record.id.as_str().as_bytes(), record) {
         eprintln!("nyckel-server: persisting an expired challenge failed: {e}");
     }
-    app.record(Entry::new(AuditKind::ChallengeExpired, "server").user(&record.user).challenge(&record.id));
+    app.record(
+        Entry::new(AuditKind::ChallengeExpired, "server").tenant(&record.tenant).user(&record.user).challenge(&record.id),
+    );
 }
 
-/// A relying party's view of a challenge it owns: 404 if unknown, 403 if another's.
-pub fn owned(app: &App, rp: &str, id: &ChallengeId) -> Result<Arc<ChallengeEntry>, ApiError> {
+/// A relying party's view of a challenge it created: anything else — unknown, another
+/// relying party's, another tenant's — is the same 404, so nothing outside leaks.
+pub fn owned(app: &App, rp: &RelyingParty, id: &ChallengeId) -> Result<Arc<ChallengeEntry>, ApiError> {
     let entry = app.challenges.get(&app.store, id)?.ok_or_else(|| ApiError::not_found("challenge"))?;
-    if lock(&entry.record).rp != rp {
-        return Err(ApiError::forbidden("the challenge belongs to another relying party"));
+    let mine = {
+        let r = lock(&entry.record);
+        r.tenant == rp.tenant && r.rp == rp.name
+    };
+    if !mine {
+        return Err(ApiError::not_found("challenge"));
     }
     Ok(entry)
 }
 
-/// The user must exist and be enabled.
-fn check_user(app: &App, user: &str) -> Result<(), ApiError> {
-    match users::get(&app.store, user)? {
+/// The user must exist in the tenant (404 otherwise, as for any other tenant's user) and be enabled.
+pub fn check_user(app: &App, tenant: &str, user: &str) -> Result<users::UserRecord, ApiError> {
+    match users::get(&app.store, tenant, user)? {
         None => Err(ApiError::not_found("user")),
         Some(u) if u.disabled => Err(ApiError::forbidden("the user is disabled")),
-        Some(_) => Ok(()),
+        Some(u) => Ok(u),
     }
 }
 
-fn active_devices(app: &App, user: &str, now: u64) -> Vec<Arc<DeviceEntry>> {
-    app.devices.of_user(user).into_iter().filter(|d| d.state(now) == DeviceState::Active).collect()
+fn active_devices(app: &App, tenant: &str, user: &str, now: u64) -> Vec<Arc<DeviceEntry>> {
+    app.devices.of_user(tenant, user).into_iter().filter(|d| d.state(now) == DeviceState::Active).collect()
+}
+
+/// Refuses a new challenge for a user who already has [`MAX_OPEN_CHALLENGES_PER_USER`] open
+/// ones (so a phone's inbox stays far below its poll-size limit) or, for pushes, who was sent
+/// [`MAX_PUSHES_PER_USER_PER_MINUTE`] in the last minute (push fatigue).
+fn check_user_limits(app: &App, tenant: &str, user: &str, push: bool, now: u64) -> Result<(), ApiError> {
+    let (open, recent_pushes) = app.challenges.count_for_user(tenant, user, now);
+    if open >= MAX_OPEN_CHALLENGES_PER_USER {
+        return Err(ApiError::new(
+            ErrorCode::TooManyChallenges,
+            format!("the user already has {open} open challenges; answer or let them expire first"),
+        ));
+    }
+    if push && recent_pushes >= MAX_PUSHES_PER_USER_PER_MINUTE {
+        return Err(ApiError::new(ErrorCode::PushThrottled, "too many pushes to this user in the last minute"));
+    }
+    Ok(())
 }
 
 fn invalid_display(e: impl std::fmt::Display) -> ApiError {
@@ -323,18 +382,19 @@ fn random_ids() -> Result<(ChallengeId, Nonce), ApiError> {
 /// `POST /v1/challenges/push`.
 pub fn create_push(
     app: &App,
-    rp: &str,
+    rp: &RelyingParty,
     req: CreatePushChallenge,
     ip: Option<&str>,
 ) -> Result<PushChallengeCreated, ApiError> {
     req.validate().map_err(invalid_display)?;
-    check_user(app, &req.user)?;
+    check_user(app, &rp.tenant, &req.user)?;
     let now = app.now();
-    let devices = active_devices(app, &req.user, now);
+    let devices = active_devices(app, &rp.tenant, &req.user, now);
     if devices.is_empty() {
         return Err(ApiError::new(ErrorCode::NoDevice, "the user has no active device"));
     }
-    let number = req.number_matching.map(NumberMatch::generate).transpose().map_err(|e| ApiError::internal(&e))?;
+    check_user_limits(app, &rp.tenant, &req.user, true, now)?;
+    let number = NumberMatch::generate(req.effective_number_matching()).map_err(|e| ApiError::internal(&e))?;
     let display = ChallengeDisplay {
         context: req.context,
         transaction: req.transaction,
@@ -346,7 +406,8 @@ pub fn create_push(
     let mut record = ChallengeRecord {
         id: id.clone(),
         kind: ChallengeKind::Push,
-        rp: rp.to_owned(),
+        tenant: rp.tenant.clone(),
+        rp: rp.name.clone(),
         user: req.user.clone(),
         nonce,
         created_at: now,
@@ -357,6 +418,7 @@ pub fn create_push(
         state: ChallengeState::Pending,
         device_id: None,
         answered_at: None,
+        otp_attempts: 0,
     };
     for device in &devices {
         let signed = record.push_for(&device.id).sign(&app.key);
@@ -365,17 +427,19 @@ pub fn create_push(
     // Stored before it is delivered, so an answer never meets an unknown challenge; not
     // flushed: losing an unanswered challenge in a crash only makes the RP ask again.
     app.store.challenges.put(id.as_str().as_bytes(), &record)?;
+    let browser = record_browser(&record.display.context);
     let entry = ChallengeEntry::new(record);
     app.challenges.insert(entry.clone(), id.clone());
     for device in &devices {
         device.deliver(entry.clone());
     }
     app.record(
-        Entry::new(AuditKind::ChallengeCreated, format!("rp:{rp}"))
+        Entry::new(AuditKind::ChallengeCreated, format!("rp:{}", rp.name))
+            .tenant(&rp.tenant)
             .user(&req.user)
             .challenge(&id)
             .ip(ip)
-            .detail(format!("push to {} device(s)", devices.len())),
+            .detail(format!("push to {} device(s){browser}", devices.len())),
     );
     Ok(PushChallengeCreated {
         challenge_id: id,
@@ -388,16 +452,20 @@ pub fn create_push(
 /// `POST /v1/challenges/qr`.
 pub fn create_qr(
     app: &App,
-    rp: &str,
+    rp: &RelyingParty,
     req: CreateQrChallenge,
     ip: Option<&str>,
 ) -> Result<QrChallengeCreated, ApiError> {
     req.validate().map_err(invalid_display)?;
-    check_user(app, &req.user)?;
+    let user = check_user(app, &rp.tenant, &req.user)?;
     let now = app.now();
-    if active_devices(app, &req.user, now).is_empty() {
+    if active_devices(app, &rp.tenant, &req.user, now).is_empty() {
         return Err(ApiError::new(ErrorCode::NoDevice, "the user has no active device"));
     }
+    if user.otp_failures >= MAX_OTP_FAILURES_PER_USER {
+        return Err(otp_locked());
+    }
+    check_user_limits(app, &rp.tenant, &req.user, false, now)?;
     let (id, nonce) = random_ids()?;
     let kind = if req.transaction.is_empty() { OtpKind::Login } else { OtpKind::Transaction };
     let qr = OtpQr {
@@ -417,7 +485,8 @@ pub fn create_qr(
     let record = ChallengeRecord {
         id: id.clone(),
         kind: if kind == OtpKind::Login { ChallengeKind::Login } else { ChallengeKind::Tx },
-        rp: rp.to_owned(),
+        tenant: rp.tenant.clone(),
+        rp: rp.name.clone(),
         user: req.user.clone(),
         nonce,
         created_at: now,
@@ -432,11 +501,13 @@ pub fn create_qr(
         state: ChallengeState::Pending,
         device_id: None,
         answered_at: None,
+        otp_attempts: 0,
     };
     app.store.challenges.put(id.as_str().as_bytes(), &record)?;
     app.challenges.insert(ChallengeEntry::new(record), id.clone());
     app.record(
-        Entry::new(AuditKind::ChallengeCreated, format!("rp:{rp}"))
+        Entry::new(AuditKind::ChallengeCreated, format!("rp:{}", rp.name))
+            .tenant(&rp.tenant)
             .user(&req.user)
             .challenge(&id)
             .ip(ip)
@@ -448,7 +519,7 @@ pub fn create_qr(
 /// `GET /v1/challenges/{id}?wait=N`: at once when final, else on change or after the wait.
 pub async fn watch_status(
     app: &App,
-    rp: &str,
+    rp: &RelyingParty,
     id: &ChallengeId,
     wait: Option<u64>,
 ) -> Result<ChallengeStatus, ApiError> {
@@ -477,9 +548,15 @@ pub async fn watch_status(
 }
 
 /// `POST /v1/challenges/{id}/otp` (PROTOCOL.md §9.2).
+///
+/// Wrong one-time passwords never touch the devices' PIN counters (junk typed into a page
+/// must not block anybody's push); they count per challenge ([`MAX_OTP_ATTEMPTS_PER_CHALLENGE`])
+/// and per user ([`MAX_OTP_FAILURES_PER_USER`], consecutive), which bounds online PIN guessing
+/// through QR codes. An OTP made for other details (its check digits do not fit the question)
+/// is audited as `qr_tampered` and counts only against the challenge.
 pub async fn verify_otp(
     app: &App,
-    rp: &str,
+    rp: &RelyingParty,
     id: &ChallengeId,
     typed: &str,
     ip: Option<&str>,
@@ -496,63 +573,99 @@ pub async fn verify_otp(
         _ => return Err(ApiError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending")),
     }
     let otp = Otp::parse(typed).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let question = qr_otp::question(kind, &record.id, &record.nonce, &record.display.hash());
-    let candidates = active_devices(app, &record.user, now);
+    let actor = format!("rp:{}", rp.name);
+    let base = |kind| Entry::new(kind, &*actor).tenant(&rp.tenant).user(&record.user).challenge(id).ip(ip);
+    // One user's OTP verdicts are decided one at a time, so parallel guesses cannot pass the limit.
+    let _user_guard = app.user_lock(&rp.tenant, &record.user).await;
+    let user = check_user(app, &rp.tenant, &record.user)?;
+    if user.otp_failures >= MAX_OTP_FAILURES_PER_USER {
+        return Err(otp_locked());
+    }
+    let display_hash = record.display.hash();
+    let verdict_for = |secret: &nyckel_protocol::PinSecret| {
+        qr_otp::verify(secret, kind, &record.id, &record.nonce, &display_hash, &otp)
+    };
+    if verdict_for(&nyckel_protocol::PinSecret::from_bytes([0; 32])) == OtpVerdict::OtherQuestion {
+        // The check digits do not depend on S: any secret tells whether the question fits.
+        count_challenge_attempt(app, &entry, now)?;
+        app.record(base(AuditKind::QrTampered).detail(
+            "the one-time password was made for other details than this challenge shows (altered QR code or typing error)",
+        ));
+        app.store.flush().await?;
+        return Err(ApiError::new(
+            ErrorCode::QrMismatch,
+            "the code was made for other details than this sign-in shows; the QR code may have been altered",
+        ));
+    }
     // Every candidate is computed and compared, no early exit, so timing does not tell
     // which device (if any) matched.
     let mut matched: Option<Arc<DeviceEntry>> = None;
-    for device in &candidates {
-        let secret = app.sealer.open(&device.id, &device.record().sealed_secret)?;
-        let ok = qr_otp::verify(&secret, &question, &otp).map_err(|e| ApiError::internal(&e))?;
-        if ok && matched.is_none() {
-            matched = Some(device.clone());
+    for device in active_devices(app, &rp.tenant, &record.user, now) {
+        let right = device.otp_matches(&app.store, &app.sealer, now, |s| verdict_for(s) == OtpVerdict::Right)?;
+        if right && matched.is_none() {
+            matched = Some(device);
         }
     }
-    let actor = format!("rp:{rp}");
     let result = if let Some(device) = matched {
         let decided = decide_or_refuse(app, &entry, ChallengeState::Approved, Some(&device.id), now)?;
-        device.pin_correct(&app.store, now)?;
         app.store.challenges.put(id.as_str().as_bytes(), &decided)?;
-        app.record(
-            Entry::new(AuditKind::ChallengeApproved, &*actor)
-                .user(&record.user)
-                .device(&device.id)
-                .challenge(id)
-                .ip(ip)
-                .detail("otp"),
-        );
+        if user.otp_failures != 0 {
+            users::put(&app.store, &users::UserRecord { otp_failures: 0, ..user })?;
+        }
+        app.record(base(AuditKind::ChallengeApproved).device(&device.id).detail("otp"));
         Ok(decided.status())
     } else {
-        let decided = decide_or_refuse(app, &entry, ChallengeState::Denied, None, now)?;
-        app.store.challenges.put(id.as_str().as_bytes(), &decided)?;
-        app.record(
-            Entry::new(AuditKind::ChallengeDenied, &*actor).user(&record.user).challenge(id).ip(ip).detail("wrong otp"),
-        );
-        let mut least_left: Option<u32> = None;
-        for device in &candidates {
-            let failure = device.count_pin_failure(&app.store, now)?;
-            app.record(
-                Entry::new(AuditKind::PinFailed, &*actor)
-                    .user(&record.user)
-                    .device(&device.id)
-                    .challenge(id)
-                    .detail(format!("{} attempts left", failure.attempts_left)),
-            );
-            if failure.now_blocked {
-                app.record(Entry::new(AuditKind::DeviceBlocked, "server").user(&record.user).device(&device.id));
-            }
-            if failure.attempts_left > 0 {
-                least_left = Some(least_left.map_or(failure.attempts_left, |l| l.min(failure.attempts_left)));
-            }
+        let failures = user.otp_failures.saturating_add(1);
+        users::put(&app.store, &users::UserRecord { otp_failures: failures, ..user })?;
+        let left = MAX_OTP_FAILURES_PER_USER.saturating_sub(failures);
+        app.record(base(AuditKind::PinFailed).detail(format!("wrong one-time password; {left} left for this user")));
+        count_challenge_attempt(app, &entry, now)?;
+        if left == 0 {
+            app.record(base(AuditKind::OtpLocked).detail("QR one-time passwords locked; push still works"));
+            Err(otp_locked())
+        } else {
+            Err(ApiError::wrong_pin(left))
         }
-        Err(match least_left {
-            Some(left) => ApiError::wrong_pin(left.min(MAX_PIN_FAILURES)),
-            None => ApiError::new(ErrorCode::DeviceBlocked, "wrong one-time password; no usable device remains"),
-        })
     };
     // The counters and the decision are durable before the RP hears the outcome (§4.5).
     app.store.flush().await?;
     result
+}
+
+fn otp_locked() -> ApiError {
+    ApiError::new(
+        ErrorCode::OtpLocked,
+        "too many wrong one-time passwords for this user; an administrator must unlock them (push still works)",
+    )
+}
+
+/// Counts one wrong OTP on the challenge; at the limit the challenge is denied (the
+/// relying party sees it in the challenge's state).
+fn count_challenge_attempt(app: &App, entry: &ChallengeEntry, now: u64) -> Result<(), ApiError> {
+    let attempts = {
+        let mut r = lock(&entry.record);
+        r.otp_attempts = r.otp_attempts.saturating_add(1);
+        app.store.challenges.put(r.id.as_str().as_bytes(), &*r)?;
+        r.otp_attempts
+    };
+    if attempts < MAX_OTP_ATTEMPTS_PER_CHALLENGE {
+        return Ok(());
+    }
+    let decided = decide_or_refuse(app, entry, ChallengeState::Denied, None, now)?;
+    app.store.challenges.put(decided.id.as_str().as_bytes(), &decided)?;
+    app.record(
+        Entry::new(AuditKind::ChallengeDenied, "server")
+            .tenant(&decided.tenant)
+            .user(&decided.user)
+            .challenge(&decided.id)
+            .detail("too many wrong one-time passwords"),
+    );
+    Ok(())
+}
+
+/// The browser address the relying party reported, for the audit detail.
+fn record_browser(context: &DisplayContext) -> String {
+    context.ip.as_deref().map(|ip| format!("; browser at {ip}")).unwrap_or_default()
 }
 
 /// [`ChallengeEntry::decide`] with the refusals as API errors.

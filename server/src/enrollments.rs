@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nyckel_protocol::enrollment::{EnrollmentStarted, EnrollmentState, EnrollmentStatus, StartEnrollment};
+use nyckel_protocol::enrollment::{
+    device_fingerprint, EnrollmentError, EnrollmentStarted, EnrollmentState, EnrollmentStatus, StartEnrollment,
+};
 use nyckel_protocol::policy::clamp_wait;
 use nyckel_protocol::qr::EnrollQr;
 use nyckel_protocol::wire::audit::AuditKind;
@@ -18,7 +20,8 @@ use crate::app::App;
 use crate::audit::Entry;
 use crate::devices::{lock, DeviceEntry, DeviceRecord};
 use crate::store::{Store, StoreError};
-use crate::users;
+use crate::relying_parties::RelyingParty;
+use crate::tenants;
 
 /// Default lifetime of an enrollment code: five minutes, as the issue asks.
 pub const DEFAULT_ENROLLMENT_TTL: u64 = nyckel_protocol::policy::ENROLLMENT_TTL;
@@ -30,6 +33,8 @@ pub const MAX_TOKEN_FAILURES: u32 = 5;
 pub struct EnrollmentRecord {
     /// The enrollment.
     pub id: EnrollmentId,
+    /// The tenant of the relying party that started it (and of the user).
+    pub tenant: String,
     /// The relying party that started it.
     pub rp: String,
     /// The user.
@@ -44,6 +49,12 @@ pub struct EnrollmentRecord {
     pub expires_at: u64,
     /// The device it created.
     pub device_id: Option<DeviceId>,
+    /// That device's platform, shown to the starter so the user can compare.
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// That device's key fingerprint, which its phone shows too.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
     /// Wrong tokens so far.
     pub token_failures: u32,
     /// Cancelled after too many wrong tokens (shown as expired).
@@ -66,6 +77,8 @@ impl EnrollmentRecord {
             enrollment_id: self.id.clone(),
             state: self.state(now),
             device_id: self.device_id.clone(),
+            platform: self.platform.clone(),
+            fingerprint: self.fingerprint.clone(),
             expires_at: self.expires_at,
         }
     }
@@ -111,34 +124,43 @@ impl EnrollmentRegistry {
     }
 }
 
-fn owned(app: &App, rp: &str, id: &EnrollmentId) -> Result<Arc<EnrollmentEntry>, ApiError> {
+/// An enrollment the relying party started; anything else is the same 404.
+fn owned(app: &App, rp: &RelyingParty, id: &EnrollmentId) -> Result<Arc<EnrollmentEntry>, ApiError> {
     let entry = app.enrollments.get(&app.store, id)?.ok_or_else(|| ApiError::not_found("enrollment"))?;
-    if lock(&entry.record).rp != rp {
-        return Err(ApiError::forbidden("the enrollment belongs to another relying party"));
+    let mine = {
+        let r = lock(&entry.record);
+        r.tenant == rp.tenant && r.rp == rp.name
+    };
+    if !mine {
+        return Err(ApiError::not_found("enrollment"));
     }
     Ok(entry)
 }
 
 /// `POST /v1/enrollments`.
-pub fn start(app: &App, rp: &str, req: StartEnrollment, ip: Option<&str>) -> Result<EnrollmentStarted, ApiError> {
+pub fn start(
+    app: &App,
+    rp: &RelyingParty,
+    req: StartEnrollment,
+    ip: Option<&str>,
+) -> Result<EnrollmentStarted, ApiError> {
     req.validate().map_err(|e| ApiError::new(ErrorCode::InvalidDisplay, e.to_string()))?;
-    match users::get(&app.store, &req.user)? {
-        None => return Err(ApiError::not_found("user")),
-        Some(u) if u.disabled => return Err(ApiError::forbidden("the user is disabled")),
-        Some(_) => {}
-    }
+    crate::challenges::check_user(app, &rp.tenant, &req.user)?;
     let now = app.now();
     let id = EnrollmentId::random().map_err(|e| ApiError::internal(&e))?;
     let token = EnrollmentToken::random().map_err(|e| ApiError::internal(&e))?;
     let record = EnrollmentRecord {
         id: id.clone(),
-        rp: rp.to_owned(),
+        tenant: rp.tenant.clone(),
+        rp: rp.name.clone(),
         user: req.user.clone(),
         device_name: req.device_name,
         token: Some(token),
         created_at: now,
         expires_at: now + app.enrollment_ttl,
         device_id: None,
+        platform: None,
+        fingerprint: None,
         token_failures: 0,
         cancelled: false,
     };
@@ -147,12 +169,17 @@ pub fn start(app: &App, rp: &str, req: StartEnrollment, ip: Option<&str>) -> Res
     let expires_at = record.expires_at;
     let entry = Arc::new(EnrollmentEntry { record: Mutex::new(record), changed: watch::channel(()).0 });
     lock(&app.enrollments.map).insert(id.clone(), entry);
-    app.record(Entry::new(AuditKind::EnrollmentStarted, format!("rp:{rp}")).user(&req.user).ip(ip));
+    app.record(
+        Entry::new(AuditKind::EnrollmentStarted, format!("rp:{}", rp.name))
+            .tenant(&rp.tenant)
+            .user(&req.user)
+            .ip(ip),
+    );
     Ok(EnrollmentStarted { enrollment_id: id, qr, expires_at })
 }
 
 /// The `nyckel://enroll` URI of a pending enrollment (for the PNG and SVG renderings).
-pub fn qr_uri(app: &App, rp: &str, id: &EnrollmentId) -> Result<String, ApiError> {
+pub fn qr_uri(app: &App, rp: &RelyingParty, id: &EnrollmentId) -> Result<String, ApiError> {
     let entry = owned(app, rp, id)?;
     let record = lock(&entry.record).clone();
     match record.state(app.now()) {
@@ -167,7 +194,7 @@ pub fn qr_uri(app: &App, rp: &str, id: &EnrollmentId) -> Result<String, ApiError
 /// `GET /v1/enrollments/{id}?wait=N`: at once unless pending; else on completion or after the wait.
 pub async fn watch_status(
     app: &App,
-    rp: &str,
+    rp: &RelyingParty,
     id: &EnrollmentId,
     wait: Option<u64>,
 ) -> Result<EnrollmentStatus, ApiError> {
@@ -195,7 +222,9 @@ pub async fn watch_status(
 }
 
 fn failed(app: &App, record: &EnrollmentRecord, ip: Option<&str>, why: &str) {
-    app.record(Entry::new(AuditKind::EnrollmentFailed, "device").user(&record.user).ip(ip).detail(why));
+    app.record(
+        Entry::new(AuditKind::EnrollmentFailed, "device").tenant(&record.tenant).user(&record.user).ip(ip).detail(why),
+    );
 }
 
 /// `POST /v1/enroll` (PROTOCOL.md §6.1 step 3).
@@ -231,18 +260,44 @@ pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> R
             failed(app, &record, ip, "bad token");
             return Err(ApiError::new(ErrorCode::BadToken, "wrong enrollment token"));
         }
-        if req.verify_proof(&app.server_key).is_err() {
-            failed(app, &record, ip, "bad proof of possession");
-            return Err(ApiError::new(ErrorCode::BadSignature, "the proof of key possession does not verify"));
+        match req.verify_proof(&app.server_key, &app.public_url) {
+            Ok(()) => {}
+            Err(EnrollmentError::WrongServer) => {
+                // The phone was shown another URL than this server's: a relay in the middle.
+                failed(app, &record, ip, &format!("completed for another server URL {:?}", req.server_url));
+                return Err(ApiError::new(
+                    ErrorCode::WrongServer,
+                    "the enrollment code the phone scanned names another server; it may have been relayed",
+                ));
+            }
+            Err(_) => {
+                failed(app, &record, ip, "bad proof of possession");
+                return Err(ApiError::new(ErrorCode::BadSignature, "the proof of key possession does not verify"));
+            }
         }
+        let organisation = tenants::get(&app.store, &record.tenant)?
+            .ok_or_else(|| ApiError::internal(&format!("enrollment of unknown tenant {}", record.tenant)))?
+            .display_name;
         let device_id = DeviceId::random().map_err(|e| ApiError::internal(&e))?;
+        let (receipt, secret) = EnrollmentReceipt::issue(
+            &req,
+            device_id.clone(),
+            record.user.clone(),
+            organisation,
+            record.device_name.clone(),
+            now,
+            &app.key,
+        )
+        .map_err(|e| ApiError::internal(&e))?;
         let device = DeviceRecord {
             device_id: device_id.clone(),
+            tenant: record.tenant.clone(),
             user: record.user.clone(),
             name: record.device_name.clone(),
             platform: req.platform.clone(),
             public_key: req.device_public_key,
-            sealed_secret: app.sealer.seal(&device_id, &req.pin_secret)?,
+            sealed_secret: app.sealer.seal(&device_id, &secret)?,
+            pending_secret: None,
             created_at: now,
             last_used_at: now,
             pin_failures: 0,
@@ -251,20 +306,15 @@ pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> R
         };
         let mut next = record.clone();
         next.device_id = Some(device_id.clone());
+        next.platform = Some(req.platform.clone());
+        next.fingerprint = Some(device_fingerprint(&req.device_public_key));
         next.token = None;
         app.store.devices.put(device_id.as_str().as_bytes(), &device)?;
         app.store.enrollments.put(next.id.as_str().as_bytes(), &next)?;
         *record = next;
-        let receipt = EnrollmentReceipt::sign(
-            &req,
-            device_id.clone(),
-            record.user.clone(),
-            record.device_name.clone(),
-            now,
-            &app.key,
-        );
         app.record(
             Entry::new(AuditKind::DeviceEnrolled, "device")
+                .tenant(&record.tenant)
                 .user(&record.user)
                 .device(&device_id)
                 .ip(ip)

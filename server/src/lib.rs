@@ -8,6 +8,7 @@
 //!   challenges) and in sled (`--data-dir/db`) for durability; see [`app`].
 
 pub mod admin;
+pub mod admins;
 pub mod api_error;
 pub mod app;
 pub mod audit;
@@ -23,6 +24,7 @@ pub mod qr_image;
 pub mod relying_parties;
 pub mod seal;
 pub mod store;
+pub mod tenants;
 pub mod users;
 
 use std::net::SocketAddr;
@@ -85,6 +87,12 @@ pub enum ServerError {
     /// A user operation.
     #[error(transparent)]
     User(#[from] users::UserError),
+    /// A tenant operation.
+    #[error(transparent)]
+    Tenant(#[from] tenants::TenantError),
+    /// A tenant-administrator operation.
+    #[error(transparent)]
+    Admin(#[from] admins::AdminError),
     /// A relying-party operation.
     #[error(transparent)]
     RelyingParty(#[from] relying_parties::RelyingPartyError),

@@ -1,4 +1,5 @@
-//! `nyckel-server`: run the server, and administer users, relying parties and the admin token.
+//! `nyckel-server`: run the server, and administer tenants, users, relying parties, tenant
+//! administrators and the global admin token.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,18 +30,59 @@ enum Command {
         #[arg(long)]
         public_url: Option<String>,
     },
-    /// Manage users (server must be stopped).
+    /// Manage tenants, the organisations kept apart (server must be stopped).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Manage a tenant's users (server must be stopped).
     User {
+        /// The tenant.
+        #[arg(long, env = "NYCKEL_TENANT")]
+        tenant: String,
         #[command(subcommand)]
         command: UserCommand,
     },
-    /// Manage relying parties (server must be stopped).
+    /// Manage a tenant's relying parties (server must be stopped).
     Rp {
+        /// The tenant.
+        #[arg(long, env = "NYCKEL_TENANT")]
+        tenant: String,
         #[command(subcommand)]
         command: RpCommand,
     },
-    /// Print the admin token, creating it on first use.
+    /// Manage a tenant's administrators (server must be stopped).
+    Admin {
+        /// The tenant.
+        #[arg(long, env = "NYCKEL_TENANT")]
+        tenant: String,
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Print the global admin token, creating it on first use.
     AdminToken,
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Add a tenant: an identifier ([a-z0-9-]) and the organisation name phones show.
+    Add {
+        /// Identifier.
+        name: String,
+        /// Organisation name shown on phones, e.g. "Trade portal".
+        display_name: String,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Add an administrator of the tenant and print their new token (one line).
+    Add {
+        /// Administrator name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -122,32 +164,48 @@ fn run(cli: Cli) -> Result<(), CliError> {
     let dir = &cli.data_dir;
     match cli.command {
         Command::Serve { listen, public_url } => serve(dir, &listen, public_url),
-        Command::User { command: UserCommand::Add { name } } => {
-            let pw = password()?;
-            admin::add_user(dir, &name, &pw)?;
-            println!("user {name} added");
+        Command::Tenant { command: TenantCommand::Add { name, display_name } } => {
+            admin::add_tenant(dir, &name, &display_name)?;
+            println!("tenant {name} added");
             Ok(())
         }
-        Command::User { command: UserCommand::List } => {
-            for user in admin::list_users(dir)? {
+        Command::Tenant { command: TenantCommand::List } => {
+            for tenant in admin::list_tenants(dir)? {
+                println!("{}\t{}", tenant.name, tenant.display_name);
+            }
+            Ok(())
+        }
+        Command::User { tenant, command: UserCommand::Add { name } } => {
+            let pw = password()?;
+            admin::add_user(dir, &tenant, &name, &pw)?;
+            println!("user {name} added to {tenant}");
+            Ok(())
+        }
+        Command::User { tenant, command: UserCommand::List } => {
+            for user in admin::list_users(dir, &tenant)? {
                 println!("{}\t{}", user.name, if user.disabled { "disabled" } else { "active" });
             }
             Ok(())
         }
-        Command::User { command: UserCommand::Disable { name } } => {
-            admin::disable_user(dir, &name)?;
+        Command::User { tenant, command: UserCommand::Disable { name } } => {
+            admin::disable_user(dir, &tenant, &name)?;
             println!("user {name} disabled");
             Ok(())
         }
-        Command::Rp { command: RpCommand::Add { name } } => {
-            let key = admin::add_relying_party(dir, &name)?;
+        Command::Rp { tenant, command: RpCommand::Add { name } } => {
+            let key = admin::add_relying_party(dir, &tenant, &name)?;
             println!("{}", *key);
             Ok(())
         }
-        Command::Rp { command: RpCommand::List } => {
-            for rp in admin::list_relying_parties(dir)? {
+        Command::Rp { tenant, command: RpCommand::List } => {
+            for rp in admin::list_relying_parties(dir)?.into_iter().filter(|rp| rp.tenant == tenant) {
                 println!("{}", rp.name);
             }
+            Ok(())
+        }
+        Command::Admin { tenant, command: AdminCommand::Add { name } } => {
+            let token = admin::add_tenant_admin(dir, &tenant, &name)?;
+            println!("{}", *token);
             Ok(())
         }
         Command::AdminToken => {

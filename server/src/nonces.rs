@@ -1,4 +1,5 @@
-//! Per-device memory of recent request nonces: bounded, entries expire.
+//! Per-device memory of recent request nonces: bounded, entries expire, and each accepted
+//! nonce is also written to the store so a restart does not reopen the replay window.
 
 use std::collections::VecDeque;
 
@@ -22,6 +23,26 @@ pub enum NonceCheck {
     Full,
 }
 
+/// The store key of one remembered nonce: device id, a NUL, the 16 nonce bytes.
+pub fn stored_key(device: &str, nonce: &[u8; 16]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(device.len() + 17);
+    key.extend_from_slice(device.as_bytes());
+    key.push(0);
+    key.extend_from_slice(nonce);
+    key
+}
+
+/// Splits a key made by [`stored_key`].
+pub fn split_key(key: &[u8]) -> Option<(&str, [u8; 16])> {
+    let cut = key.len().checked_sub(17)?;
+    if key[cut] != 0 {
+        return None;
+    }
+    let device = std::str::from_utf8(&key[..cut]).ok()?;
+    let nonce: [u8; 16] = key[cut + 1..].try_into().ok()?;
+    Some((device, nonce))
+}
+
 /// Recent nonces of one device, oldest first.
 #[derive(Debug, Default)]
 pub struct NonceWindow {
@@ -43,6 +64,13 @@ impl NonceWindow {
         NonceCheck::Fresh
     }
 
+    /// Puts back a nonce remembered before a restart (oldest first).
+    pub fn restore(&mut self, nonce: [u8; 16], at: u64) {
+        if self.entries.len() < MAX_NONCES_PER_DEVICE {
+            self.entries.push_back((at, nonce));
+        }
+    }
+
     /// How many nonces are remembered.
     pub fn len(&self) -> usize {
         self.entries.len()
@@ -57,6 +85,16 @@ impl NonceWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_keys_round_trip_and_reject_junk() {
+        let key = stored_key("dev-1", &[7; 16]);
+        assert_eq!(split_key(&key), Some(("dev-1", [7; 16])));
+        assert_eq!(split_key(b"short"), None);
+        let mut bad = key.clone();
+        bad[5] = 1;
+        assert_eq!(split_key(&bad), None);
+    }
 
     #[test]
     fn replay_expiry_and_bound() {

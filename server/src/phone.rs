@@ -3,11 +3,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use nyckel_protocol::policy::clamp_wait;
+use nyckel_protocol::policy::{clamp_wait, REQUEST_TIMESTAMP_WINDOW};
 use nyckel_protocol::request::RequestAuthError;
 use nyckel_protocol::wire::audit::AuditKind;
 use nyckel_protocol::wire::devices::DeviceState;
 use nyckel_protocol::wire::phone::{AnswerAccepted, PendingChallenges};
+use nyckel_protocol::rekey::{Rekey, Rekeyed};
 use nyckel_protocol::{
     Answer, AnswerError, ChallengeId, ChallengeState, Decision, ErrorCode, PinCheck, PinCheckOutcome, RequestAuth,
 };
@@ -16,7 +17,7 @@ use crate::api_error::ApiError;
 use crate::app::App;
 use crate::audit::Entry;
 use crate::challenges::{decide_or_refuse, settle_expiry, ChallengeRecord};
-use crate::devices::DeviceEntry;
+use crate::devices::{DeviceEntry, PinVerdict};
 use crate::nonces::NonceCheck;
 
 /// The parts of an HTTP request a device signature covers.
@@ -34,7 +35,7 @@ pub struct SignedParts<'a> {
 fn rejected(app: &App, device: Option<&DeviceEntry>, ip: Option<&str>, why: &str) {
     let mut entry = Entry::new(AuditKind::SignatureRejected, "device").ip(ip).detail(why);
     if let Some(d) = device {
-        entry = entry.user(&d.user).device(&d.id);
+        entry = entry.tenant(&d.tenant).user(&d.user).device(&d.id);
     }
     app.record(entry);
 }
@@ -68,14 +69,14 @@ pub fn authenticate(
         Ok(()) => {}
         Err(e @ RequestAuthError::Stale { .. }) => {
             rejected(app, Some(&device), parts.ip, &e.to_string());
-            return Err(ApiError::new(ErrorCode::StaleRequest, e.to_string()));
+            return Err(ApiError::stale(now, e.to_string()));
         }
         Err(e) => {
             rejected(app, Some(&device), parts.ip, &e.to_string());
             return Err(ApiError::new(ErrorCode::BadSignature, e.to_string()));
         }
     }
-    match device.offer_nonce(auth.nonce.0, now) {
+    match device.offer_nonce(&app.store, auth.nonce.0, now)? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
             rejected(app, Some(&device), parts.ip, "replayed request nonce");
@@ -116,12 +117,13 @@ pub async fn poll(app: &App, device: &DeviceEntry, wait: Option<u64>) -> Pending
     loop {
         let finish = wait == 0 || tokio::time::Instant::now() >= deadline;
         if let Some(challenges) = device.poll_inbox(app.now(), finish) {
-            return PendingChallenges { challenges, server_time: app.now() };
+            return PendingChallenges { challenges, server_time: app.now(), key_rotations: app.key_rotations() };
         }
         tokio::select! {
             changed = rx.changed() => {
                 if changed.is_err() {
-                    return PendingChallenges { challenges: Vec::new(), server_time: app.now() };
+                    let key_rotations = app.key_rotations();
+                    return PendingChallenges { challenges: Vec::new(), server_time: app.now(), key_rotations };
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {}
@@ -129,10 +131,10 @@ pub async fn poll(app: &App, device: &DeviceEntry, wait: Option<u64>) -> Pending
     }
 }
 
-fn answer_error(e: AnswerError) -> ApiError {
+fn answer_error(e: AnswerError, now: u64) -> ApiError {
     match e {
         AnswerError::BadSignature => ApiError::new(ErrorCode::BadSignature, e.to_string()),
-        AnswerError::Stale { .. } => ApiError::new(ErrorCode::StaleRequest, e.to_string()),
+        AnswerError::Stale { .. } => ApiError::stale(now, e.to_string()),
         other => ApiError::bad_request(other.to_string()),
     }
 }
@@ -162,9 +164,9 @@ pub async fn answer(
         if matches!(e, AnswerError::BadSignature | AnswerError::Stale { .. }) {
             rejected(app, Some(device), ip, &format!("answer: {e}"));
         }
-        return Err(answer_error(e));
+        return Err(answer_error(e, now));
     }
-    let base = |kind| Entry::new(kind, "device").user(&record.user).device(&device.id).challenge(id).ip(ip);
+    let base = |kind| Entry::new(kind, "device").tenant(&device.tenant).user(&record.user).device(&device.id).challenge(id).ip(ip);
     let result = match answer.decision {
         Decision::Deny | Decision::Fraud => {
             let (state, kind) = if answer.decision == Decision::Fraud {
@@ -179,21 +181,16 @@ pub async fn answer(
             Ok(AnswerAccepted { state })
         }
         Decision::Approve => {
-            let secret = app.sealer.open(&device.id, &device.record().sealed_secret)?;
-            if !answer.pin_is_correct(&push, &secret) {
-                let failure = device.count_pin_failure(&app.store, now)?;
-                app.record(base(AuditKind::PinFailed).detail(format!("{} attempts left", failure.attempts_left)));
-                if failure.now_blocked {
-                    app.record(base(AuditKind::DeviceBlocked));
+            let verdict = device.judge_pin(&app.store, &app.sealer, now, |s| answer.pin_is_correct(&push, s))?;
+            if verdict != PinVerdict::Right {
+                let refusal = pin_refusal(app, device, verdict, ip, Some(id), "answer");
+                if matches!(verdict, PinVerdict::Wrong { now_blocked: true, .. }) {
                     if let Ok(decided) = entry.decide(ChallengeState::Blocked, Some(&device.id), now) {
                         persist(app, &decided)?;
                     }
-                    Err(ApiError::new(ErrorCode::DeviceBlocked, "wrong PIN; the device is now blocked"))
-                } else {
-                    Err(ApiError::wrong_pin(failure.attempts_left))
                 }
+                Err(refusal)
             } else {
-                device.pin_correct(&app.store, now)?;
                 let number_ok = match (&record.number, &answer.number) {
                     (Some(right), Some(given)) => {
                         nyckel_protocol::digest::constant_time_eq(right.as_bytes(), given.as_bytes())
@@ -220,6 +217,42 @@ pub async fn answer(
     result
 }
 
+/// The refusal for a PIN verdict other than right, with its audit events: the same
+/// answer for every request once the device is blocked.
+fn pin_refusal(
+    app: &App,
+    device: &DeviceEntry,
+    verdict: PinVerdict,
+    ip: Option<&str>,
+    challenge: Option<&ChallengeId>,
+    what: &str,
+) -> ApiError {
+    let base = |kind| {
+        let entry = Entry::new(kind, "device").tenant(&device.tenant).user(&device.user).device(&device.id).ip(ip);
+        match challenge {
+            Some(c) => entry.challenge(c),
+            None => entry,
+        }
+    };
+    match verdict {
+        PinVerdict::Right => ApiError::internal(&"pin_refusal called for a right PIN"),
+        PinVerdict::Blocked => blocked_error(),
+        PinVerdict::Wrong { attempts_left, now_blocked } => {
+            app.record(base(AuditKind::PinFailed).detail(format!("{what}; {attempts_left} attempts left")));
+            if now_blocked {
+                app.record(base(AuditKind::DeviceBlocked).detail(format!("five wrong PINs in a row ({what})")));
+                blocked_error()
+            } else {
+                ApiError::wrong_pin(attempts_left)
+            }
+        }
+    }
+}
+
+fn blocked_error() -> ApiError {
+    ApiError::new(ErrorCode::DeviceBlocked, "the device is blocked after too many wrong PINs")
+}
+
 fn persist(app: &App, record: &ChallengeRecord) -> Result<(), ApiError> {
     app.store.challenges.put(record.id.as_str().as_bytes(), record)?;
     Ok(())
@@ -228,36 +261,58 @@ fn persist(app: &App, record: &ChallengeRecord) -> Result<(), ApiError> {
 /// `POST /v1/device/pin-check` (PROTOCOL.md §4.7): counted like an approval.
 pub async fn pin_check(app: &App, device: &DeviceEntry, check: PinCheck, ip: Option<&str>) -> Result<(), ApiError> {
     let now = app.now();
-    let secret = app.sealer.open(&device.id, &device.record().sealed_secret)?;
-    let base = |kind| Entry::new(kind, "device").user(&device.user).device(&device.id).ip(ip);
-    let result = match check.check(&device.id, &secret, now) {
-        PinCheckOutcome::Stale => {
-            rejected(app, Some(device), ip, "stale PIN check");
-            return Err(ApiError::new(ErrorCode::StaleRequest, "PIN check timestamp outside the window"));
-        }
-        _ if device.offer_nonce(check.nonce.0, now) != NonceCheck::Fresh => {
-            rejected(app, Some(device), ip, "replayed PIN check");
-            return Err(ApiError::new(ErrorCode::ReplayedRequest, "PIN check nonce already used"));
-        }
-        PinCheckOutcome::Correct => {
-            device.pin_correct(&app.store, now)?;
-            Ok(())
-        }
-        PinCheckOutcome::Wrong => {
-            let failure = device.count_pin_failure(&app.store, now)?;
-            app.record(
-                base(AuditKind::PinFailed).detail(format!("PIN check; {} attempts left", failure.attempts_left)),
-            );
-            if failure.now_blocked {
-                app.record(base(AuditKind::DeviceBlocked));
-                Err(ApiError::new(ErrorCode::DeviceBlocked, "wrong PIN; the device is now blocked"))
-            } else {
-                Err(ApiError::wrong_pin(failure.attempts_left))
-            }
-        }
+    if check.timestamp.abs_diff(now) > REQUEST_TIMESTAMP_WINDOW {
+        rejected(app, Some(device), ip, "stale PIN check");
+        return Err(ApiError::stale(now, "PIN check timestamp outside the window"));
+    }
+    if device.offer_nonce(&app.store, check.nonce.0, now)? != NonceCheck::Fresh {
+        rejected(app, Some(device), ip, "replayed PIN check");
+        return Err(ApiError::new(ErrorCode::ReplayedRequest, "PIN check nonce already used"));
+    }
+    let verdict =
+        device.judge_pin(&app.store, &app.sealer, now, |s| check.check(&device.id, s, now) == PinCheckOutcome::Correct)?;
+    let result = match verdict {
+        PinVerdict::Right => Ok(()),
+        other => Err(pin_refusal(app, device, other, ip, None, "PIN check")),
     };
     app.store.flush().await?;
     result
+}
+
+/// `POST /v1/device/rekey` (PROTOCOL.md §4.7): a PIN change agrees a new `S`, authorised by
+/// a MAC under the old one and judged like an approval. The new `S` is kept as the device's
+/// pending secret; the first MAC under it (the phone's confirming PIN check) replaces the old.
+pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>) -> Result<Rekeyed, ApiError> {
+    let now = app.now();
+    if req.timestamp.abs_diff(now) > REQUEST_TIMESTAMP_WINDOW {
+        rejected(app, Some(device), ip, "stale PIN change");
+        return Err(ApiError::stale(now, "PIN change timestamp outside the window"));
+    }
+    if device.offer_nonce(&app.store, req.nonce.0, now)? != NonceCheck::Fresh {
+        rejected(app, Some(device), ip, "replayed PIN change");
+        return Err(ApiError::new(ErrorCode::ReplayedRequest, "PIN change nonce already used"));
+    }
+    let verdict =
+        device.judge_pin(&app.store, &app.sealer, now, |s| req.check(&device.id, s, now) == PinCheckOutcome::Correct)?;
+    if verdict != PinVerdict::Right {
+        let refusal = pin_refusal(app, device, verdict, ip, None, "PIN change");
+        app.store.flush().await?;
+        return Err(refusal);
+    }
+    let (response, secret) = Rekeyed::issue(&device.id, &req, &app.key).map_err(|e| ApiError::internal(&e))?;
+    let sealed = app.sealer.seal(&device.id, &secret)?;
+    device.update(&app.store, |r| r.pending_secret = Some(sealed))?;
+    app.record(
+        Entry::new(AuditKind::PinChanged, "device")
+            .tenant(&device.tenant)
+            .user(&device.user)
+            .device(&device.id)
+            .ip(ip)
+            .detail("new PIN secret agreed; it replaces the old one at its first use"),
+    );
+    // Durable before the phone re-blinds under the new PIN.
+    app.store.flush().await?;
+    Ok(response)
 }
 
 /// Deletes a device and its sealed secret (the phone unregistering, a user, or an admin).
@@ -270,7 +325,7 @@ pub async fn remove_device(
 ) -> Result<(), ApiError> {
     app.store.devices.remove(device.id.as_str().as_bytes())?;
     app.devices.remove(&device.id);
-    app.record(Entry::new(kind, actor).user(&device.user).device(&device.id).ip(ip));
+    app.record(Entry::new(kind, actor).tenant(&device.tenant).user(&device.user).device(&device.id).ip(ip));
     app.store.flush().await?;
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! Relying parties and their API keys; only SHA-256 of a key is stored.
+//! Relying parties and their API keys, each scoped to one tenant; only SHA-256 of a key is stored.
 
 use nyckel_protocol::b64;
 use nyckel_protocol::digest::sha256;
@@ -13,7 +13,9 @@ pub const KEY_PREFIX: &str = "rp_";
 /// A stored relying party.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelyingParty {
-    /// Its name (appears in audit events as `rp:<name>`).
+    /// The tenant whose users it may act on, and nothing else.
+    pub tenant: String,
+    /// Its name, unique within the tenant (appears in audit events as `rp:<name>`).
     pub name: String,
     /// Unix seconds.
     pub created_at: u64,
@@ -31,6 +33,9 @@ pub enum RelyingPartyError {
     /// No random bytes.
     #[error("the system random generator failed")]
     Random,
+    /// The tenant does not exist.
+    #[error(transparent)]
+    Tenant(#[from] crate::tenants::TenantError),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -41,21 +46,22 @@ pub fn key_hash(api_key: &str) -> [u8; 32] {
     sha256(api_key.as_bytes())
 }
 
-/// Adds a relying party and returns its new API key (shown once, never stored).
-pub fn add(store: &Store, name: &str, now: u64) -> Result<String, RelyingPartyError> {
+/// Adds a relying party to `tenant` and returns its new API key (shown once, never stored).
+pub fn add(store: &Store, tenant: &str, name: &str, now: u64) -> Result<String, RelyingPartyError> {
     use ring::rand::SecureRandom;
     check_text("relying party", name, 1, 64).map_err(|e| RelyingPartyError::BadName(e.to_string()))?;
-    if list(store)?.iter().any(|rp| rp.name == name) {
+    crate::tenants::require(store, tenant)?;
+    if list(store)?.iter().any(|rp| rp.tenant == tenant && rp.name == name) {
         return Err(RelyingPartyError::Exists(name.to_owned()));
     }
     let mut raw = [0u8; 32];
     ring::rand::SystemRandom::new().fill(&mut raw).map_err(|_| RelyingPartyError::Random)?;
     let api_key = format!("{KEY_PREFIX}{}", b64::encode(&raw));
-    store.relying_parties.put(&key_hash(&api_key), &RelyingParty { name: name.to_owned(), created_at: now })?;
+    store.relying_parties.put(&key_hash(&api_key), &RelyingParty { tenant: tenant.to_owned(), name: name.to_owned(), created_at: now })?;
     Ok(api_key)
 }
 
-/// Every relying party.
+/// Every relying party of every tenant.
 pub fn list(store: &Store) -> Result<Vec<RelyingParty>, StoreError> {
     store.relying_parties.all()
 }

@@ -29,16 +29,22 @@ pub enum StoreError {
 
 /// Tree names.
 pub mod trees {
-    /// Users by name.
+    /// Tenants by name.
+    pub const TENANTS: &str = "tenants";
+    /// Users by tenant and name ([`crate::tenants::scoped_key`]).
     pub const USERS: &str = "users";
     /// Relying parties by SHA-256 of their API key.
     pub const RELYING_PARTIES: &str = "relying_parties";
+    /// Tenant administrators by SHA-256 of their token.
+    pub const ADMINS: &str = "admins";
     /// Devices by id.
     pub const DEVICES: &str = "devices";
     /// Enrollments by id.
     pub const ENROLLMENTS: &str = "enrollments";
     /// Challenges by id.
     pub const CHALLENGES: &str = "challenges";
+    /// Request nonces within the replay window, by device id and nonce ([`crate::nonces::stored_key`]).
+    pub const NONCES: &str = "nonces";
     /// Audit events by big-endian sequence number.
     pub const AUDIT: &str = "audit";
 }
@@ -77,6 +83,17 @@ impl Table {
         self.tree.iter().values().map(|v| decode(self.name, &v?)).collect()
     }
 
+    /// Every key with its decoded record, in key order.
+    pub fn entries<T: DeserializeOwned>(&self) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        self.tree
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                Ok((k.to_vec(), decode(self.name, &v)?))
+            })
+            .collect()
+    }
+
     /// Up to `limit` records with keys strictly after `after`, in key order.
     pub fn range_after<T: DeserializeOwned>(&self, after: &[u8], limit: usize) -> Result<Vec<T>, StoreError> {
         use std::ops::Bound;
@@ -97,10 +114,14 @@ fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T, St
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// Tenants.
+    pub tenants: Table,
     /// Users.
     pub users: Table,
     /// Relying parties.
     pub relying_parties: Table,
+    /// Tenant administrators.
+    pub admins: Table,
     /// Devices.
     pub devices: Table,
     /// Enrollments.
@@ -109,6 +130,8 @@ pub struct Store {
     pub challenges: Table,
     /// Audit log.
     pub audit: Table,
+    /// Recent request nonces.
+    pub nonces: Table,
 }
 
 impl Store {
@@ -117,12 +140,15 @@ impl Store {
         let db = Self::open_db(dir)?;
         let table = |name: &'static str| -> Result<Table, StoreError> { Ok(Table { name, tree: db.open_tree(name)? }) };
         Ok(Self {
+            tenants: table(trees::TENANTS)?,
             users: table(trees::USERS)?,
             relying_parties: table(trees::RELYING_PARTIES)?,
+            admins: table(trees::ADMINS)?,
             devices: table(trees::DEVICES)?,
             enrollments: table(trees::ENROLLMENTS)?,
             challenges: table(trees::CHALLENGES)?,
             audit: table(trees::AUDIT)?,
+            nonces: table(trees::NONCES)?,
             db,
         })
     }

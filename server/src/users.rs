@@ -1,4 +1,5 @@
-//! Users: names, the password policy and Argon2id password hashes.
+//! Users of a tenant: names, the password policy, Argon2id password hashes and the per-user
+//! count of wrong QR one-time passwords.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -6,6 +7,7 @@ use nyckel_protocol::display::check_text;
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Store, StoreError};
+use crate::tenants::scoped_key;
 
 /// Shortest acceptable password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -67,6 +69,9 @@ pub enum UserError {
     /// No such user.
     #[error("no user {0:?}")]
     NotFound(String),
+    /// The tenant does not exist.
+    #[error(transparent)]
+    Tenant(#[from] crate::tenants::TenantError),
     /// Hashing failed.
     #[error("password hashing failed: {0}")]
     Hash(String),
@@ -78,7 +83,9 @@ pub enum UserError {
 /// A stored user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
-    /// The name.
+    /// The tenant the user belongs to.
+    pub tenant: String,
+    /// The name, unique within the tenant.
     pub name: String,
     /// Argon2id PHC string.
     pub password_hash: String,
@@ -86,6 +93,9 @@ pub struct UserRecord {
     pub disabled: bool,
     /// Unix seconds.
     pub created_at: u64,
+    /// Consecutive wrong QR one-time passwords (any device, any challenge).
+    #[serde(default)]
+    pub otp_failures: u32,
 }
 
 /// Checks a user name.
@@ -110,41 +120,61 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
     PasswordHash::new(phc).is_ok_and(|hash| Argon2::default().verify_password(password.as_bytes(), &hash).is_ok())
 }
 
-/// Adds a user after checking the name and the password policy.
-pub fn add(store: &Store, name: &str, password: &str, now: u64) -> Result<UserRecord, UserError> {
+/// Adds a user to `tenant` after checking the name and the password policy.
+pub fn add(store: &Store, tenant: &str, name: &str, password: &str, now: u64) -> Result<UserRecord, UserError> {
     check_name(name)?;
     check_password_policy(password)?;
     let hash = hash_password(password)?;
-    add_with_hash(store, name, hash, now)
+    add_with_hash(store, tenant, name, hash, now)
 }
 
 /// Adds a user with an already computed Argon2id hash (bulk import, benchmarks).
-pub fn add_with_hash(store: &Store, name: &str, password_hash: String, now: u64) -> Result<UserRecord, UserError> {
+pub fn add_with_hash(
+    store: &Store,
+    tenant: &str,
+    name: &str,
+    password_hash: String,
+    now: u64,
+) -> Result<UserRecord, UserError> {
     check_name(name)?;
-    if store.users.get::<UserRecord>(name.as_bytes())?.is_some() {
+    crate::tenants::require(store, tenant)?;
+    let key = scoped_key(tenant, name);
+    if store.users.get::<UserRecord>(&key)?.is_some() {
         return Err(UserError::Exists(name.to_owned()));
     }
-    let record = UserRecord { name: name.to_owned(), password_hash, disabled: false, created_at: now };
-    store.users.put(name.as_bytes(), &record)?;
+    let record = UserRecord {
+        tenant: tenant.to_owned(),
+        name: name.to_owned(),
+        password_hash,
+        disabled: false,
+        created_at: now,
+        otp_failures: 0,
+    };
+    store.users.put(&key, &record)?;
     Ok(record)
 }
 
-/// Every user, by name.
-pub fn list(store: &Store) -> Result<Vec<UserRecord>, UserError> {
-    Ok(store.users.all()?)
+/// Every user of `tenant`, by name.
+pub fn list(store: &Store, tenant: &str) -> Result<Vec<UserRecord>, UserError> {
+    crate::tenants::require(store, tenant)?;
+    Ok(store.users.all::<UserRecord>()?.into_iter().filter(|u| u.tenant == tenant).collect())
 }
 
-/// Looks a user up.
-pub fn get(store: &Store, name: &str) -> Result<Option<UserRecord>, StoreError> {
-    store.users.get(name.as_bytes())
+/// Looks a user of `tenant` up.
+pub fn get(store: &Store, tenant: &str, name: &str) -> Result<Option<UserRecord>, StoreError> {
+    store.users.get(&scoped_key(tenant, name))
+}
+
+/// Changes a stored user (the caller serialises changes to one user).
+pub fn put(store: &Store, record: &UserRecord) -> Result<(), StoreError> {
+    store.users.put(&scoped_key(&record.tenant, &record.name), record)
 }
 
 /// Disables a user.
-pub fn disable(store: &Store, name: &str) -> Result<(), UserError> {
-    let mut record: UserRecord =
-        store.users.get(name.as_bytes())?.ok_or_else(|| UserError::NotFound(name.to_owned()))?;
+pub fn disable(store: &Store, tenant: &str, name: &str) -> Result<(), UserError> {
+    let mut record = get(store, tenant, name)?.ok_or_else(|| UserError::NotFound(name.to_owned()))?;
     record.disabled = true;
-    store.users.put(name.as_bytes(), &record)?;
+    put(store, &record)?;
     Ok(())
 }
 

@@ -17,6 +17,7 @@ fn cmd(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .arg(dir)
         .args(args)
         .env("NYCKEL_USER_PASSWORD", common::PASSWORD)
+        .env("NYCKEL_TENANT", common::TENANT)
         .output()
         .unwrap()
 }
@@ -48,7 +49,8 @@ fn start(dir: &std::path::Path) -> Running {
 #[test]
 fn users_and_the_password_policy() {
     let dir = tempfile::tempdir().unwrap();
-    let policy = |pw: &str| match admin::add_user(dir.path(), "carol", pw) {
+    admin::add_tenant(dir.path(), common::TENANT, common::ORGANISATION).unwrap();
+    let policy = |pw: &str| match admin::add_user(dir.path(), common::TENANT, "carol", pw) {
         Err(ServerError::User(UserError::Policy(e))) => Some(e),
         Ok(_) => None,
         Err(other) => panic!("{other}"),
@@ -59,8 +61,18 @@ fn users_and_the_password_policy() {
     assert_eq!(policy("NoDigits!here"), Some(PasswordPolicyError::NoDigit));
     assert_eq!(policy("NoSpecial1here"), Some(PasswordPolicyError::NoSpecial));
     assert_eq!(policy("Good1!pass"), None);
-    assert!(matches!(admin::add_user(dir.path(), "carol", "Good1!pass"), Err(ServerError::User(UserError::Exists(_)))));
-    let stored = admin::list_users(dir.path()).unwrap();
+    assert!(matches!(
+        admin::add_user(dir.path(), common::TENANT, "carol", "Good1!pass"),
+        Err(ServerError::User(UserError::Exists(_)))
+    ));
+    // The same name in another tenant is another user.
+    admin::add_tenant(dir.path(), "beta", "Beta").unwrap();
+    admin::add_user(dir.path(), "beta", "carol", "Good1!pass").unwrap();
+    assert!(matches!(
+        admin::add_user(dir.path(), "nosuch", "carol", "Good1!pass"),
+        Err(ServerError::User(UserError::Tenant(_)))
+    ));
+    let stored = admin::list_users(dir.path(), common::TENANT).unwrap();
     assert_eq!(stored.len(), 1);
     assert!(stored[0].password_hash.starts_with("$argon2id$"));
     assert!(nyckel_server::users::verify_password("Good1!pass", &stored[0].password_hash));
@@ -70,7 +82,7 @@ fn users_and_the_password_policy() {
     let out = Command::new(BIN)
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["user", "add", "erin"])
+        .args(["user", "--tenant", common::TENANT, "add", "erin"])
         .env("NYCKEL_USER_PASSWORD", "weak")
         .output()
         .unwrap();
@@ -84,6 +96,7 @@ fn users_and_the_password_policy() {
 #[tokio::test]
 async fn the_binary_serves_refuses_admin_commands_while_running_and_keeps_state_across_a_kill() {
     let dir = tempfile::tempdir().unwrap();
+    assert!(cmd(dir.path(), &["tenant", "add", common::TENANT, common::ORGANISATION]).status.success());
     assert!(cmd(dir.path(), &["user", "add", "alice"]).status.success());
     let rp_key = String::from_utf8(cmd(dir.path(), &["rp", "add", "portal"]).stdout).unwrap().trim().to_owned();
     assert!(rp_key.starts_with("rp_") && !rp_key.contains('\n'));
@@ -110,10 +123,11 @@ async fn the_binary_serves_refuses_admin_commands_while_running_and_keeps_state_
     };
     assert_eq!(qr.server_url, server.1);
     let key = nyckel_protocol::SoftwareDeviceKey::generate().unwrap();
-    let secret = nyckel_protocol::PinSecret::generate().unwrap();
-    let req = nyckel_protocol::CompleteEnrollment::create(&qr, &key, &secret, "Linux").unwrap();
+    let (_ephemeral, share) = nyckel_protocol::agreement::EphemeralKey::generate().unwrap();
+    let req = nyckel_protocol::CompleteEnrollment::create(&qr, &key, &share, "Linux").unwrap();
     let receipt: nyckel_protocol::EnrollmentReceipt =
         http.post(format!("{}/v1/enroll", server.1)).json(&req).send().await.unwrap().json().await.unwrap();
+    assert_eq!(receipt.organisation, common::ORGANISATION);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let wrong = nyckel_protocol::PinSecret::from_bytes([1; 32]);
     let check = nyckel_protocol::PinCheck::create(&receipt.device_id, &wrong, now).unwrap();

@@ -6,6 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Harness, Phone};
+use nyckel_protocol::agreement::EphemeralKey;
 use nyckel_protocol::display::NumberPrompt;
 use nyckel_protocol::qr::QrPayload;
 use nyckel_protocol::{qr_otp, Answer, PinSecret};
@@ -35,18 +36,23 @@ async fn enrollment_completes_and_the_starter_long_poll_wakes() {
     tokio::task::yield_now().await;
     let QrPayload::Enroll(qr) = QrPayload::parse(&started.qr).unwrap() else { panic!() };
     let key = nyckel_protocol::SoftwareDeviceKey::generate().unwrap();
-    let secret = PinSecret::generate().unwrap();
-    let req = nyckel_protocol::CompleteEnrollment::create(&qr, &key, &secret, "Linux").unwrap();
+    let (ephemeral, share) = EphemeralKey::generate().unwrap();
+    let req = nyckel_protocol::CompleteEnrollment::create(&qr, &key, &share, "Linux").unwrap();
     let t0 = Instant::now();
     let resp = h.http.post(h.url("/v1/enroll")).json(&req).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let receipt: nyckel_protocol::EnrollmentReceipt = resp.json().await.unwrap();
-    receipt.verify(&qr, &nyckel_protocol::DeviceSigner::public_key(&key)).unwrap();
+    let device_key = nyckel_protocol::DeviceSigner::public_key(&key);
+    receipt.accept(&qr, &device_key, ephemeral, &share).unwrap();
+    assert_eq!((receipt.user.as_str(), receipt.organisation.as_str()), ("alice", common::ORGANISATION));
     let (s, done) = waiter.await.unwrap();
     assert!(t0.elapsed() < Duration::from_secs(5), "the long poll did not wake on completion");
     assert_eq!(s, 200);
     assert_eq!(done["state"], "completed");
     assert_eq!(done["device_id"], receipt.device_id.as_str());
+    // The browser shows what the phone shows: the platform and the key's fingerprint.
+    assert_eq!(done["platform"], "Linux");
+    assert_eq!(done["fingerprint"], nyckel_protocol::enrollment::device_fingerprint(&device_key));
 
     // One-time: a second completion is refused, and the images are gone.
     let again = h.http.post(h.url("/v1/enroll")).json(&req).send().await.unwrap();
@@ -61,14 +67,14 @@ async fn enrollment_token_expiry_and_proof_are_checked() {
     let started = h.start_enrollment("alice").await;
     let QrPayload::Enroll(mut qr) = QrPayload::parse(&started.qr).unwrap() else { panic!() };
     let key = nyckel_protocol::SoftwareDeviceKey::generate().unwrap();
-    let secret = PinSecret::generate().unwrap();
-    let good = nyckel_protocol::CompleteEnrollment::create(&qr, &key, &secret, "Linux").unwrap();
+    let (_ephemeral, share) = EphemeralKey::generate().unwrap();
+    let good = nyckel_protocol::CompleteEnrollment::create(&qr, &key, &share, "Linux").unwrap();
     let mut bad_proof = good.clone();
     bad_proof.platform = "Other".into();
     let resp = h.http.post(h.url("/v1/enroll")).json(&bad_proof).send().await.unwrap();
     assert_eq!(resp.status(), 401);
     qr.token.0[0] ^= 1;
-    let wrong_token = nyckel_protocol::CompleteEnrollment::create(&qr, &key, &secret, "Linux").unwrap();
+    let wrong_token = nyckel_protocol::CompleteEnrollment::create(&qr, &key, &share, "Linux").unwrap();
     let resp = h.http.post(h.url("/v1/enroll")).json(&wrong_token).send().await.unwrap();
     assert_eq!(resp.status(), 403);
     h.clock.advance(300);

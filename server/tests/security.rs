@@ -158,3 +158,144 @@ async fn relying_parties_and_admins_must_authenticate_and_stay_in_their_lane() {
     assert!(seqs.windows(2).all(|w| w[0] < w[1]) && seqs[0] > next);
     assert!(second["events"].as_array().unwrap().iter().any(|e| e["kind"] == "authentication_failed"));
 }
+
+/// Issue 9, finding 5: with the counter at 4, twenty wrong answers and PIN checks raced in
+/// parallel are judged one at a time — exactly one more failure is counted, every one of
+/// them gets the blocked answer, and so does the right PIN afterwards.
+#[tokio::test]
+async fn parallel_wrong_pins_cannot_pass_the_lockout_and_a_right_pin_after_it_is_refused_alike() {
+    let h = Harness::start(&["alice"]).await;
+    let phone = h.enroll("alice").await;
+    let wrong = PinSecret::from_bytes([9; 32]);
+    for _ in 0..4 {
+        let check = PinCheck::create(&phone.device_id, &wrong, h.now()).unwrap();
+        let (s, _) = phone.signed(&h, "POST", "/v1/device/pin-check", Some(serde_json::to_vec(&check).unwrap())).await;
+        assert_eq!(s, 403);
+    }
+    let (_, created) = h.push("alice", json!({})).await;
+    let c = phone.poll(&h, 0).await.remove(0);
+    let path = format!("/v1/device/challenges/{}/answer", c.id);
+    let mut requests = Vec::new();
+    for i in 0..20 {
+        requests.push(if i % 2 == 0 {
+            let answer = nyckel_protocol::Answer::approve(&c, None, h.now(), &phone.key, &wrong).unwrap();
+            phone.signed_request(&h, "POST", &path, serde_json::to_vec(&answer).unwrap())
+        } else {
+            let check = PinCheck::create(&phone.device_id, &wrong, h.now()).unwrap();
+            phone.signed_request(&h, "POST", "/v1/device/pin-check", serde_json::to_vec(&check).unwrap())
+        });
+    }
+    let tasks: Vec<_> = requests.into_iter().map(|r| tokio::spawn(async move { common::status_json(r.send().await.unwrap()).await })).collect();
+    for task in tasks {
+        let (s, body) = task.await.unwrap();
+        assert_eq!((s, body["error"]["code"].as_str()), (403, Some("device_blocked")), "{body}");
+    }
+    let stored: nyckel_server::devices::DeviceRecord =
+        h.app.store.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
+    assert_eq!((stored.pin_failures, stored.blocked), (5, true));
+    assert_eq!(h.audit_kinds().await.iter().filter(|k| *k == "pin_failed").count(), 5);
+    let (_, status) =
+        h.rp("GET", &format!("/v1/challenges/{}?wait=0", created["challenge_id"].as_str().unwrap()), None).await;
+    assert_eq!(status["state"], "blocked");
+    // The right PIN now gets exactly the answer a wrong one gets.
+    let right = PinCheck::create(&phone.device_id, &phone.secret, h.now()).unwrap();
+    let (s, body) = phone.signed(&h, "POST", "/v1/device/pin-check", Some(serde_json::to_vec(&right).unwrap())).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (403, Some("device_blocked")));
+    let stored: nyckel_server::devices::DeviceRecord =
+        h.app.store.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
+    assert_eq!((stored.pin_failures, stored.blocked), (5, true), "a right PIN after the block changed the record");
+}
+
+/// The same race judged directly on the device entry, below HTTP and its request checks:
+/// twenty threads with wrong PINs give exactly five wrong verdicts, then only "blocked",
+/// and a right PIN afterwards is not even looked at.
+#[tokio::test]
+async fn pin_verdicts_are_atomic_per_device() {
+    use nyckel_server::devices::PinVerdict;
+    let h = Harness::start(&["alice"]).await;
+    let phone = h.enroll("alice").await;
+    let device = h.app.devices.get(&phone.device_id).unwrap();
+    let verdicts: Vec<PinVerdict> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..20)
+            .map(|_| {
+                let (device, app) = (&device, &h.app);
+                scope.spawn(move || device.judge_pin(&app.store, &app.sealer, 0, |_| false).unwrap())
+            })
+            .collect();
+        handles.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let wrong = verdicts.iter().filter(|v| matches!(v, PinVerdict::Wrong { .. })).count();
+    let blocked = verdicts.iter().filter(|v| **v == PinVerdict::Blocked).count();
+    assert_eq!((wrong, blocked), (5, 15));
+    let right = device.judge_pin(&h.app.store, &h.app.sealer, 0, |_| true).unwrap();
+    assert_eq!(right, PinVerdict::Blocked);
+    let record = device.record();
+    assert_eq!((record.pin_failures, record.blocked), (5, true));
+}
+
+/// Issue 9, finding 7: a user's open challenges are capped, so sixty maximum-size pushes
+/// leave the phone's poll answer far below its 1 MiB limit.
+#[tokio::test]
+async fn sixty_maximum_size_pushes_leave_the_phone_able_to_poll() {
+    let h = Harness::start(&["alice"]).await;
+    let phone = h.enroll("alice").await;
+    let long = |n: usize| "W".repeat(n);
+    let lines: Vec<_> = (0..16).map(|i| json!({"key": format!("{i:02}{}", long(62)), "value": long(256)})).collect();
+    let context = json!({"service": long(64), "action": long(64), "browser": long(128), "ip": long(64),
+        "place": long(128), "time": 1_900_000_000u64});
+    let mut accepted = 0;
+    let mut refused = std::collections::BTreeMap::new();
+    for _ in 0..60 {
+        let (s, body) = h.push("alice", json!({"context": context, "transaction": lines})).await;
+        if s == 200 {
+            accepted += 1;
+        } else {
+            *refused.entry((s, body["error"]["code"].as_str().unwrap_or("").to_owned())).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(accepted, nyckel_server::challenges::MAX_OPEN_CHALLENGES_PER_USER);
+    assert_eq!(refused.keys().map(|(s, _)| *s).collect::<Vec<_>>(), vec![429], "{refused:?}");
+    let resp = phone.signed_request(&h, "GET", "/v1/device/challenges?wait=0", Vec::new()).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let bytes = resp.bytes().await.unwrap();
+    assert!(bytes.len() < 1024 * 1024 / 4, "poll answer of {} bytes", bytes.len());
+    let pending: nyckel_protocol::wire::phone::PendingChallenges = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(pending.challenges.len(), accepted);
+}
+
+/// Issue 9, finding 9: without a choice by the relying party, number matching is typed.
+#[tokio::test]
+async fn number_matching_is_typed_by_default() {
+    let h = Harness::start(&["alice"]).await;
+    let phone = h.enroll("alice").await;
+    let (s, created) = h.rp("POST", "/v1/challenges/push", Some(json!({"user": "alice",
+        "context": {"service": "Trade portal", "action": "Sign in"}}))).await;
+    assert_eq!(s, 200, "{created}");
+    let number = created["number"].as_str().unwrap().to_owned();
+    assert_eq!(number.len(), 2);
+    let c = phone.poll(&h, 0).await.remove(0);
+    assert!(matches!(c.display.number_match, Some(nyckel_protocol::NumberPrompt::Type { digits: 2 })));
+    // A blind approval without the number is refused; the right number passes.
+    let (s, _) = phone.approve(&h, &c, None).await;
+    assert_eq!(s, 400);
+    assert_eq!(phone.approve(&h, &c, Some(number)).await.0, 200);
+}
+
+/// Issue 9, finding 10: a request nonce is still refused after the server restarts.
+#[tokio::test]
+async fn request_nonces_survive_a_restart() {
+    let h = Harness::start(&["alice"]).await;
+    let phone = h.enroll("alice").await;
+    let auth = RequestAuth::sign(&phone.key, &phone.device_id, "GET", "/v1/device", b"", h.now()).unwrap();
+    let send = |h: &Harness, base: String| {
+        let mut req = h.http.get(format!("{base}/v1/device"));
+        for (name, value) in auth.to_headers() {
+            req = req.header(name, value);
+        }
+        req.send()
+    };
+    assert_eq!(send(&h, h.base.clone()).await.unwrap().status(), 200);
+    let restarted = h.restart().await;
+    let (s, body) = common::status_json(send(&restarted, restarted.base.clone()).await.unwrap()).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (401, Some("replayed_request")));
+}

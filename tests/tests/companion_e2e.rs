@@ -62,9 +62,10 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("server");
         // Users and relying parties are created before the server holds the data directory.
-        nyckel_server::admin::add_user(&data, USER, "Correct-h0rse!").unwrap();
-        nyckel_server::admin::add_user(&data, "bob", "Correct-h0rse!").unwrap();
-        let rp_key = nyckel_server::admin::add_relying_party(&data, "portal").unwrap().to_string();
+        nyckel_server::admin::add_tenant(&data, "acme", "Acme Trade").unwrap();
+        nyckel_server::admin::add_user(&data, "acme", USER, "Correct-h0rse!").unwrap();
+        nyckel_server::admin::add_user(&data, "acme", "bob", "Correct-h0rse!").unwrap();
+        let rp_key = nyckel_server::admin::add_relying_party(&data, "acme", "portal").unwrap().to_string();
         let admin_token = nyckel_server::admin::admin_token(&data).unwrap().to_string();
 
         let start = nyckel_core::SystemClock.now_unix();

@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
+use nyckel_protocol::agreement::EphemeralKey;
 use nyckel_protocol::enrollment::EnrollmentStarted;
 use nyckel_protocol::wire::phone::PendingChallenges;
 use nyckel_protocol::wire::relying_party::PushChallengeCreated;
@@ -124,14 +125,15 @@ async fn enroll(addr: &str, rp_key: &str, user: &str, rp: &mut Conn) -> Result<P
         return Err("not an enrollment code".into());
     };
     let key = SoftwareDeviceKey::generate()?;
-    let secret = PinSecret::generate()?;
-    let req = CompleteEnrollment::create(&qr, &key, &secret, "bench")?;
+    let (ephemeral, share) = EphemeralKey::generate()?;
+    let req = CompleteEnrollment::create(&qr, &key, &share, "bench")?;
     let mut conn = Conn::open(addr).await?;
     let (status, bytes) = conn.send("POST", "/v1/enroll", &[], serde_json::to_vec(&req)?).await?;
     if status != 200 {
         return Err(format!("enroll: {status} {}", String::from_utf8_lossy(&bytes)).into());
     }
     let receipt: EnrollmentReceipt = serde_json::from_slice(&bytes)?;
+    let secret = receipt.accept(&qr, &key.public_key(), ephemeral, &share)?;
     Ok(Phone { key, secret, device_id: receipt.device_id })
 }
 
@@ -224,8 +226,9 @@ async fn bench(args: Args) -> Result<(), Error> {
     let setup = Instant::now();
     // One Argon2id hash for every bench user: hashing 10,000 passwords would dominate setup.
     let hash = nyckel_server::users::hash_password("Bench1!password")?;
-    nyckel_server::admin::add_users_with_hash(dir.path(), &users, &hash)?;
-    let rp_key = nyckel_server::admin::add_relying_party(dir.path(), "bench")?.to_string();
+    nyckel_server::admin::add_tenant(dir.path(), "bench", "Bench")?;
+    nyckel_server::admin::add_users_with_hash(dir.path(), "bench", &users, &hash)?;
+    let rp_key = nyckel_server::admin::add_relying_party(dir.path(), "bench", "bench")?.to_string();
 
     let server_bin = match args.server {
         Some(p) => p,
@@ -312,7 +315,7 @@ async fn bench(args: Args) -> Result<(), Error> {
         let (shared, errors, rp_key) = (shared.clone(), create_errors.clone(), rp_key.clone());
         creators.push(tokio::spawn(async move {
             let body = serde_json::json!({"user": user, "context": {"service": "Bench", "action": "Sign in"},
-                "transaction": [{"key": "Amount", "value": "100 SEK"}]});
+                "transaction": [{"key": "Amount", "value": "100 SEK"}], "number_matching": "none"});
             let mut conn = conn.lock().await;
             let t0 = Instant::now();
             let result = conn

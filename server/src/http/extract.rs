@@ -20,7 +20,8 @@ use crate::app::App;
 use crate::audit::Entry;
 use crate::devices::DeviceEntry;
 use crate::phone::{authenticate, SignedParts};
-use crate::relying_parties;
+use crate::admins::{self, AdminScope};
+use crate::relying_parties::{self, RelyingParty};
 
 /// The client's IP address, when known.
 pub struct ClientIp(pub Option<String>);
@@ -43,8 +44,8 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
-/// A relying party authenticated by `Authorization: Bearer <api key>`; holds its name.
-pub struct Rp(pub String);
+/// A relying party authenticated by `Authorization: Bearer <api key>`, with its tenant.
+pub struct Rp(pub RelyingParty);
 
 impl FromRequestParts<Arc<App>> for Rp {
     type Rejection = ApiError;
@@ -52,7 +53,7 @@ impl FromRequestParts<Arc<App>> for Rp {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
         if let Some(key) = bearer(&parts.headers) {
             if let Some(rp) = relying_parties::authenticate(&app.store, key)? {
-                return Ok(Rp(rp.name));
+                return Ok(Rp(rp));
             }
         }
         app.record(
@@ -64,8 +65,9 @@ impl FromRequestParts<Arc<App>> for Rp {
     }
 }
 
-/// The administrator, authenticated by `Authorization: Bearer <admin token>`.
-pub struct Admin;
+/// An administrator, authenticated by `Authorization: Bearer <token>`: the global admin
+/// token, or a tenant administrator's token.
+pub struct Admin(pub AdminScope);
 
 impl FromRequestParts<Arc<App>> for Admin {
     type Rejection = ApiError;
@@ -73,7 +75,10 @@ impl FromRequestParts<Arc<App>> for Admin {
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
         if let Some(token) = bearer(&parts.headers) {
             if constant_time_eq(&sha256(token.as_bytes()), &app.admin_token_hash) {
-                return Ok(Admin);
+                return Ok(Admin(AdminScope::global()));
+            }
+            if let Some(scope) = admins::authenticate(&app.store, token)? {
+                return Ok(Admin(scope));
             }
         }
         app.record(

@@ -20,6 +20,7 @@ use nyckel_protocol::wire::relying_party::{
 use nyckel_protocol::{
     Answer, ChallengeId, CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentReceipt, ErrorCode, PinCheck,
 };
+use nyckel_protocol::rekey::{Rekey, Rekeyed};
 use serde::Deserialize;
 
 use self::extract::{decode, Admin, ApiPath, ApiQuery, ClientIp, JsonBody, Rp, Signed};
@@ -42,7 +43,9 @@ pub struct WaitQuery {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DevicesQuery {
-    /// Only this user's devices.
+    /// Only this tenant's devices (a tenant administrator sees only their own anyway).
+    pub tenant: Option<String>,
+    /// Only this user's devices (with a tenant).
     pub user: Option<String>,
     /// Only devices in this state.
     pub state: Option<DeviceState>,
@@ -75,10 +78,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/device/challenges", get(poll))
         .route("/v1/device/challenges/{id}/answer", post(answer))
         .route("/v1/device/pin-check", post(pin_check))
+        .route("/v1/device/rekey", post(rekey))
         .route("/v1/device", get(own_device).delete(unregister))
         .route("/v1/admin/devices", get(admin_devices))
         .route("/v1/admin/devices/{id}/{action}", post(admin_device_action))
         .route("/v1/admin/audit", get(admin_audit))
+        .route("/v1/admin/tenants/{tenant}/users/{user}/otp-unlock", post(admin_otp_unlock))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(app)
@@ -176,8 +181,9 @@ async fn verify_otp(
     challenges::verify_otp(&app, &rp, &id, &req.otp, ip.as_deref()).await.map(Json)
 }
 
-async fn user_devices(State(app): State<Arc<App>>, Rp(_): Rp, ApiPath(user): ApiPath<String>) -> Api<DeviceList> {
-    Ok(Json(admin::list_devices(&app, Some(&user), None)))
+async fn user_devices(State(app): State<Arc<App>>, Rp(rp): Rp, ApiPath(user): ApiPath<String>) -> Api<DeviceList> {
+    challenges::check_user(&app, &rp.tenant, &user)?;
+    Ok(Json(admin::list_devices(&app, &rp.tenant, Some(&user), None)))
 }
 
 async fn remove_user_device(
@@ -186,8 +192,12 @@ async fn remove_user_device(
     ClientIp(ip): ClientIp,
     ApiPath((user, device_id)): ApiPath<(String, DeviceId)>,
 ) -> Result<StatusCode, ApiError> {
-    let device = app.devices.get(&device_id).filter(|d| d.user == user).ok_or_else(|| ApiError::not_found("device"))?;
-    phone::remove_device(&app, &device, AuditKind::DeviceRemoved, &format!("rp:{rp}"), ip.as_deref()).await?;
+    let device = app
+        .devices
+        .get(&device_id)
+        .filter(|d| d.tenant == rp.tenant && d.user == user)
+        .ok_or_else(|| ApiError::not_found("device"))?;
+    phone::remove_device(&app, &device, AuditKind::DeviceRemoved, &format!("rp:{}", rp.name), ip.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -214,6 +224,11 @@ async fn pin_check(State(app): State<Arc<App>>, signed: Signed) -> Result<Status
     Ok(StatusCode::NO_CONTENT)
 }
 
+async fn rekey(State(app): State<Arc<App>>, signed: Signed) -> Api<Rekeyed> {
+    let body: Rekey = decode(&signed.body)?;
+    phone::rekey(&app, &signed.device, body, signed.ip.as_deref()).await.map(Json)
+}
+
 async fn own_device(State(app): State<Arc<App>>, signed: Signed) -> Api<DeviceInfo> {
     Ok(Json(signed.device.record().info(app.now())))
 }
@@ -223,13 +238,33 @@ async fn unregister(State(app): State<Arc<App>>, signed: Signed) -> Result<Statu
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn admin_devices(State(app): State<Arc<App>>, _: Admin, ApiQuery(q): ApiQuery<DevicesQuery>) -> Api<DeviceList> {
-    Ok(Json(admin::list_devices(&app, q.user.as_deref(), q.state)))
+async fn admin_devices(
+    State(app): State<Arc<App>>,
+    Admin(scope): Admin,
+    ApiQuery(q): ApiQuery<DevicesQuery>,
+) -> Api<DeviceList> {
+    let tenant = match (&scope.tenant, q.tenant) {
+        (Some(own), Some(asked)) if *own != asked => return Err(ApiError::not_found("tenant")),
+        (Some(own), _) => own.clone(),
+        (None, Some(asked)) => asked,
+        (None, None) => return Ok(Json(admin::list_all_devices(&app, q.state))),
+    };
+    Ok(Json(admin::list_devices(&app, &tenant, q.user.as_deref(), q.state)))
+}
+
+async fn admin_otp_unlock(
+    State(app): State<Arc<App>>,
+    Admin(scope): Admin,
+    ClientIp(ip): ClientIp,
+    ApiPath((tenant, user)): ApiPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    admin::unlock_otp(&app, &scope, &tenant, &user, ip.as_deref()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn admin_device_action(
     State(app): State<Arc<App>>,
-    _: Admin,
+    Admin(scope): Admin,
     ClientIp(ip): ClientIp,
     ApiPath((id, action)): ApiPath<(DeviceId, String)>,
 ) -> Result<StatusCode, ApiError> {
@@ -239,13 +274,18 @@ async fn admin_device_action(
         "revoke" => DeviceAction::Revoke,
         _ => return Err(ApiError::not_found("device action")),
     };
-    admin::device_action(&app, &id, action, ip.as_deref()).await?;
+    admin::device_action(&app, &scope, &id, action, ip.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn admin_audit(State(app): State<Arc<App>>, _: Admin, ApiQuery(q): ApiQuery<AuditQuery>) -> Api<AuditPage> {
+async fn admin_audit(
+    State(app): State<Arc<App>>,
+    Admin(scope): Admin,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> Api<AuditPage> {
     if q.limit.is_some_and(|l| l == 0 || l > audit::MAX_PAGE) {
         return Err(ApiError::bad_request(format!("limit must be 1 to {}", audit::MAX_PAGE)));
     }
-    Ok(Json(app.audit.page(q.after.unwrap_or(0), q.limit.unwrap_or(audit::DEFAULT_PAGE))?))
+    let limit = q.limit.unwrap_or(audit::DEFAULT_PAGE);
+    Ok(Json(app.audit.page(q.after.unwrap_or(0), limit, scope.tenant.as_deref())?))
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use nyckel_protocol::enrollment::{EnrollmentStarted, StartEnrollment};
 use nyckel_protocol::qr::{EnrollQr, QrPayload};
 use nyckel_protocol::wire::phone::PendingChallenges;
+use nyckel_protocol::agreement::EphemeralKey;
 use nyckel_protocol::{
     Answer, CompleteEnrollment, DeviceId, DeviceSigner, EnrollmentReceipt, PinSecret, PushChallenge, RequestAuth,
     ServerPublicKey, SoftwareDeviceKey,
@@ -15,10 +16,14 @@ use nyckel_server::{admin, ManualClock, Server, ServerConfig};
 use serde_json::Value;
 
 pub const PASSWORD: &str = "Correct1!horse";
+/// The tenant every harness user and the harness relying party belong to.
+pub const TENANT: &str = "acme";
+/// Its organisation name, as phones show it.
+pub const ORGANISATION: &str = "Acme Trade";
 pub const START: u64 = 1_900_000_000;
 
 pub struct Harness {
-    pub dir: tempfile::TempDir,
+    pub dir: Arc<tempfile::TempDir>,
     pub base: String,
     pub http: reqwest::Client,
     pub clock: Arc<ManualClock>,
@@ -37,12 +42,17 @@ impl Drop for Harness {
 impl Harness {
     pub async fn start(users: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        admin::add_tenant(dir.path(), TENANT, ORGANISATION).unwrap();
         for user in users {
-            admin::add_user(dir.path(), user, PASSWORD).unwrap();
+            admin::add_user(dir.path(), TENANT, user, PASSWORD).unwrap();
         }
-        let rp_key = admin::add_relying_party(dir.path(), "portal").unwrap().to_string();
+        let rp_key = admin::add_relying_party(dir.path(), TENANT, "portal").unwrap().to_string();
         let admin_token = admin::admin_token(dir.path()).unwrap().to_string();
         let clock = Arc::new(ManualClock::new(START));
+        Self::open(Arc::new(dir), clock, rp_key, admin_token).await
+    }
+
+    async fn open(dir: Arc<tempfile::TempDir>, clock: Arc<ManualClock>, rp_key: String, admin_token: String) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let config = ServerConfig { clock: clock.clone(), ..ServerConfig::new(dir.path()) };
         let server = Server::open(listener, config).unwrap();
@@ -52,6 +62,16 @@ impl Harness {
             let _ = server.run().await;
         });
         Self { dir, base, http: client(), clock, rp_key, admin_token, app, task }
+    }
+
+    /// Stops this server and opens a new one on the same data directory and clock.
+    pub async fn restart(self) -> Self {
+        let (dir, clock, rp_key, admin_token) =
+            (self.dir.clone(), self.clock.clone(), self.rp_key.clone(), self.admin_token.clone());
+        self.app.store.flush().await.unwrap();
+        drop(self);
+        tokio::task::yield_now().await;
+        Self::open(dir, clock, rp_key, admin_token).await
     }
 
     pub fn now(&self) -> u64 {
@@ -65,7 +85,12 @@ impl Harness {
 
     /// A relying-party request; returns (status, JSON body or Null).
     pub async fn rp(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method.parse().unwrap(), self.url(path)).bearer_auth(&self.rp_key);
+        self.rp_as(&self.rp_key, method, path, body).await
+    }
+
+    /// A request with another relying party's key.
+    pub async fn rp_as(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method.parse().unwrap(), self.url(path)).bearer_auth(key);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -74,10 +99,15 @@ impl Harness {
     }
 
     pub async fn admin(&self, method: &str, path: &str) -> (u16, Value) {
+        self.admin_as(&self.admin_token, method, path).await
+    }
+
+    /// An administrator request with another token.
+    pub async fn admin_as(&self, token: &str, method: &str, path: &str) -> (u16, Value) {
         let resp = self
             .http
             .request(method.parse().unwrap(), self.url(path))
-            .bearer_auth(&self.admin_token)
+            .bearer_auth(token)
             .send()
             .await
             .unwrap();
@@ -102,19 +132,36 @@ impl Harness {
     /// Enrolls a new software phone for `user`.
     pub async fn enroll(&self, user: &str) -> Phone {
         let started = self.start_enrollment(user).await;
-        let QrPayload::Enroll(qr) = QrPayload::parse(&started.qr).unwrap() else { panic!("not an enroll code") };
+        self.complete(&started.qr).await
+    }
+
+    /// Completes the enrollment of a code as a new software phone would.
+    pub async fn complete(&self, code: &str) -> Phone {
+        let QrPayload::Enroll(qr) = QrPayload::parse(code).unwrap() else { panic!("not an enroll code") };
         let key = SoftwareDeviceKey::generate().unwrap();
-        let secret = PinSecret::generate().unwrap();
-        let req = CompleteEnrollment::create(&qr, &key, &secret, "Linux test").unwrap();
+        let (ephemeral, share) = EphemeralKey::generate().unwrap();
+        let req = CompleteEnrollment::create(&qr, &key, &share, "Linux test").unwrap();
         let resp = self.http.post(self.url("/v1/enroll")).json(&req).send().await.unwrap();
         assert_eq!(resp.status(), 200);
         let receipt: EnrollmentReceipt = resp.json().await.unwrap();
-        receipt.verify(&qr, &key.public_key()).unwrap();
+        let secret = receipt.accept(&qr, &key.public_key(), ephemeral, &share).unwrap();
         Phone { key, secret, device_id: receipt.device_id, server_key: qr.server_key, qr }
     }
 
+    /// A second tenant with a relying party of its own; returns that relying party's key.
+    pub fn other_tenant(&self, tenant: &str, users: &[&str]) -> String {
+        nyckel_server::tenants::add(&self.app.store, tenant, "Other organisation", self.now()).unwrap();
+        for user in users {
+            nyckel_server::users::add_with_hash(&self.app.store, tenant, user, "x".into(), self.now()).unwrap();
+        }
+        nyckel_server::relying_parties::add(&self.app.store, tenant, "intruder", self.now()).unwrap()
+    }
+
+    /// A push without number matching unless `extra` asks for it (the server's default is a
+    /// typed number, tested on its own).
     pub async fn push(&self, user: &str, extra: Value) -> (u16, Value) {
-        let mut body = serde_json::json!({"user": user, "context": {"service": "Trade portal", "action": "Sign in"}});
+        let mut body = serde_json::json!({"user": user, "context": {"service": "Trade portal", "action": "Sign in"},
+            "number_matching": "none"});
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
             for (k, v) in e {
                 b.insert(k.clone(), v.clone());
@@ -171,6 +218,16 @@ impl Phone {
             req = req.header("content-type", "application/json").body(bytes);
         }
         status_json(req.send().await.unwrap()).await
+    }
+
+    /// A signed request, built now and sent later (for requests raced in parallel).
+    pub fn signed_request(&self, h: &Harness, method: &str, path: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
+        let auth = RequestAuth::sign(&self.key, &self.device_id, method, path, &body, h.now()).unwrap();
+        let mut req = h.http.request(method.parse().unwrap(), h.url(path));
+        for (name, value) in auth.to_headers() {
+            req = req.header(name, value);
+        }
+        req.header("content-type", "application/json").body(body)
     }
 
     pub async fn signed(&self, h: &Harness, method: &str, path: &str, body: Option<Vec<u8>>) -> (u16, Value) {

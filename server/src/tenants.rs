@@ -1,0 +1,99 @@
+//! Tenants: the organisations whose users, devices, relying parties and audit events are kept apart.
+
+use nyckel_protocol::display::check_text;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Store, StoreError};
+
+/// A stored tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    /// Its identifier: 1–64 of `[a-z0-9-]`, used in commands, keys and audit events.
+    pub name: String,
+    /// The organisation's name as phones show it (signed into enrollment receipts).
+    pub display_name: String,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+/// Why a tenant operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    /// The identifier is not 1–64 of `[a-z0-9-]`.
+    #[error("invalid tenant name {0:?}: use 1-64 lower-case letters, digits and '-'")]
+    BadName(String),
+    /// The display name is not displayable text of 1–64 characters.
+    #[error("invalid organisation name: {0}")]
+    BadDisplayName(String),
+    /// A tenant with that name exists.
+    #[error("tenant {0:?} already exists")]
+    Exists(String),
+    /// No such tenant.
+    #[error("no tenant {0:?}")]
+    NotFound(String),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Checks a tenant identifier.
+pub fn check_name(name: &str) -> Result<(), TenantError> {
+    let ok = (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(TenantError::BadName(name.to_owned()))
+    }
+}
+
+/// Adds a tenant.
+pub fn add(store: &Store, name: &str, display_name: &str, now: u64) -> Result<Tenant, TenantError> {
+    check_name(name)?;
+    check_text("organisation", display_name, 1, 64).map_err(|e| TenantError::BadDisplayName(e.to_string()))?;
+    if store.tenants.get::<Tenant>(name.as_bytes())?.is_some() {
+        return Err(TenantError::Exists(name.to_owned()));
+    }
+    let tenant = Tenant { name: name.to_owned(), display_name: display_name.to_owned(), created_at: now };
+    store.tenants.put(name.as_bytes(), &tenant)?;
+    Ok(tenant)
+}
+
+/// One tenant.
+pub fn get(store: &Store, name: &str) -> Result<Option<Tenant>, StoreError> {
+    store.tenants.get(name.as_bytes())
+}
+
+/// One tenant, which must exist.
+pub fn require(store: &Store, name: &str) -> Result<Tenant, TenantError> {
+    get(store, name)?.ok_or_else(|| TenantError::NotFound(name.to_owned()))
+}
+
+/// Every tenant, by name.
+pub fn list(store: &Store) -> Result<Vec<Tenant>, StoreError> {
+    store.tenants.all()
+}
+
+/// The store key of something named `name` inside `tenant`: the two cannot run together
+/// because tenant names never contain a NUL byte.
+pub fn scoped_key(tenant: &str, name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(tenant.len() + 1 + name.len());
+    key.extend_from_slice(tenant.as_bytes());
+    key.push(0);
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_name("acme-1").is_ok());
+        for bad in ["", "Acme", "a b", "a/b", "a\0b", &"x".repeat(65)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+        assert_ne!(scoped_key("a", "bc"), scoped_key("ab", "c"));
+    }
+}
