@@ -41,6 +41,9 @@ pub mod trees {
     pub const CHALLENGES: &str = "challenges";
     /// Audit events by big-endian sequence number.
     pub const AUDIT: &str = "audit";
+    /// The signed head of the audit chain (one record, key `head`), written in the same
+    /// transaction as each event.
+    pub const AUDIT_HEAD: &str = "audit_head";
 }
 
 /// A typed view of one sled tree.
@@ -51,6 +54,11 @@ pub struct Table {
 }
 
 impl Table {
+    /// The underlying sled tree, for writes that must be one transaction across trees.
+    pub fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
     /// Reads and decodes one record.
     pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
         match self.tree.get(key)? {
@@ -109,6 +117,8 @@ pub struct Store {
     pub challenges: Table,
     /// Audit log.
     pub audit: Table,
+    /// Audit chain head.
+    pub audit_head: Table,
 }
 
 impl Store {
@@ -123,6 +133,7 @@ impl Store {
             enrollments: table(trees::ENROLLMENTS)?,
             challenges: table(trees::CHALLENGES)?,
             audit: table(trees::AUDIT)?,
+            audit_head: table(trees::AUDIT_HEAD)?,
             db,
         })
     }
