@@ -17,11 +17,15 @@ pub mod devices;
 pub mod enrollments;
 pub mod files;
 pub mod http;
+/// Rate limits; belongs in `http` (`pub mod limits;` in http/mod.rs), declared here until then.
+#[path = "http/limits.rs"]
+pub mod limits;
 pub mod nonces;
 pub mod phone;
 pub mod qr_image;
 pub mod relying_parties;
 pub mod seal;
+pub mod secrets;
 pub mod store;
 pub mod users;
 
@@ -82,6 +86,15 @@ pub enum ServerError {
     /// The PIN-secret sealing key.
     #[error(transparent)]
     Seal(#[from] seal::SealError),
+    /// The key-encryption key or the sealed key ring.
+    #[error(transparent)]
+    Secrets(#[from] secrets::SecretsError),
+    /// The audit log.
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
+    /// The rate limits.
+    #[error(transparent)]
+    Limits(#[from] limits::LimitsError),
     /// A user operation.
     #[error(transparent)]
     User(#[from] users::UserError),
