@@ -306,7 +306,8 @@ mod tests {
     fn hash_covers_every_field() {
         let base = event();
         let h = base.chain_hash();
-        let changes: Vec<Box<dyn Fn(&mut AuditEvent)>> = vec![
+        type Change = Box<dyn Fn(&mut AuditEvent)>;
+        let changes: Vec<Change> = vec![
             Box::new(|e| e.seq += 1),
             Box::new(|e| e.at += 1),
             Box::new(|e| e.kind = AuditKind::DeviceBlocked),
