@@ -17,6 +17,8 @@ use crate::relying_parties::{self, RelyingParty};
 use crate::tenants::{self, Tenant};
 use crate::store::Store;
 use crate::users::{self, UserRecord};
+use crate::audit::{self, VerifyReport};
+use crate::secrets::{Kek, KeyRing, RotationStatement};
 use crate::{files, ServerError};
 
 fn open(dir: &Path) -> Result<Store, ServerError> {
@@ -91,9 +93,23 @@ pub fn list_relying_parties(dir: &Path) -> Result<Vec<RelyingParty>, ServerError
     Ok(relying_parties::list(&open(dir)?)?)
 }
 
-/// The admin token, created on first use (works while the server runs: it is a file).
-pub fn admin_token(dir: &Path) -> Result<Zeroizing<String>, ServerError> {
-    Ok(files::admin_token(dir)?)
+/// The global admin token, created with the other secrets on first use (works while the
+/// server runs: the secrets are sealed files, not in the database).
+pub fn admin_token(dir: &Path, kek: &Kek) -> Result<Zeroizing<String>, ServerError> {
+    Ok(Zeroizing::new(KeyRing::open(dir, kek)?.admin_token().to_owned()))
+}
+
+/// Makes a new server signing key current; phones follow it through the rotation
+/// statement signed by the old key (PROTOCOL.md §12). A running server picks it up at restart.
+pub fn rotate_signing_key(dir: &Path, kek: &Kek) -> Result<RotationStatement, ServerError> {
+    Ok(KeyRing::rotate(dir, kek)?)
+}
+
+/// Checks the whole audit log against every key the server has had. Needs the server stopped.
+pub fn verify_audit(dir: &Path, kek: &Kek) -> Result<VerifyReport, ServerError> {
+    let ring = KeyRing::open(dir, kek)?;
+    let store = open(dir)?;
+    Ok(audit::verify(&store, &ring.public_keys())?)
 }
 
 /// The devices of one tenant (of one user, if given) in `state`, if given.
@@ -127,7 +143,7 @@ pub async fn unlock_otp(app: &App, scope: &AdminScope, tenant: &str, user: &str,
     let _guard = app.user_lock(tenant, user).await;
     let record = users::get(&app.store, tenant, user)?.ok_or_else(|| ApiError::not_found("user"))?;
     users::put(&app.store, &UserRecord { otp_failures: 0, ..record })?;
-    app.record(Entry::new(AuditKind::DeviceUnblocked, scope.actor()).tenant(tenant).user(user).ip(ip).detail("QR one-time passwords unlocked"));
+    app.record(Entry::new(AuditKind::DeviceUnblocked, scope.actor()).tenant(tenant).user(user).ip(ip).detail("QR one-time passwords unlocked"))?;
     app.store.flush().await?;
     Ok(())
 }
@@ -160,7 +176,7 @@ pub async fn device_action(
                 r.blocked = false;
                 r.pin_failures = 0;
             })?;
-            app.record(Entry::new(AuditKind::DeviceUnblocked, &*actor).tenant(&device.tenant).user(&device.user).device(id).ip(ip));
+            app.record(Entry::new(AuditKind::DeviceUnblocked, &*actor).tenant(&device.tenant).user(&device.user).device(id).ip(ip))?;
         }
         DeviceAction::Reactivate => {
             device.update(&app.store, |r| {
@@ -174,7 +190,7 @@ pub async fn device_action(
                     .device(id)
                     .ip(ip)
                     .detail("reactivated"),
-            );
+            )?;
         }
         DeviceAction::Revoke => {
             return crate::phone::remove_device(app, &device, AuditKind::DeviceRevoked, &actor, ip).await;

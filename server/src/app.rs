@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use nyckel_protocol::digest::sha256;
 use nyckel_protocol::wire::audit::AuditKind;
 use nyckel_protocol::wire::devices::DeviceState;
 use nyckel_protocol::{ServerPublicKey, ServerSigningKey};
@@ -15,8 +14,11 @@ use crate::clock::Clock;
 use crate::devices::DeviceRegistry;
 use crate::enrollments::EnrollmentRegistry;
 use crate::seal::Sealer;
+use crate::secrets::KeyRing;
+use nyckel_protocol::key_rotation::KeyRotation;
 use crate::store::Store;
-use crate::{files, ServerConfig, ServerError};
+use crate::api_error::ApiError;
+use crate::{ServerConfig, ServerError};
 
 /// Everything a request handler needs.
 pub struct App {
@@ -26,10 +28,14 @@ pub struct App {
     pub store: Store,
     /// The audit log.
     pub audit: Audit,
-    /// The Ed25519 key that signs challenges and receipts.
-    pub key: ServerSigningKey,
+    /// The Ed25519 key that signs challenges, receipts and the audit head (the newest of the ring).
+    pub key: Arc<ServerSigningKey>,
     /// Its public half.
     pub server_key: ServerPublicKey,
+    /// Every public key the server has had, oldest first (audit verification).
+    pub known_keys: Vec<ServerPublicKey>,
+    /// The rotation statements phones follow from the key they pinned to the current one.
+    key_rotations: Vec<KeyRotation>,
     /// Seals PIN secrets.
     pub sealer: Sealer,
     /// SHA-256 of the admin token.
@@ -55,10 +61,16 @@ pub struct App {
 impl App {
     /// Opens the data directory: keys (created at first start), store, registries.
     pub fn open(config: &ServerConfig, public_url: String) -> Result<Arc<Self>, ServerError> {
-        files::ensure_dir(&config.data_dir)?;
-        let key = files::signing_key(&config.data_dir)?;
-        let sealer = Sealer::new(&*files::seal_key(&config.data_dir)?)?;
-        let admin_token_hash = sha256(files::admin_token(&config.data_dir)?.as_bytes());
+        let kek = config.kek()?;
+        let ring = KeyRing::open(&config.data_dir, &kek)?;
+        let key = ring.signing_key();
+        let sealer = ring.sealer()?;
+        let admin_token_hash = ring.admin_token_hash();
+        let key_rotations = ring
+            .rotations()
+            .iter()
+            .map(|r| KeyRotation { old_key: r.old_key, new_key: r.new_key, signature: r.signature })
+            .collect();
         let store = Store::open(&config.data_dir)?;
         let now = config.clock.now();
         let devices = DeviceRegistry::load(&store, now)?;
@@ -66,9 +78,11 @@ impl App {
         challenges.load_open(&store, &devices, now)?;
         Ok(Arc::new(Self {
             clock: config.clock.clone(),
-            audit: Audit::new(store.clone()),
+            audit: Audit::open(store.clone(), key.clone())?,
             server_key: key.public_key(),
             key,
+            known_keys: ring.public_keys(),
+            key_rotations,
             sealer,
             admin_token_hash,
             public_url,
@@ -92,21 +106,25 @@ impl App {
         UserGuard { app: self, key, _guard: Some(guard) }
     }
 
+    /// The whole key-rotation chain, sent with every poll answer.
+    pub fn key_rotations(&self) -> Vec<KeyRotation> {
+        self.key_rotations.clone()
+    }
+
     /// The current time.
     pub fn now(&self) -> u64 {
         self.clock.now()
     }
 
-    /// Appends an audit event; a failure is logged, not fatal to the request that caused it,
-    /// except where the caller needs it durable (it then flushes and checks).
-    pub fn record(&self, entry: Entry) {
-        if let Err(e) = self.audit.append(entry, self.now()) {
-            eprintln!("nyckel-server: audit append failed: {e}");
-        }
+    /// Appends an audit event; it becomes durable with the flush every security-relevant
+    /// request makes before it answers. A failed append fails the request (500): nothing
+    /// is acknowledged without its record.
+    pub fn record(&self, entry: Entry) -> Result<(), ApiError> {
+        self.audit.append(entry, self.now()).map(|_| ()).map_err(|e| ApiError::internal(&e))
     }
 
     /// Audits a device's move to inactive, once.
-    pub fn note_inactive(&self, device: &crate::devices::DeviceEntry, now: u64) {
+    pub fn note_inactive(&self, device: &crate::devices::DeviceEntry, now: u64) -> Result<(), ApiError> {
         let record = device.record();
         if record.state(now) == DeviceState::Inactive
             && !record.inactive_noted
@@ -117,19 +135,25 @@ impl App {
                     .tenant(&record.tenant)
                     .user(&record.user)
                     .device(&device.id),
-            );
+            )?;
         }
+        Ok(())
     }
 
     /// One housekeeping pass: expire challenges, drop closed ones from memory and inboxes,
     /// forget old enrollments, audit devices that became inactive.
     pub fn housekeeping(&self) {
         let now = self.now();
+        if let Err(e) = self.audit.flush_aggregates(now) {
+            eprintln!("nyckel-server: writing audit summaries failed: {e}");
+        }
         self.challenges.sweep(self, now);
         self.enrollments.sweep(now);
         for device in self.devices.all() {
             device.prune_inbox(now);
-            self.note_inactive(&device, now);
+            if let Err(e) = self.note_inactive(&device, now) {
+                eprintln!("nyckel-server: housekeeping: {e}");
+            }
         }
         // Stored nonces older than the replay window are dropped about once a minute.
         let last = self.nonces_pruned_at.load(std::sync::atomic::Ordering::Relaxed);

@@ -267,7 +267,9 @@ impl ChallengeRegistry {
     pub fn sweep(&self, app: &App, now: u64) {
         let entries: Vec<Arc<ChallengeEntry>> = lock(&self.map).values().cloned().collect();
         for entry in &entries {
-            settle_expiry(app, entry, now);
+            if let Err(e) = settle_expiry(app, entry, now) {
+                eprintln!("nyckel-server: housekeeping: {e}");
+            }
         }
         lock(&self.map).retain(|_, e| {
             let r = lock(&e.record);
@@ -307,22 +309,20 @@ impl ChallengeRegistry {
 }
 
 /// Makes an overdue pending challenge `expired` (persisted, audited). Returns its state.
-pub fn settle_expiry(app: &App, entry: &ChallengeEntry, now: u64) -> ChallengeState {
+pub fn settle_expiry(app: &App, entry: &ChallengeEntry, now: u64) -> Result<ChallengeState, ApiError> {
     let (state, just_expired) = entry.expire_if_due(now);
     if let Some(record) = just_expired {
-        persist_expired(app, &record);
+        persist_expired(app, &record)?;
     }
-    state
+    Ok(state)
 }
 
 /// Persists and audits a challenge that just expired.
-pub fn persist_expired(app: &App, record: &ChallengeRecord) {
-    if let Err(e) = app.store.challenges.put(record.id.as_str().as_bytes(), record) {
-        eprintln!("nyckel-server: persisting an expired challenge failed: {e}");
-    }
+pub fn persist_expired(app: &App, record: &ChallengeRecord) -> Result<(), ApiError> {
+    app.store.challenges.put(record.id.as_str().as_bytes(), record)?;
     app.record(
         Entry::new(AuditKind::ChallengeExpired, "server").tenant(&record.tenant).user(&record.user).challenge(&record.id),
-    );
+    )
 }
 
 /// A relying party's view of a challenge it created: anything else — unknown, another
@@ -440,7 +440,7 @@ pub fn create_push(
             .challenge(&id)
             .ip(ip)
             .detail(format!("push to {} device(s){browser}", devices.len())),
-    );
+    )?;
     Ok(PushChallengeCreated {
         challenge_id: id,
         expires_at,
@@ -512,7 +512,7 @@ pub fn create_qr(
             .challenge(&id)
             .ip(ip)
             .detail(format!("qr {}", kind.as_str())),
-    );
+    )?;
     Ok(QrChallengeCreated { challenge_id: id, expires_at, qr: uri })
 }
 
@@ -528,7 +528,7 @@ pub async fn watch_status(
     let mut rx = entry.subscribe();
     loop {
         let now = app.now();
-        let state = settle_expiry(app, &entry, now);
+        let state = settle_expiry(app, &entry, now)?;
         let record = entry.record();
         if state.is_final() || tokio::time::Instant::now() >= deadline {
             return Ok(record.status());
@@ -567,7 +567,7 @@ pub async fn verify_otp(
         return Err(ApiError::not_found("QR challenge"));
     };
     let now = app.now();
-    match settle_expiry(app, &entry, now) {
+    match settle_expiry(app, &entry, now)? {
         ChallengeState::Pending => {}
         ChallengeState::Expired => return Err(ApiError::new(ErrorCode::ChallengeExpired, "the challenge expired")),
         _ => return Err(ApiError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending")),
@@ -590,7 +590,7 @@ pub async fn verify_otp(
         count_challenge_attempt(app, &entry, now)?;
         app.record(base(AuditKind::QrTampered).detail(
             "the one-time password was made for other details than this challenge shows (altered QR code or typing error)",
-        ));
+        ))?;
         app.store.flush().await?;
         return Err(ApiError::new(
             ErrorCode::QrMismatch,
@@ -612,16 +612,16 @@ pub async fn verify_otp(
         if user.otp_failures != 0 {
             users::put(&app.store, &users::UserRecord { otp_failures: 0, ..user })?;
         }
-        app.record(base(AuditKind::ChallengeApproved).device(&device.id).detail("otp"));
+        app.record(base(AuditKind::ChallengeApproved).device(&device.id).detail("otp"))?;
         Ok(decided.status())
     } else {
         let failures = user.otp_failures.saturating_add(1);
         users::put(&app.store, &users::UserRecord { otp_failures: failures, ..user })?;
         let left = MAX_OTP_FAILURES_PER_USER.saturating_sub(failures);
-        app.record(base(AuditKind::PinFailed).detail(format!("wrong one-time password; {left} left for this user")));
+        app.record(base(AuditKind::PinFailed).detail(format!("wrong one-time password; {left} left for this user")))?;
         count_challenge_attempt(app, &entry, now)?;
         if left == 0 {
-            app.record(base(AuditKind::OtpLocked).detail("QR one-time passwords locked; push still works"));
+            app.record(base(AuditKind::OtpLocked).detail("QR one-time passwords locked; push still works"))?;
             Err(otp_locked())
         } else {
             Err(ApiError::wrong_pin(left))
@@ -659,7 +659,7 @@ fn count_challenge_attempt(app: &App, entry: &ChallengeEntry, now: u64) -> Resul
             .user(&decided.user)
             .challenge(&decided.id)
             .detail("too many wrong one-time passwords"),
-    );
+    )?;
     Ok(())
 }
 
@@ -678,9 +678,9 @@ pub fn decide_or_refuse(
 ) -> Result<ChallengeRecord, ApiError> {
     entry.decide(state, device, now).map_err(|refusal| match refusal {
         Decided::AlreadyFinal(_) => ApiError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending"),
-        Decided::JustExpired(record) => {
-            persist_expired(app, &record);
-            ApiError::new(ErrorCode::ChallengeExpired, "the challenge expired")
-        }
+        Decided::JustExpired(record) => match persist_expired(app, &record) {
+            Ok(()) => ApiError::new(ErrorCode::ChallengeExpired, "the challenge expired"),
+            Err(e) => e,
+        },
     })
 }

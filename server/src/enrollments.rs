@@ -174,7 +174,7 @@ pub fn start(
             .tenant(&rp.tenant)
             .user(&req.user)
             .ip(ip),
-    );
+    )?;
     Ok(EnrollmentStarted { enrollment_id: id, qr, expires_at })
 }
 
@@ -221,10 +221,10 @@ pub async fn watch_status(
     }
 }
 
-fn failed(app: &App, record: &EnrollmentRecord, ip: Option<&str>, why: &str) {
+fn failed(app: &App, record: &EnrollmentRecord, ip: Option<&str>, why: &str) -> Result<(), ApiError> {
     app.record(
         Entry::new(AuditKind::EnrollmentFailed, "device").tenant(&record.tenant).user(&record.user).ip(ip).detail(why),
-    );
+    )
 }
 
 /// `POST /v1/enroll` (PROTOCOL.md §6.1 step 3).
@@ -238,11 +238,11 @@ pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> R
         let mut record = lock(&entry.record);
         match record.state(now) {
             EnrollmentState::Completed => {
-                failed(app, &record, ip, "reused");
+                failed(app, &record, ip, "reused")?;
                 return Err(ApiError::new(ErrorCode::EnrollmentUsed, "the enrollment was already completed"));
             }
             EnrollmentState::Expired => {
-                failed(app, &record, ip, "expired");
+                failed(app, &record, ip, "expired")?;
                 return Err(ApiError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired"));
             }
             EnrollmentState::Pending => {}
@@ -257,21 +257,21 @@ pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> R
             }
             app.store.enrollments.put(next.id.as_str().as_bytes(), &next)?;
             *record = next;
-            failed(app, &record, ip, "bad token");
+            failed(app, &record, ip, "bad token")?;
             return Err(ApiError::new(ErrorCode::BadToken, "wrong enrollment token"));
         }
         match req.verify_proof(&app.server_key, &app.public_url) {
             Ok(()) => {}
             Err(EnrollmentError::WrongServer) => {
                 // The phone was shown another URL than this server's: a relay in the middle.
-                failed(app, &record, ip, &format!("completed for another server URL {:?}", req.server_url));
+                failed(app, &record, ip, &format!("completed for another server URL {:?}", req.server_url))?;
                 return Err(ApiError::new(
                     ErrorCode::WrongServer,
                     "the enrollment code the phone scanned names another server; it may have been relayed",
                 ));
             }
             Err(_) => {
-                failed(app, &record, ip, "bad proof of possession");
+                failed(app, &record, ip, "bad proof of possession")?;
                 return Err(ApiError::new(ErrorCode::BadSignature, "the proof of key possession does not verify"));
             }
         }
@@ -319,7 +319,7 @@ pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> R
                 .device(&device_id)
                 .ip(ip)
                 .detail(format!("platform {}", req.platform)),
-        );
+        )?;
         (receipt, device)
     };
     // Durable before the phone is told it is registered.

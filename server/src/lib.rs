@@ -18,11 +18,13 @@ pub mod devices;
 pub mod enrollments;
 pub mod files;
 pub mod http;
+pub use http::limits;
 pub mod nonces;
 pub mod phone;
 pub mod qr_image;
 pub mod relying_parties;
 pub mod seal;
+pub mod secrets;
 pub mod store;
 pub mod tenants;
 pub mod users;
@@ -45,6 +47,11 @@ pub struct ServerConfig {
     pub clock: Arc<dyn Clock>,
     /// Lifetime of an enrollment code, seconds.
     pub enrollment_ttl: u64,
+    /// The key-encryption key's file (outside the data directory); `None`: from the
+    /// environment ([`secrets::Kek::from_env`]).
+    pub kek_file: Option<PathBuf>,
+    /// Request rates per relying-party key and per client address.
+    pub limits: limits::Limits,
 }
 
 impl ServerConfig {
@@ -55,6 +62,16 @@ impl ServerConfig {
             public_url: None,
             clock: Arc::new(SystemClock),
             enrollment_ttl: enrollments::DEFAULT_ENROLLMENT_TTL,
+            kek_file: None,
+            limits: limits::Limits::default(),
+        }
+    }
+
+    /// Opens the key-encryption key this configuration names.
+    pub fn kek(&self) -> Result<secrets::Kek, secrets::SecretsError> {
+        match &self.kek_file {
+            Some(path) => secrets::Kek::from_file(path, &self.data_dir),
+            None => secrets::Kek::from_env(&self.data_dir),
         }
     }
 }
@@ -65,6 +82,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("data_dir", &self.data_dir)
             .field("public_url", &self.public_url)
             .field("enrollment_ttl", &self.enrollment_ttl)
+            .field("kek_file", &self.kek_file)
             .finish_non_exhaustive()
     }
 }
@@ -78,12 +96,21 @@ pub enum ServerError {
     /// The store.
     #[error(transparent)]
     Store(#[from] store::StoreError),
-    /// A key file.
+    /// A data-directory file.
     #[error(transparent)]
     File(#[from] files::FileError),
     /// The PIN-secret sealing key.
     #[error(transparent)]
     Seal(#[from] seal::SealError),
+    /// The key-encryption key or the sealed key ring.
+    #[error(transparent)]
+    Secrets(#[from] secrets::SecretsError),
+    /// The audit log.
+    #[error(transparent)]
+    Audit(#[from] audit::AuditError),
+    /// The rate limits.
+    #[error(transparent)]
+    Limits(#[from] limits::LimitsError),
     /// A user operation.
     #[error(transparent)]
     User(#[from] users::UserError),
@@ -104,6 +131,7 @@ pub enum ServerError {
 /// An opened server, ready to run.
 pub struct Server {
     app: Arc<app::App>,
+    limits: limits::Limits,
     listener: tokio::net::TcpListener,
 }
 
@@ -119,7 +147,7 @@ impl Server {
         let url = config.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
         let url = nyckel_protocol::qr::check_server_url(&url).map_err(|e| ServerError::PublicUrl(e.to_string()))?;
         let app = app::App::open(&config, url)?;
-        Ok(Self { app, listener })
+        Ok(Self { app, listener, limits: config.limits })
     }
 
     /// The bound address.
@@ -134,7 +162,7 @@ impl Server {
 
     /// Serves until the listener fails.
     pub async fn run(self) -> Result<(), ServerError> {
-        Ok(http::run(self.listener, self.app).await?)
+        http::run(self.listener, self.app, &self.limits).await
     }
 }
 

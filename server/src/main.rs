@@ -6,15 +6,20 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use nyckel_server::secrets::Kek;
 use nyckel_server::{admin, ServerConfig, ServerError};
 use zeroize::Zeroizing;
 
 #[derive(Parser)]
 #[command(name = "nyckel-server", version, about = "The Nyckel second-factor server")]
 struct Cli {
-    /// Directory of the database and key files.
+    /// Directory of the database and the sealed key files.
     #[arg(long, global = true, default_value = "./nyckel-data", env = "NYCKEL_DATA_DIR")]
     data_dir: PathBuf,
+    /// The key-encryption key (32 bytes, or 64 hex digits), outside the data directory and
+    /// readable by the owner only; default: `$CREDENTIALS_DIRECTORY/nyckel-kek` (systemd).
+    #[arg(long, global = true, env = "NYCKEL_KEK_FILE")]
+    kek_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -61,6 +66,30 @@ enum Command {
     },
     /// Print the global admin token, creating it on first use.
     AdminToken,
+    /// Create a new key-encryption key file (mode 0600) at the `--kek-file` path.
+    KekCreate,
+    /// The server's signing key.
+    Key {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Make a new signing key current, announced to phones signed by the old one.
+    Rotate,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain and the signed head; exit status 1 when anything was changed.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -125,6 +154,12 @@ enum CliError {
     Bind { addr: String, source: std::io::Error },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Secrets(#[from] nyckel_server::secrets::SecretsError),
+    #[error("--kek-file (or $NYCKEL_KEK_FILE) names the file to create")]
+    NoKekPath,
+    #[error("the audit log does not verify: {0} finding(s)")]
+    AuditBroken(usize),
 }
 
 fn password() -> Result<Zeroizing<String>, CliError> {
@@ -139,13 +174,18 @@ fn password() -> Result<Zeroizing<String>, CliError> {
     Ok(first)
 }
 
-fn serve(data_dir: &Path, listen: &str, public_url: Option<String>) -> Result<(), CliError> {
+fn kek(cli: &Cli) -> Result<Kek, CliError> {
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").filter(|v| !v.is_empty()).map(PathBuf::from);
+    Ok(Kek::locate(cli.kek_file.as_deref(), credentials.as_deref(), &cli.data_dir)?)
+}
+
+fn serve(data_dir: &Path, kek_file: Option<PathBuf>, listen: &str, public_url: Option<String>) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|source| CliError::Bind { addr: listen.to_owned(), source })?;
-        let config = ServerConfig { public_url, ..ServerConfig::new(data_dir) };
+        let config = ServerConfig { public_url, kek_file, ..ServerConfig::new(data_dir) };
         let server = nyckel_server::Server::open(listener, config)?;
         let addr = server.local_addr()?;
         let mut out = std::io::stdout().lock();
@@ -161,9 +201,9 @@ fn serve(data_dir: &Path, listen: &str, public_url: Option<String>) -> Result<()
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
-    let dir = &cli.data_dir;
-    match cli.command {
-        Command::Serve { listen, public_url } => serve(dir, &listen, public_url),
+    let dir = &cli.data_dir.clone();
+    match &cli.command {
+        Command::Serve { listen, public_url } => serve(dir, cli.kek_file.clone(), listen, public_url.clone()),
         Command::Tenant { command: TenantCommand::Add { name, display_name } } => {
             admin::add_tenant(dir, &name, &display_name)?;
             println!("tenant {name} added");
@@ -198,7 +238,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Rp { tenant, command: RpCommand::List } => {
-            for rp in admin::list_relying_parties(dir)?.into_iter().filter(|rp| rp.tenant == tenant) {
+            for rp in admin::list_relying_parties(dir)?.into_iter().filter(|rp| rp.tenant == *tenant) {
                 println!("{}", rp.name);
             }
             Ok(())
@@ -209,8 +249,31 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::AdminToken => {
-            println!("{}", *admin::admin_token(dir)?);
+            println!("{}", *admin::admin_token(dir, &kek(&cli)?)?);
             Ok(())
+        }
+        Command::KekCreate => {
+            let path = cli.kek_file.as_deref().ok_or(CliError::NoKekPath)?;
+            Kek::create_file(path, dir)?;
+            println!("key-encryption key written to {}", path.display());
+            Ok(())
+        }
+        Command::Key { command: KeyCommand::Rotate } => {
+            let statement = admin::rotate_signing_key(dir, &kek(&cli)?)?;
+            println!("new signing key {} (restart the server to use it)", statement.new_key.key_id());
+            Ok(())
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let report = admin::verify_audit(dir, &kek(&cli)?)?;
+            for finding in &report.findings {
+                println!("{finding:?}");
+            }
+            if report.is_intact() {
+                println!("audit log intact: {} events, last {:?}", report.events, report.last_seq);
+                Ok(())
+            } else {
+                Err(CliError::AuditBroken(report.findings.len()))
+            }
         }
     }
 }

@@ -32,12 +32,23 @@ pub struct SignedParts<'a> {
     pub ip: Option<&'a str>,
 }
 
-fn rejected(app: &App, device: Option<&DeviceEntry>, ip: Option<&str>, why: &str) {
-    let mut entry = Entry::new(AuditKind::SignatureRejected, "device").ip(ip).detail(why);
-    if let Some(d) = device {
-        entry = entry.tenant(&d.tenant).user(&d.user).device(&d.id);
+/// Audits a refused signed request: with the device when it is known, otherwise (headers
+/// that do not even parse) aggregated like any unauthenticated failure.
+fn rejected(app: &App, device: Option<&DeviceEntry>, ip: Option<&str>, why: &str) -> Result<(), ApiError> {
+    match device {
+        Some(d) => app.record(
+            Entry::new(AuditKind::SignatureRejected, "device")
+                .tenant(&d.tenant)
+                .user(&d.user)
+                .device(&d.id)
+                .ip(ip)
+                .detail(why),
+        ),
+        None => app
+            .audit
+            .note_unauthenticated(AuditKind::SignatureRejected, ip, app.now())
+            .map_err(|e| ApiError::internal(&e)),
     }
-    app.record(entry);
 }
 
 /// Authenticates a device request (PROTOCOL.md §7.3): headers, device, timestamp,
@@ -57,9 +68,9 @@ pub fn authenticate(
     let values: Vec<Option<String>> = names.iter().map(|n| header(n)).collect();
     let auth =
         RequestAuth::from_headers(|name| names.iter().position(|n| *n == name).and_then(|i| values[i].as_deref()))
-            .map_err(|e| {
-                rejected(app, None, parts.ip, &e.to_string());
-                ApiError::new(ErrorCode::BadSignature, e.to_string())
+            .map_err(|e| match rejected(app, None, parts.ip, &e.to_string()) {
+                Ok(()) => ApiError::new(ErrorCode::BadSignature, e.to_string()),
+                Err(audit_failed) => audit_failed,
             })?;
     let Some(device) = app.devices.get(&auth.device_id) else {
         return Err(ApiError::new(ErrorCode::UnknownDevice, "unknown device"));
@@ -68,18 +79,18 @@ pub fn authenticate(
     match auth.verify(&device.public_key, parts.method, parts.path_and_query, parts.body, now) {
         Ok(()) => {}
         Err(e @ RequestAuthError::Stale { .. }) => {
-            rejected(app, Some(&device), parts.ip, &e.to_string());
+            rejected(app, Some(&device), parts.ip, &e.to_string())?;
             return Err(ApiError::stale(now, e.to_string()));
         }
         Err(e) => {
-            rejected(app, Some(&device), parts.ip, &e.to_string());
+            rejected(app, Some(&device), parts.ip, &e.to_string())?;
             return Err(ApiError::new(ErrorCode::BadSignature, e.to_string()));
         }
     }
     match device.offer_nonce(&app.store, auth.nonce.0, now)? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
-            rejected(app, Some(&device), parts.ip, "replayed request nonce");
+            rejected(app, Some(&device), parts.ip, "replayed request nonce")?;
             return Err(ApiError::new(ErrorCode::ReplayedRequest, "request nonce already used"));
         }
         NonceCheck::Full => return Err(ApiError::new(ErrorCode::RateLimited, "too many signed requests")),
@@ -95,7 +106,7 @@ fn check_state(app: &App, device: &DeviceEntry, now: u64) -> Result<(), ApiError
             Err(ApiError::new(ErrorCode::DeviceBlocked, "the device is blocked after too many wrong PINs"))
         }
         DeviceState::Inactive => {
-            app.note_inactive(device, now);
+            app.note_inactive(device, now)?;
             Err(ApiError::new(ErrorCode::DeviceInactive, "the device is inactive after four months unused"))
         }
     }
@@ -153,7 +164,7 @@ pub async fn answer(
         .filter(|e| e.targets(&device.id))
         .ok_or_else(|| ApiError::not_found("challenge for this device"))?;
     let now = app.now();
-    match settle_expiry(app, &entry, now) {
+    match settle_expiry(app, &entry, now)? {
         ChallengeState::Pending => {}
         ChallengeState::Expired => return Err(ApiError::new(ErrorCode::ChallengeExpired, "the challenge expired")),
         _ => return Err(ApiError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending")),
@@ -162,7 +173,7 @@ pub async fn answer(
     let push = record.push_for(&device.id);
     if let Err(e) = answer.verify(&push, &device.public_key).and_then(|()| answer.check_time(now)) {
         if matches!(e, AnswerError::BadSignature | AnswerError::Stale { .. }) {
-            rejected(app, Some(device), ip, &format!("answer: {e}"));
+            rejected(app, Some(device), ip, &format!("answer: {e}"))?;
         }
         return Err(answer_error(e, now));
     }
@@ -177,7 +188,7 @@ pub async fn answer(
             let decided = decide_or_refuse(app, &entry, state, Some(&device.id), now)?;
             persist(app, &decided)?;
             device.update(&app.store, |r| r.last_used_at = r.last_used_at.max(now))?;
-            app.record(base(kind));
+            app.record(base(kind))?;
             Ok(AnswerAccepted { state })
         }
         Decision::Approve => {
@@ -201,12 +212,12 @@ pub async fn answer(
                 if number_ok {
                     let decided = decide_or_refuse(app, &entry, ChallengeState::Approved, Some(&device.id), now)?;
                     persist(app, &decided)?;
-                    app.record(base(AuditKind::ChallengeApproved));
+                    app.record(base(AuditKind::ChallengeApproved))?;
                     Ok(AnswerAccepted { state: ChallengeState::Approved })
                 } else {
                     let decided = decide_or_refuse(app, &entry, ChallengeState::Denied, Some(&device.id), now)?;
                     persist(app, &decided)?;
-                    app.record(base(AuditKind::NumberMismatch));
+                    app.record(base(AuditKind::NumberMismatch))?;
                     Err(ApiError::new(ErrorCode::NumberMismatch, "wrong number; the challenge is denied"))
                 }
             }
@@ -238,9 +249,17 @@ fn pin_refusal(
         PinVerdict::Right => ApiError::internal(&"pin_refusal called for a right PIN"),
         PinVerdict::Blocked => blocked_error(),
         PinVerdict::Wrong { attempts_left, now_blocked } => {
-            app.record(base(AuditKind::PinFailed).detail(format!("{what}; {attempts_left} attempts left")));
+            // A refusal that could not be audited becomes a 500: the phone retries, the
+            // counter has moved either way.
+            if let Err(e) = app.record(base(AuditKind::PinFailed).detail(format!("{what}; {attempts_left} attempts left"))) {
+                return e;
+            }
             if now_blocked {
-                app.record(base(AuditKind::DeviceBlocked).detail(format!("five wrong PINs in a row ({what})")));
+                if let Err(e) =
+                    app.record(base(AuditKind::DeviceBlocked).detail(format!("five wrong PINs in a row ({what})")))
+                {
+                    return e;
+                }
                 blocked_error()
             } else {
                 ApiError::wrong_pin(attempts_left)
@@ -262,11 +281,11 @@ fn persist(app: &App, record: &ChallengeRecord) -> Result<(), ApiError> {
 pub async fn pin_check(app: &App, device: &DeviceEntry, check: PinCheck, ip: Option<&str>) -> Result<(), ApiError> {
     let now = app.now();
     if check.timestamp.abs_diff(now) > REQUEST_TIMESTAMP_WINDOW {
-        rejected(app, Some(device), ip, "stale PIN check");
+        rejected(app, Some(device), ip, "stale PIN check")?;
         return Err(ApiError::stale(now, "PIN check timestamp outside the window"));
     }
     if device.offer_nonce(&app.store, check.nonce.0, now)? != NonceCheck::Fresh {
-        rejected(app, Some(device), ip, "replayed PIN check");
+        rejected(app, Some(device), ip, "replayed PIN check")?;
         return Err(ApiError::new(ErrorCode::ReplayedRequest, "PIN check nonce already used"));
     }
     let verdict =
@@ -285,11 +304,11 @@ pub async fn pin_check(app: &App, device: &DeviceEntry, check: PinCheck, ip: Opt
 pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>) -> Result<Rekeyed, ApiError> {
     let now = app.now();
     if req.timestamp.abs_diff(now) > REQUEST_TIMESTAMP_WINDOW {
-        rejected(app, Some(device), ip, "stale PIN change");
+        rejected(app, Some(device), ip, "stale PIN change")?;
         return Err(ApiError::stale(now, "PIN change timestamp outside the window"));
     }
     if device.offer_nonce(&app.store, req.nonce.0, now)? != NonceCheck::Fresh {
-        rejected(app, Some(device), ip, "replayed PIN change");
+        rejected(app, Some(device), ip, "replayed PIN change")?;
         return Err(ApiError::new(ErrorCode::ReplayedRequest, "PIN change nonce already used"));
     }
     let verdict =
@@ -309,7 +328,7 @@ pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>
             .device(&device.id)
             .ip(ip)
             .detail("new PIN secret agreed; it replaces the old one at its first use"),
-    );
+    )?;
     // Durable before the phone re-blinds under the new PIN.
     app.store.flush().await?;
     Ok(response)
@@ -325,7 +344,7 @@ pub async fn remove_device(
 ) -> Result<(), ApiError> {
     app.store.devices.remove(device.id.as_str().as_bytes())?;
     app.devices.remove(&device.id);
-    app.record(Entry::new(kind, actor).tenant(&device.tenant).user(&device.user).device(&device.id).ip(ip));
+    app.record(Entry::new(kind, actor).tenant(&device.tenant).user(&device.user).device(&device.id).ip(ip))?;
     app.store.flush().await?;
     Ok(())
 }

@@ -47,6 +47,9 @@ pub mod trees {
     pub const NONCES: &str = "nonces";
     /// Audit events by big-endian sequence number.
     pub const AUDIT: &str = "audit";
+    /// The signed head of the audit chain (one record, key `head`), written in the same
+    /// transaction as each event.
+    pub const AUDIT_HEAD: &str = "audit_head";
 }
 
 /// A typed view of one sled tree.
@@ -57,6 +60,11 @@ pub struct Table {
 }
 
 impl Table {
+    /// The underlying sled tree, for writes that must be one transaction across trees.
+    pub fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
     /// Reads and decodes one record.
     pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
         match self.tree.get(key)? {
@@ -132,6 +140,8 @@ pub struct Store {
     pub audit: Table,
     /// Recent request nonces.
     pub nonces: Table,
+    /// Audit chain head.
+    pub audit_head: Table,
 }
 
 impl Store {
@@ -149,6 +159,7 @@ impl Store {
             challenges: table(trees::CHALLENGES)?,
             audit: table(trees::AUDIT)?,
             nonces: table(trees::NONCES)?,
+            audit_head: table(trees::AUDIT_HEAD)?,
             db,
         })
     }

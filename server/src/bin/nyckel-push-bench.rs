@@ -133,7 +133,7 @@ async fn enroll(addr: &str, rp_key: &str, user: &str, rp: &mut Conn) -> Result<P
         return Err(format!("enroll: {status} {}", String::from_utf8_lossy(&bytes)).into());
     }
     let receipt: EnrollmentReceipt = serde_json::from_slice(&bytes)?;
-    let secret = receipt.accept(&qr, &key.public_key(), ephemeral, &share)?;
+    let secret = receipt.accept(&qr, &nyckel_protocol::DeviceSigner::public_key(&key), ephemeral, &share)?;
     Ok(Phone { key, secret, device_id: receipt.device_id })
 }
 

@@ -17,7 +17,6 @@ use serde::de::DeserializeOwned;
 
 use crate::api_error::ApiError;
 use crate::app::App;
-use crate::audit::Entry;
 use crate::devices::DeviceEntry;
 use crate::phone::{authenticate, SignedParts};
 use crate::admins::{self, AdminScope};
@@ -56,11 +55,10 @@ impl FromRequestParts<Arc<App>> for Rp {
                 return Ok(Rp(rp));
             }
         }
-        app.record(
-            Entry::new(AuditKind::AuthenticationFailed, "unknown")
-                .ip(ip_of(parts).as_deref())
-                .detail("relying-party API key"),
-        );
+        // Aggregated: one summary event per window, so nobody can grow the log by guessing keys.
+        app.audit
+            .note_unauthenticated(AuditKind::AuthenticationFailed, ip_of(parts).as_deref(), app.now())
+            .map_err(|e| ApiError::internal(&e))?;
         Err(ApiError::unauthorized("missing or wrong relying-party API key"))
     }
 }
@@ -81,9 +79,9 @@ impl FromRequestParts<Arc<App>> for Admin {
                 return Ok(Admin(scope));
             }
         }
-        app.record(
-            Entry::new(AuditKind::AuthenticationFailed, "unknown").ip(ip_of(parts).as_deref()).detail("admin token"),
-        );
+        app.audit
+            .note_unauthenticated(AuditKind::AuthenticationFailed, ip_of(parts).as_deref(), app.now())
+            .map_err(|e| ApiError::internal(&e))?;
         Err(ApiError::unauthorized("missing or wrong admin token"))
     }
 }

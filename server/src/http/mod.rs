@@ -1,6 +1,7 @@
 //! The HTTP API (PROTOCOL.md §7): routes, handlers and the server loop.
 
 pub mod extract;
+pub mod limits;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -97,13 +98,27 @@ async fn method_not_allowed() -> ApiError {
     ApiError { status: Some(405), ..ApiError::new(ErrorCode::BadRequest, "method not allowed on this endpoint") }
 }
 
-/// Serves `app` on `listener` until the listener fails.
-pub async fn run(listener: tokio::net::TcpListener, app: Arc<App>) -> std::io::Result<()> {
+/// Serves `app` on `listener`, behind the rate limits, until the listener fails.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    rates: &limits::Limits,
+) -> Result<(), crate::ServerError> {
+    // Refusals are audited in aggregate (one summary per window), never one event each.
+    let audit_app = Arc::downgrade(&app);
+    let on_refusal: limits::OnRefusal = Arc::new(move |refusal: &limits::Refusal| {
+        if let Some(app) = audit_app.upgrade() {
+            if let Err(e) = app.audit.note_unauthenticated(AuditKind::RateLimited, refusal.ip.as_deref(), app.now()) {
+                eprintln!("nyckel-server: auditing a rate-limit refusal failed: {e}");
+            }
+        }
+    });
+    let routes = limits::limit(router(app.clone()), rates, Some(on_refusal))?;
     let housekeeping = app.spawn_housekeeping();
-    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    let service = routes.into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, service).await;
     housekeeping.abort();
-    result
+    Ok(result?)
 }
 
 async fn start_enrollment(
