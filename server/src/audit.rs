@@ -188,7 +188,8 @@ impl Audit {
     }
 
     /// The log in `store`, its head signed by `key`. Events written before the chain existed
-    /// are adopted (renumbered from 1 and chained) once.
+    /// are adopted (renumbered from 1 and chained) once. Open one `Audit` per store and
+    /// clone it to share: clones share the chain state, separate instances would not.
     pub fn open(store: Store, key: Arc<ServerSigningKey>) -> Result<Self, AuditError> {
         let audit = Self { signer: Some(key), ..Self::new(store) };
         let state = audit.load_state()?;
@@ -498,6 +499,38 @@ pub enum Finding {
     },
 }
 
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::MalformedKey => write!(f, "a record is stored under a key that is not a sequence number"),
+            Finding::Undecodable { seq } => write!(f, "event {seq}: the record does not decode"),
+            Finding::Misplaced { key, seq } => write!(f, "event {key}: the record says it is event {seq} (moved)"),
+            Finding::Gap { after, next } if after.saturating_add(2) == *next => {
+                write!(f, "event {} is missing (removed)", after + 1)
+            }
+            Finding::Gap { after, next } => {
+                write!(f, "events {} to {} are missing (removed)", after.saturating_add(1), next.saturating_sub(1))
+            }
+            Finding::BrokenLink { seq } => {
+                write!(f, "event {seq}: does not link to the event before it (removed, inserted or reordered events)")
+            }
+            Finding::HashMismatch { seq } => write!(f, "event {seq}: its content does not match its hash (edited)"),
+            Finding::HeadMissing { last_seq } => write!(f, "the chain head is missing (last event {last_seq})"),
+            Finding::HeadMismatch { head_seq, last_seq: Some(last) } => {
+                write!(f, "the chain head names event {head_seq} but the last event is {last} (tail removed or added)")
+            }
+            Finding::HeadMismatch { head_seq, last_seq: None } => {
+                write!(f, "the chain head names event {head_seq} but the log is empty")
+            }
+            Finding::HeadUnsigned => write!(f, "the chain head is not signed"),
+            Finding::HeadUnknownKey => write!(f, "the chain head is signed by a key this server never had"),
+            Finding::HeadBadSignature { head_seq } => {
+                write!(f, "the chain head (event {head_seq}) has a bad signature")
+            }
+        }
+    }
+}
+
 /// The result of [`verify`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
@@ -681,6 +714,7 @@ mod tests {
         let findings = check(&f).findings;
         assert!(findings.contains(&Finding::Gap { after: 2, next: 4 }), "{findings:?}");
         assert!(findings.contains(&Finding::BrokenLink { seq: 4 }), "{findings:?}");
+        assert_eq!(Finding::Gap { after: 2, next: 4 }.to_string(), "event 3 is missing (removed)");
     }
 
     #[test]

@@ -334,8 +334,10 @@ impl RotationStatement {
 
 /// The server's secrets, opened under the KEK.
 pub struct KeyRing {
-    /// Oldest first; the last is the current key.
-    signing: Vec<Arc<ServerSigningKey>>,
+    /// The key that signs now.
+    current: Arc<ServerSigningKey>,
+    /// The keys before it, oldest first.
+    previous: Vec<Arc<ServerSigningKey>>,
     rotations: Vec<RotationStatement>,
     seal_key: Zeroizing<[u8; 32]>,
     admin_token: Zeroizing<String>,
@@ -379,6 +381,8 @@ impl KeyRing {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let rotations = load_rotations(data_dir, &signing)?;
+        let mut previous = signing;
+        let current = previous.pop().ok_or_else(|| invalid(data_dir, "no signing key"))?;
 
         let seal_key = read_or_create(data_dir, SEAL_KEY_SEALED, kek, || Ok(Zeroizing::new(random::<32>()?.to_vec())))?;
         let seal_key: [u8; 32] = seal_key
@@ -389,7 +393,7 @@ impl KeyRing {
             Ok(Zeroizing::new(format!("adm_{}", b64::encode(&random::<32>()?)).into_bytes()))
         })?;
         let admin_token = parse_token(&data_dir.join(ADMIN_TOKEN_SEALED), &token)?;
-        Ok(Self { signing, rotations, seal_key: Zeroizing::new(seal_key), admin_token })
+        Ok(Self { current, previous, rotations, seal_key: Zeroizing::new(seal_key), admin_token })
     }
 
     /// Rotates the signing key: a new Ed25519 key becomes current, the old ones stay sealed
@@ -400,7 +404,7 @@ impl KeyRing {
         let ring = Self::open(data_dir, kek)?;
         let pkcs8 = ServerSigningKey::generate_pkcs8().map_err(|e| invalid(data_dir, e.to_string()))?;
         let new_key = ServerSigningKey::from_pkcs8(&pkcs8).map_err(|e| invalid(data_dir, e.to_string()))?;
-        let name = signing_key_name(ring.signing.len() as u64 + 1);
+        let name = signing_key_name(ring.previous.len() as u64 + 2);
         // The key file first: a crash before the statement is written is healed by the next
         // open, which signs the missing statement with the previous key.
         if !publish_sealed(data_dir, &name, kek, &pkcs8)? {
@@ -415,8 +419,7 @@ impl KeyRing {
 
     /// The current signing key.
     pub fn signing_key(&self) -> Arc<ServerSigningKey> {
-        // `open` refuses an empty ring, so there is always a last key.
-        self.signing.last().cloned().unwrap_or_else(|| unreachable!("a key ring always holds a signing key"))
+        self.current.clone()
     }
 
     /// The current public key.
@@ -426,7 +429,7 @@ impl KeyRing {
 
     /// Every public key the server has had, oldest first (for audit verification).
     pub fn public_keys(&self) -> Vec<ServerPublicKey> {
-        self.signing.iter().map(|k| k.public_key()).collect()
+        self.previous.iter().chain([&self.current]).map(|k| k.public_key()).collect()
     }
 
     /// The rotation chain, oldest first (one statement per rotation).
@@ -848,6 +851,31 @@ mod tests {
         let stranger = ServerSigningKey::from_pkcs8(&ServerSigningKey::generate_pkcs8().unwrap()).unwrap();
         write_rotations(&d.data, &[one, RotationStatement::sign(&stranger, &two.new_key)]).unwrap();
         assert!(matches!(KeyRing::open(&d.data, &kek), Err(SecretsError::Invalid { .. })));
+    }
+
+    #[test]
+    fn audit_heads_of_old_keys_verify_after_rotation() {
+        use crate::audit::{self, Audit, Entry};
+        use nyckel_protocol::wire::audit::AuditKind;
+
+        let d = dirs();
+        let kek = Kek::from_bytes(&[6; 32]).unwrap();
+        let ring = KeyRing::open(&d.data, &kek).unwrap();
+        let store = crate::store::Store::open(&d.data).unwrap();
+        Audit::open(store.clone(), ring.signing_key())
+            .unwrap()
+            .append(Entry::new(AuditKind::DeviceEnrolled, "device"), 1)
+            .unwrap();
+        KeyRing::rotate(&d.data, &kek).unwrap();
+        let ring = KeyRing::open(&d.data, &kek).unwrap();
+        // The head is still the old key's until the next event.
+        assert!(audit::verify(&store, &ring.public_keys()).unwrap().is_intact());
+        assert!(!audit::verify(&store, &[ring.public_key()]).unwrap().is_intact());
+        Audit::open(store.clone(), ring.signing_key())
+            .unwrap()
+            .append(Entry::new(AuditKind::KeyRotated, "admin"), 2)
+            .unwrap();
+        assert!(audit::verify(&store, &ring.public_keys()).unwrap().is_intact());
     }
 
     #[test]
