@@ -8,17 +8,17 @@ use nyckel_protocol::wire::devices::{DeviceList, DeviceState};
 use nyckel_protocol::DeviceId;
 use zeroize::Zeroizing;
 
+use crate::admins::{self, AdminScope};
 use crate::api_error::ApiError;
 use crate::app::App;
 use crate::audit::Entry;
-use crate::clock::{Clock, SystemClock};
-use crate::admins::{self, AdminScope};
-use crate::relying_parties::{self, RelyingParty};
-use crate::tenants::{self, Tenant};
-use crate::store::Store;
-use crate::users::{self, UserRecord};
 use crate::audit::{self, VerifyReport};
+use crate::clock::{Clock, SystemClock};
+use crate::relying_parties::{self, RelyingParty};
 use crate::secrets::{Kek, KeyRing, RotationStatement};
+use crate::store::Store;
+use crate::tenants::{self, Tenant};
+use crate::users::{self, UserRecord};
 use crate::{files, ServerError};
 
 fn open(dir: &Path) -> Result<Store, ServerError> {
@@ -126,7 +126,11 @@ pub fn list_all_devices(app: &App, state: Option<DeviceState>) -> DeviceList {
     device_list(app, app.devices.all(), state)
 }
 
-fn device_list(app: &App, source: Vec<std::sync::Arc<crate::devices::DeviceEntry>>, state: Option<DeviceState>) -> DeviceList {
+fn device_list(
+    app: &App,
+    source: Vec<std::sync::Arc<crate::devices::DeviceEntry>>,
+    state: Option<DeviceState>,
+) -> DeviceList {
     let now = app.now();
     let mut devices: Vec<_> =
         source.iter().map(|d| d.record().info(now)).filter(|i| state.is_none_or(|s| i.state == s)).collect();
@@ -136,14 +140,26 @@ fn device_list(app: &App, source: Vec<std::sync::Arc<crate::devices::DeviceEntry
 
 /// `POST /v1/admin/tenants/{tenant}/users/{user}/otp-unlock`: clears the user's count of
 /// wrong QR one-time passwords.
-pub async fn unlock_otp(app: &App, scope: &AdminScope, tenant: &str, user: &str, ip: Option<&str>) -> Result<(), ApiError> {
+pub async fn unlock_otp(
+    app: &App,
+    scope: &AdminScope,
+    tenant: &str,
+    user: &str,
+    ip: Option<&str>,
+) -> Result<(), ApiError> {
     if !scope.reaches(tenant) {
         return Err(ApiError::not_found("user"));
     }
     let _guard = app.user_lock(tenant, user).await;
     let record = users::get(&app.store, tenant, user)?.ok_or_else(|| ApiError::not_found("user"))?;
     users::put(&app.store, &UserRecord { otp_failures: 0, ..record })?;
-    app.record(Entry::new(AuditKind::DeviceUnblocked, scope.actor()).tenant(tenant).user(user).ip(ip).detail("QR one-time passwords unlocked"))?;
+    app.record(
+        Entry::new(AuditKind::DeviceUnblocked, scope.actor())
+            .tenant(tenant)
+            .user(user)
+            .ip(ip)
+            .detail("QR one-time passwords unlocked"),
+    )?;
     app.store.flush().await?;
     Ok(())
 }
@@ -167,7 +183,8 @@ pub async fn device_action(
     action: DeviceAction,
     ip: Option<&str>,
 ) -> Result<(), ApiError> {
-    let device = app.devices.get(id).filter(|d| scope.reaches(&d.tenant)).ok_or_else(|| ApiError::not_found("device"))?;
+    let device =
+        app.devices.get(id).filter(|d| scope.reaches(&d.tenant)).ok_or_else(|| ApiError::not_found("device"))?;
     let actor = scope.actor();
     let now = app.now();
     match action {
@@ -176,7 +193,13 @@ pub async fn device_action(
                 r.blocked = false;
                 r.pin_failures = 0;
             })?;
-            app.record(Entry::new(AuditKind::DeviceUnblocked, &*actor).tenant(&device.tenant).user(&device.user).device(id).ip(ip))?;
+            app.record(
+                Entry::new(AuditKind::DeviceUnblocked, &*actor)
+                    .tenant(&device.tenant)
+                    .user(&device.user)
+                    .device(id)
+                    .ip(ip),
+            )?;
         }
         DeviceAction::Reactivate => {
             device.update(&app.store, |r| {

@@ -8,6 +8,7 @@ use nyckel_protocol::wire::audit::AuditKind;
 use nyckel_protocol::wire::devices::DeviceState;
 use nyckel_protocol::{ServerPublicKey, ServerSigningKey};
 
+use crate::api_error::ApiError;
 use crate::audit::{Audit, Entry};
 use crate::challenges::ChallengeRegistry;
 use crate::clock::Clock;
@@ -15,10 +16,12 @@ use crate::devices::DeviceRegistry;
 use crate::enrollments::EnrollmentRegistry;
 use crate::seal::Sealer;
 use crate::secrets::KeyRing;
-use nyckel_protocol::key_rotation::KeyRotation;
 use crate::store::Store;
-use crate::api_error::ApiError;
 use crate::{ServerConfig, ServerError};
+use nyckel_protocol::key_rotation::KeyRotation;
+
+/// A user across tenants: (tenant, name).
+type UserKey = (String, String);
 
 /// Everything a request handler needs.
 pub struct App {
@@ -55,7 +58,7 @@ pub struct App {
     /// When stored nonces were last pruned.
     nonces_pruned_at: std::sync::atomic::AtomicU64,
     /// One async lock per user with a decision in progress (see [`App::user_lock`]).
-    user_locks: std::sync::Mutex<std::collections::HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>,
+    user_locks: std::sync::Mutex<std::collections::HashMap<UserKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl App {

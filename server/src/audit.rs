@@ -326,11 +326,28 @@ impl Audit {
     }
 
     /// Events with sequence numbers after `after`, at most `limit` (clamped to 1–500).
-    pub fn page(&self, after: u64, limit: usize, _tenant: Option<&str>) -> Result<AuditPage, StoreError> {
+    /// With `tenant`, only that tenant's events (a tenant administrator's view): the log is
+    /// read in batches until the page is full or the log ends.
+    pub fn page(&self, after: u64, limit: usize, tenant: Option<&str>) -> Result<AuditPage, StoreError> {
         let limit = limit.clamp(1, MAX_PAGE);
-        let events: Vec<AuditEvent> = self.store.audit.range_after(&after.to_be_bytes(), limit)?;
-        let next = if events.len() == limit { events.last().map(|e| e.seq) } else { None };
-        Ok(AuditPage { events, next })
+        let mut events: Vec<AuditEvent> = Vec::with_capacity(limit);
+        let mut cursor = after;
+        loop {
+            let batch: Vec<AuditEvent> = self.store.audit.range_after(&cursor.to_be_bytes(), MAX_PAGE)?;
+            let exhausted = batch.len() < MAX_PAGE;
+            for event in batch {
+                cursor = event.seq;
+                if tenant.is_none_or(|t| event.tenant.as_deref() == Some(t)) {
+                    events.push(event);
+                    if events.len() == limit {
+                        return Ok(AuditPage { next: Some(cursor), events });
+                    }
+                }
+            }
+            if exhausted {
+                return Ok(AuditPage { events, next: None });
+            }
+        }
     }
 
     /// The signed head, when any event was written.
@@ -663,7 +680,7 @@ mod tests {
         let again = Audit::open(f.store.clone(), f.key.clone()).unwrap();
         assert_eq!(again.append(Entry::new(AuditKind::KeyRotated, "server").tenant("acme"), 2000).unwrap(), 6);
         assert!(check(&f).is_intact());
-        let page = again.page(0, 10).unwrap();
+        let page = again.page(0, 10, None).unwrap();
         assert_eq!(page.events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5, 6]);
         assert_eq!(page.events[5].tenant.as_deref(), Some("acme"));
         assert_eq!(again.head().unwrap().unwrap().seq, 6);
@@ -790,16 +807,16 @@ mod tests {
         }
         f.audit.note_unauthenticated(AuditKind::SignatureRejected, Some("198.51.100.1"), 1010).unwrap();
         f.audit.flush_aggregates(1059).unwrap();
-        assert!(f.audit.page(0, 10).unwrap().events.is_empty());
+        assert!(f.audit.page(0, 10, None).unwrap().events.is_empty());
         f.audit.flush_aggregates(1060).unwrap();
-        let events = f.audit.page(0, 10).unwrap().events;
+        let events = f.audit.page(0, 10, None).unwrap().events;
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].kind, AuditKind::AuthenticationFailed);
         assert_eq!(events[0].detail.as_deref(), Some("100 refused in 60 s from 3 distinct address(es)"));
         assert_eq!(events[0].ip, None);
         // The next failure of the other kind after its window ends writes its summary.
         f.audit.note_unauthenticated(AuditKind::SignatureRejected, None, 1075).unwrap();
-        let events = f.audit.page(0, 10).unwrap().events;
+        let events = f.audit.page(0, 10, None).unwrap().events;
         assert_eq!(events.len(), 2);
         assert_eq!(events[1].kind, AuditKind::SignatureRejected);
         assert_eq!(events[1].ip.as_deref(), Some("198.51.100.1"));
@@ -814,7 +831,7 @@ mod tests {
         }
         assert_eq!(lock(&f.audit.aggregates)[&AuditKind::RateLimited].addresses.len(), MAX_AGGREGATE_ADDRESSES);
         f.audit.flush_aggregates(1000 + AGGREGATE_WINDOW).unwrap();
-        let events = f.audit.page(0, 10).unwrap().events;
+        let events = f.audit.page(0, 10, None).unwrap().events;
         assert_eq!(events[0].detail.as_deref(), Some("1074 refused in 60 s from 1024+ distinct address(es)"));
     }
 
@@ -831,7 +848,7 @@ mod tests {
         assert_eq!(audit.append(Entry::new(AuditKind::PinChanged, "device"), 10).unwrap(), 3);
         let report = verify(&store, &[key.public_key()]).unwrap();
         assert!(report.is_intact(), "{report:?}");
-        let events = audit.page(0, 10).unwrap().events;
+        let events = audit.page(0, 10, None).unwrap().events;
         assert_eq!(events.iter().map(|e| (e.seq, e.at)).collect::<Vec<_>>(), vec![(1, 5), (2, 9), (3, 10)]);
     }
 }

@@ -14,8 +14,8 @@ use nyckel_protocol::wire::relying_party::{
     ChallengeStatus, CreatePushChallenge, CreateQrChallenge, PushChallengeCreated, QrChallengeCreated,
 };
 use nyckel_protocol::{
-    qr_otp, qr_otp::OtpVerdict, ChallengeDisplay, ChallengeId, ChallengeState, DeviceId, DisplayContext, ErrorCode, Nonce, Otp, OtpKind,
-    PushChallenge, ServerSignature, SignedChallenge,
+    qr_otp, qr_otp::OtpVerdict, ChallengeDisplay, ChallengeId, ChallengeState, DeviceId, DisplayContext, ErrorCode,
+    Nonce, Otp, OtpKind, PushChallenge, ServerSignature, SignedChallenge,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -24,8 +24,8 @@ use crate::api_error::ApiError;
 use crate::app::App;
 use crate::audit::Entry;
 use crate::devices::{lock, DeviceEntry, DeviceRegistry};
-use crate::store::{Store, StoreError};
 use crate::relying_parties::RelyingParty;
+use crate::store::{Store, StoreError};
 use crate::users;
 
 /// How long a closed challenge stays in memory after its expiry (later reads go to sled).
@@ -321,7 +321,10 @@ pub fn settle_expiry(app: &App, entry: &ChallengeEntry, now: u64) -> Result<Chal
 pub fn persist_expired(app: &App, record: &ChallengeRecord) -> Result<(), ApiError> {
     app.store.challenges.put(record.id.as_str().as_bytes(), record)?;
     app.record(
-        Entry::new(AuditKind::ChallengeExpired, "server").tenant(&record.tenant).user(&record.user).challenge(&record.id),
+        Entry::new(AuditKind::ChallengeExpired, "server")
+            .tenant(&record.tenant)
+            .user(&record.user)
+            .challenge(&record.id),
     )
 }
 

@@ -19,8 +19,8 @@ use crate::api_error::ApiError;
 use crate::app::App;
 use crate::audit::Entry;
 use crate::devices::{lock, DeviceEntry, DeviceRecord};
-use crate::store::{Store, StoreError};
 use crate::relying_parties::RelyingParty;
+use crate::store::{Store, StoreError};
 use crate::tenants;
 
 /// Default lifetime of an enrollment code: five minutes, as the issue asks.
@@ -170,10 +170,7 @@ pub fn start(
     let entry = Arc::new(EnrollmentEntry { record: Mutex::new(record), changed: watch::channel(()).0 });
     lock(&app.enrollments.map).insert(id.clone(), entry);
     app.record(
-        Entry::new(AuditKind::EnrollmentStarted, format!("rp:{}", rp.name))
-            .tenant(&rp.tenant)
-            .user(&req.user)
-            .ip(ip),
+        Entry::new(AuditKind::EnrollmentStarted, format!("rp:{}", rp.name)).tenant(&rp.tenant).user(&req.user).ip(ip),
     )?;
     Ok(EnrollmentStarted { enrollment_id: id, qr, expires_at })
 }

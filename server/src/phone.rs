@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nyckel_protocol::policy::{clamp_wait, REQUEST_TIMESTAMP_WINDOW};
+use nyckel_protocol::rekey::{Rekey, Rekeyed};
 use nyckel_protocol::request::RequestAuthError;
 use nyckel_protocol::wire::audit::AuditKind;
 use nyckel_protocol::wire::devices::DeviceState;
 use nyckel_protocol::wire::phone::{AnswerAccepted, PendingChallenges};
-use nyckel_protocol::rekey::{Rekey, Rekeyed};
 use nyckel_protocol::{
     Answer, AnswerError, ChallengeId, ChallengeState, Decision, ErrorCode, PinCheck, PinCheckOutcome, RequestAuth,
 };
@@ -177,7 +177,9 @@ pub async fn answer(
         }
         return Err(answer_error(e, now));
     }
-    let base = |kind| Entry::new(kind, "device").tenant(&device.tenant).user(&record.user).device(&device.id).challenge(id).ip(ip);
+    let base = |kind| {
+        Entry::new(kind, "device").tenant(&device.tenant).user(&record.user).device(&device.id).challenge(id).ip(ip)
+    };
     let result = match answer.decision {
         Decision::Deny | Decision::Fraud => {
             let (state, kind) = if answer.decision == Decision::Fraud {
@@ -251,7 +253,9 @@ fn pin_refusal(
         PinVerdict::Wrong { attempts_left, now_blocked } => {
             // A refusal that could not be audited becomes a 500: the phone retries, the
             // counter has moved either way.
-            if let Err(e) = app.record(base(AuditKind::PinFailed).detail(format!("{what}; {attempts_left} attempts left"))) {
+            if let Err(e) =
+                app.record(base(AuditKind::PinFailed).detail(format!("{what}; {attempts_left} attempts left")))
+            {
                 return e;
             }
             if now_blocked {
@@ -288,8 +292,8 @@ pub async fn pin_check(app: &App, device: &DeviceEntry, check: PinCheck, ip: Opt
         rejected(app, Some(device), ip, "replayed PIN check")?;
         return Err(ApiError::new(ErrorCode::ReplayedRequest, "PIN check nonce already used"));
     }
-    let verdict =
-        device.judge_pin(&app.store, &app.sealer, now, |s| check.check(&device.id, s, now) == PinCheckOutcome::Correct)?;
+    let verdict = device
+        .judge_pin(&app.store, &app.sealer, now, |s| check.check(&device.id, s, now) == PinCheckOutcome::Correct)?;
     let result = match verdict {
         PinVerdict::Right => Ok(()),
         other => Err(pin_refusal(app, device, other, ip, None, "PIN check")),
@@ -311,8 +315,8 @@ pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>
         rejected(app, Some(device), ip, "replayed PIN change")?;
         return Err(ApiError::new(ErrorCode::ReplayedRequest, "PIN change nonce already used"));
     }
-    let verdict =
-        device.judge_pin(&app.store, &app.sealer, now, |s| req.check(&device.id, s, now) == PinCheckOutcome::Correct)?;
+    let verdict = device
+        .judge_pin(&app.store, &app.sealer, now, |s| req.check(&device.id, s, now) == PinCheckOutcome::Correct)?;
     if verdict != PinVerdict::Right {
         let refusal = pin_refusal(app, device, verdict, ip, None, "PIN change");
         app.store.flush().await?;

@@ -57,7 +57,10 @@ pub fn add(store: &Store, tenant: &str, name: &str, now: u64) -> Result<String, 
     let mut raw = [0u8; 32];
     ring::rand::SystemRandom::new().fill(&mut raw).map_err(|_| RelyingPartyError::Random)?;
     let api_key = format!("{KEY_PREFIX}{}", b64::encode(&raw));
-    store.relying_parties.put(&key_hash(&api_key), &RelyingParty { tenant: tenant.to_owned(), name: name.to_owned(), created_at: now })?;
+    store.relying_parties.put(
+        &key_hash(&api_key),
+        &RelyingParty { tenant: tenant.to_owned(), name: name.to_owned(), created_at: now },
+    )?;
     Ok(api_key)
 }
 

@@ -11,10 +11,20 @@ use nyckel_server::{admin, ServerError};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nyckel-server");
 
+/// The KEK of a data directory `dir`: a file beside it (outside it), mode 0600.
+fn kek_path(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.with_extension("kek");
+    if !path.exists() {
+        nyckel_server::secrets::Kek::create_file(&path, dir).unwrap();
+    }
+    path
+}
+
 fn cmd(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .arg("--data-dir")
         .arg(dir)
+        .env("NYCKEL_KEK_FILE", kek_path(dir))
         .args(args)
         .env("NYCKEL_USER_PASSWORD", common::PASSWORD)
         .env("NYCKEL_TENANT", common::TENANT)
@@ -35,6 +45,7 @@ fn start(dir: &std::path::Path) -> Running {
     let mut child = Command::new(BIN)
         .arg("--data-dir")
         .arg(dir)
+        .env("NYCKEL_KEK_FILE", kek_path(dir))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .spawn()
@@ -82,6 +93,7 @@ fn users_and_the_password_policy() {
     let out = Command::new(BIN)
         .arg("--data-dir")
         .arg(dir.path())
+        .env("NYCKEL_KEK_FILE", kek_path(dir.path()))
         .args(["user", "--tenant", common::TENANT, "add", "erin"])
         .env("NYCKEL_USER_PASSWORD", "weak")
         .output()
@@ -163,8 +175,47 @@ async fn the_binary_serves_refuses_admin_commands_while_running_and_keeps_state_
         panic!()
     };
     assert_eq!(qr2.server_key, qr.server_key);
-    let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(dir.path().join(nyckel_server::files::SIGNING_KEY_FILE)).unwrap().permissions(),
-    );
-    assert_eq!(mode & 0o777, 0o600);
+    // Every secret in the data directory is sealed under the KEK, owner-only.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".sealed") {
+            let mode = std::os::unix::fs::PermissionsExt::mode(&entry.metadata().unwrap().permissions());
+            assert_eq!(mode & 0o077, 0, "{name}");
+        }
+    }
+    assert!(!dir.path().join(nyckel_server::files::SIGNING_KEY_FILE).exists());
+    drop(server);
+
+    // The audit log verifies; an entry edited in the database is found.
+    let out = cmd(dir.path(), &["audit", "verify"]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    {
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let audit = db.open_tree("audit").unwrap();
+        let (key, value) = audit.iter().nth(1).unwrap().unwrap();
+        let mut event: serde_json::Value = serde_json::from_slice(&value).unwrap();
+        event["actor"] = serde_json::json!("someone else");
+        audit.insert(key, serde_json::to_vec(&event).unwrap()).unwrap();
+        db.flush().unwrap();
+    }
+    let out = cmd(dir.path(), &["audit", "verify"]);
+    assert!(!out.status.success());
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.to_lowercase().contains("2"), "{report}");
+
+    // A world-readable KEK is refused: the server does not start.
+    let loose = dir.path().with_extension("loose-kek");
+    std::fs::write(&loose, [7u8; 32]).unwrap();
+    std::fs::set_permissions(&loose, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let out = Command::new(BIN)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .env("NYCKEL_KEK_FILE", &loose)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("group") || err.contains("others") || err.contains("readable"), "{err}");
 }

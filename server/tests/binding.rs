@@ -32,7 +32,12 @@ impl Drop for Relay {
 /// the real server; the real answer goes back.
 async fn relay(target: String) -> Relay {
     type Shared = (String, Arc<Mutex<Vec<Vec<u8>>>>, reqwest::Client);
-    async fn forward(State((target, seen, http)): State<Shared>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> (StatusCode, Bytes) {
+    async fn forward(
+        State((target, seen, http)): State<Shared>,
+        uri: axum::http::Uri,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> (StatusCode, Bytes) {
         seen.lock().unwrap().push(body.to_vec());
         let mut req = http.post(format!("{target}{}", uri.path()));
         if let Some(ct) = headers.get("content-type") {
@@ -113,17 +118,22 @@ async fn a_pin_change_agrees_a_new_s_and_the_old_one_dies_at_the_first_use_of_th
 
     // A wrong old PIN gets no new secret and is counted.
     let (s, body, _, _) = rekey(&h, &phone, &PinSecret::from_bytes([3; 32])).await;
-    assert_eq!((s, body["error"]["code"].as_str(), body["error"]["attempts_left"].as_u64()), (403, Some("wrong_pin"), Some(4)));
+    assert_eq!(
+        (s, body["error"]["code"].as_str(), body["error"]["attempts_left"].as_u64()),
+        (403, Some("wrong_pin"), Some(4))
+    );
 
     let (s, body, req, ephemeral) = rekey(&h, &phone, &old).await;
     assert_eq!(s, 200, "{body}");
     let rekeyed: Rekeyed = serde_json::from_value(body).unwrap();
     // Signed by the pinned server key: another key refuses it.
-    let impostor = nyckel_protocol::ServerSigningKey::from_pkcs8(&nyckel_protocol::ServerSigningKey::generate_pkcs8().unwrap()).unwrap();
+    let impostor =
+        nyckel_protocol::ServerSigningKey::from_pkcs8(&nyckel_protocol::ServerSigningKey::generate_pkcs8().unwrap())
+            .unwrap();
     let (other_ephemeral, _) = EphemeralKey::generate().unwrap();
     assert!(rekeyed.accept(&phone.device_id, &req, &impostor.public_key(), other_ephemeral).is_err());
     let new = rekeyed.accept(&phone.device_id, &req, &phone.server_key, ephemeral).unwrap();
-    assert_ne!(new.as_bytes(), old.as_bytes());
+    assert_ne!(new, old);
 
     // Until the new S is used, the old one still answers (the phone may not have stored the change yet).
     assert_eq!(pin_check(&h, &phone, &old).await.0, 204);

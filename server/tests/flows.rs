@@ -248,7 +248,8 @@ async fn qr_otp_accepted_and_rejected() {
     let (id, qr) = qr_challenge(&h, false).await;
     let (s, _) = h.rp("POST", &format!("/v1/challenges/{id}/otp"), Some(json!({"otp": "12ab5678"}))).await;
     assert_eq!(s, 400);
-    // A wrong PIN gives a wrong OTP: denied and counted.
+    // A wrong PIN gives a wrong OTP: counted for the user, not on the device, and the
+    // challenge takes two more tries before it is denied.
     let wrong = otp(&phone, &qr, Some(&PinSecret::from_bytes([7; 32])));
     let (s, body) = h.rp("POST", &format!("/v1/challenges/{id}/otp"), Some(json!({"otp": wrong}))).await;
     assert_eq!(
@@ -256,14 +257,77 @@ async fn qr_otp_accepted_and_rejected() {
         (403, Some("wrong_pin"), Some(4))
     );
     let (_, status) = h.rp("GET", &format!("/v1/challenges/{id}?wait=0"), None).await;
-    assert_eq!(status["state"], "denied");
-    // An OTP for another challenge's question does not verify.
-    let (id2, _) = qr_challenge(&h, false).await;
+    assert_eq!(status["state"], "pending");
+    // An OTP made for another challenge's question: its check digits say so (tampered or
+    // mistyped), not counted as a PIN failure.
+    let (id2, qr2) = qr_challenge(&h, false).await;
     let right_for_first = otp(&phone, &qr, None);
-    let (s, _) = h.rp("POST", &format!("/v1/challenges/{id2}/otp"), Some(json!({"otp": right_for_first}))).await;
-    assert_eq!(s, 403);
+    if qr_otp::check_digits(&qr.question()) != qr_otp::check_digits(&qr2.question()) {
+        let (s, body) = h.rp("POST", &format!("/v1/challenges/{id2}/otp"), Some(json!({"otp": right_for_first}))).await;
+        assert_eq!((s, body["error"]["code"].as_str()), (403, Some("qr_mismatch")));
+        assert!(h.audit_kinds().await.iter().any(|k| k == "qr_tampered"));
+    }
     let (_, me) = phone.signed(&h, "GET", "/v1/device", None).await;
-    assert_eq!(me["pin_failures"], 2);
+    assert_eq!(me["pin_failures"], 0, "wrong OTPs must not count on the device");
+    // The right OTP still works after a wrong one, and resets the user's count.
+    let code = otp(&phone, &qr, None);
+    let (s, status) = h.rp("POST", &format!("/v1/challenges/{id}/otp"), Some(json!({"otp": code}))).await;
+    assert_eq!((s, status["state"].as_str()), (200, Some("approved")));
+    let alice = nyckel_server::users::get(&h.app.store, common::TENANT, "alice").unwrap().unwrap();
+    assert_eq!(alice.otp_failures, 0);
+}
+
+/// Issue 9, finding 6: wrong QR one-time passwords are bounded per challenge and per user,
+/// and never block the user's devices for push; an altered QR code is audited as such.
+#[tokio::test]
+async fn wrong_otps_are_bounded_per_challenge_and_user_and_leave_push_alone() {
+    let h = Harness::start(&["alice"]).await;
+    let phone = h.enroll("alice").await;
+    let wrong = PinSecret::from_bytes([7; 32]);
+    let post = |id: String, code: String| {
+        let h = &h;
+        async move { h.rp("POST", &format!("/v1/challenges/{id}/otp"), Some(json!({"otp": code}))).await }
+    };
+    // Three wrong ones deny a challenge.
+    let (id, qr) = qr_challenge(&h, false).await;
+    for left in [4, 3, 2] {
+        let (s, body) = post(id.clone(), otp(&phone, &qr, Some(&wrong))).await;
+        assert_eq!((s, body["error"]["attempts_left"].as_u64()), (403, Some(left)));
+    }
+    let (_, status) = h.rp("GET", &format!("/v1/challenges/{id}?wait=0"), None).await;
+    assert_eq!(status["state"], "denied");
+    // Two more on a new challenge lock the user's QR one-time passwords.
+    let (id, qr) = qr_challenge(&h, true).await;
+    assert_eq!(post(id.clone(), otp(&phone, &qr, Some(&wrong))).await.0, 403);
+    let (s, body) = post(id.clone(), otp(&phone, &qr, Some(&wrong))).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (403, Some("otp_locked")));
+    // Locked: even the right OTP is refused, and no new QR challenge is made ...
+    let (s, body) = post(id.clone(), otp(&phone, &qr, None)).await;
+    assert_eq!((s, body["error"]["code"].as_str()), (403, Some("otp_locked")));
+    let (s, _) = h.rp("POST", "/v1/challenges/qr", Some(json!({"user": "alice", "service": "S", "action": "A"}))).await;
+    assert_eq!(s, 403);
+    // ... but push works: the device was never counted against.
+    let (_, me) = phone.signed(&h, "GET", "/v1/device", None).await;
+    assert_eq!((me["state"].as_str(), me["pin_failures"].as_u64()), (Some("active"), Some(0)));
+    let (s, _) = h.push("alice", json!({})).await;
+    assert_eq!(s, 200);
+    let c = phone.poll(&h, 0).await.remove(0);
+    assert_eq!(phone.approve(&h, &c, None).await.0, 200);
+    let kinds = h.audit_kinds().await;
+    assert_eq!(kinds.iter().filter(|k| *k == "otp_locked").count(), 1);
+    // An administrator unlocks; an altered code (other lines than the challenge shows) is
+    // audited as tampering and not counted for the user.
+    assert_eq!(h.admin("POST", "/v1/admin/tenants/acme/users/alice/otp-unlock").await.0, 204);
+    let (id, mut qr) = qr_challenge(&h, true).await;
+    let honest = qr.question();
+    qr.transaction[0].value = "LT00 EVIL".into();
+    if qr_otp::check_digits(&honest) != qr_otp::check_digits(&qr.question()) {
+        let (s, body) = post(id.clone(), otp(&phone, &qr, None)).await;
+        assert_eq!((s, body["error"]["code"].as_str()), (403, Some("qr_mismatch")));
+        assert!(h.audit_kinds().await.iter().any(|k| k == "qr_tampered"));
+        let alice = nyckel_server::users::get(&h.app.store, common::TENANT, "alice").unwrap().unwrap();
+        assert_eq!(alice.otp_failures, 0);
+    }
 }
 
 #[tokio::test]

@@ -55,8 +55,9 @@ async fn another_tenants_relying_party_cannot_touch_alice() {
     assert_eq!(s, 404);
 
     // QR-checking A's challenge (junk OTPs to lock alice): 404, nothing counted.
-    let (s, qr_created) =
-        h.rp("POST", "/v1/challenges/qr", Some(json!({"user": "alice", "service": "Trade portal", "action": "Sign in"}))).await;
+    let (s, qr_created) = h
+        .rp("POST", "/v1/challenges/qr", Some(json!({"user": "alice", "service": "Trade portal", "action": "Sign in"})))
+        .await;
     assert_eq!(s, 200, "{qr_created}");
     let qid = qr_created["challenge_id"].as_str().unwrap();
     for _ in 0..10 {

@@ -15,11 +15,11 @@ use nyckel_protocol::wire::audit::AuditKind;
 use nyckel_protocol::ErrorCode;
 use serde::de::DeserializeOwned;
 
+use crate::admins::{self, AdminScope};
 use crate::api_error::ApiError;
 use crate::app::App;
 use crate::devices::DeviceEntry;
 use crate::phone::{authenticate, SignedParts};
-use crate::admins::{self, AdminScope};
 use crate::relying_parties::{self, RelyingParty};
 
 /// The client's IP address, when known.

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use nyckel_protocol::enrollment::{EnrollmentStarted, EnrollmentStatus, StartEnrollment};
+use nyckel_protocol::rekey::{Rekey, Rekeyed};
 use nyckel_protocol::wire::audit::{AuditKind, AuditPage};
 use nyckel_protocol::wire::devices::{DeviceInfo, DeviceList, DeviceState};
 use nyckel_protocol::wire::phone::{AnswerAccepted, PendingChallenges};
@@ -21,7 +22,6 @@ use nyckel_protocol::wire::relying_party::{
 use nyckel_protocol::{
     Answer, ChallengeId, CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentReceipt, ErrorCode, PinCheck,
 };
-use nyckel_protocol::rekey::{Rekey, Rekeyed};
 use serde::Deserialize;
 
 use self::extract::{decode, Admin, ApiPath, ApiQuery, ClientIp, JsonBody, Rp, Signed};

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use nyckel_protocol::agreement::EphemeralKey;
 use nyckel_protocol::enrollment::{EnrollmentStarted, StartEnrollment};
 use nyckel_protocol::qr::{EnrollQr, QrPayload};
 use nyckel_protocol::wire::phone::PendingChallenges;
-use nyckel_protocol::agreement::EphemeralKey;
 use nyckel_protocol::{
     Answer, CompleteEnrollment, DeviceId, DeviceSigner, EnrollmentReceipt, PinSecret, PushChallenge, RequestAuth,
     ServerPublicKey, SoftwareDeviceKey,
@@ -24,6 +24,8 @@ pub const START: u64 = 1_900_000_000;
 
 pub struct Harness {
     pub dir: Arc<tempfile::TempDir>,
+    /// The key-encryption key's file, in a directory of its own outside the data directory.
+    pub kek: Arc<Kek>,
     pub base: String,
     pub http: reqwest::Client,
     pub clock: Arc<ManualClock>,
@@ -42,36 +44,48 @@ impl Drop for Harness {
 impl Harness {
     pub async fn start(users: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let kek = Arc::new(Kek::create(dir.path()));
         admin::add_tenant(dir.path(), TENANT, ORGANISATION).unwrap();
         for user in users {
             admin::add_user(dir.path(), TENANT, user, PASSWORD).unwrap();
         }
         let rp_key = admin::add_relying_party(dir.path(), TENANT, "portal").unwrap().to_string();
-        let admin_token = admin::admin_token(dir.path()).unwrap().to_string();
+        let admin_token = admin::admin_token(dir.path(), &kek.open(dir.path())).unwrap().to_string();
         let clock = Arc::new(ManualClock::new(START));
-        Self::open(Arc::new(dir), clock, rp_key, admin_token).await
+        Self::open(Arc::new(dir), kek, clock, rp_key, admin_token).await
     }
 
-    async fn open(dir: Arc<tempfile::TempDir>, clock: Arc<ManualClock>, rp_key: String, admin_token: String) -> Self {
+    async fn open(
+        dir: Arc<tempfile::TempDir>,
+        kek: Arc<Kek>,
+        clock: Arc<ManualClock>,
+        rp_key: String,
+        admin_token: String,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let config = ServerConfig { clock: clock.clone(), ..ServerConfig::new(dir.path()) };
+        let config = ServerConfig {
+            clock: clock.clone(),
+            kek_file: Some(kek.path()),
+            limits: unlimited(),
+            ..ServerConfig::new(dir.path())
+        };
         let server = Server::open(listener, config).unwrap();
         let base = format!("http://{}", server.local_addr().unwrap());
         let app = server.app();
         let task = tokio::spawn(async move {
             let _ = server.run().await;
         });
-        Self { dir, base, http: client(), clock, rp_key, admin_token, app, task }
+        Self { dir, kek, base, http: client(), clock, rp_key, admin_token, app, task }
     }
 
     /// Stops this server and opens a new one on the same data directory and clock.
     pub async fn restart(self) -> Self {
-        let (dir, clock, rp_key, admin_token) =
-            (self.dir.clone(), self.clock.clone(), self.rp_key.clone(), self.admin_token.clone());
+        let (dir, kek, clock, rp_key, admin_token) =
+            (self.dir.clone(), self.kek.clone(), self.clock.clone(), self.rp_key.clone(), self.admin_token.clone());
         self.app.store.flush().await.unwrap();
         drop(self);
         tokio::task::yield_now().await;
-        Self::open(dir, clock, rp_key, admin_token).await
+        Self::open(dir, kek, clock, rp_key, admin_token).await
     }
 
     pub fn now(&self) -> u64 {
@@ -104,13 +118,7 @@ impl Harness {
 
     /// An administrator request with another token.
     pub async fn admin_as(&self, token: &str, method: &str, path: &str) -> (u16, Value) {
-        let resp = self
-            .http
-            .request(method.parse().unwrap(), self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+        let resp = self.http.request(method.parse().unwrap(), self.url(path)).bearer_auth(token).send().await.unwrap();
         status_json(resp).await
     }
 
@@ -174,6 +182,36 @@ impl Harness {
         let (status, page) = self.admin("GET", "/v1/admin/audit?limit=500").await;
         assert_eq!(status, 200);
         page["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
+    }
+}
+
+/// Rate limits far above anything a test sends from 127.0.0.1 (the limits have tests of their own).
+pub fn unlimited() -> nyckel_server::limits::Limits {
+    let rate = nyckel_server::limits::Rate { per_second: 1_000_000, burst: 1_000_000 };
+    nyckel_server::limits::Limits { per_key: rate, per_address: rate }
+}
+
+/// A key-encryption key file (0600) in a temporary directory of its own.
+pub struct Kek {
+    dir: tempfile::TempDir,
+}
+
+impl Kek {
+    /// A new KEK, outside `data_dir`.
+    pub fn create(data_dir: &std::path::Path) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        nyckel_server::secrets::Kek::create_file(&dir.path().join("kek"), data_dir).unwrap();
+        Self { dir }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("kek")
+    }
+
+    /// The key itself.
+    pub fn open(&self, data_dir: &std::path::Path) -> nyckel_server::secrets::Kek {
+        nyckel_server::secrets::Kek::from_file(&self.path(), data_dir).unwrap()
     }
 }
 
