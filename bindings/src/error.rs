@@ -84,6 +84,12 @@ pub enum NyckelError {
         /// Details.
         reason: String,
     },
+    /// The phone's clock is off by more than the phone corrects on its own (15 minutes).
+    #[error("the phone's clock is off by {seconds} seconds")]
+    ClockOff {
+        /// Server time minus phone time, seconds (positive: the phone is behind).
+        seconds: i64,
+    },
 }
 
 impl NyckelError {
@@ -145,7 +151,11 @@ impl From<CompanionError> for NyckelError {
             CompanionError::Server(ServerApiError::Network { .. }) => NyckelError::Network { reason },
             CompanionError::Server(_) => NyckelError::Refused { reason },
             CompanionError::Registration(RegistrationError::Receipt(_)) => NyckelError::Refused { reason },
-            CompanionError::Registration(RegistrationError::Random) => NyckelError::Platform { reason },
+            CompanionError::Registration(RegistrationError::Random | RegistrationError::Agreement(_)) => {
+                NyckelError::Platform { reason }
+            }
+            CompanionError::ClockOff { seconds } => NyckelError::ClockOff { seconds },
+            CompanionError::Rekey(_) | CompanionError::KeyRotation(_) => NyckelError::Refused { reason },
             CompanionError::Registration(_) | CompanionError::Pin(_) => NyckelError::InvalidInput { reason },
             CompanionError::Approval(ApprovalError::WrongPin { attempts_left }) => {
                 NyckelError::WrongPin { attempts_left }

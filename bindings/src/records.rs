@@ -101,8 +101,16 @@ impl ImportReport {
 pub struct RegistrationInfo {
     /// The phone's id for it.
     pub id: String,
-    /// Display name: the label, else `user @ server`.
+    /// Display name built from signed facts only: `user @ organisation (host)`.
     pub name: String,
+    /// The unsigned label from the QR code: secondary text only, never shown alone.
+    pub label: Option<String>,
+    /// The organisation the user belongs to (signed by the server).
+    pub organisation: String,
+    /// The host of the server URL the phone registered at.
+    pub server_host: String,
+    /// This device key's fingerprint, e.g. `7KQ4-M2XA` (the browser showed the same).
+    pub device_fingerprint: String,
     /// The server's base URL.
     pub server_url: String,
     /// The user at the server.
@@ -120,6 +128,10 @@ impl From<RegistrationSummary> for RegistrationInfo {
         RegistrationInfo {
             id: summary.id,
             name: summary.name,
+            label: summary.label,
+            organisation: summary.organisation,
+            server_host: summary.server_host,
+            device_fingerprint: summary.device_fingerprint,
             server_url: summary.server_url,
             user: summary.user,
             device_name: summary.device_name,

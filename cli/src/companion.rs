@@ -71,7 +71,16 @@ pub fn register(path: &Path, global: &Global, code: &CodeArgs) -> Result<(), Cli
     nyckel_core::registration::parse_enrollment(&payload).map_err(CompanionError::from)?;
     let pin = secrets::pin(true)?;
     let summary = runtime()?.block_on(companion.register(&payload, &pin))?;
-    println!("registered {} as {:?} for {} at {}", summary.id, summary.device_name, summary.user, summary.server_url);
+    // What the server signed (user, organisation) and the host the phone talked to; the QR
+    // label is unsigned and only printed as a note.
+    println!("registered {} as {:?}", summary.id, summary.device_name);
+    println!("  user:         {}", summary.user);
+    println!("  organisation: {}", summary.organisation);
+    println!("  server:       {} ({})", summary.server_host, summary.server_url);
+    println!("  device code:  {}  (check that the browser shows the same)", summary.device_fingerprint);
+    if let Some(label) = &summary.label {
+        println!("  label:        {label} (from the QR code, not signed)");
+    }
     Ok(())
 }
 
@@ -278,7 +287,7 @@ pub fn change_pin(path: &Path, global: &Global, registration: Option<&str>) -> R
     let current = secrets::current_pin()?;
     let new = secrets::new_pin()?;
     runtime()?.block_on(companion.change_pin(&registration.id, &current, &new))?;
-    println!("PIN changed for {}", registration.name);
+    println!("PIN changed for {} (a new secret was agreed with the server)", registration.name);
     Ok(())
 }
 
@@ -293,8 +302,11 @@ pub fn devices(path: &Path, global: &Global) -> Result<(), CliError> {
     for registration in registrations {
         println!("{}  {}", registration.id, registration.name);
         println!("  server:      {} (key {})", registration.server_url, registration.server_key_id);
-        println!("  user:        {}", registration.user);
-        println!("  device:      {} ({})", registration.device_name, registration.device_id);
+        println!("  user:        {} @ {}", registration.user, registration.organisation);
+        println!(
+            "  device:      {} ({}, code {})",
+            registration.device_name, registration.device_id, registration.device_fingerprint
+        );
         println!("  registered:  {}", utc(registration.created_at));
         match runtime.block_on(companion.device_info(&registration.id)) {
             Ok(info) => {

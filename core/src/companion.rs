@@ -6,6 +6,7 @@
 //! is pure except the few `async` methods that talk to a server.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use nyckel_protocol::{ChallengeId, PinError, PinKdf, PushChallenge};
@@ -50,7 +51,24 @@ pub enum CompanionError {
     /// Polling was started outside a tokio runtime.
     #[error("polling needs a tokio runtime")]
     NoRuntime,
+    /// The phone's clock differs from the server's by more than the phone corrects on its
+    /// own ([`MAX_CLOCK_CORRECTION`]); the user should set the clock.
+    #[error("the phone's clock is off by {seconds} seconds; set the date and time")]
+    ClockOff {
+        /// Server time minus phone time, in seconds (positive: the phone is behind).
+        seconds: i64,
+    },
+    /// The server's answer to a PIN change does not verify under the pinned key (nothing was stored).
+    #[error("the server's answer to the PIN change does not verify: {0}")]
+    Rekey(#[from] nyckel_protocol::RekeyError),
+    /// The server rotated its key, but the chain it sent does not lead from the pinned key.
+    #[error("the server's key rotation does not verify: {0}")]
+    KeyRotation(#[from] nyckel_protocol::KeyRotationError),
 }
+
+/// The largest clock offset (seconds, either way) the phone corrects silently; beyond it,
+/// [`CompanionError::ClockOff`].
+pub const MAX_CLOCK_CORRECTION: i64 = 15 * 60;
 
 /// Choices fixed when the companion is made.
 #[derive(Debug, Clone)]
@@ -80,6 +98,9 @@ pub struct Companion {
     pub(crate) pending: Mutex<HashMap<(RegistrationId, ChallengeId), PushChallenge>>,
     /// Bumped whenever a registration is added or removed, so a running poller follows.
     pub(crate) changes: watch::Sender<u64>,
+    /// Server time minus phone clock, seconds, from the last server time observed within
+    /// [`MAX_CLOCK_CORRECTION`]; added to the clock by [`Companion::now`].
+    pub(crate) clock_offset: AtomicI64,
 }
 
 impl Companion {
@@ -98,6 +119,7 @@ impl Companion {
             settings,
             pending: Mutex::new(HashMap::new()),
             changes: watch::Sender::new(0),
+            clock_offset: AtomicI64::new(0),
         })
     }
 
@@ -116,9 +138,48 @@ impl Companion {
         &self.client
     }
 
-    /// The injected clock's time, Unix seconds.
+    /// The injected clock's time corrected by the offset to the server's clock, Unix seconds.
     pub fn now(&self) -> u64 {
-        self.clock.now_unix()
+        self.clock.now_unix().saturating_add_signed(self.clock_offset.load(Ordering::Relaxed))
+    }
+
+    /// The current correction of the phone clock (server minus phone), seconds.
+    pub fn clock_offset(&self) -> i64 {
+        self.clock_offset.load(Ordering::Relaxed)
+    }
+
+    /// Takes a server time (poll response, receipt, `stale_request` body) into account: within
+    /// [`MAX_CLOCK_CORRECTION`] of the phone clock it becomes the offset; beyond it the offset
+    /// is left alone and [`CompanionError::ClockOff`] says by how much the clock is off.
+    pub fn observe_server_time(&self, server_time: u64) -> Result<(), CompanionError> {
+        let phone = i128::from(self.clock.now_unix());
+        let offset = i128::from(server_time) - phone;
+        let seconds = i64::try_from(offset).unwrap_or(if offset < 0 { i64::MIN } else { i64::MAX });
+        if seconds.unsigned_abs() > MAX_CLOCK_CORRECTION.unsigned_abs() {
+            return Err(CompanionError::ClockOff { seconds });
+        }
+        self.clock_offset.store(seconds, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Runs a signed request made at [`Companion::now`]; when the server refuses it as stale
+    /// and says its time, corrects the offset and runs it once more.
+    pub(crate) async fn with_clock_retry<T, F, Fut>(&self, mut call: F) -> Result<T, CompanionError>
+    where
+        F: FnMut(u64) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ServerApiError>>,
+    {
+        match call(self.now()).await {
+            Err(ServerApiError::Refused {
+                code: nyckel_protocol::ErrorCode::StaleRequest,
+                server_time: Some(t),
+                ..
+            }) => {
+                self.observe_server_time(t)?;
+                Ok(call(self.now()).await?)
+            }
+            other => Ok(other?),
+        }
     }
 
     /// A registration by id.

@@ -1,58 +1,111 @@
-//! Changing a registration's PIN (PROTOCOL.md §4.7): the server confirms the old PIN, then `S'` is re-blinded.
+//! Changing a registration's PIN (PROTOCOL.md §4.7): the old PIN proves itself in a rekey, a
+//! fresh `S` is agreed with the server, blinded under the new PIN, stored, and confirmed.
 //!
-//! The phone cannot tell a right PIN from a wrong one (§4.3), so re-blinding on its own could
-//! store a wrong `S` under the new PIN and silently break the registration. Instead the old
-//! PIN unblinds `S'`, a MACed PIN check goes to the server (counted like an approval), and
-//! only once the server accepts it is the record re-blinded under the new PIN written — in one
-//! write, so the vault holds either the old record or the new one.
+//! Why a fresh `S`: re-blinding the same `S` under the new PIN would leave `E_old ⊕ E_new =
+//! KDF(old, salt_old) ⊕ KDF(new, salt_new)`, independent of `S`, to anyone with vault
+//! snapshots from before and after — an offline test of PIN pairs (core/tests/pin_change.rs
+//! runs that attack). With a fresh `S_new`, `E_old ⊕ E_new` also contains `S_old ⊕ S_new`,
+//! which is random to the attacker, so no pair stands out.
+//!
+//! Steps: unblind `S_old` with the old PIN → `POST /v1/device/rekey` (signed request, MAC under
+//! `S_old`, the phone's X25519 share; the server counts a wrong MAC like a wrong approval) →
+//! [`Rekeyed::accept`] verifies the server's signed share under the pinned key and derives
+//! `S_new` → blind `S_new` under the new PIN with a fresh salt → overwrite the registration
+//! record in one write → confirm with a [`PinCheck`] under `S_new` (`POST /v1/device/pin-check`),
+//! which makes the server promote its pending `S_new` and destroy `S_old`.
+//!
+//! If the confirmation does not get through (network), the new record is kept: the server
+//! promotes the pending secret on the first MAC made under it (the next approval or OTP).
+//!
+//! What stays of the old record on disk: sled is log-structured, so the overwrite appends the
+//! new sealed record and the old one's bytes remain in the segment file until sled's segment
+//! cleaning rewrites or reuses that space. They are sealed under the vault key like every
+//! record, and once the server has promoted `S_new` the old `E` unblinds to nothing usable —
+//! which is the point of rotating `S` rather than re-blinding it.
 
-use nyckel_protocol::{BlindedPinSecret, Pin, PinCheck, PinError};
+use nyckel_protocol::{BlindedPinSecret, EphemeralKey, Pin, PinCheck, PinError, Rekey};
 
 use crate::approvals::ApprovalError;
 use crate::companion::{Companion, CompanionError};
 use crate::server_api::ServerApiError;
 
+/// The server's verdict when it counted a PIN, else the error as it is.
+fn pin_refusal(error: CompanionError) -> CompanionError {
+    if let CompanionError::Server(ServerApiError::Refused { code, attempts_left, .. }) = &error {
+        if let Some(verdict) = ApprovalError::pin_verdict(*code, *attempts_left) {
+            return verdict.into();
+        }
+    }
+    error
+}
+
 impl Companion {
     /// Changes the PIN of a registration from `old_pin` to `new_pin` (each 4–16 digits; the
-    /// UI asks the new one twice and compares before calling).
+    /// UI asks the new one twice and compares before calling), rotating `S`.
     ///
     /// Both PINs' forms are checked first, so a mistyped new PIN spends no attempt. A wrong old
-    /// PIN is [`ApprovalError::WrongPin`] with the attempts left (the server counts it like a
-    /// wrong approval) and [`ApprovalError::DeviceBlocked`] once the device is blocked; on any
-    /// error nothing stored changes. On success the registration's blinded secret is replaced:
-    /// the same `S` under the new PIN, with a fresh salt and the KDF new registrations use.
+    /// PIN is [`ApprovalError::WrongPin`] with the attempts left and
+    /// [`ApprovalError::DeviceBlocked`] once the device is blocked; on those, and on any error
+    /// before the server answered the rekey, nothing stored changes. On success the
+    /// registration's blinded secret is a new `S` under the new PIN, with a fresh salt and the
+    /// KDF new registrations use. A confirmation that fails on the network still returns
+    /// `Ok` (see the module documentation).
     pub async fn change_pin(&self, registration_id: &str, old_pin: &str, new_pin: &str) -> Result<(), CompanionError> {
         let old_pin = Pin::new(old_pin)?;
         let new_pin = Pin::new(new_pin)?;
         let registration = self.registration(registration_id)?;
         let signer = self.signer(&registration)?;
-        let now = self.now();
-        let (check, reblinded) = {
-            // S' exists only in this block and is zeroized when dropped (PROTOCOL.md §4.4 rule
-            // 5). The record for the new PIN is made here and written only after the server
-            // accepts the check, so S' is never held across the network call.
-            let secret = registration.pin.unblind(&old_pin)?;
-            let check = PinCheck::create(&registration.device_id, &secret, now)
-                .map_err(|_| PinError::Crypto("random generator"))?;
-            let reblinded = BlindedPinSecret::blind(&secret, &new_pin, self.settings.pin_kdf)?;
-            (check, reblinded)
+        let device_id = &registration.device_id;
+        let (phone_key, share) = EphemeralKey::generate().map_err(|_| PinError::Crypto("X25519 key generation"))?;
+
+        // The rekey request is rebuilt (with the corrected time) if the server calls it stale;
+        // S_old exists only inside `make` and is zeroized when it returns.
+        let make = |now: u64| -> Result<Rekey, CompanionError> {
+            let old_secret = registration.pin.unblind(&old_pin)?;
+            Ok(Rekey::create(device_id, &old_secret, &share, now).map_err(|_| PinError::Crypto("random generator"))?)
         };
-        // The PINs are not needed any more: wiped now rather than after the round trip.
-        drop(old_pin);
-        drop(new_pin);
-        if let Err(error) = self.client.pin_check(&registration, &signer, &check, now).await {
-            let verdict = match &error {
-                ServerApiError::Refused { code, attempts_left, .. } => {
-                    ApprovalError::pin_verdict(*code, *attempts_left)
-                }
-                _ => None,
-            };
-            return Err(verdict.map_or_else(|| error.into(), CompanionError::from));
+        let mut request = make(self.now())?;
+        let answer = match self.client.rekey(&registration, &signer, &request, request.timestamp).await {
+            Err(ServerApiError::Refused {
+                code: nyckel_protocol::ErrorCode::StaleRequest,
+                server_time: Some(time),
+                ..
+            }) => {
+                self.observe_server_time(time)?;
+                request = make(self.now())?;
+                self.client.rekey(&registration, &signer, &request, request.timestamp).await
+            }
+            other => other,
         }
+        .map_err(|error| pin_refusal(error.into()))?;
+        drop(old_pin);
+
+        // S_new exists only in this scope (zeroized on drop): blinded, then used for the check.
+        let new_secret = answer.accept(device_id, &request, &registration.server_key, phone_key)?;
+        let blinded = BlindedPinSecret::blind(&new_secret, &new_pin, self.settings.pin_kdf)?;
+        drop(new_pin);
         // Only the blinded secret is replaced, so challenges recorded as seen meanwhile are kept.
-        if !self.vault.replace_registration_pin(registration_id, &reblinded)? {
+        if !self.vault.replace_registration_pin(registration_id, &blinded)? {
             return Err(CompanionError::UnknownRegistration(registration_id.to_owned()));
         }
-        Ok(())
+
+        let confirmed = self
+            .with_clock_retry(|now| {
+                let check = PinCheck::create(device_id, &new_secret, now);
+                let client = &self.client;
+                let (registration, signer) = (&registration, &signer);
+                async move {
+                    let check = check.map_err(|_| ServerApiError::Request("random generator failed".into()))?;
+                    client.pin_check(registration, signer, &check, now).await
+                }
+            })
+            .await;
+        drop(new_secret);
+        match confirmed {
+            Ok(()) => Ok(()),
+            // The server promotes S_new on the next MAC under it.
+            Err(CompanionError::Server(ServerApiError::Network { .. })) => Ok(()),
+            Err(error) => Err(pin_refusal(error)),
+        }
     }
 }

@@ -10,7 +10,8 @@ use nyckel_protocol::policy::LONG_POLL_GRACE;
 use nyckel_protocol::wire::devices::DeviceInfo;
 use nyckel_protocol::wire::phone::{AnswerAccepted, PendingChallenges};
 use nyckel_protocol::{
-    Answer, ChallengeId, CompleteEnrollment, EnrollmentReceipt, ErrorBody, ErrorCode, PinCheck, RequestAuth,
+    Answer, ChallengeId, CompleteEnrollment, EnrollmentReceipt, ErrorBody, ErrorCode, PinCheck, Rekey, Rekeyed,
+    RequestAuth,
 };
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
@@ -46,6 +47,8 @@ pub enum ServerApiError {
         message: String,
         /// With `wrong_pin`: attempts left before the device is blocked.
         attempts_left: Option<u32>,
+        /// With `stale_request`: the server's clock, Unix seconds.
+        server_time: Option<u64>,
     },
     /// A success status with a body that is not what the protocol says.
     #[error("unexpected response from {url}: {reason}")]
@@ -181,6 +184,20 @@ impl ServerClient {
         read_empty(&url, builder.timeout(REQUEST_TIMEOUT)).await
     }
 
+    /// `POST /v1/device/rekey` with `rekey` as the body (PIN change, PROTOCOL.md §4.7): the
+    /// MAC under the old `S` is counted like a PIN check; the answer carries the server's share.
+    pub async fn rekey(
+        &self,
+        registration: &Registration,
+        signer: &KeyStoreSigner,
+        rekey: &Rekey,
+        now: u64,
+    ) -> Result<Rekeyed, ServerApiError> {
+        let body = serde_json::to_vec(rekey).map_err(|error| ServerApiError::Request(error.to_string()))?;
+        let (url, builder) = self.signed(registration, signer, Method::POST, "/v1/device/rekey", Some(body), now)?;
+        read_json(&url, builder.timeout(REQUEST_TIMEOUT)).await
+    }
+
     /// A request with the four signing headers over exactly this method, target and body.
     fn signed(
         &self,
@@ -241,12 +258,14 @@ fn refused(status: StatusCode, bytes: &[u8]) -> ServerApiError {
             code: body.error.code,
             message: body.error.message,
             attempts_left: body.error.attempts_left,
+            server_time: body.error.server_time,
         },
         Err(_) => ServerApiError::Refused {
             status: status.as_u16(),
             code: ErrorCode::Unknown,
             message: String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
             attempts_left: None,
+            server_time: None,
         },
     }
 }

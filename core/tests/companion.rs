@@ -84,20 +84,21 @@ impl FakeServer {
     }
 
     /// Registers `phone` the way the server would answer; returns the registration id, the
-    /// device id and the secret `S` the server received.
+    /// device id and the secret `S` the server derived.
     fn register(&self, phone: &Phone) -> (String, DeviceId, PinSecret) {
         let qr = self.enroll_qr();
         let pending = phone.companion.begin_enrollment(&qr.to_uri(), PIN).unwrap();
-        let secret = pending.request().pin_secret.clone();
         let device_id = DeviceId::random().unwrap();
-        let receipt = EnrollmentReceipt::sign(
+        let (receipt, secret) = EnrollmentReceipt::issue(
             pending.request(),
             device_id.clone(),
             "alice".into(),
+            "Acme AB".into(),
             "Work phone".into(),
             NOW,
             &self.key,
-        );
+        )
+        .unwrap();
         let summary = phone.companion.finish_enrollment(pending, receipt).unwrap();
         (summary.id, device_id, secret)
     }
@@ -125,6 +126,25 @@ impl FakeServer {
             transaction: lines,
         }
     }
+}
+
+/// The server's receipt for `request` (organisation "Acme AB"), without the secret.
+fn receipt(
+    request: &nyckel_protocol::CompleteEnrollment,
+    device_id: DeviceId,
+    user: String,
+    device_name: String,
+    now: u64,
+    key: &ServerSigningKey,
+) -> EnrollmentReceipt {
+    EnrollmentReceipt::issue(request, device_id, user, "Acme AB".into(), device_name, now, key).unwrap().0
+}
+
+/// Whether the server would accept `otp` for `qr` under `secret`.
+fn otp_right(secret: &PinSecret, qr: &OtpQr, otp: &str) -> bool {
+    let otp = nyckel_protocol::Otp::parse(otp).unwrap();
+    qr_otp::verify(secret, qr.kind, &qr.challenge_id, &qr.nonce, &qr.display().hash(), &otp)
+        == nyckel_protocol::OtpVerdict::Right
 }
 
 fn display() -> ChallengeDisplay {
@@ -164,7 +184,15 @@ fn registration_pins_the_server_key_and_stores_only_the_blinded_secret() {
         (id.as_str(), "alice", "Work phone")
     );
     assert_eq!(summary.device_id, device_id);
-    assert_eq!(summary.name, "alice @ Trade portal");
+    // The name is built from signed facts; the unsigned QR label is only secondary.
+    assert_eq!(summary.name, "alice @ Acme AB (id.example.org)");
+    assert_eq!(summary.label.as_deref(), Some("alice @ Trade portal"));
+    assert_eq!((summary.organisation.as_str(), summary.server_host.as_str()), ("Acme AB", "id.example.org"));
+    let device_key = nyckel_protocol::DevicePublicKey::from_sec1(
+        &phone.companion.key_store().public_key(phone.companion.registration(&id).unwrap().key_alias).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary.device_fingerprint, nyckel_protocol::device_fingerprint(&device_key));
     assert_eq!(summary.server_key_id, server.key.public_key().key_id().to_string());
     let stored = phone.companion.registration(&id).unwrap();
     assert_eq!(stored.server_key, server.key.public_key());
@@ -186,15 +214,9 @@ fn a_receipt_not_signed_by_the_pinned_key_stores_nothing() {
     let server = FakeServer::new();
     let impostor = FakeServer::new();
     let pending = phone.companion.begin_enrollment(&server.enroll_qr().to_uri(), PIN).unwrap();
-    let receipt = EnrollmentReceipt::sign(
-        pending.request(),
-        DeviceId::random().unwrap(),
-        "alice".into(),
-        "Phone".into(),
-        NOW,
-        &impostor.key,
-    );
-    let error = phone.companion.finish_enrollment(pending, receipt).unwrap_err();
+    let forged =
+        receipt(pending.request(), DeviceId::random().unwrap(), "alice".into(), "Phone".into(), NOW, &impostor.key);
+    let error = phone.companion.finish_enrollment(pending, forged).unwrap_err();
     assert!(matches!(error, CompanionError::Registration(RegistrationError::Receipt(_))), "{error}");
     assert!(phone.companion.registrations().unwrap().is_empty());
     // The receipt for another enrollment (same key) is refused too.
@@ -202,9 +224,8 @@ fn a_receipt_not_signed_by_the_pinned_key_stores_nothing() {
     let pending = phone.companion.begin_enrollment(&qr.to_uri(), PIN).unwrap();
     let mut other = pending.request().clone();
     other.enrollment_id = EnrollmentId::random().unwrap();
-    let receipt =
-        EnrollmentReceipt::sign(&other, DeviceId::random().unwrap(), "alice".into(), "Phone".into(), NOW, &server.key);
-    assert!(phone.companion.finish_enrollment(pending, receipt).is_err());
+    let misdirected = receipt(&other, DeviceId::random().unwrap(), "alice".into(), "Phone".into(), NOW, &server.key);
+    assert!(phone.companion.finish_enrollment(pending, misdirected).is_err());
     assert!(phone.companion.registrations().unwrap().is_empty());
 }
 
@@ -384,21 +405,21 @@ fn qr_otp_is_what_the_server_verifies_and_bound_to_what_is_shown() {
 
     let otp = phone.companion.qr_otp(&qr.to_uri(), None, PIN).unwrap();
     assert_eq!(otp.len(), 8);
-    assert!(qr_otp::verify(&secret, &qr.question(), &nyckel_protocol::Otp::parse(&otp).unwrap()).unwrap());
+    assert!(otp_right(&secret, &qr, &otp));
 
     // Another line, or the same code relabelled as a login: the server's question differs.
     let mut altered = qr.clone();
     altered.transaction[1].value = "IBAN SE00 6666".into();
-    assert!(!qr_otp::verify(&secret, &altered.question(), &nyckel_protocol::Otp::parse(&otp).unwrap()).unwrap());
+    assert!(!otp_right(&secret, &altered, &otp));
     let altered_otp = phone.companion.qr_otp(&altered.to_uri(), None, PIN).unwrap();
     assert_ne!(altered_otp, otp);
-    assert!(!qr_otp::verify(&secret, &qr.question(), &nyckel_protocol::Otp::parse(&altered_otp).unwrap()).unwrap());
+    assert!(!otp_right(&secret, &qr, &altered_otp));
 
     // A wrong PIN gives a well-formed, wrong OTP — no error the phone could learn from.
     let wrong = phone.companion.qr_otp(&qr.to_uri(), Some(&id), "1357").unwrap();
     assert_eq!(wrong.len(), 8);
     assert!(wrong.bytes().all(|b| b.is_ascii_digit()));
-    assert!(!qr_otp::verify(&secret, &qr.question(), &nyckel_protocol::Otp::parse(&wrong).unwrap()).unwrap());
+    assert!(!otp_right(&secret, &qr, &wrong));
 
     // A code from a server the phone never registered with.
     let stranger = FakeServer::new().otp_qr(OtpKind::Login, Vec::new());
@@ -428,7 +449,7 @@ fn two_accounts_on_one_server_are_separate_registrations() {
     let error = phone.companion.qr_otp(&qr.to_uri(), None, PIN).unwrap_err();
     assert!(matches!(error, CompanionError::QrOtp(QrOtpError::Ambiguous { ref candidates }) if candidates.len() == 2));
     let otp = phone.companion.qr_otp(&qr.to_uri(), Some(&second), PIN).unwrap();
-    assert!(qr_otp::verify(&second_secret, &qr.question(), &nyckel_protocol::Otp::parse(&otp).unwrap()).unwrap());
+    assert!(otp_right(&second_secret, &qr, &otp));
 
     // A challenge for the second account's device is refused by the first registration.
     let signed = server.challenge(&second_device, display());
@@ -517,13 +538,16 @@ fn every_pin_tried_against_a_copied_vault_gives_a_plausible_secret() {
         fields,
         [
             "created_at",
+            "device_fingerprint",
             "device_id",
             "device_name",
             "id",
             "key_alias",
             "label",
+            "organisation",
             "pin",
             "seen",
+            "server_host",
             "server_key",
             "server_url",
             "user"
@@ -573,14 +597,8 @@ async fn the_poller_reports_network_errors_and_stops_when_its_handle_is_dropped(
     let mut qr = server.enroll_qr();
     qr.server_url = format!("http://127.0.0.1:{port}");
     let pending = phone.companion.begin_enrollment(&qr.to_uri(), PIN).unwrap();
-    let receipt = EnrollmentReceipt::sign(
-        pending.request(),
-        DeviceId::random().unwrap(),
-        "alice".into(),
-        "Phone".into(),
-        NOW,
-        &server.key,
-    );
+    let receipt =
+        receipt(pending.request(), DeviceId::random().unwrap(), "alice".into(), "Phone".into(), NOW, &server.key);
     phone.companion.finish_enrollment(pending, receipt).unwrap();
 
     let recorder =

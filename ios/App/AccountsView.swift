@@ -24,8 +24,12 @@ struct AccountsView: View {
                     }
                     ForEach(model.registrations, id: \.id) { registration in
                         VStack(alignment: .leading) {
+                            // Built from signed facts; the unsigned QR label only as secondary text.
                             Text(registration.name).font(.headline)
-                            Text(registration.serverUrl).font(.caption).foregroundStyle(.secondary)
+                            if let label = registration.label {
+                                Text(label).font(.caption).foregroundStyle(.secondary)
+                            }
+                            Text("Device \(registration.deviceFingerprint)").font(.caption).foregroundStyle(.secondary)
                         }
                         .swipeActions {
                             Button("Remove", role: .destructive) { removing = registration }

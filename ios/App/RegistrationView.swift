@@ -78,7 +78,9 @@ struct RegistrationView: View {
         Task { @MainActor in
             do {
                 let registration = try await model.register(payload: payload, pin: chosen)
-                phase = .done(registration.name)
+                phase = .done(
+                    "\(registration.user) at \(registration.organisation) (\(registration.serverHost)). "
+                        + "Check that the browser shows the device code \(registration.deviceFingerprint)")
             } catch {
                 phase = .failed(describe(error))
             }

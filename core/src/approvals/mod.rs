@@ -101,12 +101,30 @@ pub struct PollOutcome {
 
 impl Companion {
     /// One long poll for a registration's challenges: waits up to `wait` seconds (at most
-    /// 30) for the server to have one, verifies what arrives, and returns it.
+    /// 30) for the server to have one, verifies what arrives, and returns it. The response's
+    /// server time corrects the clock offset; a key rotation chain in it is followed from the
+    /// pinned key and the new key stored *before* the challenges are verified under it.
     pub async fn poll_once(&self, registration_id: &str, wait: u64) -> Result<PollOutcome, CompanionError> {
         let registration = self.registration(registration_id)?;
         let signer = self.signer(&registration)?;
-        let pending = self.client.poll(&registration, &signer, wait.min(MAX_LONG_POLL_WAIT), self.now()).await?;
+        let wait = wait.min(MAX_LONG_POLL_WAIT);
+        let pending = self.with_clock_retry(|now| self.client.poll(&registration, &signer, wait, now)).await?;
+        self.observe_server_time(pending.server_time)?;
+        self.follow_key_rotations(&registration, &pending.key_rotations)?;
         self.accept_challenges(registration_id, pending.challenges)
+    }
+
+    /// Follows the server's key-rotation chain from the registration's pinned key and pins the
+    /// newest key (on disk when it returns). Nothing applies: nothing changes.
+    pub fn follow_key_rotations(
+        &self,
+        registration: &Registration,
+        chain: &[nyckel_protocol::KeyRotation],
+    ) -> Result<(), CompanionError> {
+        if let Some(newest) = nyckel_protocol::key_rotation::follow(&registration.server_key, chain)? {
+            self.vault.replace_registration_server_key(&registration.id, &newest)?;
+        }
+        Ok(())
     }
 
     /// Verifies delivered challenges (signature under the pinned key, device, validity with
@@ -253,13 +271,23 @@ impl Companion {
                 forget()?;
                 Ok(accepted.state)
             }
-            Err(ServerApiError::Refused { code, attempts_left, status, message }) => {
+            Err(ServerApiError::Refused { code, attempts_left, status, message, server_time }) => {
                 let error = match (ApprovalError::pin_verdict(code, attempts_left), code) {
                     (Some(verdict), _) => verdict,
                     (None, ErrorCode::NumberMismatch) => ApprovalError::NumberMismatch,
                     (None, ErrorCode::AlreadyAnswered) => ApprovalError::AlreadyAnswered,
                     (None, ErrorCode::ChallengeExpired) => ApprovalError::Expired,
-                    (None, _) => return Err(ServerApiError::Refused { code, attempts_left, status, message }.into()),
+                    (None, _) => {
+                        // A stale answer is not resent (an approval would need the PIN again);
+                        // the clock is corrected, the challenge stays pending and the user's
+                        // next tap goes out with the server's time.
+                        if let (ErrorCode::StaleRequest, Some(time)) = (code, server_time) {
+                            self.observe_server_time(time)?;
+                        }
+                        return Err(
+                            ServerApiError::Refused { code, attempts_left, status, message, server_time }.into()
+                        );
+                    }
                 };
                 if !matches!(error, ApprovalError::WrongPin { .. }) {
                     forget()?;

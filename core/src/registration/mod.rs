@@ -1,17 +1,19 @@
 //! Registering the phone with a server from an enrollment QR code (PROTOCOL.md §6.1).
 //!
-//! Scan → create the device key → draw `S` and blind it under the PIN → `POST /v1/enroll`
-//! → verify the receipt under the key the QR code carried (pinned from then on) → store
-//! the registration. `S` and the PIN are forgotten when this returns.
+//! Scan → create the device key and a one-use X25519 key → `POST /v1/enroll` with the
+//! public share (never `S`) → verify the receipt under the key the QR code carried (pinned
+//! from then on; it covers the URL, both shares, the device key, user and organisation) →
+//! derive `S` by key agreement, blind it under the PIN → store the registration. `S` and the
+//! PIN are forgotten when this returns.
 
 use nyckel_protocol::{
-    b64, ids, BlindedPinSecret, CompleteEnrollment, DeviceId, DeviceSigner, EnrollQr, EnrollmentError,
-    EnrollmentReceipt, Pin, PinSecret, QrError, QrPayload,
+    b64, device_fingerprint, ids, BlindedPinSecret, CompleteEnrollment, DeviceId, DeviceSigner, EnrollQr,
+    EnrollmentError, EnrollmentReceipt, EphemeralKey, KeyShare, Pin, QrError, QrPayload,
 };
 
 use crate::companion::{Companion, CompanionError};
 use crate::device_keys::KeyStoreSigner;
-use crate::vault::registrations::{Registration, RegistrationId};
+use crate::vault::registrations::{host_of, Registration, RegistrationId};
 
 /// Why a registration could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,10 +30,14 @@ pub enum RegistrationError {
     /// The enrollment request could not be made (platform name, device key).
     #[error("cannot make the enrollment request: {0}")]
     Request(EnrollmentError),
-    /// The server's receipt does not verify under the key from the QR code: whoever answered
-    /// is not the server the code names. Nothing was stored.
+    /// The server's receipt does not verify under the key from the QR code (or is for another
+    /// URL, device key or key share): whoever answered is not the server the code names, or
+    /// something in between changed the exchange. Nothing was stored.
     #[error("the server's receipt is not signed by the key in the code: {0}")]
     Receipt(EnrollmentError),
+    /// The one-use key-agreement key could not be made.
+    #[error("cannot make the key-agreement key: {0}")]
+    Agreement(nyckel_protocol::AgreementError),
     /// No random id could be drawn.
     #[error("the random generator failed")]
     Random,
@@ -42,8 +48,16 @@ pub enum RegistrationError {
 pub struct RegistrationSummary {
     /// The vault's id for it.
     pub id: RegistrationId,
-    /// The label, else `user @ server`.
+    /// Built from signed facts only: `user @ organisation (host)`.
     pub name: String,
+    /// The unsigned label from the QR code, for secondary text only.
+    pub label: Option<String>,
+    /// The organisation (signed).
+    pub organisation: String,
+    /// The host of the server URL the phone registered at.
+    pub server_host: String,
+    /// The device key's fingerprint, e.g. `7KQ4-M2XA` (the browser shows the same).
+    pub device_fingerprint: String,
     /// The server's base URL.
     pub server_url: String,
     /// The pinned server key's short id (what QR codes name as `r`).
@@ -63,6 +77,14 @@ impl From<&Registration> for RegistrationSummary {
         Self {
             id: registration.id.clone(),
             name: registration.display_name(),
+            label: registration.label.clone(),
+            organisation: registration.organisation.clone(),
+            server_host: if registration.server_host.is_empty() {
+                host_of(&registration.server_url)
+            } else {
+                registration.server_host.clone()
+            },
+            device_fingerprint: registration.device_fingerprint.clone(),
             server_url: registration.server_url.clone(),
             server_key_id: registration.server_key.key_id().to_string(),
             user: registration.user.clone(),
@@ -87,14 +109,16 @@ pub fn payload_text(bytes: &[u8]) -> Result<&str, RegistrationError> {
 }
 
 /// An enrollment prepared on the phone and not yet completed at the server: the device
-/// key exists, `S` is blinded under the PIN, and the signed request carries `S` (zeroized
-/// when this is dropped). Dropping it without finishing leaves an unused device key, which
-/// [`Companion::abandon_enrollment`] deletes.
+/// key and the one-use X25519 key exist, and the signed request carries the public share.
+/// The PIN is held (zeroized on drop) until the receipt gives `S`. Dropping it without
+/// finishing leaves an unused device key, which [`Companion::abandon_enrollment`] deletes.
 pub struct PendingEnrollment {
     qr: EnrollQr,
     id: RegistrationId,
     signer: KeyStoreSigner,
-    blinded: BlindedPinSecret,
+    pin: Pin,
+    agreement: EphemeralKey,
+    share: KeyShare,
     request: CompleteEnrollment,
 }
 
@@ -140,21 +164,20 @@ impl Companion {
     }
 
     /// The offline first half of [`Companion::register`]: reads the code, creates the device
-    /// key, draws `S`, blinds it under the PIN and signs the enrollment request.
+    /// key, then (right before the request) the one-use X25519 key, and signs the request.
     pub fn begin_enrollment(&self, payload: &str, pin: &str) -> Result<PendingEnrollment, CompanionError> {
         let qr = parse_enrollment(payload)?;
         let pin = Pin::new(pin)?;
         let id = b64::encode(&ids::random_16().map_err(|_| RegistrationError::Random)?);
         let signer = KeyStoreSigner::create(self.keys.clone(), &format!("nyckel-device-{id}"))?;
-        let prepared = (|| -> Result<(BlindedPinSecret, CompleteEnrollment), CompanionError> {
-            let secret = PinSecret::generate()?;
-            let blinded = BlindedPinSecret::blind(&secret, &pin, self.settings.pin_kdf)?;
-            let request = CompleteEnrollment::create(&qr, &signer, &secret, &self.settings.platform)
+        let prepared = (|| -> Result<(EphemeralKey, KeyShare, CompleteEnrollment), CompanionError> {
+            let (agreement, share) = EphemeralKey::generate().map_err(RegistrationError::Agreement)?;
+            let request = CompleteEnrollment::create(&qr, &signer, &share, &self.settings.platform)
                 .map_err(RegistrationError::Request)?;
-            Ok((blinded, request))
+            Ok((agreement, share, request))
         })();
         match prepared {
-            Ok((blinded, request)) => Ok(PendingEnrollment { qr, id, signer, blinded, request }),
+            Ok((agreement, share, request)) => Ok(PendingEnrollment { qr, id, signer, pin, agreement, share, request }),
             Err(error) => {
                 let _ = self.keys.delete_key(signer.alias().to_owned());
                 Err(error)
@@ -163,25 +186,43 @@ impl Companion {
     }
 
     /// The offline second half: verifies the server's receipt under the key the code
-    /// carried (pinning it) and stores the registration. A bad receipt stores nothing and
-    /// deletes the device key.
+    /// carried (pinning it), derives `S` (consuming the one-use key), blinds it under the PIN
+    /// and stores the registration. A bad receipt stores nothing and deletes the device key.
     pub fn finish_enrollment(
         &self,
         pending: PendingEnrollment,
         receipt: EnrollmentReceipt,
     ) -> Result<RegistrationSummary, CompanionError> {
-        if let Err(error) = receipt.verify(&pending.qr, &pending.signer.public_key()) {
-            self.abandon_enrollment(pending);
-            return Err(RegistrationError::Receipt(error).into());
-        }
-        let PendingEnrollment { qr, id, signer, blinded, request } = pending;
+        let PendingEnrollment { qr, id, signer, pin, agreement, share, request } = pending;
         drop(request);
+        let device_key = signer.public_key();
+        let blinded = match receipt.accept(&qr, &device_key, agreement, &share) {
+            // S exists only in this arm and is zeroized when dropped.
+            Ok(secret) => BlindedPinSecret::blind(&secret, &pin, self.settings.pin_kdf),
+            Err(error) => {
+                let _ = self.keys.delete_key(signer.alias().to_owned());
+                return Err(RegistrationError::Receipt(error).into());
+            }
+        };
+        drop(pin);
+        let blinded = match blinded {
+            Ok(blinded) => blinded,
+            Err(error) => {
+                let _ = self.keys.delete_key(signer.alias().to_owned());
+                return Err(error.into());
+            }
+        };
+        // The receipt's clock sets the offset; a phone clock far off is reported by later calls.
+        let _ = self.observe_server_time(receipt.server_time);
         let registration = Registration {
             id,
             label: qr.label,
+            server_host: host_of(&qr.server_url),
             server_url: qr.server_url,
             server_key: qr.server_key,
             user: receipt.user,
+            organisation: receipt.organisation,
+            device_fingerprint: device_fingerprint(&device_key),
             device_name: receipt.device_name,
             device_id: receipt.device_id,
             key_alias: signer.alias().to_owned(),
@@ -215,7 +256,7 @@ impl Companion {
     ) -> Result<nyckel_protocol::wire::devices::DeviceInfo, CompanionError> {
         let registration = self.registration(registration_id)?;
         let signer = self.signer(&registration)?;
-        Ok(self.client.device(&registration, &signer, self.now()).await?)
+        self.with_clock_retry(|now| self.client.device(&registration, &signer, now)).await
     }
 
     /// Unregisters at the server (`DELETE /v1/device`), then forgets the registration and
@@ -223,10 +264,10 @@ impl Companion {
     pub async fn unregister(&self, registration_id: &str) -> Result<(), CompanionError> {
         let registration = self.registration(registration_id)?;
         let signer = self.signer(&registration)?;
-        match self.client.unregister(&registration, &signer, self.now()).await {
+        match self.with_clock_retry(|now| self.client.unregister(&registration, &signer, now)).await {
             Ok(()) => {}
-            Err(error) if error.code() == Some(nyckel_protocol::ErrorCode::UnknownDevice) => {}
-            Err(error) => return Err(error.into()),
+            Err(CompanionError::Server(error)) if error.code() == Some(nyckel_protocol::ErrorCode::UnknownDevice) => {}
+            Err(error) => return Err(error),
         }
         self.forget_registration(registration_id)
     }

@@ -28,14 +28,26 @@ const TREE: &str = "registrations";
 pub struct Registration {
     /// The vault's identifier for it.
     pub id: RegistrationId,
-    /// The label from the enrollment QR code, if any.
+    /// The label from the enrollment QR code, if any. Unsigned: shown only as secondary text
+    /// next to the signed user, organisation and host, never alone.
     pub label: Option<String>,
     /// The server's base URL; endpoints are `server_url + "/v1/…"`.
     pub server_url: String,
     /// The server's Ed25519 key, pinned at enrollment.
     pub server_key: ServerPublicKey,
-    /// The user the server registered the device for.
+    /// The user the server registered the device for (signed in the receipt).
     pub user: String,
+    /// The organisation (tenant) of the user (signed in the receipt; empty in records made
+    /// before protocol v2).
+    #[serde(default)]
+    pub organisation: String,
+    /// The host of `server_url` (what the phone talked to, covered by the receipt signature).
+    #[serde(default)]
+    pub server_host: String,
+    /// The device key's fingerprint ([`nyckel_protocol::device_fingerprint`]), as the browser
+    /// showed it at enrollment.
+    #[serde(default)]
+    pub device_fingerprint: String,
     /// The device name chosen when the enrollment was started.
     pub device_name: String,
     /// The device id the server assigned.
@@ -76,9 +88,28 @@ pub enum SeenBefore {
 }
 
 impl Registration {
-    /// What to call it in a list: the label, else `user @ server`.
+    /// What to call it in a list, built only from signed facts: `user @ organisation (host)`
+    /// (`user @ host` for a record without an organisation). The QR label is unsigned and is
+    /// never used here; UIs may show it as secondary text.
     pub fn display_name(&self) -> String {
-        self.label.clone().unwrap_or_else(|| format!("{} @ {}", self.user, self.server_url))
+        let host = if self.server_host.is_empty() { host_of(&self.server_url) } else { self.server_host.clone() };
+        if self.organisation.is_empty() {
+            format!("{} @ {host}", self.user)
+        } else {
+            format!("{} @ {} ({host})", self.user, self.organisation)
+        }
+    }
+}
+
+/// The host (with a non-default port) of a server URL; the URL itself if it does not parse.
+pub fn host_of(server_url: &str) -> String {
+    match url::Url::parse(server_url) {
+        Ok(url) => match (url.host_str(), url.port()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            (Some(host), None) => host.to_owned(),
+            (None, _) => server_url.to_owned(),
+        },
+        Err(_) => server_url.to_owned(),
     }
 }
 
@@ -178,6 +209,18 @@ impl Vault {
     pub fn replace_registration_pin(&self, id: &str, pin: &BlindedPinSecret) -> Result<bool, VaultError> {
         self.update_registration_if_present(id, |registration| {
             registration.pin = pin.clone();
+            true
+        })
+    }
+
+    /// Replaces the pinned server key of registration `id` (a key rotation the phone followed);
+    /// `false` when there is no such registration. On disk when it returns.
+    pub fn replace_registration_server_key(&self, id: &str, key: &ServerPublicKey) -> Result<bool, VaultError> {
+        self.update_registration_if_present(id, |registration| {
+            if registration.server_key == *key {
+                return false;
+            }
+            registration.server_key = *key;
             true
         })
     }

@@ -29,6 +29,8 @@ public func describe(_ error: Error) -> String {
         return "The phone failed: \(reason)"
     case .Storage(let reason):
         return "Storage failed: \(reason)"
+    case .ClockOff(let seconds):
+        return "This phone's clock is off by \(abs(seconds) / 60) minutes. Set the date and time automatically, then try again."
     }
 }
 

@@ -77,8 +77,11 @@ fun AccountsScreen(model: NyckelViewModel) {
                 items(registrations, key = { it.id }) { registration ->
                     Row(Modifier.padding(horizontal = 16.dp, vertical = 8.dp), verticalAlignment = Alignment.CenterVertically) {
                         Column(Modifier.weight(1f)) {
+                            // The name is built from signed facts (user, organisation, host); the
+                            // QR label is unsigned and only ever shown below it.
                             Text(registration.name, style = MaterialTheme.typography.titleMedium)
-                            Text(registration.serverUrl, style = MaterialTheme.typography.bodySmall)
+                            registration.label?.let { Text(it, style = MaterialTheme.typography.bodySmall) }
+                            Text("Device ${registration.deviceFingerprint}", style = MaterialTheme.typography.bodySmall)
                         }
                         TextButton(onClick = { model.openChangePin(registration) }) { Text("Change PIN") }
                         TextButton(onClick = { removing = registration }) { Text("Remove") }

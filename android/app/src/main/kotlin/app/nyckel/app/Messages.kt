@@ -23,6 +23,8 @@ fun describe(error: Throwable): String = when (error) {
     is NyckelException.Corrupt -> "The vault is damaged: ${error.reason}"
     is NyckelException.Platform -> "The phone failed: ${error.reason}"
     is NyckelException.Storage -> "Storage failed: ${error.reason}"
+    is NyckelException.ClockOff ->
+        "This phone's clock is off by ${kotlin.math.abs(error.seconds) / 60} minutes. Set the date and time automatically, then try again."
     else -> error.message ?: error.javaClass.simpleName
 }
 

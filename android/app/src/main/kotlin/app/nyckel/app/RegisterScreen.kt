@@ -66,7 +66,8 @@ fun RegisterScreen(model: NyckelViewModel, payload: String) {
                 Text("Registering…")
             }
             is Work.Done -> {
-                Text("This device is registered with ${state.value.name}. The browser continues by itself.")
+                Text("This device is registered for ${state.value.user} at ${state.value.organisation} (${state.value.serverHost}).")
+                Text("Check that the browser shows the device code ${state.value.deviceFingerprint}.")
                 Button(onClick = { model.navigate(Route.Accounts) }) { Text("Done") }
             }
             is Work.Failed -> {
