@@ -34,7 +34,11 @@ impl Setup {
         nyckel_server::admin::add_user(&data, "acme", "bob", "Correct-h0rse!").unwrap();
         let rp_key = nyckel_server::admin::add_relying_party(&data, "acme", "portal").unwrap().to_string();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = nyckel_server::Server::open(listener, nyckel_server::ServerConfig::new(&data)).unwrap();
+        let kek_file = dir.path().join("kek");
+        nyckel_server::secrets::Kek::create_file(&kek_file, &data).unwrap();
+        let config =
+            nyckel_server::ServerConfig { kek_file: Some(kek_file), ..nyckel_server::ServerConfig::new(&data) };
+        let server = nyckel_server::Server::open(listener, config).unwrap();
         let url = format!("http://{}", server.local_addr().unwrap());
         let server = tokio::spawn(async move {
             let _ = server.run().await;

@@ -205,7 +205,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Serve { listen, public_url } => serve(dir, cli.kek_file.clone(), listen, public_url.clone()),
         Command::Tenant { command: TenantCommand::Add { name, display_name } } => {
-            admin::add_tenant(dir, &name, &display_name)?;
+            admin::add_tenant(dir, name, display_name)?;
             println!("tenant {name} added");
             Ok(())
         }
@@ -217,23 +217,23 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::User { tenant, command: UserCommand::Add { name } } => {
             let pw = password()?;
-            admin::add_user(dir, &tenant, &name, &pw)?;
+            admin::add_user(dir, tenant, name, &pw)?;
             println!("user {name} added to {tenant}");
             Ok(())
         }
         Command::User { tenant, command: UserCommand::List } => {
-            for user in admin::list_users(dir, &tenant)? {
+            for user in admin::list_users(dir, tenant)? {
                 println!("{}\t{}", user.name, if user.disabled { "disabled" } else { "active" });
             }
             Ok(())
         }
         Command::User { tenant, command: UserCommand::Disable { name } } => {
-            admin::disable_user(dir, &tenant, &name)?;
+            admin::disable_user(dir, tenant, name)?;
             println!("user {name} disabled");
             Ok(())
         }
         Command::Rp { tenant, command: RpCommand::Add { name } } => {
-            let key = admin::add_relying_party(dir, &tenant, &name)?;
+            let key = admin::add_relying_party(dir, tenant, name)?;
             println!("{}", *key);
             Ok(())
         }
@@ -244,7 +244,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Admin { tenant, command: AdminCommand::Add { name } } => {
-            let token = admin::add_tenant_admin(dir, &tenant, &name)?;
+            let token = admin::add_tenant_admin(dir, tenant, name)?;
             println!("{}", *token);
             Ok(())
         }

@@ -66,12 +66,18 @@ impl Harness {
         nyckel_server::admin::add_user(&data, "acme", USER, "Correct-h0rse!").unwrap();
         nyckel_server::admin::add_user(&data, "acme", "bob", "Correct-h0rse!").unwrap();
         let rp_key = nyckel_server::admin::add_relying_party(&data, "acme", "portal").unwrap().to_string();
-        let admin_token = nyckel_server::admin::admin_token(&data).unwrap().to_string();
+        // The key-encryption key lives beside the data directory, never inside it.
+        let kek_file = dir.path().join("kek");
+        let kek = nyckel_server::secrets::Kek::create_file(&kek_file, &data).unwrap();
+        let admin_token = nyckel_server::admin::admin_token(&data, &kek).unwrap().to_string();
 
         let start = nyckel_core::SystemClock.now_unix();
         let server_clock = Arc::new(ManualClock::new(start));
         let mut config = ServerConfig::new(&data);
         config.clock = server_clock.clone();
+        config.kek_file = Some(kek_file);
+        let unlimited = nyckel_server::limits::Rate { per_second: 1_000_000, burst: 1_000_000 };
+        config.limits = nyckel_server::limits::Limits { per_key: unlimited, per_address: unlimited };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = Server::open(listener, config).unwrap();
         let url = format!("http://{}", server.local_addr().unwrap());
@@ -193,7 +199,7 @@ fn transaction(lines: &[(&str, &str)]) -> CreatePushChallenge {
     CreatePushChallenge {
         context: DisplayContext::new("Trade portal", "Change payee"),
         transaction: lines.iter().map(|(key, value)| TransactionLine::new(*key, *value)).collect(),
-        ..login(None)
+        ..login(Some(NumberMatchMode::None))
     }
 }
 
@@ -260,8 +266,8 @@ async fn a_wrong_number_denies_and_typed_numbers_work() {
 async fn deny_and_report_fraud_reach_the_relying_party() {
     let h = Harness::start().await;
     let registration = h.register(USER).await;
-    let denied = h.push(&login(None)).await;
-    let fraud = h.push(&login(None)).await;
+    let denied = h.push(&login(Some(NumberMatchMode::None))).await;
+    let fraud = h.push(&login(Some(NumberMatchMode::None))).await;
     let pending = h.poll(&registration, 2).await;
     assert_eq!(h.phone.deny(&registration.id, &denied.challenge_id).await.unwrap(), ChallengeState::Denied);
     assert_eq!(h.phone.report_fraud(&registration.id, &fraud.challenge_id).await.unwrap(), ChallengeState::Fraud);
@@ -314,7 +320,8 @@ async fn qr_one_time_passwords_are_accepted_and_bound_to_the_lines() {
     assert_eq!((status.as_u16(), body["state"].as_str()), (200, Some("approved")), "{body}");
 
     // A phishing page that shows other lines (same challenge): the phone's OTP for those
-    // lines is refused, and counted as a wrong PIN.
+    // lines is refused as made for other details (its check digits say so), audited as
+    // tampering, and not counted as a wrong PIN.
     let code: QrChallengeCreated = h
         .rp(reqwest::Method::POST, "/v1/challenges/qr", Some(serde_json::to_value(create(lines.clone())).unwrap()))
         .await;
@@ -323,8 +330,8 @@ async fn qr_one_time_passwords_are_accepted_and_bound_to_the_lines() {
     assert_eq!(h.phone.read_otp_code(&phished).unwrap().display.transaction[1].value, "IBAN SE00 6666 6666");
     let otp = h.phone.qr_otp(&phished, None, PIN).unwrap();
     let (status, body) = verify(&code.challenge_id, &otp).await;
-    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (403, Some("wrong_pin")), "{body}");
-    assert_eq!(h.phone.device_info(&registration.id).await.unwrap().pin_failures, 1);
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (403, Some("qr_mismatch")), "{body}");
+    assert_eq!(h.phone.device_info(&registration.id).await.unwrap().pin_failures, 0);
 }
 
 #[tokio::test]
@@ -390,7 +397,7 @@ async fn five_wrong_pins_block_the_device_and_a_right_pin_resets_the_count() {
     let registration = h.register(USER).await;
 
     // One wrong PIN, then the right one: the challenge survives the wrong PIN, the count resets.
-    let created = h.push(&login(None)).await;
+    let created = h.push(&login(Some(NumberMatchMode::None))).await;
     h.poll(&registration, 1).await;
     let error = h.phone.approve(&registration.id, &created.challenge_id, WRONG_PIN, None).await.unwrap_err();
     assert!(matches!(error, CompanionError::Approval(ApprovalError::WrongPin { attempts_left: 4 })), "{error}");
@@ -401,7 +408,7 @@ async fn five_wrong_pins_block_the_device_and_a_right_pin_resets_the_count() {
     );
     assert_eq!(h.phone.device_info(&registration.id).await.unwrap().pin_failures, 0);
 
-    let created = h.push(&login(None)).await;
+    let created = h.push(&login(Some(NumberMatchMode::None))).await;
     h.poll(&registration, 1).await;
     for attempts_left in (1..=4).rev() {
         let error = h.phone.approve(&registration.id, &created.challenge_id, WRONG_PIN, None).await.unwrap_err();
@@ -418,13 +425,18 @@ async fn five_wrong_pins_block_the_device_and_a_right_pin_resets_the_count() {
     // Blocked: polls refused, no more pushes to it, the right PIN no longer helps.
     let error = h.phone.poll_once(&registration.id, 0).await.unwrap_err();
     assert_eq!(refused_code(&error), Some(ErrorCode::DeviceBlocked), "{error}");
-    let (status, body) =
-        h.rp_raw(reqwest::Method::POST, "/v1/challenges/push", Some(serde_json::to_value(login(None)).unwrap())).await;
+    let (status, body) = h
+        .rp_raw(
+            reqwest::Method::POST,
+            "/v1/challenges/push",
+            Some(serde_json::to_value(login(Some(NumberMatchMode::None))).unwrap()),
+        )
+        .await;
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("no_device")), "{body}");
 
     // A new registration unblocks the user (a new device).
     let again = h.register(USER).await;
-    let created = h.push(&login(None)).await;
+    let created = h.push(&login(Some(NumberMatchMode::None))).await;
     h.poll(&again, 1).await;
     assert_eq!(h.phone.approve(&again.id, &created.challenge_id, PIN, None).await.unwrap(), ChallengeState::Approved);
 }
@@ -436,21 +448,23 @@ async fn after_a_pin_change_only_the_new_pin_approves() {
     let before = h.phone.registration(&registration.id).unwrap();
 
     h.phone.change_pin(&registration.id, PIN, NEW_PIN).await.unwrap();
-    // Re-blinded: a fresh salt, the same KDF; everything else in the record untouched.
+    // A new S blinded under the new PIN with a fresh salt, the same KDF; everything else in
+    // the record untouched.
     let after = h.phone.registration(&registration.id).unwrap();
     assert_ne!(after.pin.salt, before.pin.salt);
     assert_ne!(after.pin.blinded, before.pin.blinded);
     assert_eq!(after.pin.kdf, PinKdf::Pbkdf2Sha256 { iterations: 1000 });
     assert_eq!(Registration { pin: before.pin.clone(), ..after.clone() }, before);
-    // The same S under the new PIN, and the right old PIN left no failure behind.
-    assert_eq!(
+    // S was rotated (PROTOCOL.md §4.7): the new PIN does not give the old S, and the right
+    // old PIN left no failure behind.
+    assert_ne!(
         after.pin.unblind(&Pin::new(NEW_PIN).unwrap()).unwrap(),
         before.pin.unblind(&Pin::new(PIN).unwrap()).unwrap()
     );
     assert_eq!(h.phone.device_info(&registration.id).await.unwrap().pin_failures, 0);
 
     // A push: the old PIN now counts as wrong, the new one approves.
-    let created = h.push(&login(None)).await;
+    let created = h.push(&login(Some(NumberMatchMode::None))).await;
     h.poll(&registration, 1).await;
     let error = h.phone.approve(&registration.id, &created.challenge_id, PIN, None).await.unwrap_err();
     assert!(matches!(error, CompanionError::Approval(ApprovalError::WrongPin { attempts_left: 4 })), "{error}");
@@ -497,7 +511,7 @@ async fn a_wrong_old_pin_changes_nothing_stored_and_is_counted() {
     assert_eq!(h.phone.device_info(&registration.id).await.unwrap().pin_failures, 1);
 
     // The old PIN still approves (and resets the count).
-    let created = h.push(&login(None)).await;
+    let created = h.push(&login(Some(NumberMatchMode::None))).await;
     h.poll(&registration, 1).await;
     assert_eq!(
         h.phone.approve(&registration.id, &created.challenge_id, PIN, None).await.unwrap(),
@@ -525,8 +539,13 @@ async fn five_wrong_old_pins_block_the_device() {
     let error = h.phone.poll_once(&registration.id, 0).await.unwrap_err();
     assert_eq!(refused_code(&error), Some(ErrorCode::DeviceBlocked), "{error}");
     assert_eq!(h.phone.registration(&registration.id).unwrap(), before);
-    let (status, body) =
-        h.rp_raw(reqwest::Method::POST, "/v1/challenges/push", Some(serde_json::to_value(login(None)).unwrap())).await;
+    let (status, body) = h
+        .rp_raw(
+            reqwest::Method::POST,
+            "/v1/challenges/push",
+            Some(serde_json::to_value(login(Some(NumberMatchMode::None))).unwrap()),
+        )
+        .await;
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("no_device")), "{body}");
 }
 
@@ -638,7 +657,7 @@ async fn a_long_poll_returns_as_soon_as_a_challenge_arrives_and_expiry_is_the_se
     // A 30 s long poll in flight; the push must end it at once (the test would time out otherwise).
     let waiting = tokio::spawn(async move { phone.poll_once(&id, 30).await });
     tokio::task::yield_now().await;
-    let created = h.push(&login(None)).await;
+    let created = h.push(&login(Some(NumberMatchMode::None))).await;
     let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), waiting).await.unwrap().unwrap().unwrap();
     assert_eq!(outcome.new.len(), 1);
     assert_eq!(outcome.new[0].challenge_id, created.challenge_id);
@@ -656,7 +675,7 @@ async fn several_registrations_on_one_phone_answer_for_their_own_accounts() {
     let alice = h.register(USER).await;
     let bob = h.register("bob").await;
     assert_ne!(alice.device_id, bob.device_id);
-    let for_bob = h.push(&CreatePushChallenge { user: "bob".into(), ..login(None) }).await;
+    let for_bob = h.push(&CreatePushChallenge { user: "bob".into(), ..login(Some(NumberMatchMode::None)) }).await;
     assert!(h.phone.poll_once(&alice.id, 0).await.unwrap().new.is_empty());
     let pending = h.poll(&bob, 1).await.remove(0);
     assert_eq!(pending.registration_id, bob.id);
@@ -668,8 +687,13 @@ async fn several_registrations_on_one_phone_answer_for_their_own_accounts() {
     // Unregistering removes the device at the server too.
     h.phone.unregister(&alice.id).await.unwrap();
     assert_eq!(h.phone.registrations().unwrap().len(), 1);
-    let (status, body) =
-        h.rp_raw(reqwest::Method::POST, "/v1/challenges/push", Some(serde_json::to_value(login(None)).unwrap())).await;
+    let (status, body) = h
+        .rp_raw(
+            reqwest::Method::POST,
+            "/v1/challenges/push",
+            Some(serde_json::to_value(login(Some(NumberMatchMode::None))).unwrap()),
+        )
+        .await;
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("no_device")), "{body}");
 }
 
