@@ -172,7 +172,7 @@ async fn register_approve_deny_fraud_otp_and_devices_from_the_command_line() {
 
     // A wrong PIN: one error line, the request stays open; the next run offers it again.
     let created =
-        s.push(serde_json::json!({"user": "alice", "context": {"service": "Trade portal", "action": "Sign in"}})).await;
+        s.push(serde_json::json!({"user": "alice", "context": {"service": "Trade portal", "action": "Sign in"}, "number_matching": "none"})).await;
     let error = s.fails(&["approve"], &[("NYCKEL_PIN", "0000")]).await;
     assert!(error.contains("wrong PIN") && error.contains("4 attempts left"), "{error}");
     assert_eq!(s.state(&created.challenge_id).await, ChallengeState::Pending);
@@ -181,11 +181,11 @@ async fn register_approve_deny_fraud_otp_and_devices_from_the_command_line() {
 
     // Deny and fraud need no PIN.
     let created =
-        s.push(serde_json::json!({"user": "bob", "context": {"service": "Trade portal", "action": "Sign in"}})).await;
+        s.push(serde_json::json!({"user": "bob", "context": {"service": "Trade portal", "action": "Sign in"}, "number_matching": "none"})).await;
     assert!(s.ok(&["approve", "--deny"], &[]).await.trim_end().ends_with("denied"));
     assert_eq!(s.state(&created.challenge_id).await, ChallengeState::Denied);
     let created =
-        s.push(serde_json::json!({"user": "bob", "context": {"service": "Trade portal", "action": "Sign in"}})).await;
+        s.push(serde_json::json!({"user": "bob", "context": {"service": "Trade portal", "action": "Sign in"}, "number_matching": "none"})).await;
     assert!(s.ok(&["approve", "--fraud"], &[]).await.trim_end().ends_with("reported as fraud"));
     assert_eq!(s.state(&created.challenge_id).await, ChallengeState::Fraud);
 
@@ -197,7 +197,7 @@ async fn register_approve_deny_fraud_otp_and_devices_from_the_command_line() {
         tokio::task::spawn_blocking(move || command.output().unwrap())
     };
     let created =
-        s.push(serde_json::json!({"user": "bob", "context": {"service": "Trade portal", "action": "Sign in"}})).await;
+        s.push(serde_json::json!({"user": "bob", "context": {"service": "Trade portal", "action": "Sign in"}, "number_matching": "none"})).await;
     let output = tokio::time::timeout(std::time::Duration::from_secs(60), watcher).await.unwrap().unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("approved"));
@@ -241,7 +241,7 @@ async fn phone_commands_fail_with_one_clear_line() {
     let s = Setup::start().await;
     let error = s.fails(&["approve"], &[]).await;
     assert!(error.contains("no registrations"), "{error}");
-    let login = "nyckel://login?v=1&r=3rDjjO0eQd4&c=AAAAAAAAAAAAAAAAAAAAAA&n=IiIiIiIiIiIiIiIiIiIiIg&s=Trade%20portal&a=Sign%20in";
+    let login = "nyckel://login?v=2&r=3rDjjO0eQd4&c=AAAAAAAAAAAAAAAAAAAAAA&n=IiIiIiIiIiIiIiIiIiIiIg&s=Trade%20portal&a=Sign%20in";
     let error = s.fails(&["register", login], &[("NYCKEL_PIN", PIN)]).await;
     assert!(error.contains("not a registration code"), "{error}");
     let error = s.fails(&["otp", login], &[("NYCKEL_PIN", PIN)]).await;
@@ -276,7 +276,7 @@ async fn pin_changes_the_pin_after_the_server_checks_the_current_one() {
 
     // From now on the old PIN is wrong and the new one approves.
     let created =
-        s.push(serde_json::json!({"user": "alice", "context": {"service": "Trade portal", "action": "Sign in"}})).await;
+        s.push(serde_json::json!({"user": "alice", "context": {"service": "Trade portal", "action": "Sign in"}, "number_matching": "none"})).await;
     let error = s.fails(&["approve"], &[("NYCKEL_PIN", PIN)]).await;
     assert!(error.contains("wrong PIN") && error.contains("4 attempts left"), "{error}");
     assert!(s.ok(&["approve"], &[("NYCKEL_PIN", NEW_PIN)]).await.trim_end().ends_with("approved"));
