@@ -42,6 +42,7 @@ class QueueListener : ApprovalListener {
  */
 class ServerFlowTest {
     private lateinit var dataDir: Path
+    private lateinit var kekFile: Path
     private lateinit var server: Process
     private lateinit var baseUrl: String
     private lateinit var apiKey: String
@@ -50,7 +51,11 @@ class ServerFlowTest {
 
     private fun admin(vararg args: String): String {
         val process = ProcessBuilder(serverBinary, "--data-dir", dataDir.toString(), *args)
-            .apply { environment()["NYCKEL_USER_PASSWORD"] = "Correct-Horse-9" }
+            .apply {
+                environment()["NYCKEL_USER_PASSWORD"] = "Correct-Horse-9"
+                environment()["NYCKEL_KEK_FILE"] = kekFile.toString()
+                environment()["NYCKEL_TENANT"] = "acme"
+            }
             .redirectErrorStream(true)
             .start()
         val output = process.inputStream.bufferedReader().readText()
@@ -61,9 +66,14 @@ class ServerFlowTest {
     @BeforeEach
     fun startServer() {
         dataDir = Files.createTempDirectory("nyckel-server")
+        // The key-encryption key lives outside the data directory, readable by its owner only.
+        kekFile = Files.createTempDirectory("nyckel-kek").resolve("kek")
+        admin("kek-create")
+        admin("tenant", "add", "acme", "Acme Trade")
         admin("user", "add", "alice")
         apiKey = admin("rp", "add", "portal").lines().last()
         server = ProcessBuilder(serverBinary, "--data-dir", dataDir.toString(), "serve", "--listen", "127.0.0.1:0")
+            .apply { environment()["NYCKEL_KEK_FILE"] = kekFile.toString() }
             .redirectError(ProcessBuilder.Redirect.INHERIT)
             .start()
         val firstLine = BufferedReader(InputStreamReader(server.inputStream)).readLine()
@@ -99,7 +109,7 @@ class ServerFlowTest {
             .put("user", "alice")
             .put("context", JSONObject().put("service", "Trade portal").put("action", "Change payee").put("place", "Stockholm, SE"))
         if (lines.isNotEmpty()) body.put("transaction", JSONArray(lines.map { JSONObject().put("key", it.first).put("value", it.second) }))
-        if (numberMatching) body.put("number_matching", "choose")
+        body.put("number_matching", if (numberMatching) "choose" else "none")
         return rp("POST", "/v1/challenges/push", body)
     }
 
