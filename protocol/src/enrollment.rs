@@ -91,6 +91,9 @@ pub struct EnrollmentStatus {
     /// The new device, once completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<DeviceId>,
+    /// The device's name (as given at the start), once completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_name: Option<String>,
     /// The platform the phone reported, once completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,

@@ -1,7 +1,8 @@
 //! Protocol constants: version, lifetimes, clock-skew windows and server policy numbers.
 
-/// The protocol version this crate speaks; in URL paths as `/v1` and in QR codes as `v=1`.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version this crate speaks: in QR codes as `v=2` and in every domain tag
+/// (`nyckel/v2/…`); the HTTP paths keep their `/v1` prefix (PROTOCOL.md §1).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Default lifetime of a challenge, in seconds.
 pub const DEFAULT_CHALLENGE_TTL: u64 = 120;

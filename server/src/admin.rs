@@ -102,7 +102,20 @@ pub fn admin_token(dir: &Path, kek: &Kek) -> Result<Zeroizing<String>, ServerErr
 /// Makes a new server signing key current; phones follow it through the rotation
 /// statement signed by the old key (PROTOCOL.md §12). A running server picks it up at restart.
 pub fn rotate_signing_key(dir: &Path, kek: &Kek) -> Result<RotationStatement, ServerError> {
-    Ok(KeyRing::rotate(dir, kek)?)
+    let store = open(dir)?;
+    let statement = KeyRing::rotate(dir, kek)?;
+    // Recorded under the new key, which also signs the audit head from now on.
+    let audit = audit::Audit::open(store.clone(), KeyRing::open(dir, kek)?.signing_key())?;
+    audit.append(
+        Entry::new(AuditKind::KeyRotated, "admin:global").detail(format!(
+            "signing key {} replaced by {}",
+            statement.old_key.key_id(),
+            statement.new_key.key_id()
+        )),
+        SystemClock.now(),
+    )?;
+    store.flush_blocking()?;
+    Ok(statement)
 }
 
 /// Checks the whole audit log against every key the server has had. Needs the server stopped.

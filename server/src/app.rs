@@ -55,6 +55,8 @@ pub struct App {
     pub enrollments: EnrollmentRegistry,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// Events appended by [`App::record`].
+    recorded: std::sync::atomic::AtomicU64,
     /// When stored nonces were last pruned.
     nonces_pruned_at: std::sync::atomic::AtomicU64,
     /// One async lock per user with a decision in progress (see [`App::user_lock`]).
@@ -97,6 +99,7 @@ impl App {
             data_dir: config.data_dir.clone(),
             user_locks: Default::default(),
             nonces_pruned_at: std::sync::atomic::AtomicU64::new(0),
+            recorded: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -123,7 +126,15 @@ impl App {
     /// request makes before it answers. A failed append fails the request (500): nothing
     /// is acknowledged without its record.
     pub fn record(&self, entry: Entry) -> Result<(), ApiError> {
-        self.audit.append(entry, self.now()).map(|_| ()).map_err(|e| ApiError::internal(&e))
+        self.audit.append(entry, self.now()).map_err(|e| ApiError::internal(&e))?;
+        self.recorded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// How many events [`App::record`] has appended since start (the HTTP layer flushes the
+    /// store before answering a request during which this moved).
+    pub fn recorded(&self) -> u64 {
+        self.recorded.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Audits a device's move to inactive, once.

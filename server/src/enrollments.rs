@@ -77,6 +77,7 @@ impl EnrollmentRecord {
             enrollment_id: self.id.clone(),
             state: self.state(now),
             device_id: self.device_id.clone(),
+            device_name: self.device_id.as_ref().map(|_| self.device_name.clone()),
             platform: self.platform.clone(),
             fingerprint: self.fingerprint.clone(),
             expires_at: self.expires_at,
@@ -218,7 +219,16 @@ pub async fn watch_status(
     }
 }
 
+/// Audits a refused completion. Only wrong tokens get an event each (at most
+/// [`MAX_TOKEN_FAILURES`] per enrollment); the rest — expired, reused, a relayed URL, a bad
+/// proof — can be repeated without limit by whoever holds the code, so they are aggregated.
 fn failed(app: &App, record: &EnrollmentRecord, ip: Option<&str>, why: &str) -> Result<(), ApiError> {
+    if why != "bad token" {
+        return app
+            .audit
+            .note_unauthenticated(AuditKind::EnrollmentFailed, ip, app.now())
+            .map_err(|e| ApiError::internal(&e));
+    }
     app.record(
         Entry::new(AuditKind::EnrollmentFailed, "device").tenant(&record.tenant).user(&record.user).ip(ip).detail(why),
     )

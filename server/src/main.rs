@@ -266,7 +266,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Audit { command: AuditCommand::Verify } => {
             let report = admin::verify_audit(dir, &kek(&cli)?)?;
             for finding in &report.findings {
-                println!("{finding:?}");
+                println!("{finding}");
             }
             if report.is_intact() {
                 println!("audit log intact: {} events, last {:?}", report.events, report.last_seq);

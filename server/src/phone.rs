@@ -32,8 +32,10 @@ pub struct SignedParts<'a> {
     pub ip: Option<&'a str>,
 }
 
-/// Audits a refused signed request: with the device when it is known, otherwise (headers
-/// that do not even parse) aggregated like any unauthenticated failure.
+/// Audits a refused signed request: one event with the device when its signature verified
+/// (a replay, a stale answer), otherwise — headers that do not parse, a bad signature, a
+/// stale timestamp, which anyone can send naming any device — aggregated like every
+/// unauthenticated failure, so nobody can grow the log.
 fn rejected(app: &App, device: Option<&DeviceEntry>, ip: Option<&str>, why: &str) -> Result<(), ApiError> {
     match device {
         Some(d) => app.record(
@@ -79,11 +81,11 @@ pub fn authenticate(
     match auth.verify(&device.public_key, parts.method, parts.path_and_query, parts.body, now) {
         Ok(()) => {}
         Err(e @ RequestAuthError::Stale { .. }) => {
-            rejected(app, Some(&device), parts.ip, &e.to_string())?;
+            rejected(app, None, parts.ip, &e.to_string())?;
             return Err(ApiError::stale(now, e.to_string()));
         }
         Err(e) => {
-            rejected(app, Some(&device), parts.ip, &e.to_string())?;
+            rejected(app, None, parts.ip, &e.to_string())?;
             return Err(ApiError::new(ErrorCode::BadSignature, e.to_string()));
         }
     }

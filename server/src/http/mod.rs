@@ -87,7 +87,25 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/admin/tenants/{tenant}/users/{user}/otp-unlock", post(admin_otp_unlock))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), durable_audit))
         .with_state(app)
+}
+
+/// Every audit event a request caused is durable before its response leaves: when events
+/// were appended meanwhile (by this request or a concurrent one), the store is flushed first.
+async fn durable_audit(
+    State(app): State<Arc<App>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let before = app.recorded();
+    let response = next.run(request).await;
+    if app.recorded() != before {
+        if let Err(e) = app.store.flush().await {
+            return ApiError::internal(&e).into_response();
+        }
+    }
+    response
 }
 
 async fn not_found() -> ApiError {

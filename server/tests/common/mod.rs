@@ -80,11 +80,31 @@ impl Harness {
 
     /// Stops this server and opens a new one on the same data directory and clock.
     pub async fn restart(self) -> Self {
+        self.restart_with(|| {}).await
+    }
+
+    /// Stops this server, runs `offline` (an administrative step on the stopped data
+    /// directory), and opens a new server on the same directory and clock.
+    pub async fn restart_with(self, offline: impl FnOnce()) -> Self {
         let (dir, kek, clock, rp_key, admin_token) =
             (self.dir.clone(), self.kek.clone(), self.clock.clone(), self.rp_key.clone(), self.admin_token.clone());
         self.app.store.flush().await.unwrap();
         drop(self);
         tokio::task::yield_now().await;
+        // sled releases its lock when the last handle (held by connection tasks) is gone.
+        let mut offline = Some(offline);
+        for _ in 0..100 {
+            match nyckel_server::store::Store::open(dir.path()) {
+                Ok(store) => {
+                    drop(store);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        }
+        if let Some(f) = offline.take() {
+            f();
+        }
         Self::open(dir, kek, clock, rp_key, admin_token).await
     }
 
