@@ -34,6 +34,12 @@ enum Command {
         /// Base URL phones use, when not `http://<listen address>`.
         #[arg(long)]
         public_url: Option<String>,
+        /// Requests per second allowed per relying-party API key or admin token (burst: 4×).
+        #[arg(long, default_value_t = nyckel_server::limits::Limits::default().per_key.per_second)]
+        key_rate: u32,
+        /// Requests per second allowed per client address (burst: 5×).
+        #[arg(long, default_value_t = nyckel_server::limits::Limits::default().per_address.per_second)]
+        address_rate: u32,
     },
     /// Manage tenants, the organisations kept apart (server must be stopped).
     Tenant {
@@ -179,13 +185,19 @@ fn kek(cli: &Cli) -> Result<Kek, CliError> {
     Ok(Kek::locate(cli.kek_file.as_deref(), credentials.as_deref(), &cli.data_dir)?)
 }
 
-fn serve(data_dir: &Path, kek_file: Option<PathBuf>, listen: &str, public_url: Option<String>) -> Result<(), CliError> {
+fn serve(
+    data_dir: &Path,
+    kek_file: Option<PathBuf>,
+    limits: nyckel_server::limits::Limits,
+    listen: &str,
+    public_url: Option<String>,
+) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|source| CliError::Bind { addr: listen.to_owned(), source })?;
-        let config = ServerConfig { public_url, kek_file, ..ServerConfig::new(data_dir) };
+        let config = ServerConfig { public_url, kek_file, limits, ..ServerConfig::new(data_dir) };
         let server = nyckel_server::Server::open(listener, config)?;
         let addr = server.local_addr()?;
         let mut out = std::io::stdout().lock();
@@ -203,7 +215,16 @@ fn serve(data_dir: &Path, kek_file: Option<PathBuf>, listen: &str, public_url: O
 fn run(cli: Cli) -> Result<(), CliError> {
     let dir = &cli.data_dir.clone();
     match &cli.command {
-        Command::Serve { listen, public_url } => serve(dir, cli.kek_file.clone(), listen, public_url.clone()),
+        Command::Serve { listen, public_url, key_rate, address_rate } => {
+            let limits = nyckel_server::limits::Limits {
+                per_key: nyckel_server::limits::Rate { per_second: *key_rate, burst: key_rate.saturating_mul(4) },
+                per_address: nyckel_server::limits::Rate {
+                    per_second: *address_rate,
+                    burst: address_rate.saturating_mul(5),
+                },
+            };
+            serve(dir, cli.kek_file.clone(), limits, listen, public_url.clone())
+        }
         Command::Tenant { command: TenantCommand::Add { name, display_name } } => {
             admin::add_tenant(dir, name, display_name)?;
             println!("tenant {name} added");

@@ -234,10 +234,16 @@ async fn bench(args: Args) -> Result<(), Error> {
         Some(p) => p,
         None => std::env::current_exe()?.with_file_name("nyckel-server"),
     };
+    // Every bench phone and the bench relying party share 127.0.0.1: the rate limits are
+    // raised far above the load, and the KEK sits beside the data directory.
+    let kek = tempfile::tempdir()?;
+    let kek_file = kek.path().join("kek");
+    nyckel_server::secrets::Kek::create_file(&kek_file, dir.path())?;
     let mut child = Command::new(&server_bin)
         .arg("--data-dir")
         .arg(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("NYCKEL_KEK_FILE", &kek_file)
+        .args(["serve", "--listen", "127.0.0.1:0", "--key-rate", "1000000", "--address-rate", "1000000"])
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("{}: {e}", server_bin.display()))?;
