@@ -70,7 +70,7 @@ impl ApiError {
 
     /// 500 `internal`; the cause goes to the server log, not to the client.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
-        eprintln!("nyckel-server: internal error: {cause}");
+        tracing::error!("internal error: {cause}");
         Self::new(ErrorCode::Internal, "internal server error")
     }
 

@@ -55,6 +55,10 @@ pub struct App {
     pub enrollments: EnrollmentRegistry,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// Operational counters (`/metrics`).
+    pub metrics: crate::metrics::Metrics,
+    /// Set once the server is shutting down: long polls answer at once.
+    shutdown: tokio::sync::watch::Sender<bool>,
     /// Events appended by [`App::record`].
     recorded: std::sync::atomic::AtomicU64,
     /// When stored nonces were last pruned.
@@ -100,6 +104,8 @@ impl App {
             user_locks: Default::default(),
             nonces_pruned_at: std::sync::atomic::AtomicU64::new(0),
             recorded: std::sync::atomic::AtomicU64::new(0),
+            metrics: crate::metrics::Metrics::default(),
+            shutdown: tokio::sync::watch::channel(false).0,
         }))
     }
 
@@ -110,6 +116,21 @@ impl App {
         let mutex = crate::devices::lock(&self.user_locks).entry(key.clone()).or_default().clone();
         let guard = mutex.clone().lock_owned().await;
         UserGuard { app: self, key, _guard: Some(guard) }
+    }
+
+    /// Starts a graceful shutdown: every long poll answers now, `/readyz` says 503.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.send_replace(true);
+    }
+
+    /// Whether a shutdown has begun.
+    pub fn shutting_down(&self) -> bool {
+        *self.shutdown.borrow()
+    }
+
+    /// A receiver that changes when the shutdown begins.
+    pub fn shutdown_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.shutdown.subscribe()
     }
 
     /// The whole key-rotation chain, sent with every poll answer.
@@ -159,14 +180,14 @@ impl App {
     pub fn housekeeping(&self) {
         let now = self.now();
         if let Err(e) = self.audit.flush_aggregates(now) {
-            eprintln!("nyckel-server: writing audit summaries failed: {e}");
+            tracing::error!("writing audit summaries failed: {e}");
         }
         self.challenges.sweep(self, now);
         self.enrollments.sweep(now);
         for device in self.devices.all() {
             device.prune_inbox(now);
             if let Err(e) = self.note_inactive(&device, now) {
-                eprintln!("nyckel-server: housekeeping: {e}");
+                tracing::error!("housekeeping: {e}");
             }
         }
         // Stored nonces older than the replay window are dropped about once a minute.
@@ -174,7 +195,7 @@ impl App {
         if now >= last.saturating_add(60) {
             self.nonces_pruned_at.store(now, std::sync::atomic::Ordering::Relaxed);
             if let Err(e) = self.prune_nonces(now) {
-                eprintln!("nyckel-server: pruning stored nonces failed: {e}");
+                tracing::error!("pruning stored nonces failed: {e}");
             }
         }
     }

@@ -220,8 +220,8 @@ impl Audit {
             (Some(head), last) => {
                 let last_seq = last.map_or(0, |(seq, _)| seq);
                 if last.is_none_or(|(seq, hash)| seq != head.seq || hash != Some(head.hash)) {
-                    eprintln!(
-                        "nyckel-server: the audit head (seq {}) does not match the last audit event (seq {last_seq}); \
+                    tracing::warn!(
+                        "the audit head (seq {}) does not match the last audit event (seq {last_seq}); \
                          run `nyckel-server audit verify`",
                         head.seq
                     );
@@ -230,7 +230,7 @@ impl Audit {
                 ChainState { next_seq, prev_hash: head.hash }
             }
             (None, Some((seq, _))) => {
-                eprintln!("nyckel-server: the audit head is missing; run `nyckel-server audit verify`");
+                tracing::warn!("the audit head is missing; run `nyckel-server audit verify`");
                 ChainState { next_seq: seq.checked_add(1).ok_or(AuditError::Exhausted)?, prev_hash: AuditHash::GENESIS }
             }
         };
@@ -271,7 +271,7 @@ impl Audit {
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
             .map_err(transaction_err)?;
-        eprintln!("nyckel-server: {} audit events written before the hash chain were chained", events.len());
+        tracing::warn!("{} audit events written before the hash chain were chained", events.len());
         Ok(ChainState { next_seq, prev_hash })
     }
 

@@ -135,12 +135,19 @@ impl ChallengeRecord {
 pub struct ChallengeEntry {
     record: Mutex<ChallengeRecord>,
     state: watch::Sender<ChallengeState>,
+    /// When this process made or loaded it (delivery latency).
+    since: std::time::Instant,
 }
 
 impl ChallengeEntry {
     fn new(record: ChallengeRecord) -> Arc<Self> {
         let state = watch::channel(record.state).0;
-        Arc::new(Self { record: Mutex::new(record), state })
+        Arc::new(Self { record: Mutex::new(record), state, since: std::time::Instant::now() })
+    }
+
+    /// How long ago this process made (or loaded) it.
+    pub fn age(&self) -> std::time::Duration {
+        self.since.elapsed()
     }
 
     /// A copy of the record.
@@ -268,7 +275,7 @@ impl ChallengeRegistry {
         let entries: Vec<Arc<ChallengeEntry>> = lock(&self.map).values().cloned().collect();
         for entry in &entries {
             if let Err(e) = settle_expiry(app, entry, now) {
-                eprintln!("nyckel-server: housekeeping: {e}");
+                tracing::error!("housekeeping: {e}");
             }
         }
         lock(&self.map).retain(|_, e| {
@@ -297,6 +304,11 @@ impl ChallengeRegistry {
         (open, recent)
     }
 
+    /// How many challenges in memory are pending and unexpired.
+    pub fn pending(&self, now: u64) -> u64 {
+        lock(&self.map).values().filter(|e| e.is_open(now)).count() as u64
+    }
+
     /// How many challenges are in memory.
     pub fn len(&self) -> usize {
         lock(&self.map).len()
@@ -320,6 +332,7 @@ pub fn settle_expiry(app: &App, entry: &ChallengeEntry, now: u64) -> Result<Chal
 /// Persists and audits a challenge that just expired.
 pub fn persist_expired(app: &App, record: &ChallengeRecord) -> Result<(), ApiError> {
     app.store.challenges.put(record.id.as_str().as_bytes(), record)?;
+    app.metrics.challenge_decided(ChallengeState::Expired);
     app.record(
         Entry::new(AuditKind::ChallengeExpired, "server")
             .tenant(&record.tenant)
@@ -430,6 +443,7 @@ pub fn create_push(
     // Stored before it is delivered, so an answer never meets an unknown challenge; not
     // flushed: losing an unanswered challenge in a crash only makes the RP ask again.
     app.store.challenges.put(id.as_str().as_bytes(), &record)?;
+    app.metrics.challenge_created(true);
     let browser = record_browser(&record.display.context);
     let entry = ChallengeEntry::new(record);
     app.challenges.insert(entry.clone(), id.clone());
@@ -508,6 +522,7 @@ pub fn create_qr(
     };
     app.store.challenges.put(id.as_str().as_bytes(), &record)?;
     app.challenges.insert(ChallengeEntry::new(record), id.clone());
+    app.metrics.challenge_created(false);
     app.record(
         Entry::new(AuditKind::ChallengeCreated, format!("rp:{}", rp.name))
             .tenant(&rp.tenant)
@@ -528,12 +543,13 @@ pub async fn watch_status(
 ) -> Result<ChallengeStatus, ApiError> {
     let entry = owned(app, rp, id)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(clamp_wait(wait));
+    let mut stopping = app.shutdown_signal();
     let mut rx = entry.subscribe();
     loop {
         let now = app.now();
         let state = settle_expiry(app, &entry, now)?;
         let record = entry.record();
-        if state.is_final() || tokio::time::Instant::now() >= deadline {
+        if state.is_final() || tokio::time::Instant::now() >= deadline || *stopping.borrow() {
             return Ok(record.status());
         }
         // Wake at the expiry too, so the RP learns "expired" without waiting out the poll.
@@ -546,6 +562,7 @@ pub async fn watch_status(
                 }
             }
             _ = tokio::time::sleep_until(wake) => {}
+            _ = stopping.changed() => {}
         }
     }
 }
@@ -618,6 +635,7 @@ pub async fn verify_otp(
         app.record(base(AuditKind::ChallengeApproved).device(&device.id).detail("otp"))?;
         Ok(decided.status())
     } else {
+        app.metrics.pin_failure();
         let failures = user.otp_failures.saturating_add(1);
         users::put(&app.store, &users::UserRecord { otp_failures: failures, ..user })?;
         let left = MAX_OTP_FAILURES_PER_USER.saturating_sub(failures);
@@ -679,7 +697,11 @@ pub fn decide_or_refuse(
     device: Option<&DeviceId>,
     now: u64,
 ) -> Result<ChallengeRecord, ApiError> {
-    entry.decide(state, device, now).map_err(|refusal| match refusal {
+    let decided = entry.decide(state, device, now);
+    if decided.is_ok() {
+        app.metrics.challenge_decided(state);
+    }
+    decided.map_err(|refusal| match refusal {
         Decided::AlreadyFinal(_) => ApiError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending"),
         Decided::JustExpired(record) => match persist_expired(app, &record) {
             Ok(()) => ApiError::new(ErrorCode::ChallengeExpired, "the challenge expired"),

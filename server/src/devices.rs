@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::challenges::ChallengeEntry;
+use crate::metrics::Metrics;
 use crate::nonces::{split_key, stored_key, NonceCheck, NonceWindow, NONCE_MEMORY};
 use crate::seal::{SealError, Sealer};
 use crate::store::{Store, StoreError};
@@ -261,7 +262,8 @@ impl DeviceEntry {
 
     /// The open challenges for this device, when there is one it has not been sent yet or
     /// `finish` is set; `None` means "keep waiting". Drops answered and expired ones.
-    pub fn poll_inbox(&self, now: u64, finish: bool) -> Option<Vec<SignedChallenge>> {
+    /// Each challenge's first delivery is reported to `metrics` with its latency.
+    pub fn poll_inbox(&self, now: u64, finish: bool, metrics: &Metrics) -> Option<Vec<SignedChallenge>> {
         let mut inbox = lock(&self.inbox);
         inbox.retain(|item| item.challenge.is_open(now));
         if !finish && inbox.iter().all(|item| item.delivered) {
@@ -269,6 +271,9 @@ impl DeviceEntry {
         }
         let mut out = Vec::with_capacity(inbox.len());
         for item in inbox.iter_mut() {
+            if !item.delivered {
+                metrics.delivered(item.challenge.age());
+            }
             item.delivered = true;
             if let Some(signed) = item.challenge.signed_for(&self.id) {
                 out.push(signed);

@@ -198,12 +198,13 @@ pub async fn watch_status(
 ) -> Result<EnrollmentStatus, ApiError> {
     let entry = owned(app, rp, id)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(clamp_wait(wait));
+    let mut stopping = app.shutdown_signal();
     let mut rx = entry.changed.subscribe();
     loop {
         let now = app.now();
         let record = lock(&entry.record).clone();
         let status = record.status(now);
-        if status.state != EnrollmentState::Pending || tokio::time::Instant::now() >= deadline {
+        if status.state != EnrollmentState::Pending || tokio::time::Instant::now() >= deadline || *stopping.borrow() {
             return Ok(status);
         }
         let until_expiry = Duration::from_secs(record.expires_at.saturating_sub(now).max(1));
@@ -215,6 +216,7 @@ pub async fn watch_status(
                 }
             }
             _ = tokio::time::sleep_until(wake) => {}
+            _ = stopping.changed() => {}
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod enrollments;
 pub mod files;
 pub mod http;
 pub use http::limits;
+pub mod metrics;
 pub mod nonces;
 pub mod phone;
 pub mod qr_image;
@@ -52,6 +53,8 @@ pub struct ServerConfig {
     pub kek_file: Option<PathBuf>,
     /// Request rates per relying-party key and per client address.
     pub limits: limits::Limits,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl ServerConfig {
@@ -64,6 +67,7 @@ impl ServerConfig {
             enrollment_ttl: enrollments::DEFAULT_ENROLLMENT_TTL,
             kek_file: None,
             limits: limits::Limits::default(),
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -132,6 +136,7 @@ pub enum ServerError {
 pub struct Server {
     app: Arc<app::App>,
     limits: limits::Limits,
+    trusted: Vec<std::net::IpAddr>,
     listener: tokio::net::TcpListener,
 }
 
@@ -147,7 +152,7 @@ impl Server {
         let url = config.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
         let url = nyckel_protocol::qr::check_server_url(&url).map_err(|e| ServerError::PublicUrl(e.to_string()))?;
         let app = app::App::open(&config, url)?;
-        Ok(Self { app, listener, limits: config.limits })
+        Ok(Self { app, listener, limits: config.limits, trusted: config.trusted_proxies })
     }
 
     /// The bound address.
@@ -162,7 +167,17 @@ impl Server {
 
     /// Serves until the listener fails.
     pub async fn run(self) -> Result<(), ServerError> {
-        http::run(self.listener, self.app, &self.limits).await
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Serves until `shutdown` completes, then shuts down gracefully: long polls are answered
+    /// at once (phones poll again elsewhere), requests in flight finish, the store is flushed.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServerError> {
+        let trusted = http::client_addr::TrustedProxies(self.trusted);
+        http::run(self.listener, self.app, &self.limits, trusted, shutdown).await
     }
 }
 

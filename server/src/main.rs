@@ -2,7 +2,7 @@
 //! administrators and the global admin token.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -20,8 +20,21 @@ struct Cli {
     /// readable by the owner only; default: `$CREDENTIALS_DIRECTORY/nyckel-kek` (systemd).
     #[arg(long, global = true, env = "NYCKEL_KEK_FILE")]
     kek_file: Option<PathBuf>,
+    /// A settings file of `NYCKEL_…=value` lines (as systemd's EnvironmentFile); the
+    /// environment and the command line override it.
+    #[arg(long, global = true, env = "NYCKEL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log lines as `text` or `json`; the level comes from `$NYCKEL_LOG` (default `info`).
+    #[arg(long, global = true, default_value = "text", env = "NYCKEL_LOG_FORMAT")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -29,17 +42,20 @@ enum Command {
     /// Run the server (first stdout line: `listening on http://ADDR`).
     Serve {
         /// Address to listen on (port 0 picks a free one).
-        #[arg(long, default_value = "127.0.0.1:8080")]
+        #[arg(long, default_value = "127.0.0.1:8080", env = "NYCKEL_LISTEN")]
         listen: String,
         /// Base URL phones use, when not `http://<listen address>`.
-        #[arg(long)]
+        #[arg(long, env = "NYCKEL_PUBLIC_URL")]
         public_url: Option<String>,
         /// Requests per second allowed per relying-party API key or admin token (burst: 4×).
-        #[arg(long, default_value_t = nyckel_server::limits::Limits::default().per_key.per_second)]
+        #[arg(long, env = "NYCKEL_KEY_RATE", default_value_t = nyckel_server::limits::Limits::default().per_key.per_second)]
         key_rate: u32,
         /// Requests per second allowed per client address (burst: 5×).
-        #[arg(long, default_value_t = nyckel_server::limits::Limits::default().per_address.per_second)]
+        #[arg(long, env = "NYCKEL_ADDRESS_RATE", default_value_t = nyckel_server::limits::Limits::default().per_address.per_second)]
         address_rate: u32,
+        /// Reverse proxies whose `X-Forwarded-For` names the client (repeat, or comma-separated).
+        #[arg(long = "trusted-proxy", env = "NYCKEL_TRUSTED_PROXIES", value_delimiter = ',')]
+        trusted_proxies: Vec<std::net::IpAddr>,
     },
     /// Manage tenants, the organisations kept apart (server must be stopped).
     Tenant {
@@ -185,19 +201,12 @@ fn kek(cli: &Cli) -> Result<Kek, CliError> {
     Ok(Kek::locate(cli.kek_file.as_deref(), credentials.as_deref(), &cli.data_dir)?)
 }
 
-fn serve(
-    data_dir: &Path,
-    kek_file: Option<PathBuf>,
-    limits: nyckel_server::limits::Limits,
-    listen: &str,
-    public_url: Option<String>,
-) -> Result<(), CliError> {
+fn serve(config: ServerConfig, listen: &str) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(CliError::Runtime)?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|source| CliError::Bind { addr: listen.to_owned(), source })?;
-        let config = ServerConfig { public_url, kek_file, limits, ..ServerConfig::new(data_dir) };
         let server = nyckel_server::Server::open(listener, config)?;
         let addr = server.local_addr()?;
         let mut out = std::io::stdout().lock();
@@ -205,17 +214,32 @@ fn serve(
         let _ = writeln!(out, "listening on http://{addr}");
         let _ = out.flush();
         drop(out);
-        tokio::select! {
-            result = server.run() => result.map_err(CliError::from),
-            _ = tokio::signal::ctrl_c() => Ok(()),
-        }
+        // SIGTERM (systemd, orchestrators) or Ctrl-C: a graceful shutdown.
+        let stop = async {
+            let terminate = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut signal) => {
+                        signal.recv().await;
+                    }
+                    Err(e) => {
+                        tracing::error!("cannot listen for SIGTERM: {e}");
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = terminate => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        };
+        server.run_until(stop).await.map_err(CliError::from)
     })
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
     let dir = &cli.data_dir.clone();
     match &cli.command {
-        Command::Serve { listen, public_url, key_rate, address_rate } => {
+        Command::Serve { listen, public_url, key_rate, address_rate, trusted_proxies } => {
             let limits = nyckel_server::limits::Limits {
                 per_key: nyckel_server::limits::Rate { per_second: *key_rate, burst: key_rate.saturating_mul(4) },
                 per_address: nyckel_server::limits::Rate {
@@ -223,7 +247,14 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     burst: address_rate.saturating_mul(5),
                 },
             };
-            serve(dir, cli.kek_file.clone(), limits, listen, public_url.clone())
+            let config = ServerConfig {
+                public_url: public_url.clone(),
+                kek_file: cli.kek_file.clone(),
+                limits,
+                trusted_proxies: trusted_proxies.clone(),
+                ..ServerConfig::new(dir)
+            };
+            serve(config, listen)
         }
         Command::Tenant { command: TenantCommand::Add { name, display_name } } => {
             admin::add_tenant(dir, name, display_name)?;
@@ -299,8 +330,57 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// Puts the `NYCKEL_…=value` lines of the settings file (named by `--config FILE` or
+/// `$NYCKEL_CONFIG`) into the environment where nothing is set yet, before the command line is
+/// parsed, so every setting can come from the file. Blank lines and `#` comments are skipped.
+fn load_config_file() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let from_args = args.iter().position(|a| a == "--config").and_then(|i| args.get(i + 1)).cloned();
+    let from_flag = args.iter().find_map(|a| a.strip_prefix("--config=").map(str::to_owned));
+    let Some(path) = from_args.or(from_flag).or_else(|| std::env::var("NYCKEL_CONFIG").ok()) else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read the settings file {path}: {e}"))?;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(format!("{path}:{}: expected NYCKEL_NAME=value", n + 1));
+        };
+        let (key, value) = (key.trim(), value.trim().trim_matches('"'));
+        if !key.starts_with("NYCKEL_") || key == "NYCKEL_CONFIG" {
+            return Err(format!("{path}:{}: {key:?} is not a Nyckel setting", n + 1));
+        }
+        if std::env::var_os(key).is_none() {
+            // Single-threaded here: nothing else reads the environment yet.
+            std::env::set_var(key, value);
+        }
+    }
+    Ok(())
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NYCKEL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Logs go to stderr: stdout's first line is the "listening on" line scripts wait for.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
+    if let Err(e) = load_config_file() {
+        eprintln!("nyckel-server: {e}");
+        return ExitCode::FAILURE;
+    }
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("nyckel-server: {e}");

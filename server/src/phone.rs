@@ -127,9 +127,13 @@ pub async fn poll(app: &App, device: &DeviceEntry, wait: Option<u64>) -> Pending
     };
     let deadline = tokio::time::Instant::now() + Duration::from_millis(wait * 1000 - jitter);
     let mut rx = device.subscribe();
+    let mut stopping = app.shutdown_signal();
+    let _open = app.metrics.long_poll();
     loop {
-        let finish = wait == 0 || tokio::time::Instant::now() >= deadline;
-        if let Some(challenges) = device.poll_inbox(app.now(), finish) {
+        // A server that is shutting down answers at once, so the phone polls again (another
+        // instance, or this one restarted) instead of waiting out its timeout.
+        let finish = wait == 0 || tokio::time::Instant::now() >= deadline || *stopping.borrow();
+        if let Some(challenges) = device.poll_inbox(app.now(), finish, &app.metrics) {
             return PendingChallenges { challenges, server_time: app.now(), key_rotations: app.key_rotations() };
         }
         tokio::select! {
@@ -140,6 +144,7 @@ pub async fn poll(app: &App, device: &DeviceEntry, wait: Option<u64>) -> Pending
                 }
             }
             _ = tokio::time::sleep_until(deadline) => {}
+            _ = stopping.changed() => {}
         }
     }
 }
@@ -201,6 +206,7 @@ pub async fn answer(
                 let refusal = pin_refusal(app, device, verdict, ip, Some(id), "answer");
                 if matches!(verdict, PinVerdict::Wrong { now_blocked: true, .. }) {
                     if let Ok(decided) = entry.decide(ChallengeState::Blocked, Some(&device.id), now) {
+                        app.metrics.challenge_decided(ChallengeState::Blocked);
                         persist(app, &decided)?;
                     }
                 }
@@ -253,6 +259,10 @@ fn pin_refusal(
         PinVerdict::Right => ApiError::internal(&"pin_refusal called for a right PIN"),
         PinVerdict::Blocked => blocked_error(),
         PinVerdict::Wrong { attempts_left, now_blocked } => {
+            app.metrics.pin_failure();
+            if now_blocked {
+                app.metrics.device_blocked();
+            }
             // A refusal that could not be audited becomes a 500: the phone retries, the
             // counter has moved either way.
             if let Err(e) =

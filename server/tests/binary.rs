@@ -219,3 +219,98 @@ async fn the_binary_serves_refuses_admin_commands_while_running_and_keeps_state_
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("group") || err.contains("others") || err.contains("readable"), "{err}");
 }
+
+/// Operations (issue 10): settings from a file, health and readiness, Prometheus metrics,
+/// and a graceful shutdown on SIGTERM that answers a waiting long poll at once.
+#[tokio::test]
+async fn settings_file_health_metrics_and_a_graceful_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(cmd(dir.path(), &["tenant", "add", common::TENANT, common::ORGANISATION]).status.success());
+    assert!(cmd(dir.path(), &["user", "add", "alice"]).status.success());
+    let rp_key = String::from_utf8(cmd(dir.path(), &["rp", "add", "portal"]).stdout).unwrap().trim().to_owned();
+    // Every setting of `serve` from the file (the KEK too), none on the command line.
+    let settings = dir.path().with_extension("env");
+    std::fs::write(
+        &settings,
+        format!(
+            "# Nyckel\nNYCKEL_DATA_DIR={}\nNYCKEL_KEK_FILE={}\nNYCKEL_LISTEN=127.0.0.1:0\nNYCKEL_LOG_FORMAT=json\n",
+            dir.path().display(),
+            kek_path(dir.path()).display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--config", settings.to_str().unwrap(), "serve"])
+        .env_remove("NYCKEL_KEK_FILE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("first line: {line:?}")).to_owned();
+    let mut server = Running(child, base.clone());
+    let http = common::client();
+
+    assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().text().await.unwrap(), "ok\n");
+    assert_eq!(http.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
+
+    // A phone waits in a long poll; SIGTERM answers it at once and the server exits cleanly.
+    let started: nyckel_protocol::enrollment::EnrollmentStarted = http
+        .post(format!("{base}/v1/enrollments"))
+        .bearer_auth(&rp_key)
+        .json(&serde_json::json!({"user": "alice", "device_name": "Phone"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let nyckel_protocol::QrPayload::Enroll(qr) = nyckel_protocol::QrPayload::parse(&started.qr).unwrap() else {
+        panic!()
+    };
+    let key = nyckel_protocol::SoftwareDeviceKey::generate().unwrap();
+    let (_ephemeral, share) = nyckel_protocol::agreement::EphemeralKey::generate().unwrap();
+    let req = nyckel_protocol::CompleteEnrollment::create(&qr, &key, &share, "Linux").unwrap();
+    let receipt: nyckel_protocol::EnrollmentReceipt =
+        http.post(format!("{base}/v1/enroll")).json(&req).send().await.unwrap().json().await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let path = "/v1/device/challenges?wait=30";
+    let auth = nyckel_protocol::RequestAuth::sign(&key, &receipt.device_id, "GET", path, b"", now).unwrap();
+    let mut poll = http.get(format!("{base}{path}"));
+    for (n, v) in auth.to_headers() {
+        poll = poll.header(n, v);
+    }
+    let waiting = tokio::spawn(async move {
+        let t0 = std::time::Instant::now();
+        let status = poll.send().await.unwrap().status();
+        (status, t0.elapsed())
+    });
+    // The poll is open once the metrics count it.
+    let mut open = false;
+    for _ in 0..200 {
+        let text = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        if text.lines().any(|l| l == "nyckel_open_long_polls 1") {
+            assert!(text.contains("# TYPE nyckel_delivery_seconds histogram"), "{text}");
+            open = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(open, "the long poll never showed in /metrics");
+    let child = &mut server.0;
+    // SAFETY: kill(2) with a pid we own; no memory is involved.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+    let (status, waited) = waiting.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(waited < std::time::Duration::from_secs(10), "the long poll waited {waited:?}");
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "{exit:?}");
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+    // JSON request logs, without query strings.
+    let request_line = logs.lines().find(|l| l.contains("/v1/enrollments")).unwrap_or_else(|| panic!("{logs}"));
+    let parsed: serde_json::Value = serde_json::from_str(request_line).unwrap();
+    assert_eq!(parsed["fields"]["status"], 200);
+    assert!(!logs.contains("wait=30"), "a query string was logged");
+}

@@ -375,3 +375,31 @@ async fn phones_follow_a_server_key_rotation() {
     let report = nyckel_server::audit::verify(&h.app.store, &h.app.known_keys).unwrap();
     assert!(report.is_intact(), "{:?}", report.findings);
 }
+
+/// Behind a configured reverse proxy, the client's address comes from `X-Forwarded-For`
+/// (for the audit log and the per-address rate limit); from anyone else the header is ignored.
+#[tokio::test]
+async fn forwarded_addresses_are_believed_only_from_configured_proxies() {
+    let h = Harness::start_with(&["alice"], |config| {
+        config.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        let address = nyckel_server::limits::Rate { per_second: 1, burst: 2 };
+        config.limits = nyckel_server::limits::Limits { per_address: address, ..common::unlimited() };
+    })
+    .await;
+    let send = |forwarded: &'static str| {
+        h.http
+            .post(h.url("/v1/enrollments"))
+            .bearer_auth(&h.rp_key)
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"user": "alice", "device_name": "Phone"}))
+            .send()
+    };
+    assert_eq!(send("198.51.100.1, 203.0.113.9").await.unwrap().status(), 200);
+    let (_, page) = h.admin("GET", "/v1/admin/audit?limit=500").await;
+    let started = page["events"].as_array().unwrap().iter().find(|e| e["kind"] == "enrollment_started").unwrap();
+    assert_eq!(started["ip"], "203.0.113.9", "the nearest address the proxy saw, not the client's claim");
+    // The per-address limit counts the forwarded address: another client is not limited.
+    assert_eq!(send("203.0.113.9").await.unwrap().status(), 200);
+    assert_eq!(send("203.0.113.9").await.unwrap().status(), 429);
+    assert_eq!(send("203.0.113.10").await.unwrap().status(), 200);
+}

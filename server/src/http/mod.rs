@@ -1,5 +1,6 @@
 //! The HTTP API (PROTOCOL.md §7): routes, handlers and the server loop.
 
+pub mod client_addr;
 pub mod extract;
 pub mod limits;
 
@@ -84,6 +85,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/admin/devices", get(admin_devices))
         .route("/v1/admin/devices/{id}/{action}", post(admin_device_action))
         .route("/v1/admin/audit", get(admin_audit))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/v1/admin/tenants/{tenant}/users/{user}/otp-unlock", post(admin_otp_unlock))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -91,7 +95,7 @@ pub fn router(app: Arc<App>) -> Router {
         .with_state(app)
 }
 
-/// Every audit event a request caused is durable before its response leaves: when events
+/// Logs each request, and makes every audit event a request caused durable before its response leaves: when events
 /// were appended meanwhile (by this request or a concurrent one), the store is flushed first.
 async fn durable_audit(
     State(app): State<Arc<App>>,
@@ -99,13 +103,49 @@ async fn durable_audit(
     next: axum::middleware::Next,
 ) -> Response {
     let before = app.recorded();
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let started = std::time::Instant::now();
     let response = next.run(request).await;
+    // One line per request: no query string (it can hold ids) and no body.
+    tracing::info!(
+        target: "nyckel_server::request",
+        %method,
+        path = %path,
+        status = response.status().as_u16(),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+    );
     if app.recorded() != before {
         if let Err(e) = app.store.flush().await {
             return ApiError::internal(&e).into_response();
         }
     }
     response
+}
+
+/// Liveness: the process answers.
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness: the store answers and no shutdown has begun (a load balancer stops sending here
+/// when this says 503).
+async fn readyz(State(app): State<Arc<App>>) -> Response {
+    if app.shutting_down() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    match crate::tenants::list(&app.store) {
+        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::error!("readiness: the store failed: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+        }
+    }
+}
+
+/// Prometheus metrics (no tenant, user or device in any label).
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let body = app.metrics.render(app.challenges.pending(app.now()));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 async fn not_found() -> ApiError {
@@ -121,21 +161,40 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
     rates: &limits::Limits,
+    trusted: client_addr::TrustedProxies,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), crate::ServerError> {
     // Refusals are audited in aggregate (one summary per window), never one event each.
     let audit_app = Arc::downgrade(&app);
     let on_refusal: limits::OnRefusal = Arc::new(move |refusal: &limits::Refusal| {
         if let Some(app) = audit_app.upgrade() {
             if let Err(e) = app.audit.note_unauthenticated(AuditKind::RateLimited, refusal.ip.as_deref(), app.now()) {
-                eprintln!("nyckel-server: auditing a rate-limit refusal failed: {e}");
+                tracing::error!("auditing a rate-limit refusal failed: {e}");
             }
         }
     });
-    let routes = limits::limit(router(app.clone()), rates, Some(on_refusal))?;
+    let routes = limits::limit(router(app.clone()), rates, Some(on_refusal))?
+        .layer(axum::middleware::from_fn_with_state(Arc::new(trusted), client_addr::resolve));
     let housekeeping = app.spawn_housekeeping();
     let service = routes.into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, service).await;
+    // axum runs the shutdown future in a task of its own that outlives an aborted server:
+    // it holds the app weakly, so dropping the server still closes the store.
+    let stopping = Arc::downgrade(&app);
+    let result = axum::serve(listener, service)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: answering long polls, finishing requests in flight");
+            if let Some(app) = stopping.upgrade() {
+                app.begin_shutdown();
+            }
+        })
+        .await;
     housekeeping.abort();
+    // What is acknowledged is on disk, and the audit summaries of the last window are written.
+    if let Err(e) = app.audit.flush_aggregates(app.now().saturating_add(crate::audit::AGGREGATE_WINDOW)) {
+        tracing::error!("writing the last audit summaries failed: {e}");
+    }
+    app.store.flush().await?;
     Ok(result?)
 }
 

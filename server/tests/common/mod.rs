@@ -43,6 +43,11 @@ impl Drop for Harness {
 
 impl Harness {
     pub async fn start(users: &[&str]) -> Self {
+        Self::start_with(users, |_| {}).await
+    }
+
+    /// [`Harness::start`] with the server's configuration adjusted by `configure`.
+    pub async fn start_with(users: &[&str], configure: impl FnOnce(&mut ServerConfig) + Send + 'static) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let kek = Arc::new(Kek::create(dir.path()));
         admin::add_tenant(dir.path(), TENANT, ORGANISATION).unwrap();
@@ -52,7 +57,7 @@ impl Harness {
         let rp_key = admin::add_relying_party(dir.path(), TENANT, "portal").unwrap().to_string();
         let admin_token = admin::admin_token(dir.path(), &kek.open(dir.path())).unwrap().to_string();
         let clock = Arc::new(ManualClock::new(START));
-        Self::open(Arc::new(dir), kek, clock, rp_key, admin_token).await
+        Self::open(Arc::new(dir), kek, clock, rp_key, admin_token, Box::new(configure)).await
     }
 
     async fn open(
@@ -61,14 +66,16 @@ impl Harness {
         clock: Arc<ManualClock>,
         rp_key: String,
         admin_token: String,
+        configure: Box<dyn FnOnce(&mut ServerConfig) + Send>,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let config = ServerConfig {
+        let mut config = ServerConfig {
             clock: clock.clone(),
             kek_file: Some(kek.path()),
             limits: unlimited(),
             ..ServerConfig::new(dir.path())
         };
+        configure(&mut config);
         let server = Server::open(listener, config).unwrap();
         let base = format!("http://{}", server.local_addr().unwrap());
         let app = server.app();
@@ -105,7 +112,7 @@ impl Harness {
         if let Some(f) = offline.take() {
             f();
         }
-        Self::open(dir, kek, clock, rp_key, admin_token).await
+        Self::open(dir, kek, clock, rp_key, admin_token, Box::new(|_| {})).await
     }
 
     pub fn now(&self) -> u64 {
