@@ -186,7 +186,7 @@ fn scrypt_log_n(n: u64, r: u32, p: u32) -> Result<u8, ImportError> {
 
 fn hex(text: &str) -> Result<Vec<u8>, ImportError> {
     let text = text.trim().as_bytes();
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(malformed(FORMAT, "odd-length hex"));
     }
     text.chunks(2)

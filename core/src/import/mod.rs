@@ -346,7 +346,7 @@ fn malformed(format: Format, error: impl std::fmt::Display) -> ImportError {
 
 /// Splits a JSON array into its elements without decoding them, so that one element of the
 /// wrong shape is refused alone, and secrets are decoded straight into zeroizing buffers.
-fn json_elements<'a>(format: Format, array: &'a RawValue) -> Result<Vec<&'a RawValue>, ImportError> {
+fn json_elements(format: Format, array: &RawValue) -> Result<Vec<&RawValue>, ImportError> {
     serde_json::from_str(array.get()).map_err(|error| malformed(format, error))
 }
 
@@ -442,12 +442,12 @@ fn build_account(
             OtpParams::hotp(parse_algorithm(algorithm)?, digits, counter.ok_or(EntryError::MissingField("counter"))?)?
         }
     };
-    let name = name.trim();
-    let issuer = issuer.trim();
-    if name.is_empty() && issuer.is_empty() {
+    // Names are kept exactly as written (no trimming), so that an Aegis export of the vault
+    // reads back with every account equal.
+    if name.trim().is_empty() && issuer.trim().is_empty() {
         return Err(EntryError::MissingField("name"));
     }
     // An entry with only an issuer is still usable; the vault needs a non-empty name.
-    let name = if name.is_empty() { issuer } else { name };
+    let name = if name.trim().is_empty() { issuer } else { name };
     Ok(Account { issuer: issuer.to_string(), name: name.to_string(), secret, params })
 }
