@@ -10,7 +10,7 @@ use nyckel_core::{parse_migration, parse_otpauth, Clock, KdfParams, MigrationCol
 
 use crate::error::NyckelError;
 use crate::platform::{ForeignClock, ForeignKeyStore, PlatformClock, PlatformKeyStore};
-use crate::records::{AccountInfo, CodeInfo, ImportReport};
+use crate::records::{AccountInfo, CodeInfo, ImportFormat, ImportReport, ImportedEntry};
 
 /// Nyckel on a phone: TOTP/HOTP accounts, registrations with Nyckel servers, push approvals
 /// and QR one-time passwords, all in one encrypted vault.
@@ -146,9 +146,42 @@ impl Nyckel {
         Ok(self.vault().export_backup(&passphrase, KdfParams::RECOMMENDED)?)
     }
 
+    /// Imports another app's export file (`format`, or detected): one result per entry, the
+    /// good ones added (none of them when `all_or_nothing` and an entry is refused). An
+    /// encrypted file without `passphrase` fails with `WrongKey`: ask for one and call again.
+    pub fn import_file(
+        &self,
+        bytes: Vec<u8>,
+        format: Option<ImportFormat>,
+        passphrase: Option<String>,
+        all_or_nothing: bool,
+    ) -> Result<Vec<ImportedEntry>, NyckelError> {
+        let passphrase = passphrase.map(zeroize::Zeroizing::new);
+        let report = self.vault().import_file(
+            &bytes,
+            format.map(Into::into),
+            passphrase.as_deref().map(String::as_str),
+            all_or_nothing,
+        )?;
+        Ok(report.entries.iter().map(ImportedEntry::from_core).collect())
+    }
+
+    /// Every account as an Aegis vault file: encrypted under `passphrase` (as Aegis does, scrypt
+    /// and AES-256-GCM), or plain with the secrets in clear when it is `None`.
+    pub fn export_aegis(&self, passphrase: Option<String>) -> Result<Vec<u8>, NyckelError> {
+        let passphrase = passphrase.map(zeroize::Zeroizing::new);
+        Ok(self.vault().export_aegis(passphrase.as_deref().map(String::as_str))?)
+    }
+
     /// Adds the accounts of a backup, skipping those present; all or nothing.
     pub fn import_backup(&self, backup: Vec<u8>, passphrase: String) -> Result<ImportReport, NyckelError> {
         let passphrase = zeroize::Zeroizing::new(passphrase);
         Ok(ImportReport::new(self.vault().import_backup(&backup, &passphrase)?, Vec::new()))
     }
+}
+
+/// The format of another app's export file, or `None` when it is none Nyckel reads.
+#[uniffi::export]
+pub fn detect_import_format(bytes: Vec<u8>) -> Option<ImportFormat> {
+    nyckel_core::detect_import_format(&bytes).map(Into::into)
 }

@@ -4,7 +4,7 @@ use nyckel_core::approvals::ApprovalError;
 use nyckel_core::companion::CompanionError;
 use nyckel_core::qr_otp::QrOtpError;
 use nyckel_core::{
-    BackupError, KeyStoreError, MigrationError, RegistrationError, ServerApiError, UriError, VaultError,
+    BackupError, ImportError, KeyStoreError, MigrationError, RegistrationError, ServerApiError, UriError, VaultError,
 };
 
 /// Everything that can go wrong, as the apps see it. Each case carries a message fit to log;
@@ -131,6 +131,12 @@ impl From<VaultError> for NyckelError {
             VaultError::Corrupt(_) | VaultError::UnsupportedVersion(_) => NyckelError::Corrupt { reason },
             VaultError::KeyStore(inner) => inner.into(),
             VaultError::Backup(BackupError::WrongPassphrase) => NyckelError::WrongKey { reason },
+            // An encrypted export given without a passphrase is WrongKey too: ask for one and retry.
+            VaultError::Import(ImportError::WrongPassphrase(_) | ImportError::PassphraseRequired(_)) => {
+                NyckelError::WrongKey { reason }
+            }
+            VaultError::Import(ImportError::Crypto) => NyckelError::Platform { reason },
+            VaultError::Import(_) => NyckelError::InvalidInput { reason },
             VaultError::Backup(_)
             | VaultError::Params(_)
             | VaultError::EmptyName

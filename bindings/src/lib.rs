@@ -15,12 +15,13 @@ pub mod platform;
 pub mod records;
 pub mod scan;
 
+pub use app::detect_import_format;
 pub use app::Nyckel;
 pub use companion::{ApprovalListener, ApprovalSubscription};
 pub use error::NyckelError;
 pub use platform::{PlatformClock, PlatformKeyStore, StoredVaultKey};
 pub use records::{
-    AccountInfo, ApprovalRequest, ChallengeOutcome, CodeInfo, DetailLine, ImportReport, NumberChoice, OtpType,
-    QrOtpRequest, RegistrationInfo,
+    AccountInfo, ApprovalRequest, ChallengeOutcome, CodeInfo, DetailLine, ImportFormat, ImportOutcome, ImportReport,
+    ImportedEntry, NumberChoice, OtpType, QrOtpRequest, RegistrationInfo,
 };
 pub use scan::{scan_image, FrameScanner, PayloadType, ScannedCode};

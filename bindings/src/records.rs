@@ -284,3 +284,98 @@ impl From<OtpPrompt> for QrOtpRequest {
         }
     }
 }
+
+/// The export formats of other apps that [`crate::Nyckel::import_file`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ImportFormat {
+    /// Aegis vault JSON, plain or encrypted.
+    Aegis,
+    /// 2FAS backup, plain or encrypted.
+    TwoFas,
+    /// Bitwarden export, JSON or CSV.
+    Bitwarden,
+    /// andOTP backup, plain or encrypted.
+    AndOtp,
+    /// FreeOTP+ JSON export.
+    FreeOtpPlus,
+    /// Ente Auth plain text export.
+    Ente,
+    /// Proton Authenticator JSON export.
+    Proton,
+    /// A text file of otpauth:// URIs.
+    Uris,
+}
+
+impl From<ImportFormat> for nyckel_core::ImportFormat {
+    fn from(format: ImportFormat) -> Self {
+        use nyckel_core::ImportFormat as Core;
+        match format {
+            ImportFormat::Aegis => Core::Aegis,
+            ImportFormat::TwoFas => Core::TwoFas,
+            ImportFormat::Bitwarden => Core::Bitwarden,
+            ImportFormat::AndOtp => Core::AndOtp,
+            ImportFormat::FreeOtpPlus => Core::FreeOtpPlus,
+            ImportFormat::Ente => Core::Ente,
+            ImportFormat::Proton => Core::Proton,
+            ImportFormat::Uris => Core::Uris,
+        }
+    }
+}
+
+impl From<nyckel_core::ImportFormat> for ImportFormat {
+    fn from(format: nyckel_core::ImportFormat) -> Self {
+        use nyckel_core::ImportFormat as Core;
+        match format {
+            Core::Aegis => ImportFormat::Aegis,
+            Core::TwoFas => ImportFormat::TwoFas,
+            Core::Bitwarden => ImportFormat::Bitwarden,
+            Core::AndOtp => ImportFormat::AndOtp,
+            Core::FreeOtpPlus => ImportFormat::FreeOtpPlus,
+            Core::Ente => ImportFormat::Ente,
+            Core::Proton => ImportFormat::Proton,
+            Core::Uris => ImportFormat::Uris,
+        }
+    }
+}
+
+/// What happened to one entry of an imported file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ImportOutcome {
+    /// Added to the vault (see `account_id`).
+    Added,
+    /// The vault already had it.
+    AlreadyPresent,
+    /// Refused (see `reason`).
+    Refused,
+    /// Good, but not added: another entry was refused and all-or-nothing was asked.
+    NotAdded,
+}
+
+/// One entry of an imported file, for the UI to list refused ones with their reason.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ImportedEntry {
+    /// One-based position in the file (the line, for text files).
+    pub position: u32,
+    /// "Issuer:name" as far as the entry tells; may be empty.
+    pub label: String,
+    /// What happened.
+    pub outcome: ImportOutcome,
+    /// The new account's id when added.
+    pub account_id: Option<u64>,
+    /// Why it was refused.
+    pub reason: Option<String>,
+}
+
+impl ImportedEntry {
+    pub(crate) fn from_core(entry: &nyckel_core::import::EntryReport) -> Self {
+        use nyckel_core::EntryOutcome as Core;
+        let (outcome, account_id, reason) = match &entry.outcome {
+            Core::Added(id) => (ImportOutcome::Added, Some(*id), None),
+            Core::AlreadyPresent => (ImportOutcome::AlreadyPresent, None, None),
+            Core::Refused(error) => (ImportOutcome::Refused, None, Some(error.to_string())),
+            Core::NotAdded => (ImportOutcome::NotAdded, None, None),
+        };
+        let position = u32::try_from(entry.index).unwrap_or(u32::MAX).saturating_add(1);
+        ImportedEntry { position, label: entry.label.clone(), outcome, account_id, reason }
+    }
+}

@@ -52,11 +52,21 @@ pub enum Command {
         image: PathBuf,
     },
     /// Import Google Authenticator exports (otpauth-migration://...), otpauth URIs, a text file
-    /// of URIs one per line, or a Nyckel backup file (passphrase from $NYCKEL_BACKUP_PASSPHRASE or a prompt).
+    /// of URIs one per line, a Nyckel backup file (passphrase from $NYCKEL_BACKUP_PASSPHRASE or a
+    /// prompt), or another app's export: Aegis, 2FAS, Bitwarden (JSON/CSV), andOTP, FreeOTP+,
+    /// Ente, Proton Authenticator (detected, or named with --format; the passphrase of an
+    /// encrypted one from $NYCKEL_IMPORT_PASSPHRASE or a prompt). Each refused entry is printed
+    /// with the reason; the others are imported.
     Import {
         /// URIs or file paths; the QR codes of one export may be given together.
         #[arg(required = true)]
         sources: Vec<OsString>,
+        /// Read the files as this app's export instead of detecting the format.
+        #[arg(long, value_name = "FORMAT", value_parser = ["aegis", "2fas", "bitwarden", "andotp", "freeotp", "ente", "proton", "uris"])]
+        format: Option<String>,
+        /// Import nothing from a file if any of its entries is refused.
+        #[arg(long)]
+        all_or_nothing: bool,
     },
     /// List the accounts.
     List,
@@ -126,10 +136,19 @@ pub enum Command {
     },
     /// List the registrations with servers, and each server's view of this device.
     Devices,
-    /// Write an encrypted backup of every account (passphrase asked twice, or $NYCKEL_BACKUP_PASSPHRASE).
+    /// Write an encrypted backup of every account (passphrase asked twice, or $NYCKEL_BACKUP_PASSPHRASE),
+    /// or with --aegis an Aegis vault file that Aegis and other apps import.
     Export {
         /// The backup file to create; refuses to overwrite.
-        file: PathBuf,
+        #[arg(required_unless_present = "aegis", conflicts_with = "aegis")]
+        file: Option<PathBuf>,
+        /// Write an Aegis vault (plain unless --encrypt) to this file instead; refuses to overwrite.
+        #[arg(long, value_name = "FILE")]
+        aegis: Option<PathBuf>,
+        /// Encrypt the Aegis vault with a password (asked twice, or $NYCKEL_BACKUP_PASSPHRASE),
+        /// as Aegis does: scrypt and AES-256-GCM. Without it the file holds the secrets in clear.
+        #[arg(long, requires = "aegis")]
+        encrypt: bool,
         #[command(flatten)]
         kdf: KdfArgs,
     },

@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use nyckel_core::{
-    parse_migration, parse_otpauth, Account, Clock, FixedClock, KdfParams, MigrationCollector, OtpKind,
-    PassphraseKeyStore, SystemClock, Vault,
+    detect_import_format, parse_migration, parse_otpauth, Account, Clock, EntryOutcome, FixedClock, ImportError,
+    ImportFormat, ImportReport, KdfParams, MigrationCollector, OtpKind, PassphraseKeyStore, SystemClock, Vault,
+    VaultError,
 };
 
 use crate::args::{Cli, Command, Global};
@@ -43,7 +44,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             return Err(CliError::Input("give an otpauth URI or --qr IMAGE".into()))
         }
         Command::Scan { image } => scan::print_codes(&image)?,
-        Command::Import { sources } => import(&path, &sources)?,
+        Command::Import { sources, format, all_or_nothing } => {
+            let format = format.as_deref().and_then(ImportFormat::from_name);
+            import(&path, &sources, format, all_or_nothing)?
+        }
         Command::List => {
             let vault = open(&path)?;
             for entry in vault.list()? {
@@ -93,7 +97,21 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Pin { registration } => crate::companion::change_pin(&path, &cli.global, registration.as_deref())?,
         Command::Devices => crate::companion::devices(&path, &cli.global)?,
-        Command::Export { file, kdf } => {
+        Command::Export { file: None, aegis: Some(file), encrypt, .. } => {
+            if file.exists() {
+                return Err(CliError::WouldOverwrite(file));
+            }
+            let vault = open(&path)?;
+            let passphrase = if encrypt { Some(secrets::backup_passphrase(true)?) } else { None };
+            let bytes = vault.export_aegis(passphrase.as_deref().map(String::as_str))?;
+            write_new_file(&file, &bytes)?;
+            let how = if encrypt { "encrypted" } else { "plain, secrets in clear" };
+            println!("exported {} accounts to {} (Aegis vault, {how})", vault.len(), file.display());
+        }
+        Command::Export { file: None, aegis: None, .. } => {
+            return Err(CliError::Input("give a FILE or --aegis FILE".into()))
+        }
+        Command::Export { file: Some(file), kdf, .. } => {
             if file.exists() {
                 return Err(CliError::WouldOverwrite(file));
             }
@@ -137,22 +155,37 @@ fn codes(path: &Path, global: &Global, query: Option<&str>) -> Result<(), CliErr
     Ok(())
 }
 
-fn import(path: &Path, sources: &[std::ffi::OsString]) -> Result<(), CliError> {
+fn import(
+    path: &Path,
+    sources: &[std::ffi::OsString],
+    format: Option<ImportFormat>,
+    all_or_nothing: bool,
+) -> Result<(), CliError> {
     let vault = open(path)?;
     let mut accounts: Vec<Account> = Vec::new();
     let mut exports = MigrationCollector::default();
     let mut backups: Vec<Vec<u8>> = Vec::new();
+    let mut other_apps: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     for source in sources {
         let text = source.to_str().unwrap_or_default();
         let lowered = text.trim_start().to_ascii_lowercase();
-        if lowered.starts_with("otpauth-migration:") {
+        if format.is_some() {
+            let file = PathBuf::from(source);
+            let bytes = std::fs::read(&file).map_err(|source| CliError::Io { path: file.clone(), source })?;
+            other_apps.push((file, bytes));
+        } else if lowered.starts_with("otpauth-migration:") {
             exports.add(parse_migration(text)?);
         } else if lowered.starts_with("otpauth:") {
             accounts.push(parse_otpauth(text)?);
         } else {
             let file = PathBuf::from(source);
             let bytes = std::fs::read(&file).map_err(|source| CliError::Io { path: file.clone(), source })?;
-            if bytes.trim_ascii_start().starts_with(b"{") {
+            let detected = detect_import_format(&bytes);
+            // URI lists with Google export lines keep the gathering of an export's QR codes.
+            let migration_lines = bytes.windows(18).any(|window| window.eq_ignore_ascii_case(b"otpauth-migration:"));
+            if detected.is_some() && !(detected == Some(ImportFormat::Uris) && migration_lines) {
+                other_apps.push((file, bytes));
+            } else if bytes.trim_ascii_start().starts_with(b"{") {
                 backups.push(bytes);
             } else {
                 accounts.extend(read_uri_file(&file, &bytes, &mut exports)?);
@@ -182,8 +215,60 @@ fn import(path: &Path, sources: &[std::ffi::OsString]) -> Result<(), CliError> {
             duplicates += report.duplicates;
         }
     }
-    println!("imported {added} accounts ({duplicates} already present)");
+    let mut refused = 0;
+    for (file, bytes) in other_apps {
+        let report = import_other_app(&vault, &file, &bytes, format, all_or_nothing)?;
+        added += report.added();
+        duplicates += report.already_present();
+        refused += report.refused();
+    }
+    print!("imported {added} accounts ({duplicates} already present)");
+    if refused > 0 {
+        print!("; {refused} refused");
+    }
+    println!();
     Ok(())
+}
+
+/// Imports one export of another app, asking for its passphrase only when it is encrypted, and
+/// prints one line per refused entry.
+fn import_other_app(
+    vault: &Vault,
+    file: &Path,
+    bytes: &[u8],
+    format: Option<ImportFormat>,
+    all_or_nothing: bool,
+) -> Result<ImportReport, CliError> {
+    let import_error = |error: VaultError| match error {
+        VaultError::Import(source) => CliError::Import { path: file.to_path_buf(), source },
+        other => CliError::Vault(other),
+    };
+    let report = match vault.import_file(bytes, format, None, all_or_nothing) {
+        Err(VaultError::Import(ImportError::PassphraseRequired(app))) => {
+            let passphrase = secrets::import_passphrase(&app.to_string())?;
+            vault.import_file(bytes, format, Some(&passphrase), all_or_nothing).map_err(import_error)?
+        }
+        other => other.map_err(import_error)?,
+    };
+    let place = match report.format {
+        ImportFormat::Uris | ImportFormat::Ente => "line",
+        ImportFormat::Bitwarden if !bytes.trim_ascii_start().starts_with(b"{") => "row",
+        _ => "entry",
+    };
+    for entry in &report.entries {
+        if let EntryOutcome::Refused(reason) = &entry.outcome {
+            let label = if entry.label.is_empty() { String::new() } else { format!(" ({})", entry.label) };
+            println!("refused {}: {place} {}{label}: {reason}", file.display(), entry.index + 1);
+        }
+    }
+    if all_or_nothing && report.refused() > 0 {
+        return Err(CliError::Input(format!(
+            "{}: nothing imported from this file: {} entries refused and --all-or-nothing was given",
+            file.display(),
+            report.refused()
+        )));
+    }
+    Ok(report)
 }
 
 /// A text file with one otpauth or otpauth-migration URI per line; blank lines and `#` comments skipped.

@@ -14,6 +14,8 @@ pub enum CliError {
     Migration(#[from] MigrationError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Import { path: PathBuf, source: nyckel_core::ImportError },
     #[error("{path}: line {line}: {source}")]
     UriFileLine { path: PathBuf, line: usize, source: UriError },
     #[error("{0}: not an otpauth URI, an export, a file of URIs or a Nyckel backup")]

@@ -14,6 +14,11 @@ pub fn backup_passphrase(confirm: bool) -> Result<Zeroizing<String>, CliError> {
     obtain("NYCKEL_BACKUP_PASSPHRASE", "Backup passphrase", confirm)
 }
 
+/// The passphrase of another app's encrypted export: `$NYCKEL_IMPORT_PASSPHRASE`, else a prompt.
+pub fn import_passphrase(app: &str) -> Result<Zeroizing<String>, CliError> {
+    obtain("NYCKEL_IMPORT_PASSPHRASE", &format!("Passphrase of the {app} export"), false)
+}
+
 /// The companion PIN: `$NYCKEL_PIN`, else a prompt (twice when `confirm`). Its form is checked
 /// by the core; whether it is right only the server can tell.
 pub fn pin(confirm: bool) -> Result<Zeroizing<String>, CliError> {

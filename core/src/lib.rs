@@ -2,6 +2,7 @@
 //!
 //! - [`otp`]: HOTP/TOTP/Steam codes; [`account`]: an authenticator entry;
 //! - [`otpauth`] and [`migration`]: reading what authenticator QR codes carry;
+//! - [`import`]: other apps' export files (Aegis, 2FAS, Bitwarden, andOTP…) and Aegis export;
 //! - [`vault`]: the encrypted store on sled, its key stores and backups;
 //! - [`clock`]: the injectable time source;
 //! - [`companion`]: the phone side of the companion protocol — [`registration`], [`approvals`],
@@ -12,6 +13,7 @@ pub mod approvals;
 pub mod clock;
 pub mod companion;
 pub mod device_keys;
+pub mod import;
 pub mod migration;
 pub mod otp;
 pub mod otpauth;
@@ -28,6 +30,7 @@ pub use approvals::{ApprovalError, ApprovalListener, PendingApproval, PollConfig
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use companion::{Companion, CompanionError, CompanionSettings};
 pub use device_keys::{DeviceKeyError, DeviceKeyStore, KeyStoreSigner, VaultDeviceKeyStore};
+pub use import::{detect as detect_import_format, EntryOutcome, Format as ImportFormat, ImportError, ImportReport};
 pub use migration::{parse_migration, MigrationBatch, MigrationCollector, MigrationError};
 pub use otp::{Algorithm, Code, OtpKind, OtpParams, ParamsError};
 pub use otpauth::{parse_otpauth, parse_otpauth_bytes, to_otpauth, UriError};

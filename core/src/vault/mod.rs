@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::account::{Account, StoredAccount};
+use crate::import::{EntryOutcome, EntryReport, Format, ImportError, ImportReport, ParsedEntry};
 use crate::otp::{Code, OtpKind, ParamsError};
 use crate::secret::SecretBytes;
 use backup::BackupError;
@@ -84,6 +85,9 @@ pub enum VaultError {
     /// A backup could not be read or written.
     #[error(transparent)]
     Backup(#[from] BackupError),
+    /// Another app's export could not be read (or an Aegis export written) as a whole.
+    #[error(transparent)]
+    Import(#[from] ImportError),
     /// The storage engine failed (disk full, I/O error).
     #[error("storage error: {0}")]
     Storage(sled::Error),
@@ -216,6 +220,77 @@ impl Vault {
         self.accounts.apply_batch(batch).map_err(VaultError::Storage)?;
         self.flush()?;
         Ok(report)
+    }
+
+    /// Adds the good entries of another app's export: each entry gets its own outcome (added,
+    /// already present, refused with the reason), so one bad entry never hides the rest. With
+    /// `all_or_nothing`, one refused entry means nothing is added (the good ones are
+    /// [`EntryOutcome::NotAdded`]). What is added is written in one atomic batch.
+    pub fn import_entries(
+        &self,
+        format: Format,
+        entries: Vec<ParsedEntry>,
+        all_or_nothing: bool,
+    ) -> Result<ImportReport, VaultError> {
+        let _guard = self.allocation.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let existing = self.list()?;
+        let mut accepted: Vec<Account> = Vec::new();
+        let mut reports = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let outcome =
+                match entry.account.and_then(|account| account.params.validated().map(|_| account).map_err(Into::into))
+                {
+                    Err(error) => EntryOutcome::Refused(error),
+                    Ok(account) => {
+                        let known = existing.iter().map(|entry| &entry.account).chain(accepted.iter());
+                        if known.into_iter().any(|other| other.same_identity(&account)) {
+                            EntryOutcome::AlreadyPresent
+                        } else {
+                            accepted.push(account);
+                            // Placeholder until the batch is written; replaced by the id below.
+                            EntryOutcome::NotAdded
+                        }
+                    }
+                };
+            reports.push(EntryReport { index: entry.index, label: entry.label, outcome });
+        }
+        let refused = reports.iter().any(|report| matches!(report.outcome, EntryOutcome::Refused(_)));
+        if (all_or_nothing && refused) || accepted.is_empty() {
+            return Ok(ImportReport { format, entries: reports });
+        }
+        let mut next_id = self.next_free_id()?;
+        let mut batch = sled::Batch::default();
+        let mut accepted = accepted.into_iter();
+        for report in reports.iter_mut().filter(|report| report.outcome == EntryOutcome::NotAdded) {
+            let account = accepted.next().ok_or_else(|| VaultError::Corrupt("import bookkeeping".into()))?;
+            let id = next_id;
+            next_id = next_id.checked_add(1).ok_or_else(|| VaultError::Corrupt("account ids exhausted".into()))?;
+            batch.insert(&id.to_be_bytes(), self.seal_account(id, &account)?);
+            report.outcome = EntryOutcome::Added(id);
+        }
+        self.accounts.apply_batch(batch).map_err(VaultError::Storage)?;
+        self.flush()?;
+        Ok(ImportReport { format, entries: reports })
+    }
+
+    /// Reads another app's export (`format`, or detected) with `passphrase` if it is encrypted,
+    /// and imports it as [`Vault::import_entries`] does.
+    pub fn import_file(
+        &self,
+        bytes: &[u8],
+        format: Option<Format>,
+        passphrase: Option<&str>,
+        all_or_nothing: bool,
+    ) -> Result<ImportReport, VaultError> {
+        let parsed = crate::import::parse(bytes, format, passphrase)?;
+        self.import_entries(parsed.format, parsed.entries, all_or_nothing)
+    }
+
+    /// Every account as an Aegis vault file, plain or encrypted under `passphrase`, so that
+    /// the accounts can move to Aegis (or any app that reads its format).
+    pub fn export_aegis(&self, passphrase: Option<&str>) -> Result<Vec<u8>, VaultError> {
+        let accounts: Vec<Account> = self.list()?.into_iter().map(|entry| entry.account).collect();
+        Ok(crate::import::aegis::write_vault(&accounts, passphrase)?)
     }
 
     /// Every account, in the order they were added.
