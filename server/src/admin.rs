@@ -99,8 +99,9 @@ pub fn admin_token(dir: &Path, kek: &Kek) -> Result<Zeroizing<String>, ServerErr
     Ok(Zeroizing::new(KeyRing::open(dir, kek)?.admin_token().to_owned()))
 }
 
-/// Makes a new server signing key current; phones follow it through the rotation
-/// statement signed by the old key (PROTOCOL.md §12). A running server picks it up at restart.
+/// Makes a new server signing key current and audits it (`key_rotated`, under the new key);
+/// phones follow it through the rotation statement signed by the old key (PROTOCOL.md §6.4).
+/// Needs the server stopped (it opens the store); the next start uses the new key.
 pub fn rotate_signing_key(dir: &Path, kek: &Kek) -> Result<RotationStatement, ServerError> {
     let store = open(dir)?;
     let statement = KeyRing::rotate(dir, kek)?;

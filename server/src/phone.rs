@@ -300,9 +300,13 @@ pub async fn pin_check(app: &App, device: &DeviceEntry, check: PinCheck, ip: Opt
         rejected(app, Some(device), ip, "stale PIN check")?;
         return Err(ApiError::stale(now, "PIN check timestamp outside the window"));
     }
-    if device.offer_nonce(&app.store, check.nonce.0, now)? != NonceCheck::Fresh {
-        rejected(app, Some(device), ip, "replayed PIN check")?;
-        return Err(ApiError::new(ErrorCode::ReplayedRequest, "PIN check nonce already used"));
+    match device.offer_nonce(&app.store, check.nonce.0, now)? {
+        NonceCheck::Fresh => {}
+        NonceCheck::Replayed => {
+            rejected(app, Some(device), ip, "replayed PIN check")?;
+            return Err(ApiError::new(ErrorCode::ReplayedRequest, "PIN check nonce already used"));
+        }
+        NonceCheck::Full => return Err(ApiError::new(ErrorCode::RateLimited, "too many signed requests")),
     }
     let verdict = device
         .judge_pin(&app.store, &app.sealer, now, |s| check.check(&device.id, s, now) == PinCheckOutcome::Correct)?;
@@ -323,9 +327,13 @@ pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>
         rejected(app, Some(device), ip, "stale PIN change")?;
         return Err(ApiError::stale(now, "PIN change timestamp outside the window"));
     }
-    if device.offer_nonce(&app.store, req.nonce.0, now)? != NonceCheck::Fresh {
-        rejected(app, Some(device), ip, "replayed PIN change")?;
-        return Err(ApiError::new(ErrorCode::ReplayedRequest, "PIN change nonce already used"));
+    match device.offer_nonce(&app.store, req.nonce.0, now)? {
+        NonceCheck::Fresh => {}
+        NonceCheck::Replayed => {
+            rejected(app, Some(device), ip, "replayed PIN change")?;
+            return Err(ApiError::new(ErrorCode::ReplayedRequest, "PIN change nonce already used"));
+        }
+        NonceCheck::Full => return Err(ApiError::new(ErrorCode::RateLimited, "too many signed requests")),
     }
     let verdict = device
         .judge_pin(&app.store, &app.sealer, now, |s| req.check(&device.id, s, now) == PinCheckOutcome::Correct)?;
