@@ -1,4 +1,4 @@
-//! Registrations, PIN changes, push approvals and QR one-time passwords on the main object.
+//! Registrations, PIN changes, push approvals, QR one-time passwords and the history on the main object.
 
 use std::sync::{Arc, Mutex};
 
@@ -9,7 +9,7 @@ use nyckel_protocol::ChallengeId;
 
 use crate::app::Nyckel;
 use crate::error::NyckelError;
-use crate::records::{ApprovalRequest, ChallengeOutcome, QrOtpRequest, RegistrationInfo};
+use crate::records::{ApprovalRequest, ChallengeOutcome, HistoryCheck, HistoryEntry, QrOtpRequest, RegistrationInfo};
 
 /// What the app implements to receive approval requests from the polling task.
 #[uniffi::export(with_foreign)]
@@ -200,5 +200,19 @@ impl Nyckel {
     pub fn qr_otp(&self, payload: String, registration_id: Option<String>, pin: String) -> Result<String, NyckelError> {
         let pin = zeroize::Zeroizing::new(pin);
         Ok(self.companion.qr_otp(&payload, registration_id.as_deref(), &pin)?)
+    }
+
+    /// The history of answers and one-time passwords, oldest first: of one registration, or
+    /// of all when `registration_id` is absent.
+    pub fn history(&self, registration_id: Option<String>) -> Result<Vec<HistoryEntry>, NyckelError> {
+        Ok(self.companion.history(registration_id.as_deref())?.into_iter().map(HistoryEntry::from).collect())
+    }
+
+    /// Verifies the history's chain and compares a registration's entries with the server's
+    /// audit of its device (fetched now).
+    pub async fn check_history(&self, registration_id: String) -> Result<HistoryCheck, NyckelError> {
+        let companion = self.companion.clone();
+        let check = self.run(async move { companion.check_history(&registration_id).await }).await?;
+        Ok(check.into())
     }
 }

@@ -379,3 +379,82 @@ impl ImportedEntry {
         ImportedEntry { position, label: entry.label.clone(), outcome, account_id, reason }
     }
 }
+
+/// One thing the phone did, as its history shows it: never an OTP or a MAC.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HistoryEntry {
+    /// Its number in the history's chain (1, 2, 3…).
+    pub seq: u64,
+    /// When, Unix seconds.
+    pub at: u64,
+    /// The registration that answered.
+    pub registration_id: String,
+    /// Which server and account (`user @ organisation (host)`).
+    pub server: String,
+    /// The challenge.
+    pub challenge_id: String,
+    /// True for a QR one-time password, false for an answer to a push.
+    pub is_qr_otp: bool,
+    /// The service shown.
+    pub service: String,
+    /// The action shown.
+    pub action: String,
+    /// The hash of everything shown, base64url.
+    pub display_hash: String,
+    /// `approve`, `deny`, `fraud` or `otp`.
+    pub decision: String,
+    /// The server's state (`approved`, `denied`…), `error:<code>`, `unknown` or `offline`.
+    pub result: String,
+    /// True when the server's signed receipt verified and is kept.
+    pub has_receipt: bool,
+    /// True when the server sent a receipt that did not verify.
+    pub receipt_refused: bool,
+}
+
+impl From<nyckel_core::HistoryEntry> for HistoryEntry {
+    fn from(entry: nyckel_core::HistoryEntry) -> Self {
+        let r = entry.record;
+        HistoryEntry {
+            seq: entry.seq,
+            at: r.at,
+            registration_id: r.registration_id,
+            server: r.server,
+            challenge_id: r.challenge_id.to_string(),
+            is_qr_otp: r.kind == nyckel_core::HistoryKind::QrOtp,
+            service: r.service,
+            action: r.action,
+            display_hash: nyckel_protocol::b64::encode(&r.display_hash.0),
+            decision: r.decision.as_str().to_owned(),
+            result: r.result.as_text(),
+            has_receipt: matches!(r.receipt, nyckel_core::ReceiptStatus::Verified { .. }),
+            receipt_refused: r.receipt == nyckel_core::ReceiptStatus::Invalid,
+        }
+    }
+}
+
+/// The outcome of checking a registration's history against the chain and the server's audit.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct HistoryCheck {
+    /// True when the chain is intact and the server's audit agrees.
+    pub agrees: bool,
+    /// How many history entries the registration has.
+    pub entries: u64,
+    /// How many audit events the server returned for the device.
+    pub audit_events: u64,
+    /// What is wrong with the chain (removed, edited or reordered entries), as text.
+    pub chain_findings: Vec<String>,
+    /// Where the history and the audit disagree, as text.
+    pub disagreements: Vec<String>,
+}
+
+impl From<nyckel_core::HistoryCheck> for HistoryCheck {
+    fn from(check: nyckel_core::HistoryCheck) -> Self {
+        HistoryCheck {
+            agrees: check.agrees(),
+            entries: check.entries as u64,
+            audit_events: check.audit_events as u64,
+            chain_findings: check.findings.iter().map(ToString::to_string).collect(),
+            disagreements: check.disagreements.iter().map(ToString::to_string).collect(),
+        }
+    }
+}

@@ -134,6 +134,16 @@ pub enum Command {
         /// The registration (its id, or a unique prefix of it); optional when there is only one.
         registration: Option<String>,
     },
+    /// List the requests this phone answered and the one-time passwords it made (time,
+    /// service, action, decision, result, ✓ for a verified server receipt); never an OTP.
+    History {
+        /// Only this registration (its id, or a unique prefix of it).
+        registration: Option<String>,
+        /// Verify the history's hash chain and compare it with the server's audit of this
+        /// device; print every disagreement and exit 1 on any.
+        #[arg(long)]
+        check: bool,
+    },
     /// List the registrations with servers, and each server's view of this device.
     Devices,
     /// Write an encrypted backup of every account (passphrase asked twice, or $NYCKEL_BACKUP_PASSPHRASE),

@@ -97,6 +97,9 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Pin { registration } => crate::companion::change_pin(&path, &cli.global, registration.as_deref())?,
         Command::Devices => crate::companion::devices(&path, &cli.global)?,
+        Command::History { registration, check } => {
+            crate::companion::history(&path, &cli.global, registration.as_deref(), check)?
+        }
         Command::Export { file: None, aegis: Some(file), encrypt, .. } => {
             if file.exists() {
                 return Err(CliError::WouldOverwrite(file));

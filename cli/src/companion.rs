@@ -1,4 +1,4 @@
-//! The phone commands: register, approve, otp, pin and devices, on the core's companion.
+//! The phone commands: register, approve, otp, pin, history and devices, on the core's companion.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use nyckel_core::{
     ApprovalListener, Clock, Companion, CompanionError, CompanionSettings, FixedClock, PendingApproval, PollConfig,
-    RegistrationSummary, SystemClock, VaultDeviceKeyStore,
+    ReceiptStatus, RegistrationSummary, SystemClock, VaultDeviceKeyStore,
 };
 use nyckel_protocol::{ChallengeDisplay, ChallengeState, NumberPrompt};
 
@@ -324,6 +324,73 @@ pub fn devices(path: &Path, global: &Global) -> Result<(), CliError> {
             Err(error) => println!("  at server:   unavailable ({error})"),
         }
     }
+    Ok(())
+}
+
+/// `nyckel history [REGISTRATION] [--check]`.
+pub fn history(path: &Path, global: &Global, registration: Option<&str>, check: bool) -> Result<(), CliError> {
+    let companion = companion(path, global)?;
+    let chosen = match registration {
+        Some(query) => Some(pick(&companion.registrations()?, query)?.id.clone()),
+        None => None,
+    };
+    let entries = companion.history(chosen.as_deref())?;
+    if entries.is_empty() {
+        println!("no history");
+    }
+    for entry in &entries {
+        let r = &entry.record;
+        let receipt = match r.receipt {
+            ReceiptStatus::Verified { .. } => "receipt ✓",
+            ReceiptStatus::Invalid => "receipt ✗ (did not verify)",
+            ReceiptStatus::Absent => "",
+        };
+        println!(
+            "{:>4}  {}  {}  {} — {}  {}  {}  {receipt}",
+            entry.seq,
+            utc(r.at),
+            r.server,
+            r.service,
+            r.action,
+            r.decision.as_str(),
+            r.result.as_text()
+        );
+    }
+    if !check {
+        return Ok(());
+    }
+    let targets = match chosen {
+        Some(id) => vec![id],
+        None => companion.registrations()?.into_iter().map(|registration| registration.id).collect(),
+    };
+    let runtime = runtime()?;
+    let mut problems = 0usize;
+    let mut chain_reported = false;
+    for id in targets {
+        let result = runtime.block_on(companion.check_history(&id))?;
+        // The chain is one for the whole history: report its findings once.
+        if !chain_reported {
+            for finding in &result.findings {
+                println!("chain: {finding}");
+            }
+            problems += result.findings.len();
+            chain_reported = true;
+        }
+        for disagreement in &result.disagreements {
+            println!("{id}: {disagreement}");
+        }
+        problems += result.disagreements.len();
+        println!(
+            "{id}: {} entries, {} audit events from the server, {} disagreement(s)",
+            result.entries,
+            result.audit_events,
+            result.disagreements.len()
+        );
+    }
+    if problems > 0 {
+        return Err(CliError::HistoryDisagrees(problems));
+    }
+    println!("the history is intact and agrees with the server's audit");
     Ok(())
 }
 

@@ -38,6 +38,8 @@ pub enum CliError {
     Scan { path: PathBuf, reason: String },
     #[error("{0}")]
     Input(String),
+    #[error("the history check found {0} problem(s)")]
+    HistoryDisagrees(usize),
     #[error("cannot start the network runtime: {0}")]
     Runtime(std::io::Error),
 }

@@ -1,6 +1,6 @@
 //! The phone commands of the `nyckel` binary against a real server on 127.0.0.1 (in this
 //! process): register (text and --qr image), approve (number matching, transaction lines
-//! verbatim, wrong PIN then right PIN, deny, fraud, --watch), otp, devices, pin.
+//! verbatim, wrong PIN then right PIN, deny, fraud, --watch), otp, devices, history, pin.
 //! Lives here rather than in tests/ because only this package's tests get the binary's path.
 
 use std::path::PathBuf;
@@ -17,6 +17,8 @@ struct Setup {
     rp_key: String,
     http: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
+    /// The running server's state (to alter its audit log).
+    app: std::sync::Arc<nyckel_server::app::App>,
 }
 
 impl Drop for Setup {
@@ -40,11 +42,12 @@ impl Setup {
             nyckel_server::ServerConfig { kek_file: Some(kek_file), ..nyckel_server::ServerConfig::new(&data) };
         let server = nyckel_server::Server::open(listener, config).unwrap();
         let url = format!("http://{}", server.local_addr().unwrap());
+        let app = server.app();
         let server = tokio::spawn(async move {
             let _ = server.run().await;
         });
         nyckel_core::server_api::install_crypto_provider();
-        let setup = Setup { dir, url, rp_key, http: reqwest::Client::new(), server };
+        let setup = Setup { dir, url, rp_key, http: reqwest::Client::new(), server, app };
         setup.ok(&["init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"], &[]).await;
         setup
     }
@@ -234,6 +237,33 @@ async fn register_approve_deny_fraud_otp_and_devices_from_the_command_line() {
     let out = s.ok(&["devices"], &[]).await;
     assert_eq!(out.matches("at server:   active, 0 wrong PIN(s)").count(), 2, "{out}");
     assert!(out.contains("alice's laptop") && out.contains("bob's laptop"), "{out}");
+
+    // history: every answer and code, with receipts, never the OTP; --check agrees.
+    let out = s.ok(&["history", &alice[..6]], &[]).await;
+    assert_eq!(out.lines().count(), 4, "{out}");
+    assert_eq!(out.matches("receipt ✓").count(), 2, "{out}");
+    assert!(out.contains("error:wrong_pin") && out.contains("otp  offline") && !out.contains(&otp), "{out}");
+    let out = s.ok(&["history"], &[]).await;
+    assert!(out.contains("deny  denied  receipt ✓") && out.contains("fraud  fraud  receipt ✓"), "{out}");
+    let out = s.ok(&["history", "--check"], &[]).await;
+    assert!(out.contains("agrees with the server's audit"), "{out}");
+
+    // The server's audit altered (bob's fraud report turned into an approval): exit 1, and
+    // the disagreement is printed.
+    let tree = s.app.store.audit.tree();
+    let (key, mut event) = tree
+        .iter()
+        .map(|item| item.unwrap())
+        .map(|(key, value)| (key, serde_json::from_slice::<nyckel_protocol::wire::audit::AuditEvent>(&value).unwrap()))
+        .find(|(_, event)| event.kind == nyckel_protocol::wire::audit::AuditKind::FraudReported)
+        .unwrap();
+    event.kind = nyckel_protocol::wire::audit::AuditKind::ChallengeApproved;
+    tree.insert(key, serde_json::to_vec(&event).unwrap()).unwrap();
+    let output = s.run(&["history", "--check"], &[]).await;
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("no fraud_reported event") && stdout.contains("not in this phone's history"), "{stdout}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("history check found 2 problem(s)"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 //! - [`import`]: other apps' export files (Aegis, 2FAS, Bitwarden, andOTP…) and Aegis export;
 //! - [`vault`]: the encrypted store on sled, its key stores and backups;
 //! - [`clock`]: the injectable time source;
+//! - [`history`]: the hash-chained history of answers and QR one-time passwords, with receipts;
 //! - [`companion`]: the phone side of the companion protocol — [`registration`], [`approvals`],
 //!   [`qr_otp`], [`pin_change`], over [`device_keys`] and the [`server_api`] client.
 
@@ -13,6 +14,7 @@ pub mod approvals;
 pub mod clock;
 pub mod companion;
 pub mod device_keys;
+pub mod history;
 pub mod import;
 pub mod migration;
 pub mod otp;
@@ -30,6 +32,10 @@ pub use approvals::{ApprovalError, ApprovalListener, PendingApproval, PollConfig
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use companion::{Companion, CompanionError, CompanionSettings};
 pub use device_keys::{DeviceKeyError, DeviceKeyStore, KeyStoreSigner, VaultDeviceKeyStore};
+pub use history::{
+    AuditDisagreement, History, HistoryCheck, HistoryDecision, HistoryEntry, HistoryFinding, HistoryKind,
+    HistoryRecord, HistoryResult, ReceiptStatus,
+};
 pub use import::{detect as detect_import_format, EntryOutcome, Format as ImportFormat, ImportError, ImportReport};
 pub use migration::{parse_migration, MigrationBatch, MigrationCollector, MigrationError};
 pub use otp::{Algorithm, Code, OtpKind, OtpParams, ParamsError};

@@ -7,6 +7,7 @@
 use nyckel_protocol::{ChallengeDisplay, ChallengeId, OcraError, OtpKind, OtpQr, Pin, QrError, QrPayload};
 
 use crate::companion::{Companion, CompanionError};
+use crate::history::{HistoryDecision, HistoryKind, HistoryRecord, HistoryResult, ReceiptStatus};
 use crate::registration::RegistrationSummary;
 use crate::vault::registrations::Registration;
 
@@ -115,7 +116,24 @@ impl Companion {
                 }
             }
         };
-        compute_otp(&registration, &qr, &pin)
+        let otp = compute_otp(&registration, &qr, &pin)?;
+        // The history keeps that a code was made, and for what — never the code (§4.4 rule 3).
+        let display = qr.display();
+        self.vault.append_history(HistoryRecord {
+            at: self.now(),
+            registration_id: registration.id.clone(),
+            server: registration.display_name(),
+            device_id: registration.device_id.clone(),
+            kind: HistoryKind::QrOtp,
+            challenge_id: qr.challenge_id.clone(),
+            service: display.context.service.clone(),
+            action: display.context.action.clone(),
+            display_hash: display.hash(),
+            decision: HistoryDecision::Otp,
+            result: HistoryResult::Offline,
+            receipt: ReceiptStatus::Absent,
+        })?;
+        Ok(otp)
     }
 
     /// [`Companion::qr_otp`] from the raw bytes of a scanned code.

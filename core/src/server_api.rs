@@ -7,6 +7,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use nyckel_protocol::policy::LONG_POLL_GRACE;
+use nyckel_protocol::wire::audit::AuditPage;
 use nyckel_protocol::wire::devices::DeviceInfo;
 use nyckel_protocol::wire::phone::{AnswerAccepted, PendingChallenges};
 use nyckel_protocol::{
@@ -63,7 +64,8 @@ pub enum ServerApiError {
     Request(String),
 }
 
-fn code_name(code: ErrorCode) -> String {
+/// The snake_case name of an error code, as on the wire.
+pub(crate) fn code_name(code: ErrorCode) -> String {
     serde_json::to_string(&code).map(|name| name.trim_matches('"').to_owned()).unwrap_or_else(|_| "?".into())
 }
 
@@ -195,6 +197,20 @@ impl ServerClient {
     ) -> Result<Rekeyed, ServerApiError> {
         let body = serde_json::to_vec(rekey).map_err(|error| ServerApiError::Request(error.to_string()))?;
         let (url, builder) = self.signed(registration, signer, Method::POST, "/v1/device/rekey", Some(body), now)?;
+        read_json(&url, builder.timeout(REQUEST_TIMEOUT)).await
+    }
+
+    /// `GET /v1/device/audit?after=SEQ&limit=N`: the server's audit events that name this device.
+    pub async fn device_audit(
+        &self,
+        registration: &Registration,
+        signer: &KeyStoreSigner,
+        after: u64,
+        limit: usize,
+        now: u64,
+    ) -> Result<AuditPage, ServerApiError> {
+        let suffix = format!("/v1/device/audit?after={after}&limit={limit}");
+        let (url, builder) = self.signed(registration, signer, Method::GET, &suffix, None, now)?;
         read_json(&url, builder.timeout(REQUEST_TIMEOUT)).await
     }
 

@@ -45,6 +45,10 @@ pub mod tags {
     pub const OTP_CHECK: &str = "nyckel/v2/otp-check";
     /// The short fingerprint of a device key.
     pub const DEVICE_FINGERPRINT: &str = "nyckel/v2/device-fingerprint";
+    /// The server's signed receipt for an answer it took.
+    pub const ANSWER_RECEIPT: &str = "nyckel/v2/answer-receipt";
+    /// One entry of the phone's hash-chained history (never leaves the phone).
+    pub const HISTORY_ENTRY: &str = "nyckel/v2/history-entry";
 }
 
 /// Builds a canonical message field by field.

@@ -329,6 +329,17 @@ impl Audit {
     /// With `tenant`, only that tenant's events (a tenant administrator's view): the log is
     /// read in batches until the page is full or the log ends.
     pub fn page(&self, after: u64, limit: usize, tenant: Option<&str>) -> Result<AuditPage, StoreError> {
+        self.page_where(after, limit, |event| tenant.is_none_or(|t| event.tenant.as_deref() == Some(t)))
+    }
+
+    /// Events with sequence numbers after `after` that `keep` selects, at most `limit`
+    /// (clamped to 1–500); the log is read in batches until the page is full or the log ends.
+    pub fn page_where(
+        &self,
+        after: u64,
+        limit: usize,
+        keep: impl Fn(&AuditEvent) -> bool,
+    ) -> Result<AuditPage, StoreError> {
         let limit = limit.clamp(1, MAX_PAGE);
         let mut events: Vec<AuditEvent> = Vec::with_capacity(limit);
         let mut cursor = after;
@@ -337,7 +348,7 @@ impl Audit {
             let exhausted = batch.len() < MAX_PAGE;
             for event in batch {
                 cursor = event.seq;
-                if tenant.is_none_or(|t| event.tenant.as_deref() == Some(t)) {
+                if keep(&event) {
                     events.push(event);
                     if events.len() == limit {
                         return Ok(AuditPage { next: Some(cursor), events });

@@ -7,8 +7,9 @@ use nyckel_protocol::policy::{clamp_wait, REQUEST_TIMESTAMP_WINDOW};
 use nyckel_protocol::rekey::{Rekey, Rekeyed};
 use nyckel_protocol::request::RequestAuthError;
 use nyckel_protocol::wire::audit::AuditKind;
+use nyckel_protocol::wire::audit::AuditPage;
 use nyckel_protocol::wire::devices::DeviceState;
-use nyckel_protocol::wire::phone::{AnswerAccepted, PendingChallenges};
+use nyckel_protocol::wire::phone::{AnswerAccepted, AnswerReceipt, PendingChallenges, ReceiptFields};
 use nyckel_protocol::{
     Answer, AnswerError, ChallengeId, ChallengeState, Decision, ErrorCode, PinCheck, PinCheckOutcome, RequestAuth,
 };
@@ -187,6 +188,12 @@ pub async fn answer(
     let base = |kind| {
         Entry::new(kind, "device").tenant(&device.tenant).user(&record.user).device(&device.id).challenge(id).ip(ip)
     };
+    // The signed receipt the phone keeps in its history (PROTOCOL.md §7.3).
+    let display_hash = push.display_hash();
+    let accepted = |state| {
+        let fields = ReceiptFields::for_challenge(&push, &display_hash, answer.decision, state);
+        AnswerAccepted { state, receipt: Some(AnswerReceipt::issue(&app.key, &fields, now)) }
+    };
     let result = match answer.decision {
         Decision::Deny | Decision::Fraud => {
             let (state, kind) = if answer.decision == Decision::Fraud {
@@ -198,7 +205,7 @@ pub async fn answer(
             persist(app, &decided)?;
             device.update(&app.store, |r| r.last_used_at = r.last_used_at.max(now))?;
             app.record(base(kind))?;
-            Ok(AnswerAccepted { state })
+            Ok(accepted(state))
         }
         Decision::Approve => {
             let verdict = device.judge_pin(&app.store, &app.sealer, now, |s| answer.pin_is_correct(&push, s))?;
@@ -223,7 +230,7 @@ pub async fn answer(
                     let decided = decide_or_refuse(app, &entry, ChallengeState::Approved, Some(&device.id), now)?;
                     persist(app, &decided)?;
                     app.record(base(AuditKind::ChallengeApproved))?;
-                    Ok(AnswerAccepted { state: ChallengeState::Approved })
+                    Ok(accepted(ChallengeState::Approved))
                 } else {
                     let decided = decide_or_refuse(app, &entry, ChallengeState::Denied, Some(&device.id), now)?;
                     persist(app, &decided)?;
@@ -356,6 +363,12 @@ pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>
     // Durable before the phone re-blinds under the new PIN.
     app.store.flush().await?;
     Ok(response)
+}
+
+/// `GET /v1/device/audit?after=SEQ&limit=N`: the audit events that name the calling device
+/// (and no other), so the phone can compare them with its own history.
+pub fn device_audit(app: &App, device: &DeviceEntry, after: u64, limit: usize) -> Result<AuditPage, ApiError> {
+    Ok(app.audit.page_where(after, limit, |event| event.device_id.as_ref() == Some(&device.id))?)
 }
 
 /// Deletes a device and its sealed secret (the phone unregistering, a user, or an admin).

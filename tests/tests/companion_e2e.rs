@@ -49,6 +49,8 @@ struct Harness {
     phone_vault_key: VaultKey,
     http: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
+    /// The running server's state (its sled store, to alter the audit log in a test).
+    server_app: Arc<nyckel_server::app::App>,
 }
 
 impl Drop for Harness {
@@ -81,6 +83,7 @@ impl Harness {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = Server::open(listener, config).unwrap();
         let url = format!("http://{}", server.local_addr().unwrap());
+        let server_app = server.app();
         let server = tokio::spawn(async move {
             let _ = server.run().await;
         });
@@ -103,6 +106,7 @@ impl Harness {
             phone_vault_key,
             http: reqwest::Client::new(),
             server,
+            server_app,
         }
     }
 
@@ -759,6 +763,105 @@ async fn every_pin_tried_offline_against_a_copied_vault_gives_a_plausible_secret
     let (status, body) =
         h.rp_raw(reqwest::Method::POST, &format!("/v1/challenges/{}/otp", code.challenge_id), Some(body)).await;
     assert_eq!((status.as_u16(), body["state"].as_str()), (200, Some("approved")), "{body}");
+}
+
+#[tokio::test]
+async fn the_history_records_every_answer_and_code_with_receipts_and_agrees_with_the_servers_audit() {
+    use nyckel_core::{AuditDisagreement, HistoryDecision, HistoryKind, HistoryResult, ReceiptStatus};
+    use nyckel_protocol::wire::audit::AuditKind;
+
+    let h = &Harness::start().await;
+    let registration = h.register(USER).await;
+    let approved = h.push(&login(Some(NumberMatchMode::None))).await;
+    let denied = h.push(&login(Some(NumberMatchMode::None))).await;
+    let fraud = h.push(&login(Some(NumberMatchMode::None))).await;
+    h.poll(&registration, 3).await;
+    let wrong = h.phone.approve(&registration.id, &approved.challenge_id, WRONG_PIN, None).await.unwrap_err();
+    assert!(matches!(wrong, CompanionError::Approval(ApprovalError::WrongPin { .. })), "{wrong:?}");
+    assert_eq!(
+        h.phone.approve(&registration.id, &approved.challenge_id, PIN, None).await.unwrap(),
+        ChallengeState::Approved
+    );
+    assert_eq!(h.phone.deny(&registration.id, &denied.challenge_id).await.unwrap(), ChallengeState::Denied);
+    assert_eq!(h.phone.report_fraud(&registration.id, &fraud.challenge_id).await.unwrap(), ChallengeState::Fraud);
+    let qr = CreateQrChallenge {
+        user: USER.into(),
+        service: "Trade portal".into(),
+        action: "Sign in".into(),
+        transaction: Vec::new(),
+        ttl: None,
+    };
+    let code: QrChallengeCreated =
+        h.rp(reqwest::Method::POST, "/v1/challenges/qr", Some(serde_json::to_value(qr).unwrap())).await;
+    let otp = h.phone.qr_otp(&code.qr, None, PIN).unwrap();
+    let body = serde_json::to_value(VerifyOtp { otp: otp.clone() }).unwrap();
+    let (status, _) =
+        h.rp_raw(reqwest::Method::POST, &format!("/v1/challenges/{}/otp", code.challenge_id), Some(body)).await;
+    assert!(status.is_success());
+
+    // Five entries, in order, with what was decided and what the server said.
+    let entries = h.phone.history(Some(&registration.id)).unwrap();
+    let summary: Vec<(HistoryKind, HistoryDecision, HistoryResult)> =
+        entries.iter().map(|e| (e.record.kind, e.record.decision, e.record.result.clone())).collect();
+    assert_eq!(
+        summary,
+        vec![
+            (HistoryKind::Push, HistoryDecision::Approve, HistoryResult::Refused("wrong_pin".into())),
+            (HistoryKind::Push, HistoryDecision::Approve, HistoryResult::State(ChallengeState::Approved)),
+            (HistoryKind::Push, HistoryDecision::Deny, HistoryResult::State(ChallengeState::Denied)),
+            (HistoryKind::Push, HistoryDecision::Fraud, HistoryResult::State(ChallengeState::Fraud)),
+            (HistoryKind::QrOtp, HistoryDecision::Otp, HistoryResult::Offline),
+        ]
+    );
+    // Receipts for the answers the server took, verified; none for a refusal or a code.
+    let receipts: Vec<bool> =
+        entries.iter().map(|e| matches!(e.record.receipt, ReceiptStatus::Verified { .. })).collect();
+    assert_eq!(receipts, vec![false, true, true, true, false]);
+    assert!(entries.iter().all(|e| e.record.service == "Trade portal" && e.record.registration_id == registration.id));
+    // Nothing stored holds the OTP (§4.4 rule 3).
+    let stored = serde_json::to_string(&entries).unwrap();
+    assert!(!stored.contains(&otp), "the OTP is in the history");
+
+    // The chain is intact and the server's audit agrees.
+    let check = h.phone.check_history(&registration.id).await.unwrap();
+    assert!(check.agrees(), "{check:?}");
+    assert_eq!(check.entries, 5);
+
+    // An event dropped from the fetched list: the history has an answer the audit lacks.
+    let mut events = h.phone.device_audit(&registration.id).await.unwrap();
+    let denial = events.iter().position(|e| e.kind == AuditKind::ChallengeDenied).unwrap();
+    events.remove(denial);
+    let check = h.phone.check_history_with(&registration.id, &events).unwrap();
+    assert_eq!(
+        check.disagreements,
+        vec![AuditDisagreement::MissingFromAudit {
+            seq: 3,
+            challenge_id: denied.challenge_id.clone(),
+            expected: AuditKind::ChallengeDenied,
+        }]
+    );
+
+    // The server's own copy altered: the fraud report turned into an approval in its store.
+    let tree = h.server_app.store.audit.tree();
+    let (key, mut event) = tree
+        .iter()
+        .map(|item| item.unwrap())
+        .map(|(key, value)| (key, serde_json::from_slice::<nyckel_protocol::wire::audit::AuditEvent>(&value).unwrap()))
+        .find(|(_, event)| event.kind == AuditKind::FraudReported)
+        .unwrap();
+    event.kind = AuditKind::ChallengeApproved;
+    tree.insert(key, serde_json::to_vec(&event).unwrap()).unwrap();
+    let check = h.phone.check_history(&registration.id).await.unwrap();
+    assert!(!check.agrees());
+    assert!(check.disagreements.contains(&AuditDisagreement::MissingFromAudit {
+        seq: 4,
+        challenge_id: fraud.challenge_id.clone(),
+        expected: AuditKind::FraudReported,
+    }));
+    assert!(check.disagreements.iter().any(|d| matches!(d,
+        AuditDisagreement::MissingFromHistory { kind: AuditKind::ChallengeApproved, challenge_id: Some(c), .. }
+            if *c == fraud.challenge_id)));
+    assert!(check.findings.is_empty());
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {

@@ -13,8 +13,11 @@ use nyckel_protocol::{
     Answer, AnswerError, ChallengeDisplay, ChallengeId, ChallengeState, ErrorCode, Pin, PushChallenge, SignedChallenge,
 };
 
+use nyckel_protocol::wire::phone::{AnswerAccepted, ReceiptFields};
+
 use crate::companion::{Companion, CompanionError};
 use crate::device_keys::KeyStoreSigner;
+use crate::history::{HistoryKind, HistoryRecord, HistoryResult, ReceiptStatus};
 use crate::server_api::ServerApiError;
 use crate::vault::registrations::{Registration, RegistrationId, SeenBefore};
 
@@ -266,7 +269,10 @@ impl Companion {
             self.pending_map().remove(&(registration.id.clone(), challenge.id.clone()));
             Ok(self.vault.mark_challenge_answered(&registration.id, &challenge.id)?)
         };
-        match self.client.answer(registration, signer, &challenge.id, answer, now).await {
+        let response = self.client.answer(registration, signer, &challenge.id, answer, now).await;
+        // Every answer sent is in the history, whatever came of it (never its PIN MAC).
+        self.record_answer(registration, challenge, answer, now, &response)?;
+        match response {
             Ok(accepted) => {
                 forget()?;
                 Ok(accepted.state)
@@ -296,6 +302,54 @@ impl Companion {
             }
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// Records an answer and the server's response in the history; a receipt is kept only
+    /// when it verifies under the pinned server key.
+    fn record_answer(
+        &self,
+        registration: &Registration,
+        challenge: &PushChallenge,
+        answer: &Answer,
+        now: u64,
+        response: &Result<AnswerAccepted, ServerApiError>,
+    ) -> Result<(), CompanionError> {
+        let display_hash = challenge.display_hash();
+        let (result, receipt) = match response {
+            Ok(accepted) => {
+                let receipt = match &accepted.receipt {
+                    None => ReceiptStatus::Absent,
+                    Some(receipt) => {
+                        let fields =
+                            ReceiptFields::for_challenge(challenge, &display_hash, answer.decision, accepted.state);
+                        match receipt.verify(&registration.server_key, &fields) {
+                            Ok(()) => ReceiptStatus::Verified { receipt: *receipt },
+                            Err(_) => ReceiptStatus::Invalid,
+                        }
+                    }
+                };
+                (HistoryResult::State(accepted.state), receipt)
+            }
+            Err(ServerApiError::Refused { code, .. }) => {
+                (HistoryResult::Refused(crate::server_api::code_name(*code)), ReceiptStatus::Absent)
+            }
+            Err(_) => (HistoryResult::Unknown, ReceiptStatus::Absent),
+        };
+        self.vault.append_history(HistoryRecord {
+            at: now,
+            registration_id: registration.id.clone(),
+            server: registration.display_name(),
+            device_id: registration.device_id.clone(),
+            kind: HistoryKind::Push,
+            challenge_id: challenge.id.clone(),
+            service: challenge.display.context.service.clone(),
+            action: challenge.display.context.action.clone(),
+            display_hash,
+            decision: answer.decision.into(),
+            result,
+            receipt,
+        })?;
+        Ok(())
     }
 
     /// Drops pending challenges that even a skewed clock would call expired.

@@ -401,6 +401,32 @@ impl Vault {
         self.db.flush().map(|_| ()).map_err(VaultError::Storage)
     }
 
+    /// A named tree of the vault's database, for the modules that keep their own records
+    /// (e.g. [`crate::history`]); every value written to it must be sealed.
+    pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree, VaultError> {
+        self.db.open_tree(name).map_err(VaultError::Storage)
+    }
+
+    /// Seals a record under the vault key, bound to `aad` (its slot).
+    pub(crate) fn seal_record(&self, plain: &[u8], aad: &[u8]) -> Result<Vec<u8>, VaultError> {
+        Ok(seal::seal(&self.key, plain, aad)?)
+    }
+
+    /// Opens a record sealed by [`Vault::seal_record`] with the same `aad`.
+    pub(crate) fn open_record(&self, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        seal::open(&self.key, sealed, aad)
+    }
+
+    /// Makes every write so far durable.
+    pub(crate) fn flush_all(&self) -> Result<(), VaultError> {
+        self.flush()
+    }
+
+    /// Serialises writers that allocate sequence numbers or identifiers.
+    pub(crate) fn allocation_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.allocation.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     fn seal_account(&self, id: AccountId, account: &Account) -> Result<Vec<u8>, VaultError> {
         account.params.validated()?;
         let stored = StoredAccount {

@@ -225,7 +225,11 @@ pub enum HeadError {
     BadSignature,
 }
 
-/// Response of `GET /v1/admin/audit?after=SEQ&limit=N`.
+/// The largest `limit` of `GET /v1/admin/audit` and `GET /v1/device/audit`.
+pub const MAX_AUDIT_PAGE: usize = 500;
+
+/// Response of `GET /v1/admin/audit?after=SEQ&limit=N` and of `GET /v1/device/audit?after=SEQ&limit=N`
+/// (a device's own events only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditPage {
     /// Events in sequence order.

@@ -24,6 +24,18 @@ pub enum ChallengeState {
 }
 
 impl ChallengeState {
+    /// The wire and canonical name (lower case, as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChallengeState::Pending => "pending",
+            ChallengeState::Approved => "approved",
+            ChallengeState::Denied => "denied",
+            ChallengeState::Fraud => "fraud",
+            ChallengeState::Expired => "expired",
+            ChallengeState::Blocked => "blocked",
+        }
+    }
+
     /// Whether the state is final (everything but `pending`).
     pub fn is_final(self) -> bool {
         self != ChallengeState::Pending

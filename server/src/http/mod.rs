@@ -82,6 +82,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/device/pin-check", post(pin_check))
         .route("/v1/device/rekey", post(rekey))
         .route("/v1/device", get(own_device).delete(unregister))
+        .route("/v1/device/audit", get(device_audit))
         .route("/v1/admin/devices", get(admin_devices))
         .route("/v1/admin/devices/{id}/{action}", post(admin_device_action))
         .route("/v1/admin/audit", get(admin_audit))
@@ -330,6 +331,23 @@ async fn unregister(State(app): State<Arc<App>>, signed: Signed) -> Result<Statu
     Ok(StatusCode::NO_CONTENT)
 }
 
+async fn device_audit(
+    State(app): State<Arc<App>>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+    signed: Signed,
+) -> Api<AuditPage> {
+    let limit = audit_limit(&q)?;
+    Ok(Json(phone::device_audit(&app, &signed.device, q.after.unwrap_or(0), limit)?))
+}
+
+/// The page size of an audit query: 1–500, 100 when not given.
+fn audit_limit(q: &AuditQuery) -> Result<usize, ApiError> {
+    if q.limit.is_some_and(|l| l == 0 || l > audit::MAX_PAGE) {
+        return Err(ApiError::bad_request(format!("limit must be 1 to {}", audit::MAX_PAGE)));
+    }
+    Ok(q.limit.unwrap_or(audit::DEFAULT_PAGE))
+}
+
 async fn admin_devices(
     State(app): State<Arc<App>>,
     Admin(scope): Admin,
@@ -375,9 +393,6 @@ async fn admin_audit(
     Admin(scope): Admin,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Api<AuditPage> {
-    if q.limit.is_some_and(|l| l == 0 || l > audit::MAX_PAGE) {
-        return Err(ApiError::bad_request(format!("limit must be 1 to {}", audit::MAX_PAGE)));
-    }
-    let limit = q.limit.unwrap_or(audit::DEFAULT_PAGE);
+    let limit = audit_limit(&q)?;
     Ok(Json(app.audit.page(q.after.unwrap_or(0), limit, scope.tenant.as_deref())?))
 }
