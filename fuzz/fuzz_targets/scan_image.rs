@@ -9,6 +9,6 @@ fuzz_target!(
         std::panic::set_hook(Box::new(|_| {}));
     },
     |data: &[u8]| {
-        let _ = nyckel_core::qr::scan_image(data);
+        let _ = nyckel_qr::scan_image(data);
     }
 );

@@ -1,12 +1,14 @@
-//! QR scanning from camera frames and image files, built on rqrr with a sturdier front end
-//! (local binarisation, a finder-pattern locator, several scales, inverted codes, perspective
-//! fitting) and our own error correction and bit-stream decoding (ECI, Shift_JIS/Kanji,
-//! structured append), never panicking into the caller.
+//! Nyckel's QR scanner: camera frames and image files to QR payloads. Built on rqrr with a
+//! sturdier front end (local binarisation, a finder-pattern locator, several scales, inverted
+//! codes, perspective fitting) and our own error correction and bit-stream decoding (ECI,
+//! Shift_JIS/Kanji, structured append), never panicking into the caller.
 //!
 //! - [`QrScanner::scan_frame`] for a stream of camera frames (buffers reused frame to frame);
 //! - [`scan_frame`] and [`scan_image`] for one frame or one PNG/JPEG file;
 //! - [`classify`] tells what a payload is for; [`merge_structured_append`] joins sequences
 //!   gathered over several frames.
+//!
+//! `nyckel-core` re-exports this crate as `nyckel_core::qr`.
 
 mod append;
 mod binarize;
