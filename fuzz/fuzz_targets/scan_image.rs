@@ -1,4 +1,4 @@
-//! `scan_image` with arbitrary bytes (seeded with PNG and JPEG files): a result or a typed error,
+//! `scan_image` with arbitrary bytes (seeded with PNG, JPEG and WebP files): a result or a typed error,
 //! never a panic.
 #![no_main]
 
