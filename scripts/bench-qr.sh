@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target="${CARGO_TARGET_DIR:-target}"
-cargo bench -p nyckel-core --bench qr
+cargo bench -p nyckel-qr --bench qr
 python3 -m pip install --quiet --disable-pip-version-check zxing-cpp pillow numpy
 python3 scripts/bench-qr-zxing.py "$target/qr-bench"

@@ -93,7 +93,7 @@ impl FrameScanner {
     }
 }
 
-/// Every QR code in a PNG or JPEG image (a screenshot or a photo).
+/// Every QR code in a PNG, JPEG or WebP image (a screenshot or a photo).
 #[uniffi::export]
 pub fn scan_image(image: Vec<u8>) -> Result<Vec<ScannedCode>, NyckelError> {
     Ok(qr::scan_image(&image).map_err(NyckelError::invalid)?.into_iter().map(ScannedCode::from).collect())

@@ -41,12 +41,12 @@ pub enum Command {
         /// otpauth://totp/... or otpauth://hotp/...
         #[arg(required_unless_present = "qr")]
         uri: Option<OsString>,
-        /// Read the account(s) from the QR code(s) in a PNG or JPEG image instead (an otpauth
+        /// Read the account(s) from the QR code(s) in a PNG, JPEG or WebP image instead (an otpauth
         /// code, or the QR codes of a Google Authenticator export).
         #[arg(long, value_name = "IMAGE", conflicts_with = "uri")]
         qr: Option<PathBuf>,
     },
-    /// Print every QR code found in a PNG or JPEG image, with what it is for.
+    /// Print every QR code found in a PNG, JPEG or WebP image, with what it is for.
     Scan {
         /// The image file.
         image: PathBuf,
@@ -170,7 +170,7 @@ pub enum Command {
 pub struct CodeArgs {
     /// The code's text (nyckel://…).
     pub payload: Option<String>,
-    /// A PNG or JPEG image of the QR code.
+    /// A PNG, JPEG or WebP image of the QR code.
     #[arg(long, value_name = "IMAGE")]
     pub qr: Option<PathBuf>,
 }

@@ -233,7 +233,7 @@ fn a_missing_vault_is_a_clear_error() {
 }
 
 fn sample(relative: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../core/tests/qr-samples").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../qr/tests/qr-samples").join(relative)
 }
 
 #[test]

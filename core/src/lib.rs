@@ -4,7 +4,7 @@
 //! - [`otpauth`] and [`migration`]: reading what authenticator QR codes carry;
 //! - [`import`]: other apps' export files (Aegis, 2FAS, Bitwarden, andOTP…) and Aegis export;
 //! - [`vault`]: the encrypted store on sled, its key stores and backups;
-//! - [`clock`]: the injectable time source;
+//! - [`clock`]: the injectable time source; [`qr`]: the QR scanner (the `nyckel-qr` crate);
 //! - [`history`]: the hash-chained history of answers and QR one-time passwords, with receipts;
 //! - [`companion`]: the phone side of the companion protocol — [`registration`], [`approvals`],
 //!   [`qr_otp`], [`pin_change`], over [`device_keys`] and the [`server_api`] client.
@@ -20,7 +20,8 @@ pub mod migration;
 pub mod otp;
 pub mod otpauth;
 pub mod pin_change;
-pub mod qr;
+/// The QR scanner, in its own crate (`nyckel-qr`) since nothing else in the core uses it.
+pub use nyckel_qr as qr;
 pub mod qr_otp;
 pub mod registration;
 pub mod secret;

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nyckel_core::qr::fuzzing::{parse_data, read_symbol};
+use nyckel_qr::fuzzing::{parse_data, read_symbol};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, rest)) = data.split_first() else { return };

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use nyckel_core::qr::{QrError, QrScanner, Rotation, ScanMode};
+use nyckel_qr::{QrError, QrScanner, Rotation, ScanMode};
 
 fuzz_target!(
     init: {

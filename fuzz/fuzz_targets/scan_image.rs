@@ -1,4 +1,4 @@
-//! `scan_image` with arbitrary bytes (seeded with PNG and JPEG files): a result or a typed error,
+//! `scan_image` with arbitrary bytes (seeded with PNG, JPEG and WebP files): a result or a typed error,
 //! never a panic.
 #![no_main]
 
@@ -9,6 +9,6 @@ fuzz_target!(
         std::panic::set_hook(Box::new(|_| {}));
     },
     |data: &[u8]| {
-        let _ = nyckel_core::qr::scan_image(data);
+        let _ = nyckel_qr::scan_image(data);
     }
 );

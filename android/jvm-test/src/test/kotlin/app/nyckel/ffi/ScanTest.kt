@@ -8,7 +8,7 @@ import kotlin.test.assertTrue
 import org.junit.jupiter.api.Test
 
 class ScanTest {
-    private val samples = File("../../core/tests/qr-samples")
+    private val samples = File("../../qr/tests/qr-samples")
 
     /** The luma plane of an image, laid out like a camera's Y plane with padded rows. */
     private fun lumaFrame(file: File, padding: Int): Triple<ByteArray, Int, Int> {

@@ -1,9 +1,7 @@
 //! Scanning synthetic frames and images: what a camera or a screenshot gives the scanner, and
 //! what malformed input must turn into.
 
-use nyckel_core::qr::{
-    classify, scan_frame, scan_image, PayloadKind, QrError, QrScanner, Rotation, ScanMode, MAX_DIMENSION,
-};
+use nyckel_qr::{classify, scan_frame, scan_image, PayloadKind, QrError, QrScanner, Rotation, ScanMode, MAX_DIMENSION};
 
 /// Draws `text` as a QR code (dark on light) into a `w`×`h` frame with the given row stride,
 /// top-left module corner at (`x0`, `y0`).

@@ -1,4 +1,4 @@
-//! Decodes PNG and JPEG files (screenshots, photos) to an 8-bit luma plane.
+//! Decodes PNG, JPEG and WebP files (screenshots, photos) to an 8-bit luma plane.
 
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -21,11 +21,12 @@ pub struct LumaImage {
     pub height: u32,
 }
 
-/// Decodes a PNG or JPEG file (told apart by their signature) to 8-bit luma; transparency is
-/// composited over white.
+/// Decodes a PNG, JPEG or WebP file (told apart by their signature) to 8-bit luma; transparency
+/// is composited over white. An animated WebP gives its first frame.
 ///
 /// # Errors
-/// [`QrError::UnsupportedImageFormat`], [`QrError::Png`], [`QrError::Jpeg`], or a size error.
+/// [`QrError::UnsupportedImageFormat`], [`QrError::Png`], [`QrError::Jpeg`], [`QrError::Webp`],
+/// or a size error.
 pub fn decode_image(bytes: &[u8]) -> Result<LumaImage, QrError> {
     // Third-party decoders of untrusted files are guarded like rqrr: a panic becomes an error.
     if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
@@ -34,6 +35,9 @@ pub fn decode_image(bytes: &[u8]) -> Result<LumaImage, QrError> {
     } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
         catch_unwind(AssertUnwindSafe(|| decode_jpeg(bytes)))
             .unwrap_or_else(|_| Err(QrError::Jpeg("decoder panicked".into())))
+    } else if bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP") {
+        catch_unwind(AssertUnwindSafe(|| decode_webp(bytes)))
+            .unwrap_or_else(|_| Err(QrError::Webp("decoder panicked".into())))
     } else {
         Err(QrError::UnsupportedImageFormat)
     }
@@ -70,8 +74,12 @@ fn decode_png(bytes: &[u8]) -> Result<LumaImage, QrError> {
     };
     let pixel_count = width as usize * height as usize;
     let data = buf.get(..pixel_count * channels).ok_or_else(|| QrError::Png("short frame".into()))?;
-    let pixels = data
-        .chunks_exact(channels)
+    Ok(LumaImage { pixels: to_luma(data, channels), width, height })
+}
+
+/// Interleaved 8-bit samples of 1 to 4 channels (grey, grey+alpha, RGB, RGBA) to luma.
+fn to_luma(data: &[u8], channels: usize) -> Vec<u8> {
+    data.chunks_exact(channels)
         .map(|px| match *px {
             [l] => l,
             [l, a] => over_white(l, a),
@@ -79,8 +87,7 @@ fn decode_png(bytes: &[u8]) -> Result<LumaImage, QrError> {
             [r, g, b, a] => over_white(luma(r, g, b), a),
             _ => 255,
         })
-        .collect();
-    Ok(LumaImage { pixels, width, height })
+        .collect()
 }
 
 /// Rec. 601 luma, in integers.
@@ -111,6 +118,24 @@ fn decode_jpeg(bytes: &[u8]) -> Result<LumaImage, QrError> {
     Ok(LumaImage { pixels, width, height })
 }
 
+fn decode_webp(bytes: &[u8]) -> Result<LumaImage, QrError> {
+    let err = |e: image_webp::DecodingError| QrError::Webp(e.to_string());
+    let mut decoder = image_webp::WebPDecoder::new(Cursor::new(bytes)).map_err(err)?;
+    let (width, height) = decoder.dimensions();
+    check_size(width, height)?;
+    // RGBA at the largest accepted size, as for PNG.
+    decoder.set_memory_limit((MAX_PIXELS as usize) * 4);
+    // RGBA when the file has alpha (lossless, or lossy with an ALPH chunk), else RGB.
+    let channels = if decoder.has_alpha() { 4 } else { 3 };
+    let size = decoder.output_buffer_size().ok_or_else(|| QrError::Webp("image too large".into()))?;
+    if size != width as usize * height as usize * channels {
+        return Err(QrError::Webp(format!("decoder wants {size} bytes for {width}x{height}")));
+    }
+    let mut buf = vec![0; size];
+    decoder.read_image(&mut buf).map_err(err)?;
+    Ok(LumaImage { pixels: to_luma(&buf, channels), width, height })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +145,9 @@ mod tests {
         assert_eq!(decode_image(b"GIF89a").unwrap_err(), QrError::UnsupportedImageFormat);
         assert!(matches!(decode_image(b"\x89PNG\r\n\x1a\n\0\0"), Err(QrError::Png(_))));
         assert!(matches!(decode_image(&[0xff, 0xd8, 0xff, 0xe0, 0, 0]), Err(QrError::Jpeg(_))));
+        assert!(matches!(decode_image(b"RIFF\x04\0\0\0WEBP"), Err(QrError::Webp(_))));
+        // RIFF but not WebP (a WAV file) is not ours.
+        assert_eq!(decode_image(b"RIFF\x04\0\0\0WAVE").unwrap_err(), QrError::UnsupportedImageFormat);
     }
 
     #[test]

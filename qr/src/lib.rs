@@ -1,12 +1,14 @@
-//! QR scanning from camera frames and image files, built on rqrr with a sturdier front end
-//! (local binarisation, a finder-pattern locator, several scales, inverted codes, perspective
-//! fitting) and our own error correction and bit-stream decoding (ECI, Shift_JIS/Kanji,
-//! structured append), never panicking into the caller.
+//! Nyckel's QR scanner: camera frames and image files to QR payloads. Built on rqrr with a
+//! sturdier front end (local binarisation, a finder-pattern locator, several scales, inverted
+//! codes, perspective fitting) and our own error correction and bit-stream decoding (ECI,
+//! Shift_JIS/Kanji, structured append), never panicking into the caller.
 //!
 //! - [`QrScanner::scan_frame`] for a stream of camera frames (buffers reused frame to frame);
-//! - [`scan_frame`] and [`scan_image`] for one frame or one PNG/JPEG file;
+//! - [`scan_frame`] and [`scan_image`] for one frame or one PNG, JPEG or WebP file;
 //! - [`classify`] tells what a payload is for; [`merge_structured_append`] joins sequences
 //!   gathered over several frames.
+//!
+//! `nyckel-core` re-exports this crate as `nyckel_core::qr`.
 
 mod append;
 mod binarize;
@@ -56,11 +58,11 @@ pub fn scan_frame(
     QrScanner::with_mode(ScanMode::Still).scan_frame(luma, width, height, row_stride, rotation)
 }
 
-/// Finds every QR code in a PNG or JPEG file (a screenshot or a photo).
+/// Finds every QR code in a PNG, JPEG or WebP file (a screenshot or a photo).
 ///
 /// # Errors
-/// [`QrError::UnsupportedImageFormat`] for other formats, [`QrError::Png`] or
-/// [`QrError::Jpeg`] for files that do not decode, and the size errors of [`scan_frame`].
+/// [`QrError::UnsupportedImageFormat`] for other formats, [`QrError::Png`], [`QrError::Jpeg`] or
+/// [`QrError::Webp`] for files that do not decode, and the size errors of [`scan_frame`].
 pub fn scan_image(bytes: &[u8]) -> Result<Vec<QrCode>, QrError> {
     let image = decode_image(bytes)?;
     scan_frame(&image.pixels, image.width, image.height, image.width, Rotation::Deg0)

@@ -50,8 +50,8 @@ pub enum QrError {
         /// The stride that was passed.
         stride: u32,
     },
-    /// Image bytes that are neither PNG nor JPEG.
-    #[error("unsupported image format: expected PNG or JPEG")]
+    /// Image bytes that are neither PNG, JPEG nor WebP.
+    #[error("unsupported image format: expected PNG, JPEG or WebP")]
     UnsupportedImageFormat,
     /// A PNG file that could not be decoded.
     #[error("PNG image could not be decoded: {0}")]
@@ -59,4 +59,7 @@ pub enum QrError {
     /// A JPEG file that could not be decoded.
     #[error("JPEG image could not be decoded: {0}")]
     Jpeg(String),
+    /// A WebP file (lossy or lossless) that could not be decoded.
+    #[error("WebP image could not be decoded: {0}")]
+    Webp(String),
 }

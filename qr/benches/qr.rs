@@ -1,11 +1,11 @@
 //! QR benchmark: sample photos (hits with the exact expected text, median ms per image) and
 //! synthetic camera frames (median ms per frame), for Nyckel and for plain rqrr side by side.
 //!
-//! Run with `cargo bench -p nyckel-core --bench qr` (or `scripts/bench-qr.sh`, which adds
+//! Run with `cargo bench -p nyckel-qr --bench qr` (or `scripts/bench-qr.sh`, which adds
 //! ZXing-C++ on the same images). It writes every image it times as PGM under
 //! `target/qr-bench/` with a manifest, so that another decoder can be timed on the very same
 //! pixels. Samples come from `$NYCKEL_QR_SAMPLES`, else `../shared/qr-samples`, else the copy
-//! in `core/tests/qr-samples`.
+//! in `qr/tests/qr-samples`.
 //!
 //! For investigation: `NYCKEL_QR_BENCH_VERBOSE=1` lists every photo's result,
 //! `NYCKEL_QR_BENCH_ONLY=qrcode-2_16` times one photo, `NYCKEL_QR_BENCH_FRAMES_ONLY=1` skips the
@@ -17,7 +17,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use nyckel_core::qr::{decode_image, merge_structured_append, QrCode, QrScanner, Rotation, ScanMode};
+use nyckel_qr::{decode_image, merge_structured_append, QrCode, QrScanner, Rotation, ScanMode};
 
 const FOLDERS: [&str; 4] = ["qrcode-1", "qrcode-2", "qrcode-3", "qrcode-4"];
 const FRAME_REPEATS: usize = 31;
@@ -93,7 +93,7 @@ fn structured_append(samples: &Path, out: &Path, manifest: &mut String, results:
         write_pgm(&out.join("images").join(format!("{name}.pgm")), &image.pixels, image.width, image.height);
         let _ = writeln!(manifest, "qrcode-7\timages/{name}.pgm\t{}", hex(&expected));
         let start = Instant::now();
-        let codes = nyckel_core::qr::scan_frame(&image.pixels, image.width, image.height, image.width, Rotation::Deg0);
+        let codes = nyckel_qr::scan_frame(&image.pixels, image.width, image.height, image.width, Rotation::Deg0);
         times.push(start.elapsed().as_secs_f64() * 1e3);
         parts.extend(codes.unwrap_or_default());
         if plain_rqrr_any(&image.pixels, image.width as usize, image.height as usize) {
@@ -231,7 +231,7 @@ fn sample_dir(root: &Path) -> PathBuf {
     if shared.join("qrcode-2").is_dir() {
         shared
     } else {
-        root.join("core/tests/qr-samples")
+        root.join("qr/tests/qr-samples")
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use nyckel_core::qr::{merge_structured_append, scan_image, QrCode};
+use nyckel_qr::{merge_structured_append, scan_image, QrCode};
 
 fn samples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/qr-samples")

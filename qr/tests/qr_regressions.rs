@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use nyckel_core::qr::{scan_frame, scan_image, QrError, Rotation};
+use nyckel_qr::{scan_frame, scan_image, QrError, Rotation};
 
 #[test]
 fn regressions_decode_or_fail_cleanly() {
