@@ -243,6 +243,8 @@ async fn bench(args: Args) -> Result<(), Error> {
         .arg("--data-dir")
         .arg(dir.path())
         .env("NYCKEL_KEK_FILE", &kek_file)
+        // Request logs of every poll and answer would measure the terminal, not the server.
+        .env("NYCKEL_LOG", "warn")
         .args(["serve", "--listen", "127.0.0.1:0", "--key-rate", "1000000", "--address-rate", "1000000"])
         .stdout(Stdio::piped())
         .spawn()
