@@ -1,11 +1,10 @@
 //! Tenant administrators and their bearer tokens (only SHA-256 of a token is stored); the
 //! global administrator's token is a server secret (see `files`).
 
-use nyckel_protocol::b64;
 use nyckel_protocol::display::check_text;
 use serde::{Deserialize, Serialize};
 
-use crate::relying_parties::key_hash;
+use crate::relying_parties::{key_hash, new_token};
 use crate::store::{Store, StoreError};
 
 /// Prefix of tenant-administrator tokens, so a leaked token is recognisable.
@@ -59,16 +58,13 @@ pub enum AdminError {
 
 /// Adds an administrator of `tenant` and returns the new token (shown once, never stored).
 pub fn add(store: &Store, tenant: &str, name: &str) -> Result<String, AdminError> {
-    use ring::rand::SecureRandom;
     check_text("administrator", name, 1, 64).map_err(|e| AdminError::BadName(e.to_string()))?;
     crate::tenants::require(store, tenant)?;
     let existing: Vec<AdminScope> = store.admins.all()?;
     if existing.iter().any(|a| a.tenant.as_deref() == Some(tenant) && a.name == name) {
         return Err(AdminError::Exists(name.to_owned()));
     }
-    let mut raw = [0u8; 32];
-    ring::rand::SystemRandom::new().fill(&mut raw).map_err(|_| AdminError::Random)?;
-    let token = format!("{TOKEN_PREFIX}{}", b64::encode(&raw));
+    let token = new_token(TOKEN_PREFIX).ok_or(AdminError::Random)?;
     store.admins.put(&key_hash(&token), &AdminScope { name: name.to_owned(), tenant: Some(tenant.to_owned()) })?;
     Ok(token)
 }

@@ -234,6 +234,28 @@ pub enum Decided {
 #[derive(Default)]
 pub struct ChallengeRegistry {
     map: Mutex<HashMap<ChallengeId, Arc<ChallengeEntry>>>,
+    /// Per (tenant, user), the challenges that may still count against the user's limits
+    /// (open, or a push of the last minute), so a new challenge checks the user's own few
+    /// instead of scanning every challenge in memory.
+    by_user: Mutex<HashMap<UserKey, Vec<Arc<ChallengeEntry>>>>,
+}
+
+/// A user across tenants: (tenant, name).
+type UserKey = (String, String);
+
+impl ChallengeRecord {
+    /// Whether it still counts against its user's limits at `now` (see [`ChallengeRegistry::count_for_user`]).
+    fn counts_for_limits(&self, now: u64) -> bool {
+        self.is_open_at(now) || self.is_recent_push(now)
+    }
+
+    fn is_open_at(&self, now: u64) -> bool {
+        self.state == ChallengeState::Pending && now < self.expires_at
+    }
+
+    fn is_recent_push(&self, now: u64) -> bool {
+        self.kind == ChallengeKind::Push && self.created_at.saturating_add(60) > now
+    }
 }
 
 impl ChallengeRegistry {
@@ -243,7 +265,7 @@ impl ChallengeRegistry {
             if record.state == ChallengeState::Pending && now < record.expires_at {
                 let targets: Vec<DeviceId> = record.targets.iter().map(|t| t.device_id.clone()).collect();
                 let entry = ChallengeEntry::new(record.clone());
-                lock(&self.map).insert(record.id.clone(), entry.clone());
+                self.insert(entry.clone(), record.id.clone());
                 for id in targets {
                     if let Some(device) = devices.get(&id) {
                         device.deliver(entry.clone());
@@ -255,6 +277,11 @@ impl ChallengeRegistry {
     }
 
     fn insert(&self, entry: Arc<ChallengeEntry>, id: ChallengeId) {
+        let user = {
+            let r = lock(&entry.record);
+            (r.tenant.clone(), r.user.clone())
+        };
+        lock(&self.by_user).entry(user).or_default().push(entry.clone());
         lock(&self.map).insert(id, entry);
     }
 
@@ -282,24 +309,25 @@ impl ChallengeRegistry {
             let r = lock(&e.record);
             r.state == ChallengeState::Pending || now < r.expires_at.saturating_add(KEEP_CLOSED)
         });
+        lock(&self.by_user).retain(|_, list| {
+            list.retain(|e| lock(&e.record).counts_for_limits(now));
+            !list.is_empty()
+        });
     }
 
     /// The user's open challenges and the pushes created for them in the last minute.
     pub fn count_for_user(&self, tenant: &str, user: &str, now: u64) -> (usize, usize) {
-        let map = lock(&self.map);
+        let mut by_user = lock(&self.by_user);
+        let Some(list) = by_user.get_mut(&(tenant.to_owned(), user.to_owned())) else {
+            return (0, 0);
+        };
+        list.retain(|e| lock(&e.record).counts_for_limits(now));
         let mut open = 0;
         let mut recent = 0;
-        for entry in map.values() {
+        for entry in list.iter() {
             let r = lock(&entry.record);
-            if r.user != user || r.tenant != tenant {
-                continue;
-            }
-            if r.state == ChallengeState::Pending && now < r.expires_at {
-                open += 1;
-            }
-            if r.kind == ChallengeKind::Push && r.created_at.saturating_add(60) > now {
-                recent += 1;
-            }
+            open += usize::from(r.is_open_at(now));
+            recent += usize::from(r.is_recent_push(now));
         }
         (open, recent)
     }

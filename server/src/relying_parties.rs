@@ -41,6 +41,15 @@ pub enum RelyingPartyError {
     Store(#[from] StoreError),
 }
 
+/// A new bearer token: `prefix` and 32 random bytes in base64url (the prefix makes a leaked
+/// token recognisable). `None` when the system random generator fails.
+pub fn new_token(prefix: &str) -> Option<String> {
+    use ring::rand::SecureRandom;
+    let mut raw = [0u8; 32];
+    ring::rand::SystemRandom::new().fill(&mut raw).ok()?;
+    Some(format!("{prefix}{}", b64::encode(&raw)))
+}
+
 /// The storage key of an API key: its SHA-256.
 pub fn key_hash(api_key: &str) -> [u8; 32] {
     sha256(api_key.as_bytes())
@@ -48,15 +57,12 @@ pub fn key_hash(api_key: &str) -> [u8; 32] {
 
 /// Adds a relying party to `tenant` and returns its new API key (shown once, never stored).
 pub fn add(store: &Store, tenant: &str, name: &str, now: u64) -> Result<String, RelyingPartyError> {
-    use ring::rand::SecureRandom;
     check_text("relying party", name, 1, 64).map_err(|e| RelyingPartyError::BadName(e.to_string()))?;
     crate::tenants::require(store, tenant)?;
     if list(store)?.iter().any(|rp| rp.tenant == tenant && rp.name == name) {
         return Err(RelyingPartyError::Exists(name.to_owned()));
     }
-    let mut raw = [0u8; 32];
-    ring::rand::SystemRandom::new().fill(&mut raw).map_err(|_| RelyingPartyError::Random)?;
-    let api_key = format!("{KEY_PREFIX}{}", b64::encode(&raw));
+    let api_key = new_token(KEY_PREFIX).ok_or(RelyingPartyError::Random)?;
     store.relying_parties.put(
         &key_hash(&api_key),
         &RelyingParty { tenant: tenant.to_owned(), name: name.to_owned(), created_at: now },
