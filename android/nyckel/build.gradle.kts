@@ -54,4 +54,6 @@ dependencies {
     api("net.java.dev.jna:jna:5.15.0@aar")
     api("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.9.0")
     implementation("androidx.annotation:annotation:1.9.1")
+    // BiometricPrompt for AndroidBiometricKey; api because its constructor takes a FragmentActivity.
+    api("androidx.biometric:biometric:1.1.0")
 }

@@ -1,4 +1,4 @@
-//! Registrations, PIN changes, push approvals, QR one-time passwords and the history on the main object.
+//! Registrations, PIN changes, biometrics, push approvals, QR one-time passwords and the history on the main object.
 
 use std::sync::{Arc, Mutex};
 
@@ -9,6 +9,7 @@ use nyckel_protocol::ChallengeId;
 
 use crate::app::Nyckel;
 use crate::error::NyckelError;
+use crate::platform::{ForeignBiometricKey, PlatformBiometricKey};
 use crate::records::{ApprovalRequest, ChallengeOutcome, HistoryCheck, HistoryEntry, QrOtpRequest, RegistrationInfo};
 
 /// What the app implements to receive approval requests from the polling task.
@@ -124,7 +125,9 @@ impl Nyckel {
     /// left, then [`NyckelError::DeviceBlocked`]); only then is the secret re-blinded under the
     /// new PIN and stored, in one write. On any error the old PIN stays in force. The UI asks
     /// the new PIN twice and compares before calling; a malformed one is
-    /// [`NyckelError::InvalidInput`] and spends no attempt.
+    /// [`NyckelError::InvalidInput`] and spends no attempt. With biometrics on, the new secret
+    /// is sealed again under the biometric key (the platform may prompt); if that fails,
+    /// biometrics are turned off in the same write (see [`Nyckel::biometrics_enabled`]).
     pub async fn change_pin(
         &self,
         registration_id: String,
@@ -200,6 +203,72 @@ impl Nyckel {
     pub fn qr_otp(&self, payload: String, registration_id: Option<String>, pin: String) -> Result<String, NyckelError> {
         let pin = zeroize::Zeroizing::new(pin);
         Ok(self.companion.qr_otp(&payload, registration_id.as_deref(), &pin)?)
+    }
+
+    /// Gives Nyckel the platform's biometric key (or takes it away with `None`). Without one,
+    /// biometric calls fail with [`NyckelError::BiometricUnavailable`] and a PIN change turns
+    /// biometrics off.
+    pub fn set_biometric_key(&self, key: Option<Arc<dyn PlatformBiometricKey>>) {
+        self.companion
+            .set_biometric_key(key.map(|key| Arc::new(ForeignBiometricKey(key)) as Arc<dyn nyckel_core::BiometricKey>));
+    }
+
+    /// Whether biometric approval is on for a registration.
+    pub fn biometrics_enabled(&self, registration_id: String) -> Result<bool, NyckelError> {
+        Ok(self.companion.biometrics_enabled(&registration_id)?)
+    }
+
+    /// Turns on biometric approval for a registration, with its PIN once (PROTOCOL.md §4.8):
+    /// the server checks the PIN (a wrong one is [`NyckelError::WrongPin`] and counts like a
+    /// wrong approval), then the secret is sealed under a new biometric key (the platform
+    /// prompts) and stored. On any error nothing is stored.
+    pub async fn enable_biometrics(&self, registration_id: String, pin: String) -> Result<(), NyckelError> {
+        let companion = self.companion.clone();
+        let pin = zeroize::Zeroizing::new(pin);
+        self.run(async move { companion.enable_biometrics(&registration_id, &pin).await }).await
+    }
+
+    /// Turns off biometric approval for a registration and deletes its biometric key.
+    pub fn disable_biometrics(&self, registration_id: String) -> Result<(), NyckelError> {
+        Ok(self.companion.disable_biometrics(&registration_id)?)
+    }
+
+    /// Approves with biometrics instead of the PIN (the platform prompts); the server sees the
+    /// same answer as with the right PIN. [`NyckelError::BiometricCancelled`] and
+    /// [`NyckelError::BiometricLockout`] leave the request open for the PIN;
+    /// [`NyckelError::BiometricInvalidated`] also turns biometrics off for the registration.
+    pub async fn approve_with_biometrics(
+        &self,
+        registration_id: String,
+        challenge_id_text: String,
+        number: Option<String>,
+    ) -> Result<ChallengeOutcome, NyckelError> {
+        let challenge = challenge_id(&challenge_id_text)?;
+        let companion = self.companion.clone();
+        let state = self
+            .run(
+                async move { companion.approve_with_biometrics(&registration_id, &challenge, number.as_deref()).await },
+            )
+            .await?;
+        Ok(state.into())
+    }
+
+    /// The 8-digit one-time password for a login or transaction code with biometrics instead of
+    /// the PIN — offline, the same digits as with the right PIN. Runs off the caller's thread
+    /// while the platform prompts.
+    pub async fn qr_otp_with_biometrics(
+        &self,
+        payload: String,
+        registration_id: Option<String>,
+    ) -> Result<String, NyckelError> {
+        let companion = self.companion.clone();
+        let task = self
+            .runtime()?
+            .spawn_blocking(move || companion.qr_otp_with_biometrics(&payload, registration_id.as_deref()));
+        match task.await {
+            Ok(result) => Ok(result?),
+            Err(error) => Err(NyckelError::Platform { reason: format!("background task failed: {error}") }),
+        }
     }
 
     /// The history of answers and one-time passwords, oldest first: of one registration, or

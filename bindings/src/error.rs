@@ -1,6 +1,7 @@
 //! The one public error of the bindings, mapped from every core error in one place.
 
 use nyckel_core::approvals::ApprovalError;
+use nyckel_core::biometrics::BiometricError;
 use nyckel_core::companion::CompanionError;
 use nyckel_core::qr_otp::QrOtpError;
 use nyckel_core::{
@@ -90,6 +91,35 @@ pub enum NyckelError {
         /// Server time minus phone time, seconds (positive: the phone is behind).
         seconds: i64,
     },
+    /// The user dismissed the biometric prompt: nothing changed; offer the PIN. (Thrown by a
+    /// [`crate::PlatformBiometricKey`] for the same case.)
+    #[error("biometric prompt cancelled: {reason}")]
+    BiometricCancelled {
+        /// Details.
+        reason: String,
+    },
+    /// Biometrics are locked after too many failed attempts: use the PIN.
+    #[error("biometrics locked: {reason}")]
+    BiometricLockout {
+        /// Details.
+        reason: String,
+    },
+    /// The biometric key was invalidated (biometrics were added or removed) or the sealed secret
+    /// did not authenticate: biometrics are now off for this registration. Use the PIN; the
+    /// user may enable biometrics again. (A platform implementation throws it when its key is
+    /// permanently invalidated; `Corrupt` when a ciphertext does not authenticate.)
+    #[error("biometrics invalidated: {reason}")]
+    BiometricInvalidated {
+        /// Details.
+        reason: String,
+    },
+    /// No biometric hardware, nothing enrolled, no biometric key set, or biometrics not enabled
+    /// for this registration: use the PIN.
+    #[error("biometrics unavailable: {reason}")]
+    BiometricUnavailable {
+        /// Details.
+        reason: String,
+    },
 }
 
 impl NyckelError {
@@ -177,6 +207,38 @@ impl From<CompanionError> for NyckelError {
                 NyckelError::NotFound { reason }
             }
             CompanionError::QrOtp(_) => NyckelError::InvalidInput { reason },
+            CompanionError::Biometric(inner) => inner.into(),
+        }
+    }
+}
+
+impl From<BiometricError> for NyckelError {
+    fn from(error: BiometricError) -> Self {
+        let reason = error.to_string();
+        match error {
+            BiometricError::Cancelled => NyckelError::BiometricCancelled { reason },
+            BiometricError::Lockout => NyckelError::BiometricLockout { reason },
+            BiometricError::KeyInvalidated | BiometricError::Tampered => NyckelError::BiometricInvalidated { reason },
+            BiometricError::NotAvailable { .. } | BiometricError::NotEnabled => {
+                NyckelError::BiometricUnavailable { reason }
+            }
+            BiometricError::PinChanged => NyckelError::InvalidInput { reason },
+            BiometricError::Failed { .. } => NyckelError::Platform { reason },
+        }
+    }
+}
+
+/// What a platform biometric key threw, as the core's typed error: the biometric cases keep
+/// their meaning, `Corrupt` is a ciphertext that did not authenticate, anything else a failure.
+impl From<NyckelError> for BiometricError {
+    fn from(error: NyckelError) -> Self {
+        match error {
+            NyckelError::BiometricCancelled { .. } => BiometricError::Cancelled,
+            NyckelError::BiometricLockout { .. } => BiometricError::Lockout,
+            NyckelError::BiometricInvalidated { .. } => BiometricError::KeyInvalidated,
+            NyckelError::BiometricUnavailable { reason } => BiometricError::NotAvailable { reason },
+            NyckelError::Corrupt { .. } => BiometricError::Tampered,
+            other => BiometricError::Failed { reason: other.to_string() },
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Nyckel's UniFFI facade: a thin layer over `nyckel-core` for the Kotlin and Swift apps.
 //!
 //! - [`app`]: the main object, [`Nyckel`]; [`companion`]: its registrations, approvals and QR OTPs;
-//! - [`platform`]: the traits the apps implement (key store, clock) and their core adapters;
+//! - [`platform`]: the traits the apps implement (key store, clock, biometric key) and their core adapters;
 //! - [`records`]: plain data crossing the boundary;
 //! - [`scan`]: QR scanning of camera frames and images;
 //! - [`error`]: the one public error, mapped from the core's errors in one place.
@@ -19,7 +19,7 @@ pub use app::detect_import_format;
 pub use app::Nyckel;
 pub use companion::{ApprovalListener, ApprovalSubscription};
 pub use error::NyckelError;
-pub use platform::{PlatformClock, PlatformKeyStore, StoredVaultKey};
+pub use platform::{PlatformBiometricKey, PlatformClock, PlatformKeyStore, StoredVaultKey};
 pub use records::{
     AccountInfo, ApprovalRequest, ChallengeOutcome, CodeInfo, DetailLine, ImportFormat, ImportOutcome, ImportReport,
     ImportedEntry, NumberChoice, OtpType, QrOtpRequest, RegistrationInfo,

@@ -1,8 +1,9 @@
-//! What the apps provide: the platform key store and the clock, as foreign traits, and their
-//! adapters to the core's `KeyStore`, `DeviceKeyStore` and `Clock`.
+//! What the apps provide: the platform key store, the clock and the biometric key, as foreign
+//! traits, and their adapters to the core's `KeyStore`, `DeviceKeyStore`, `Clock` and `BiometricKey`.
 
 use std::sync::Arc;
 
+use nyckel_core::biometrics::{BiometricError, BiometricKey};
 use nyckel_core::device_keys::{DeviceKeyError, DeviceKeyStore};
 use nyckel_core::vault::seal::KEY_LEN;
 use nyckel_core::{Clock, KeyReference, KeyStore, KeyStoreError, VaultKey};
@@ -37,6 +38,52 @@ pub trait PlatformKeyStore: Send + Sync {
     fn sign_with_device_key(&self, alias: String, message: Vec<u8>) -> Result<Vec<u8>, NyckelError>;
     /// Deletes the key under `alias`; a missing key is not an error.
     fn delete_device_key(&self, alias: String) -> Result<(), NyckelError>;
+}
+
+/// A key that seals and opens bytes only after the user authenticates with biometrics
+/// (PROTOCOL.md §4.8): on Android a Keystore AES-256-GCM key with
+/// `setUserAuthenticationRequired(true)` and `setInvalidatedByBiometricEnrollment(true)`, used
+/// through `BiometricPrompt`; on iOS a Secure Enclave P-256 key with `.biometryCurrentSet`,
+/// used by ECIES. One key per alias; Rust never sees the key.
+///
+/// The calls may block while the prompt is shown: Nyckel makes them from a background thread,
+/// never the caller's. Errors tell Rust what happened: `BiometricCancelled`, `BiometricLockout`,
+/// `BiometricInvalidated` (the key is permanently invalidated: biometrics changed),
+/// `BiometricUnavailable`, `Corrupt` (a ciphertext or its associated data does not
+/// authenticate); anything else counts as a platform failure.
+#[uniffi::export(with_foreign)]
+pub trait PlatformBiometricKey: Send + Sync {
+    /// Creates a new key under `alias`, replacing any key there.
+    fn create_key(&self, alias: String) -> Result<(), NyckelError>;
+    /// Encrypts `plaintext`, authenticated and bound to `aad` (opening with other `aad` must
+    /// fail). `reason` is for the prompt.
+    fn seal(&self, alias: String, plaintext: Vec<u8>, aad: Vec<u8>, reason: String) -> Result<Vec<u8>, NyckelError>;
+    /// Decrypts what `seal` made with the same `aad`. `reason` is for the prompt.
+    fn open(&self, alias: String, sealed: Vec<u8>, aad: Vec<u8>, reason: String) -> Result<Vec<u8>, NyckelError>;
+    /// Deletes the key under `alias`; a missing key is not an error.
+    fn delete_key(&self, alias: String) -> Result<(), NyckelError>;
+}
+
+/// The foreign biometric key seen as the core's.
+pub(crate) struct ForeignBiometricKey(pub Arc<dyn PlatformBiometricKey>);
+
+impl BiometricKey for ForeignBiometricKey {
+    fn create_key(&self, alias: String) -> Result<(), BiometricError> {
+        Ok(self.0.create_key(alias)?)
+    }
+
+    fn seal(&self, alias: String, plaintext: Vec<u8>, aad: Vec<u8>, reason: String) -> Result<Vec<u8>, BiometricError> {
+        let plaintext = Zeroizing::new(plaintext);
+        Ok(self.0.seal(alias, plaintext.to_vec(), aad, reason)?)
+    }
+
+    fn open(&self, alias: String, sealed: Vec<u8>, aad: Vec<u8>, reason: String) -> Result<Vec<u8>, BiometricError> {
+        Ok(self.0.open(alias, sealed, aad, reason)?)
+    }
+
+    fn delete_key(&self, alias: String) -> Result<(), BiometricError> {
+        Ok(self.0.delete_key(alias)?)
+    }
 }
 
 /// The time source, so UIs and tests can fix the moment.

@@ -2,17 +2,19 @@
 //!
 //! Its operations live in the modules that own them: [`crate::registration`] (enroll a
 //! phone), [`crate::approvals`] (poll, verify, approve/deny), [`crate::qr_otp`] (offline
-//! one-time passwords) and [`crate::pin_change`] (change a registration's PIN). Everything
+//! one-time passwords), [`crate::pin_change`] (change a registration's PIN) and
+//! [`crate::biometrics`] (unlock `S` with biometrics instead of the PIN). Everything
 //! is pure except the few `async` methods that talk to a server.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use nyckel_protocol::{ChallengeId, PinError, PinKdf, PushChallenge};
 use tokio::sync::watch;
 
 use crate::approvals::ApprovalError;
+use crate::biometrics::{BiometricError, BiometricKey};
 use crate::clock::Clock;
 use crate::device_keys::{DeviceKeyError, DeviceKeyStore, KeyStoreSigner};
 use crate::qr_otp::QrOtpError;
@@ -64,6 +66,9 @@ pub enum CompanionError {
     /// The server rotated its key, but the chain it sent does not lead from the pinned key.
     #[error("the server's key rotation does not verify: {0}")]
     KeyRotation(#[from] nyckel_protocol::KeyRotationError),
+    /// Biometric unlock failed or is not available; the PIN still works.
+    #[error(transparent)]
+    Biometric(#[from] BiometricError),
 }
 
 /// The largest clock offset (seconds, either way) the phone corrects silently; beyond it,
@@ -101,6 +106,9 @@ pub struct Companion {
     /// Server time minus phone clock, seconds, from the last server time observed within
     /// [`MAX_CLOCK_CORRECTION`]; added to the clock by [`Companion::now`].
     pub(crate) clock_offset: AtomicI64,
+    /// The platform's biometric key store, once the app has given one
+    /// ([`Companion::set_biometric_key`]).
+    pub(crate) biometric: RwLock<Option<Arc<dyn BiometricKey>>>,
 }
 
 impl Companion {
@@ -120,6 +128,7 @@ impl Companion {
             pending: Mutex::new(HashMap::new()),
             changes: watch::Sender::new(0),
             clock_offset: AtomicI64::new(0),
+            biometric: RwLock::new(None),
         })
     }
 

@@ -7,10 +7,11 @@
 //! - [`clock`]: the injectable time source; [`qr`]: the QR scanner (the `nyckel-qr` crate);
 //! - [`history`]: the hash-chained history of answers and QR one-time passwords, with receipts;
 //! - [`companion`]: the phone side of the companion protocol — [`registration`], [`approvals`],
-//!   [`qr_otp`], [`pin_change`], over [`device_keys`] and the [`server_api`] client.
+//!   [`qr_otp`], [`pin_change`], [`biometrics`], over [`device_keys`] and the [`server_api`] client.
 
 pub mod account;
 pub mod approvals;
+pub mod biometrics;
 pub mod clock;
 pub mod companion;
 pub mod device_keys;
@@ -30,6 +31,7 @@ pub mod vault;
 
 pub use account::Account;
 pub use approvals::{ApprovalError, ApprovalListener, PendingApproval, PollConfig, PollOutcome, PollingHandle};
+pub use biometrics::{BiometricError, BiometricKey};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use companion::{Companion, CompanionError, CompanionSettings};
 pub use device_keys::{DeviceKeyError, DeviceKeyStore, KeyStoreSigner, VaultDeviceKeyStore};
@@ -47,6 +49,6 @@ pub use secret::{Base32Error, SecretBytes};
 pub use server_api::{ServerApiError, ServerClient};
 pub use vault::backup::BackupError;
 pub use vault::keystore::{KdfParams, KeyReference, KeyStore, KeyStoreError, MemoryKeyStore, PassphraseKeyStore};
-pub use vault::registrations::{Registration, RegistrationId};
+pub use vault::registrations::{BiometricSeal, Registration, RegistrationId};
 pub use vault::seal::VaultKey;
 pub use vault::{AccountId, AddReport, Vault, VaultEntry, VaultError};

@@ -14,6 +14,9 @@
 //! record in one write → confirm with a [`PinCheck`] under `S_new` (`POST /v1/device/pin-check`),
 //! which makes the server promote its pending `S_new` and destroy `S_old`.
 //!
+//! With biometrics on, `B` (§4.8) is sealed again over `S_new` and written in the same record
+//! swap, or dropped there when it cannot be; a `B` of `S_old` never outlives the change.
+//!
 //! If the confirmation does not get through (network), the new record is kept: the server
 //! promotes the pending secret on the first MAC made under it (the next approval or OTP).
 //!
@@ -23,14 +26,15 @@
 //! record, and once the server has promoted `S_new` the old `E` unblinds to nothing usable —
 //! which is the point of rotating `S` rather than re-blinding it.
 
-use nyckel_protocol::{BlindedPinSecret, EphemeralKey, Pin, PinCheck, PinError, Rekey};
+use nyckel_protocol::{BlindedPinSecret, EphemeralKey, Pin, PinCheck, PinError, PinSecret, Rekey};
 
 use crate::approvals::ApprovalError;
 use crate::companion::{Companion, CompanionError};
 use crate::server_api::ServerApiError;
+use crate::vault::registrations::BiometricSeal;
 
 /// The server's verdict when it counted a PIN, else the error as it is.
-fn pin_refusal(error: CompanionError) -> CompanionError {
+pub(crate) fn pin_refusal(error: CompanionError) -> CompanionError {
     if let CompanionError::Server(ServerApiError::Refused { code, attempts_left, .. }) = &error {
         if let Some(verdict) = ApprovalError::pin_verdict(*code, *attempts_left) {
             return verdict.into();
@@ -40,8 +44,26 @@ fn pin_refusal(error: CompanionError) -> CompanionError {
 }
 
 impl Companion {
+    /// `B` of `S_new`, when the registration has biometrics on and the platform key seals it
+    /// (on Android this prompts once more). `None` — and so `B` dropped — otherwise: the PIN
+    /// change matters more than keeping biometrics, which the user can enable again.
+    async fn reseal_biometric(&self, registration_id: &str, new_secret: &PinSecret) -> Option<BiometricSeal> {
+        let registration = self.vault.registration(registration_id).ok()??;
+        let alias = registration.biometric.as_ref()?.key_alias.clone();
+        let key = self.biometric_key().ok()?;
+        let secret = new_secret.clone();
+        crate::biometrics::off_runtime(move || {
+            crate::biometrics::seal_secret(key.as_ref(), &registration, &alias, &secret, "Keep biometric approval")
+        })
+        .await
+        .ok()
+    }
+
     /// Changes the PIN of a registration from `old_pin` to `new_pin` (each 4–16 digits; the
-    /// UI asks the new one twice and compares before calling), rotating `S`.
+    /// UI asks the new one twice and compares before calling), rotating `S`. With biometrics
+    /// on, the new `S` is sealed again under the registration's biometric key (which may prompt)
+    /// and written with the new PIN record; if that fails (cancelled, invalidated, no key store)
+    /// `B` is dropped in the same write and biometrics are off until enabled again.
     ///
     /// Both PINs' forms are checked first, so a mistyped new PIN spends no attempt. A wrong old
     /// PIN is [`ApprovalError::WrongPin`] with the attempts left and
@@ -84,8 +106,10 @@ impl Companion {
         let new_secret = answer.accept(device_id, &request, &registration.server_key, phone_key)?;
         let blinded = BlindedPinSecret::blind(&new_secret, &new_pin, self.settings.pin_kdf)?;
         drop(new_pin);
-        // Only the blinded secret is replaced, so challenges recorded as seen meanwhile are kept.
-        if !self.vault.replace_registration_pin(registration_id, &blinded)? {
+        let resealed = self.reseal_biometric(registration_id, &new_secret).await;
+        // Only the PIN record and B are replaced, in one write, so challenges recorded as seen
+        // meanwhile are kept and B never holds the old S next to the new E.
+        if !self.vault.replace_registration_pin(registration_id, &blinded, resealed.as_ref())? {
             return Err(CompanionError::UnknownRegistration(registration_id.to_owned()));
         }
 

@@ -4,7 +4,7 @@
 //! is shown (PROTOCOL.md §5.3). A wrong PIN gives a wrong but well-formed OTP; only the
 //! server can tell. The OTP is returned, never stored or logged (§4.4 rule 3).
 
-use nyckel_protocol::{ChallengeDisplay, ChallengeId, OcraError, OtpKind, OtpQr, Pin, QrError, QrPayload};
+use nyckel_protocol::{ChallengeDisplay, ChallengeId, OcraError, OtpKind, OtpQr, Pin, PinSecret, QrError, QrPayload};
 
 use crate::companion::{Companion, CompanionError};
 use crate::history::{HistoryDecision, HistoryKind, HistoryRecord, HistoryResult, ReceiptStatus};
@@ -76,8 +76,36 @@ pub fn compute_otp(registration: &Registration, qr: &OtpQr, pin: &Pin) -> Result
         return Err(QrOtpError::WrongRegistration(registration.id.clone()).into());
     }
     let secret = registration.pin.unblind(pin)?;
-    let otp = nyckel_protocol::qr_otp::compute(&secret, &qr.question()).map_err(QrOtpError::from)?;
+    otp_with_secret(qr, &secret)
+}
+
+/// The OTP for `qr` under `S` however it was unlocked (PIN or biometrics): the same digits
+/// either way.
+pub(crate) fn otp_with_secret(qr: &OtpQr, secret: &PinSecret) -> Result<String, CompanionError> {
+    let otp = nyckel_protocol::qr_otp::compute(secret, &qr.question()).map_err(QrOtpError::from)?;
     Ok(otp.as_str().to_owned())
+}
+
+/// The registration that answers `qr`: the one named, or the only candidate.
+pub(crate) fn pick_registration(
+    companion: &Companion,
+    qr: &OtpQr,
+    registration_id: Option<&str>,
+) -> Result<Registration, CompanionError> {
+    match registration_id {
+        Some(id) => companion.registration(id),
+        None => {
+            let registrations = companion.vault.registrations()?;
+            match candidates(&registrations, qr).as_slice() {
+                [] => Err(QrOtpError::NoRegistration { key_id: qr.server_key_id.to_string() }.into()),
+                [one] => Ok((*one).clone()),
+                many => {
+                    let candidates = many.iter().map(|registration| registration.id.clone()).collect();
+                    Err(QrOtpError::Ambiguous { candidates }.into())
+                }
+            }
+        }
+    }
 }
 
 impl Companion {
@@ -102,22 +130,14 @@ impl Companion {
     pub fn qr_otp(&self, payload: &str, registration_id: Option<&str>, pin: &str) -> Result<String, CompanionError> {
         let qr = parse_otp_code(payload)?;
         let pin = Pin::new(pin)?;
-        let registration = match registration_id {
-            Some(id) => self.registration(id)?,
-            None => {
-                let registrations = self.vault.registrations()?;
-                match candidates(&registrations, &qr).as_slice() {
-                    [] => return Err(QrOtpError::NoRegistration { key_id: qr.server_key_id.to_string() }.into()),
-                    [one] => (*one).clone(),
-                    many => {
-                        let candidates = many.iter().map(|registration| registration.id.clone()).collect();
-                        return Err(QrOtpError::Ambiguous { candidates }.into());
-                    }
-                }
-            }
-        };
+        let registration = pick_registration(self, &qr, registration_id)?;
         let otp = compute_otp(&registration, &qr, &pin)?;
-        // The history keeps that a code was made, and for what — never the code (§4.4 rule 3).
+        self.record_otp(&registration, &qr)?;
+        Ok(otp)
+    }
+
+    /// Keeps in the history that a code was made, and for what — never the code (§4.4 rule 3).
+    pub(crate) fn record_otp(&self, registration: &Registration, qr: &OtpQr) -> Result<(), CompanionError> {
         let display = qr.display();
         self.vault.append_history(HistoryRecord {
             at: self.now(),
@@ -133,7 +153,7 @@ impl Companion {
             result: HistoryResult::Offline,
             receipt: ReceiptStatus::Absent,
         })?;
-        Ok(otp)
+        Ok(())
     }
 
     /// [`Companion::qr_otp`] from the raw bytes of a scanned code.

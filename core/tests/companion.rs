@@ -477,7 +477,7 @@ fn a_pin_record_is_replaced_whole_and_keeps_the_rest_of_the_registration() {
 
     let new_pin = Pin::new("1357").unwrap();
     let reblinded = nyckel_protocol::BlindedPinSecret::blind(&secret, &new_pin, FAST_KDF).unwrap();
-    assert!(phone.companion.vault().replace_registration_pin(&id, &reblinded).unwrap());
+    assert!(phone.companion.vault().replace_registration_pin(&id, &reblinded, None).unwrap());
     let after = phone.companion.registration(&id).unwrap();
     assert_eq!(after.pin, reblinded);
     assert_eq!(after.pin.unblind(&new_pin).unwrap(), secret);
@@ -488,7 +488,7 @@ fn a_pin_record_is_replaced_whole_and_keeps_the_rest_of_the_registration() {
     assert_eq!(reopened.registration(&id).unwrap(), after);
 
     // A registration that is gone (forgotten during the server's check) is not brought back.
-    assert!(!reopened.vault().replace_registration_pin("no-such-registration", &reblinded).unwrap());
+    assert!(!reopened.vault().replace_registration_pin("no-such-registration", &reblinded, None).unwrap());
     assert_eq!(reopened.registrations().unwrap().len(), 1);
 }
 

@@ -240,7 +240,7 @@ impl Companion {
         self.send_answer(&registration, &signer, &challenge, &answer, now).await
     }
 
-    fn pending_challenge(
+    pub(crate) fn pending_challenge(
         &self,
         registration_id: &str,
         challenge_id: &ChallengeId,
@@ -257,7 +257,7 @@ impl Companion {
 
     /// Sends an answer and settles the pending entry: kept when the user may try again
     /// (wrong PIN, network failure), dropped once the challenge is final at the server.
-    async fn send_answer(
+    pub(crate) async fn send_answer(
         &self,
         registration: &Registration,
         signer: &KeyStoreSigner,

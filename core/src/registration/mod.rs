@@ -229,6 +229,7 @@ impl Companion {
             created_at: self.now(),
             pin: blinded,
             seen: Vec::new(),
+            biometric: None,
         };
         if let Err(error) = self.vault.add_registration(&registration) {
             let _ = self.keys.delete_key(registration.key_alias.clone());
@@ -272,10 +273,15 @@ impl Companion {
         self.forget_registration(registration_id)
     }
 
-    /// Forgets a registration locally (without telling the server) and deletes its device key.
+    /// Forgets a registration locally (without telling the server) and deletes its device key
+    /// (and its biometric key, if any).
     pub fn forget_registration(&self, registration_id: &str) -> Result<(), CompanionError> {
         let registration = self.registration(registration_id)?;
         self.vault.remove_registration(registration_id)?;
+        if let (Some(seal), Ok(key)) = (&registration.biometric, self.biometric_key()) {
+            // Best effort: the key unlocks nothing once B is gone with the record.
+            let _ = key.delete_key(seal.key_alias.clone());
+        }
         self.keys.delete_key(registration.key_alias)?;
         self.pending_map().retain(|(registration, _), _| registration != registration_id);
         self.registrations_changed();

@@ -4,7 +4,9 @@
 //! pinned server key, the device id, the device key's alias and the blinded PIN secret
 //! `E` — and the challenge ids it has already shown (replay protection). It deliberately
 //! holds nothing that could confirm a PIN guess offline (docs/PROTOCOL.md §4.4): the
-//! blinded secret is exactly `{kdf, salt, blinded}`.
+//! blinded secret is exactly `{kdf, salt, blinded}`. With biometrics enabled the record also
+//! holds `B`, `S` sealed by a platform key that requires user authentication (§4.8); `B` is
+//! written in the same compare-and-swap as `E` whenever `S` changes, so the two never disagree.
 
 use nyckel_protocol::policy::CHALLENGE_CLOCK_SKEW;
 use nyckel_protocol::{BlindedPinSecret, ChallengeId, DeviceId, ServerPublicKey};
@@ -61,6 +63,44 @@ pub struct Registration {
     /// Challenge ids already shown, kept until their expiry plus the clock skew.
     #[serde(default)]
     pub seen: Vec<SeenChallenge>,
+    /// `B`: the same `S` sealed by the platform's biometric key (PROTOCOL.md §4.8), when the
+    /// user enabled biometrics for this registration. Absent from records without it, so their
+    /// stored form is unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub biometric: Option<BiometricSeal>,
+}
+
+/// `B = AES-256-GCM(K_bio, S)` (or the platform's equivalent, PROTOCOL.md §4.8) and the alias
+/// of `K_bio` in the platform's biometric key store. The core never sees `K_bio`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BiometricSeal {
+    /// Alias of the key in the platform's biometric key store.
+    pub key_alias: String,
+    /// The platform's ciphertext of `S` (nonce and tag included), bound to the registration
+    /// and device id as associated data.
+    #[serde(with = "b64_vec")]
+    pub sealed: Vec<u8>,
+}
+
+impl std::fmt::Debug for BiometricSeal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BiometricSeal({:?}, <{} bytes>)", self.key_alias, self.sealed.len())
+    }
+}
+
+/// Base64url for a byte string of any length inside a sealed record.
+mod b64_vec {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&nyckel_protocol::b64::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        nyckel_protocol::b64::decode(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// A challenge id the phone has shown, remembered so that it is never shown twice.
@@ -202,15 +242,62 @@ impl Vault {
         })
     }
 
-    /// Replaces the blinded PIN secret of registration `id` (a PIN change), keeping every
-    /// other field as it is on disk at that moment; `false` when there is no such registration.
-    /// The record is swapped whole in one compare-and-swap, so it is either the old record or
-    /// the new one, never a mix; on disk when it returns.
-    pub fn replace_registration_pin(&self, id: &str, pin: &BlindedPinSecret) -> Result<bool, VaultError> {
+    /// Replaces the blinded PIN secret of registration `id` (a PIN change) and, with it, the
+    /// biometric seal: `biometric` is `B` of the new `S`, or `None` to drop `B` — a `B` of the old
+    /// `S` never survives the change. Every other field is kept as it is on disk at that moment;
+    /// `false` when there is no such registration. The record is swapped whole in one
+    /// compare-and-swap, so it is either the old record or the new one, never a mix; on disk
+    /// when it returns.
+    pub fn replace_registration_pin(
+        &self,
+        id: &str,
+        pin: &BlindedPinSecret,
+        biometric: Option<&BiometricSeal>,
+    ) -> Result<bool, VaultError> {
         self.update_registration_if_present(id, |registration| {
             registration.pin = pin.clone();
+            registration.biometric = biometric.cloned();
             true
         })
+    }
+
+    /// Stores `B` for registration `id`, but only while its blinded PIN secret is still
+    /// `expected_pin` — the record `S` was recovered from — so a PIN change that ran meanwhile
+    /// can never be paired with a `B` of the old `S`. `false` when the registration is gone or
+    /// its PIN record changed (nothing is written then); on disk when it returns.
+    pub fn set_registration_biometric(
+        &self,
+        id: &str,
+        expected_pin: &BlindedPinSecret,
+        seal: &BiometricSeal,
+    ) -> Result<bool, VaultError> {
+        let mut stored = false;
+        self.update_registration_if_present(id, |registration| {
+            stored = registration.pin == *expected_pin;
+            if stored {
+                registration.biometric = Some(seal.clone());
+            }
+            stored
+        })?;
+        Ok(stored)
+    }
+
+    /// Drops `B` of registration `id` — any `B`, or with `only` just that one (so a `B` enabled
+    /// again meanwhile is kept). Returns the seal removed; on disk when it returns.
+    pub fn clear_registration_biometric(
+        &self,
+        id: &str,
+        only: Option<&BiometricSeal>,
+    ) -> Result<Option<BiometricSeal>, VaultError> {
+        let mut removed = None;
+        self.update_registration_if_present(id, |registration| {
+            removed = match (&registration.biometric, only) {
+                (Some(current), Some(wanted)) if current != wanted => None,
+                _ => registration.biometric.take(),
+            };
+            removed.is_some()
+        })?;
+        Ok(removed)
     }
 
     /// Replaces the pinned server key of registration `id` (a key rotation the phone followed);

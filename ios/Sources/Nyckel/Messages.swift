@@ -31,6 +31,14 @@ public func describe(_ error: Error) -> String {
         return "Storage failed: \(reason)"
     case .ClockOff(let seconds):
         return "This phone's clock is off by \(abs(seconds) / 60) minutes. Set the date and time automatically, then try again."
+    case .BiometricCancelled:
+        return "Cancelled. Use your PIN instead, or try again."
+    case .BiometricLockout:
+        return "Biometrics are locked after too many attempts. Use your PIN."
+    case .BiometricInvalidated:
+        return "Your biometrics changed, so biometric approval was turned off. Use your PIN, then turn it on again."
+    case .BiometricUnavailable(let reason):
+        return "Biometrics cannot be used: \(reason). Use your PIN."
     }
 }
 
