@@ -77,12 +77,15 @@ fun ImportScreen(model: NyckelViewModel) {
         }
         file?.let {
             item {
-                Text(it.name, style = MaterialTheme.typography.titleMedium)
-                Text(
-                    it.format?.let { format -> "Format: ${formatName(format)}" } ?: "Nyckel does not recognise this file.",
-                    style = MaterialTheme.typography.bodyMedium,
-                    color = if (it.format == null) MaterialTheme.colorScheme.error else MaterialTheme.colorScheme.onSurface,
-                )
+                // One child per lazy item: several would be drawn over each other.
+                Column {
+                    Text(it.name, style = MaterialTheme.typography.titleMedium)
+                    Text(
+                        it.format?.let { format -> "Format: ${formatName(format)}" } ?: "Nyckel does not recognise this file.",
+                        style = MaterialTheme.typography.bodyMedium,
+                        color = if (it.format == null) MaterialTheme.colorScheme.error else MaterialTheme.colorScheme.onSurface,
+                    )
+                }
             }
         }
         when (val s = state) {
