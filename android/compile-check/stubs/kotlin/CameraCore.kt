@@ -25,9 +25,8 @@ class Preview private constructor() : UseCase() {
         fun onSurfaceRequested(request: SurfaceRequest)
     }
 
-    var surfaceProvider: SurfaceProvider?
-        get() = stub()
-        set(value) = stub()
+    // Only the setter is public API; getSurfaceProvider() is @RestrictTo(LIBRARY_GROUP).
+    fun setSurfaceProvider(surfaceProvider: SurfaceProvider?): Unit = stub()
 
     class Builder {
         fun build(): Preview = stub()
