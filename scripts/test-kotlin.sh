@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the host library, generates the Kotlin bindings with the workspace's uniffi-bindgen,
-# and runs the JVM tests in android/jvm-test against them (and a real nyckel-server they start).
+# runs the JVM tests in android/jvm-test against them (and a real nyckel-server they start), then
+# compile-checks the Android app against them (scripts/check-android.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
@@ -12,3 +13,5 @@ mvn -B -q -f android/jvm-test/pom.xml test \
   -Dnyckel.lib.dir="$(realpath "$target/debug")" -Dnyckel.generated="$(realpath "$target/uniffi-kotlin")"
 # Surefire's summary lines, so the log shows what ran.
 grep -h 'Tests run' android/jvm-test/target/surefire-reports/*.txt
+# The Android app's Kotlin against the same generated bindings (android/compile-check).
+bash scripts/check-android.sh "$target/uniffi-kotlin"

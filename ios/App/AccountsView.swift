@@ -7,6 +7,8 @@ import NyckelFFI
 struct AccountsView: View {
     @ObservedObject var model: AccountsModel
     @ObservedObject var approvals: ApprovalsModel
+    let history: HistoryModel
+    let transfer: TransferModel
     @State private var sheet: AccountsSheet?
     @State private var removing: RegistrationInfo?
 
@@ -54,6 +56,14 @@ struct AccountsView: View {
             }
             .navigationTitle("Nyckel")
             .toolbar {
+                Menu {
+                    Button("History") { sheet = .history }
+                    Button("Import from another app") { sheet = .importFile }
+                    Button("Export to Aegis") { sheet = .export }
+                } label: {
+                    Image(systemName: "ellipsis.circle")
+                }
+                .accessibilityLabel("More")
                 Button {
                     sheet = .scanner
                 } label: {
@@ -74,6 +84,15 @@ struct AccountsView: View {
                     QrOtpView(model: model, payload: payload, request: request) { sheet = nil }
                 case .changePin(let registration):
                     ChangePinView(model: model, registration: registration) { sheet = nil }
+                case .history:
+                    HistoryView(model: history, registrations: model.registrations) { sheet = nil }
+                case .importFile:
+                    ImportView(model: transfer) {
+                        sheet = nil
+                        model.refresh()
+                    }
+                case .export:
+                    ExportView(model: transfer) { sheet = nil }
                 }
             }
             .confirmationDialog(
@@ -102,6 +121,9 @@ enum AccountsSheet: Identifiable {
     case scanner
     case destination(ScanDestination)
     case changePin(RegistrationInfo)
+    case history
+    case importFile
+    case export
 
     var id: String {
         switch self {
@@ -109,6 +131,9 @@ enum AccountsSheet: Identifiable {
         case .destination(.register(let payload)): return "register " + payload
         case .destination(.qrOtp(let payload, _)): return "otp " + payload
         case .changePin(let registration): return "pin " + registration.id
+        case .history: return "history"
+        case .importFile: return "import"
+        case .export: return "export"
         }
     }
 }

@@ -10,8 +10,8 @@ struct NyckelApp: App {
     var body: some Scene {
         WindowGroup {
             switch session.state {
-            case .ready(let accounts, let approvals):
-                RootView(accounts: accounts, approvals: approvals)
+            case .ready(let accounts, let approvals, let history, let transfer):
+                RootView(accounts: accounts, approvals: approvals, history: history, transfer: transfer)
             case .failed(let message):
                 Text("Nyckel could not open its vault: \(message)").padding()
             }
@@ -24,7 +24,7 @@ struct NyckelApp: App {
 final class AppSession: ObservableObject {
     /// Whether the vault opened.
     enum State {
-        case ready(AccountsModel, ApprovalsModel)
+        case ready(AccountsModel, ApprovalsModel, HistoryModel, TransferModel)
         case failed(String)
     }
 
@@ -35,7 +35,7 @@ final class AppSession: ObservableObject {
             .appendingPathComponent("vault")
         do {
             let core = try openNyckel(directory: directory)
-            state = .ready(AccountsModel(core: core), ApprovalsModel(core: core))
+            state = .ready(AccountsModel(core: core), ApprovalsModel(core: core), HistoryModel(core: core), TransferModel(core: core))
         } catch {
             state = .failed(describe(error))
         }
@@ -47,6 +47,8 @@ final class AppSession: ObservableObject {
 struct RootView: View {
     @ObservedObject var accounts: AccountsModel
     @ObservedObject var approvals: ApprovalsModel
+    let history: HistoryModel
+    let transfer: TransferModel
     @Environment(\.scenePhase) private var scenePhase
 
     var body: some View {
@@ -55,7 +57,7 @@ struct RootView: View {
                 // Per request, so a new one starts with an empty PIN and no number picked.
                 ApprovalView(model: approvals, request: request).id(request.challengeId)
             } else {
-                AccountsView(model: accounts, approvals: approvals)
+                AccountsView(model: accounts, approvals: approvals, history: history, transfer: transfer)
             }
         }
         .onAppear { approvals.start() }

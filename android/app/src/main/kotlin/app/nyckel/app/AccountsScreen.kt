@@ -56,7 +56,16 @@ fun AccountsScreen(model: NyckelViewModel) {
     }
 
     Scaffold(
-        topBar = { TopAppBar(title = { Text("Nyckel") }) },
+        topBar = {
+            TopAppBar(
+                title = { Text("Nyckel") },
+                actions = {
+                    TextButton(onClick = model::openHistory) { Text("History") }
+                    TextButton(onClick = model::openImport) { Text("Import") }
+                    TextButton(onClick = model::openExport) { Text("Export") }
+                },
+            )
+        },
         floatingActionButton = {
             ExtendedFloatingActionButton(onClick = { model.navigate(Route.Scanner) }) { Text("Scan QR code") }
         },

@@ -67,5 +67,8 @@ fun NyckelApp(model: NyckelViewModel) {
         is Route.Register -> key(current.payload) { RegisterScreen(model, current.payload) }
         is Route.QrOtp -> key(current.payload) { QrOtpScreen(model, current.payload, current.request) }
         is Route.ChangePin -> key(current.registration.id) { ChangePinScreen(model, current.registration) }
+        Route.History -> HistoryScreen(model)
+        Route.Import -> ImportScreen(model)
+        Route.Export -> ExportScreen(model)
     }
 }

@@ -1,6 +1,7 @@
 package app.nyckel.app
 
 import android.app.Application
+import android.net.Uri
 import androidx.lifecycle.AndroidViewModel
 import androidx.lifecycle.viewModelScope
 import app.nyckel.android.openNyckel
@@ -9,12 +10,17 @@ import app.nyckel.ffi.ApprovalRequest
 import app.nyckel.ffi.ApprovalSubscription
 import app.nyckel.ffi.ChallengeOutcome
 import app.nyckel.ffi.CodeInfo
+import app.nyckel.ffi.HistoryCheck
+import app.nyckel.ffi.HistoryEntry
+import app.nyckel.ffi.ImportFormat
+import app.nyckel.ffi.ImportedEntry
 import app.nyckel.ffi.Nyckel
 import app.nyckel.ffi.NyckelException
 import app.nyckel.ffi.PayloadType
 import app.nyckel.ffi.QrOtpRequest
 import app.nyckel.ffi.RegistrationInfo
 import app.nyckel.ffi.ScannedCode
+import app.nyckel.ffi.detectImportFormat
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
@@ -39,6 +45,36 @@ sealed interface Route {
 
     /** Changing the PIN of one of this phone's registrations. */
     data class ChangePin(val registration: RegistrationInfo) : Route
+
+    /** The history of answers and one-time passwords, with their receipts. */
+    data object History : Route
+
+    /** Importing another app's export file. */
+    data object Import : Route
+
+    /** Exporting every account as an Aegis vault file. */
+    data object Export : Route
+}
+
+/** A file picked for import: its bytes, a name to show, and the format Nyckel recognised in it. */
+class PickedFile(val name: String, val bytes: ByteArray, val format: ImportFormat?)
+
+/** Where an import stands. */
+sealed interface ImportState {
+    /** No file picked yet. */
+    data object Idle : ImportState
+
+    /** A file is picked; `needsPassphrase` once the core said it is encrypted, `wrongPassphrase` after a wrong one. */
+    data class Ready(val file: PickedFile, val needsPassphrase: Boolean = false, val wrongPassphrase: Boolean = false) : ImportState
+
+    /** The core is reading the file (an encrypted one goes through a slow KDF). */
+    data class Running(val file: PickedFile) : ImportState
+
+    /** One result per entry of the file. */
+    data class Done(val file: PickedFile, val entries: List<ImportedEntry>) : ImportState
+
+    /** The file could not be read at all. */
+    data class Failed(val file: PickedFile?, val message: String) : ImportState
 }
 
 /** Progress of one call into the core, as a screen shows it. */
@@ -55,6 +91,9 @@ sealed interface Work<out T> {
     /** Finished with a value. */
     data class Done<T>(val value: T) : Work<T>
 }
+
+/** The largest file the import screen reads. */
+const val MAX_IMPORT_BYTES = 16_000_000
 
 /** A failed answer to one approval request that stays open (wrong PIN, network). */
 data class AnswerError(val challengeId: String, val message: String)
@@ -99,6 +138,20 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
 
     private val _pinChange = MutableStateFlow<Work<Unit>>(Work.Idle)
     val pinChange: StateFlow<Work<Unit>> = _pinChange.asStateFlow()
+
+    private val _history = MutableStateFlow<Work<List<HistoryEntry>>>(Work.Idle)
+    val history: StateFlow<Work<List<HistoryEntry>>> = _history.asStateFlow()
+
+    private val _historyChecks = MutableStateFlow<Map<String, Work<HistoryCheck>>>(emptyMap())
+
+    /** Per registration id, the last check of its history against the server's audit. */
+    val historyChecks: StateFlow<Map<String, Work<HistoryCheck>>> = _historyChecks.asStateFlow()
+
+    private val _import = MutableStateFlow<ImportState>(ImportState.Idle)
+    val import: StateFlow<ImportState> = _import.asStateFlow()
+
+    private val _export = MutableStateFlow<Work<String>>(Work.Idle)
+    val export: StateFlow<Work<String>> = _export.asStateFlow()
 
     private var subscription: ApprovalSubscription? = null
 
@@ -283,6 +336,124 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
             } catch (error: NyckelException) {
                 Work.Failed(describe(error))
             }
+        }
+    }
+
+    /** Opens the history and reads it, newest first. */
+    fun openHistory() {
+        _route.value = Route.History
+        _history.value = try {
+            Work.Done(core.history(null).asReversed())
+        } catch (error: NyckelException) {
+            Work.Failed(describe(error))
+        }
+    }
+
+    /** Checks a registration's history chain and compares it with the server's audit of the device. */
+    fun checkHistory(registrationId: String) {
+        if (_historyChecks.value[registrationId] == Work.Running) return
+        _historyChecks.update { it + (registrationId to Work.Running) }
+        viewModelScope.launch {
+            val result: Work<HistoryCheck> = try {
+                Work.Done(core.checkHistory(registrationId))
+            } catch (error: NyckelException) {
+                Work.Failed(describe(error), retry = error is NyckelException.Network)
+            }
+            _historyChecks.update { it + (registrationId to result) }
+        }
+    }
+
+    /** Opens the import screen with no file picked. */
+    fun openImport() {
+        if (_import.value !is ImportState.Running) _import.value = ImportState.Idle
+        _route.value = Route.Import
+    }
+
+    /** Reads the picked file and recognises its format; nothing is imported yet. */
+    fun pickImportFile(uri: Uri) {
+        viewModelScope.launch {
+            _import.value = try {
+                val bytes = withContext(Dispatchers.IO) { readLimited(uri) }
+                val name = uri.lastPathSegment?.substringAfterLast('/') ?: "file"
+                ImportState.Ready(PickedFile(name, bytes, detectImportFormat(bytes)))
+            } catch (error: Exception) {
+                ImportState.Failed(null, "The file cannot be read: ${error.message ?: error.javaClass.simpleName}")
+            }
+        }
+    }
+
+    /**
+     * Imports the picked file. Without a passphrase an encrypted file comes back as `WrongKey`:
+     * the screen then asks for its password and calls again.
+     */
+    fun runImport(passphrase: String?, allOrNothing: Boolean) {
+        val file = when (val state = _import.value) {
+            is ImportState.Ready -> state.file
+            is ImportState.Failed -> state.file ?: return
+            else -> return
+        }
+        _import.value = ImportState.Running(file)
+        viewModelScope.launch {
+            _import.value = try {
+                // Encrypted exports go through scrypt or PBKDF2: keep it off the main thread.
+                val entries = withContext(Dispatchers.Default) {
+                    core.importFile(file.bytes, file.format, passphrase?.ifEmpty { null }, allOrNothing)
+                }
+                ImportState.Done(file, entries)
+            } catch (error: NyckelException.WrongKey) {
+                ImportState.Ready(file, needsPassphrase = true, wrongPassphrase = !passphrase.isNullOrEmpty())
+            } catch (error: NyckelException) {
+                ImportState.Failed(file, describe(error))
+            }
+        }
+    }
+
+    /** Opens the export screen. */
+    fun openExport() {
+        if (_export.value != Work.Running) _export.value = Work.Idle
+        _route.value = Route.Export
+    }
+
+    /**
+     * Writes every account as an Aegis vault to `uri`: encrypted under `passphrase`, or plain
+     * (secrets in clear) when it is null.
+     */
+    fun exportAegis(uri: Uri, passphrase: String?) {
+        if (_export.value == Work.Running) return
+        _export.value = Work.Running
+        viewModelScope.launch {
+            _export.value = try {
+                withContext(Dispatchers.Default) {
+                    val bytes = core.exportAegis(passphrase)
+                    val resolver = getApplication<Application>().contentResolver
+                    val out = resolver.openOutputStream(uri, "wt") ?: throw java.io.IOException("no file to write to")
+                    out.use { it.write(bytes) }
+                }
+                Work.Done(if (passphrase == null) "Saved, unencrypted. Delete the file once imported." else "Saved, encrypted.")
+            } catch (error: NyckelException) {
+                Work.Failed(describe(error))
+            } catch (error: java.io.IOException) {
+                Work.Failed("The file cannot be written: ${error.message}")
+            }
+        }
+    }
+
+    // An export file of thousands of accounts is well under a megabyte; anything far larger is
+    // not one, and reading it whole could exhaust the app's memory.
+    private fun readLimited(uri: Uri): ByteArray {
+        val resolver = getApplication<Application>().contentResolver
+        val input = resolver.openInputStream(uri) ?: throw java.io.IOException("no file")
+        // InputStream.readNBytes needs API 33; minSdk is 28.
+        return input.use { stream ->
+            val out = java.io.ByteArrayOutputStream()
+            val buffer = ByteArray(64 * 1024)
+            while (true) {
+                val read = stream.read(buffer)
+                if (read < 0) break
+                out.write(buffer, 0, read)
+                if (out.size() > MAX_IMPORT_BYTES) throw java.io.IOException("over ${MAX_IMPORT_BYTES / 1_000_000} MB")
+            }
+            out.toByteArray()
         }
     }
 

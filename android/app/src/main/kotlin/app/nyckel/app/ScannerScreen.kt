@@ -68,7 +68,8 @@ private fun CameraPreview(modifier: Modifier, onCode: (ScannedCode) -> Unit) {
         var analysis: ImageAnalysis? = null
         providerFuture.addListener({
             val provider = providerFuture.get()
-            val preview = Preview.Builder().build().also { it.surfaceProvider = previewView.surfaceProvider }
+            // setSurfaceProvider, not the `surfaceProvider` property: Preview's getter is restricted to CameraX itself.
+            val preview = Preview.Builder().build().also { it.setSurfaceProvider(previewView.surfaceProvider) }
             analysis = ImageAnalysis.Builder()
                 .setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST)
                 .setOutputImageFormat(ImageAnalysis.OUTPUT_IMAGE_FORMAT_YUV_420_888)
