@@ -70,15 +70,18 @@ impl Pi {
 
     /// Enrolls a push token for `user` and returns its QR code content.
     async fn init_push(&self, user: &str) -> String {
-        let body = self.post("/token/init", &[("type", "push"), ("genkey", "1"), ("user", user), ("realm", "realm1")]).await;
+        let body =
+            self.post("/token/init", &[("type", "push"), ("genkey", "1"), ("user", user), ("realm", "realm1")]).await;
         body["detail"]["pushurl"]["value"].as_str().unwrap_or_else(|| panic!("token/init: {body}")).to_owned()
     }
 
     /// Starts a login for `serial` (the login page's `/validate/triggerchallenge`); returns
     /// the transaction and the challenge entry the login page gets.
     async fn trigger(&self, user: &str, serial: &str) -> (String, Value) {
-        let body = self.post("/validate/triggerchallenge", &[("user", user), ("realm", "realm1"), ("serial", serial)]).await;
-        let transaction = body["detail"]["transaction_id"].as_str().unwrap_or_else(|| panic!("trigger: {body}")).to_owned();
+        let body =
+            self.post("/validate/triggerchallenge", &[("user", user), ("realm", "realm1"), ("serial", serial)]).await;
+        let transaction =
+            body["detail"]["transaction_id"].as_str().unwrap_or_else(|| panic!("trigger: {body}")).to_owned();
         (transaction, body["detail"]["multi_challenge"][0].clone())
     }
 
@@ -125,7 +128,12 @@ impl Phone {
         push::answer(&self.http, &self.token, &self.keys, &mut self.inbox, nonce, &answer, None, at).await
     }
 
-    async fn answer_gated(&mut self, nonce: &str, gate: &mut LocalPinGate, pin: &str) -> Result<PushOutcome, PushError> {
+    async fn answer_gated(
+        &mut self,
+        nonce: &str,
+        gate: &mut LocalPinGate,
+        pin: &str,
+    ) -> Result<PushOutcome, PushError> {
         let (http, token, keys, inbox) = (&self.http, &self.token, &self.keys, &mut self.inbox);
         push::answer(http, token, keys, inbox, nonce, &accept(), Some((gate, pin)), now()).await
     }
@@ -165,7 +173,13 @@ async fn enroll_poll_accept_then_replay_is_refused() {
     // The phone refuses to answer again; the server refuses the same signed bytes too.
     assert!(matches!(phone.answer(&nonce, accept(), now()).await, Err(PushError::AlreadyAnswered { .. })));
     let signature = BASE32.encode(
-        &phone.keys.sign_rsa_sha256("push-key".into(), answer_text(&phone.token.serial, &nonce, PushDecision::Accept, None).into_bytes()).unwrap(),
+        &phone
+            .keys
+            .sign_rsa_sha256(
+                "push-key".into(),
+                answer_text(&phone.token.serial, &nonce, PushDecision::Accept, None).into_bytes(),
+            )
+            .unwrap(),
     );
     let replay = phone
         .http
@@ -313,4 +327,79 @@ async fn tampered_server_messages_change_nothing() {
     assert_eq!(pi.status(&transaction).await, "pending");
     let nonce = phone.poll(now()).await.challenges[0].nonce.clone();
     assert_eq!(phone.answer(&nonce, accept(), now()).await, Ok(PushOutcome::Accepted));
+}
+
+mod tiqr {
+    use nyckel_core::privacyidea::tiqr::{self, parse_auth_code};
+    use nyckel_core::privacyidea::TiqrError;
+
+    use super::*;
+
+    const PIN: &str = "2468";
+
+    #[tokio::test]
+    async fn enroll_login_wrong_pin_counted_and_replay_refused() {
+        let Some(pi) = Pi::connect().await else { return };
+        let init = pi.post("/token/init", &[("type", "tiqr"), ("user", "gina"), ("realm", "realm1")]).await;
+        let code = init["detail"]["tiqrenroll"]["value"].as_str().unwrap_or_else(|| panic!("{init}")).to_owned();
+        let serial = init["detail"]["serial"].as_str().unwrap().to_owned();
+        let http = PiHttp::new().unwrap();
+        let metadata = tiqr::fetch_metadata(&http, &code).await.unwrap();
+        assert_eq!(metadata.user_id, "gina_realm1");
+        assert_eq!(metadata.user_name, "Gina Grey");
+        assert_eq!(metadata.ocra_suite, "OCRA-1:HOTP-SHA1-6:QN10");
+        let token = tiqr::enroll(&http, &metadata, PIN).await.unwrap();
+        // The enrollment session is single-use.
+        assert!(tiqr::enroll(&http, &metadata, PIN).await.is_err());
+
+        let failcount = |info: Value| info["result"]["value"]["tokens"][0]["failcount"].as_i64().unwrap();
+        let (transaction, shown) = pi.trigger("gina", &serial).await;
+        let auth = parse_auth_code(shown["attributes"]["value"].as_str().unwrap_or_else(|| panic!("{shown}"))).unwrap();
+        assert_eq!(auth.session_key, transaction);
+        assert_eq!(auth.service_name, "privacyIDEA");
+
+        // A wrong PIN: the phone cannot tell, the server counts it.
+        assert_eq!(failcount(pi.get("/token/", &[("serial", &serial)]).await), 0);
+        let result = tiqr::login(&http, &token, &auth, "1357", now()).await;
+        assert_eq!(result, Err(TiqrError::WrongResponse { attempts_left: 9 }));
+        assert_eq!(failcount(pi.get("/token/", &[("serial", &serial)]).await), 1);
+        assert_eq!(pi.status(&transaction).await, "pending");
+
+        // The right PIN logs in (the server resets the fail counter on success only at
+        // /validate/check, so the count stays visible until then).
+        tiqr::login(&http, &token, &auth, PIN, now()).await.unwrap();
+        assert_eq!(pi.status(&transaction).await, "accept");
+        assert_eq!(pi.finalize("gina", &transaction, "").await, "ACCEPT");
+        // Replaying the login after it was used: no open challenge.
+        assert_eq!(tiqr::login(&http, &token, &auth, PIN, now()).await, Err(TiqrError::InvalidChallenge));
+    }
+
+    #[tokio::test]
+    async fn the_offline_response_is_the_one_the_server_checks() {
+        let Some(pi) = Pi::connect().await else { return };
+        let init = pi.post("/token/init", &[("type", "tiqr"), ("user", "hank"), ("realm", "realm1")]).await;
+        let code = init["detail"]["tiqrenroll"]["value"].as_str().unwrap().to_owned();
+        let serial = init["detail"]["serial"].as_str().unwrap().to_owned();
+        let http = PiHttp::new().unwrap();
+        let token = tiqr::enroll(&http, &tiqr::fetch_metadata(&http, &code).await.unwrap(), PIN).await.unwrap();
+        let (transaction, shown) = pi.trigger("hank", &serial).await;
+        let auth = parse_auth_code(shown["attributes"]["value"].as_str().unwrap()).unwrap();
+        // Shown to type when the phone is offline; here relayed as the tiqr app would.
+        let offline = token.response(&auth, PIN, now()).unwrap();
+        assert_eq!(offline.len(), 6);
+        let form = [
+            ("sessionKey", auth.session_key.as_str()),
+            ("userId", token.user_id.as_str()),
+            ("response", offline.as_str()),
+            ("operation", "login"),
+        ];
+        let answer = http.post_form(&token.authentication_url, &form).await.unwrap();
+        assert_eq!(String::from_utf8_lossy(&answer.body), "OK");
+        assert_eq!(pi.finalize("hank", &transaction, "").await, "ACCEPT");
+        // A login code for someone else is refused before anything is sent.
+        let other =
+            parse_auth_code(&format!("tiqrauth://gina_realm1@org.privacyidea/{}/0123456789/x", auth.session_key))
+                .unwrap();
+        assert!(matches!(tiqr::login(&http, &token, &other, PIN, now()).await, Err(TiqrError::OtherAccount { .. })));
+    }
 }

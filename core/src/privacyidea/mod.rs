@@ -7,6 +7,8 @@
 //! - [`push`]: the push token — enrollment, signed polling, signature-checked challenges,
 //!   accept / decline with reasons / presence (number matching) answers, and the phone-side
 //!   expiry and replay refusals;
+//! - [`tiqr`]: tiqr tokens — `tiqrenroll://` metadata and secret, `tiqrauth://` logins with
+//!   the OCRA suite of the metadata, the offline response, the PIN-masked secret;
 //! - [`http`]: the HTTP calls and privacyIDEA's JSON envelope;
 //! - [`gate`]: the optional app PIN, which is a **local gate only**: privacyIDEA never sees
 //!   it, unlike the PIN of Nyckel's own registrations (PROTOCOL.md §4).
@@ -15,6 +17,7 @@ pub mod code;
 pub mod gate;
 pub mod http;
 pub mod push;
+pub mod tiqr;
 
 pub use code::{parse_push_code, PushEnrollmentCode};
 pub use gate::{LocalPinGate, PinGateError};
@@ -22,3 +25,4 @@ pub use http::PiHttp;
 pub use push::{
     DeclineReason, PushAnswer, PushChallenge, PushDecision, PushError, PushInbox, PushOutcome, PushPoll, PushToken,
 };
+pub use tiqr::{TiqrAuth, TiqrError, TiqrMetadata, TiqrToken};
