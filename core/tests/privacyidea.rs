@@ -403,3 +403,43 @@ mod tiqr {
         assert!(matches!(tiqr::login(&http, &token, &other, PIN, now()).await, Err(TiqrError::OtherAccount { .. })));
     }
 }
+
+mod otp {
+    use nyckel_core::{parse_otpauth, OtpKind};
+
+    use super::*;
+
+    async fn check(pi: &Pi, serial: &str, otp: &str) -> String {
+        let body = pi.post("/validate/check", &[("serial", serial), ("pass", otp)]).await;
+        body["result"]["authentication"].as_str().unwrap_or_else(|| panic!("check: {body}")).to_owned()
+    }
+
+    /// privacyIDEA's `googleurl` (with its `serial` and `creator` parameters) imports, and
+    /// the codes made from it log in through `/validate/check`.
+    #[tokio::test]
+    async fn hotp_and_totp_enrolled_by_privacyidea_log_in() {
+        let Some(pi) = Pi::connect().await else { return };
+        for (kind, extra) in [("hotp", None), ("totp", Some(("hashlib", "sha256")))] {
+            let mut form = vec![("type", kind), ("genkey", "1"), ("user", "ivan"), ("realm", "realm1")];
+            form.extend(extra);
+            let init = pi.post("/token/init", &form).await;
+            let uri = init["detail"]["googleurl"]["value"].as_str().unwrap_or_else(|| panic!("{init}")).to_owned();
+            assert!(uri.contains("creator=privacyidea") && uri.contains("&serial="), "{uri}");
+            let serial = init["detail"]["serial"].as_str().unwrap().to_owned();
+            let account = parse_otpauth(&uri).unwrap();
+            assert_eq!(account.name, serial, "privacyIDEA labels tokens with their serial by default");
+            let code = account.code_at(now()).unwrap().code;
+            assert_eq!(check(&pi, &serial, &code).await, "ACCEPT", "{kind} {uri}");
+            // The same code again is a replay, for both kinds.
+            assert_eq!(check(&pi, &serial, &code).await, "REJECT");
+            if let OtpKind::Hotp { counter } = account.params.kind {
+                // The URL says counter=1 (privacyIDEA hard-codes it); the server's look-ahead
+                // window takes it, and the next counter after that.
+                assert_eq!(counter, 1);
+                let mut next = account.clone();
+                next.params.kind = OtpKind::Hotp { counter: counter + 1 };
+                assert_eq!(check(&pi, &serial, &next.code_at(now()).unwrap().code).await, "ACCEPT");
+            }
+        }
+    }
+}

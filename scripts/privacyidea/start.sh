@@ -38,6 +38,7 @@ erin:x:1005:1005:Erin Evans,,,:/home/erin:/bin/sh
 frank:x:1006:1006:Frank Fox,,,:/home/frank:/bin/sh
 gina:x:1007:1007:Gina Grey,,,:/home/gina:/bin/sh
 hank:x:1008:1008:Hank Hill,,,:/home/hank:/bin/sh
+ivan:x:1009:1009:Ivan Ives,,,:/home/ivan:/bin/sh
 USERS
 
 # The admin's password hash depends on the pepper, so the pepper belongs to the template below.
