@@ -2,7 +2,8 @@
 //! privacyIDEA's server messages as the phone reads them (core `privacyidea`): a selector
 //! byte, then the input. 0: a push enrollment code; 1: a poll response; 2: an enrollment
 //! response; 3: a poll response whose entries get a *valid* server signature first, so the
-//! checks after the signature (serial, URL, presence options, capabilities) are reached too.
+//! checks after the signature (serial, URL, presence options, capabilities) are reached too;
+//! 4: tiqr metadata; 5: a `tiqrauth://` or `tiqrenroll://` code and a tiqr login answer.
 //! Nothing may panic, and a verified challenge must satisfy the limits the parser promises.
 
 use std::sync::OnceLock;
@@ -12,6 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use nyckel_core::device_keys::{generate_rsa_key, sign_with_pkcs8};
 use nyckel_core::privacyidea::http::RawResponse;
 use nyckel_core::privacyidea::push::{parse_enrollment_response, parse_poll, verify_challenge, PushToken};
+use nyckel_core::privacyidea::tiqr::{parse_auth_code, parse_enroll_code, parse_login_answer, parse_metadata};
 use nyckel_core::privacyidea::parse_push_code;
 use rsa::pkcs1::EncodeRsaPublicKey;
 use rsa::pkcs8::DecodePrivateKey;
@@ -52,7 +54,7 @@ fn string(entry: &Value, name: &str) -> String {
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, bytes)) = data.split_first() else { return };
     let fixture = fixture();
-    match selector % 4 {
+    match selector % 6 {
         0 => {
             if let Ok(code) = parse_push_code(&String::from_utf8_lossy(bytes)) {
                 assert!(!code.serial.is_empty() && !code.enrollment_credential.is_empty());
@@ -60,11 +62,24 @@ fuzz_target!(|data: &[u8]| {
         }
         1 | 2 => {
             let response = RawResponse { status: 200, body: bytes.to_vec() };
-            if selector % 4 == 1 {
+            if selector % 6 == 1 {
                 let _ = parse_poll(&fixture.token, &response);
             } else {
                 let _ = parse_enrollment_response("PIPU0001", &response);
             }
+        }
+        4 => {
+            if let Ok(metadata) = parse_metadata(bytes) {
+                assert!(metadata.authentication_url.starts_with("http"));
+            }
+        }
+        5 => {
+            let text = String::from_utf8_lossy(bytes);
+            if let Ok(auth) = parse_auth_code(&text) {
+                assert!(!auth.session_key.is_empty() && !auth.challenge.is_empty());
+            }
+            let _ = parse_enroll_code(&text);
+            let _ = parse_login_answer(&text);
         }
         _ => {
             let Ok(mut entry) = serde_json::from_slice::<Value>(bytes) else { return };
