@@ -17,8 +17,16 @@ missing=()
 command -v oathtool >/dev/null || missing+=(oathtool)   # reference codes for the CLI tests
 command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)   # the Kotlin binding tests run on the JVM
 command -v mvn >/dev/null || missing+=(maven)             # fetches Kotlin, JNA, JUnit from Maven Central
-python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)   # tree-sitter for the Swift check
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)   # tree-sitter for the Swift check, privacyIDEA
+command -v redis-server >/dev/null || missing+=(redis-server)   # privacyIDEA's challenge cache (tiqr needs it in 3.14)
 if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# privacyIDEA 3.14 from PyPI into a cached venv (scripts/privacyidea/start.sh installs it on
+# first use; doing it here keeps the first test run's start-up short).
+if [ ! -f "${NYCKEL_PRIVACYIDEA_CACHE:-$HOME/.cache/nyckel/privacyidea}/venv-3.14/.installed" ]; then
+  dir="${NYCKEL_PRIVACYIDEA_CACHE:-$HOME/.cache/nyckel/privacyidea}/venv-3.14"
+  rm -rf "$dir" && python3 -m venv "$dir" && "$dir/bin/pip" install -q --disable-pip-version-check "privacyidea==3.14" && touch "$dir/.installed"
 fi

@@ -21,6 +21,7 @@ pub mod migration;
 pub mod otp;
 pub mod otpauth;
 pub mod pin_change;
+pub mod privacyidea;
 /// The QR scanner, in its own crate (`nyckel-qr`) since nothing else in the core uses it.
 pub use nyckel_qr as qr;
 pub mod qr_otp;

@@ -5,12 +5,16 @@
 //! [`VaultDeviceKeyStore`] on desktops and in tests. The key must not depend on the PIN
 //! in any way (docs/PROTOCOL.md §4.4 rule 4).
 
+mod rsa_keys;
 mod software;
 
 use std::sync::Arc;
 
 use nyckel_protocol::{DevicePublicKey, DeviceSignature, DeviceSigner, SignerError};
 
+pub use rsa_keys::{
+    generate_rsa_key, sign_with_pkcs8, MemoryRsaKeyStore, RsaKeyStore, VaultRsaKeyStore, DEFAULT_RSA_BITS,
+};
 pub use software::VaultDeviceKeyStore;
 
 /// Why a device key store could not do what was asked.

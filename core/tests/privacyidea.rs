@@ -1,0 +1,449 @@
+//! The privacyIDEA push provider against a real privacyIDEA 3.14 started by
+//! scripts/privacyidea/start.sh (its `export` lines give NYCKEL_PRIVACYIDEA_URL and the admin
+//! login). The admin API plays the login page (relying party); the core plays the phone.
+//! Without the server these tests say so loudly and pass, unless
+//! NYCKEL_PRIVACYIDEA_REQUIRED=1 (scripts/test.sh sets it) makes a missing server a failure.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use data_encoding::BASE32;
+use nyckel_core::device_keys::{MemoryRsaKeyStore, RsaKeyStore};
+use nyckel_core::privacyidea::http::RawResponse;
+use nyckel_core::privacyidea::push::{self, answer_text, parse_poll, PushToken};
+use nyckel_core::privacyidea::{
+    parse_push_code, DeclineReason, LocalPinGate, PiHttp, PushAnswer, PushDecision, PushError, PushInbox, PushOutcome,
+};
+use serde_json::Value;
+
+/// The admin API of the live privacyIDEA.
+struct Pi {
+    url: String,
+    http: reqwest::Client,
+    auth: String,
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+impl Pi {
+    async fn connect() -> Option<Pi> {
+        let Ok(url) = std::env::var("NYCKEL_PRIVACYIDEA_URL") else {
+            assert!(
+                std::env::var("NYCKEL_PRIVACYIDEA_REQUIRED").is_err(),
+                "NYCKEL_PRIVACYIDEA_REQUIRED is set but NYCKEL_PRIVACYIDEA_URL is not: start privacyIDEA first"
+            );
+            // Written past libtest's capture (which only takes print!/eprint!), so a skip
+            // shows even when the test passes.
+            use std::io::Write as _;
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!!!! SKIPPED: no live privacyIDEA (NYCKEL_PRIVACYIDEA_URL unset). Run scripts/test.sh, or\n\
+                 !!!!! eval \"$(scripts/privacyidea/start.sh)\" before cargo test.\n"
+            );
+            return None;
+        };
+        nyckel_core::server_api::install_crypto_provider();
+        let http = reqwest::Client::new();
+        let admin = std::env::var("NYCKEL_PRIVACYIDEA_ADMIN").unwrap();
+        let password = std::env::var("NYCKEL_PRIVACYIDEA_PASSWORD").unwrap();
+        let body: Value = http
+            .post(format!("{url}/auth"))
+            .form(&[("username", admin.as_str()), ("password", password.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let auth = body["result"]["value"]["token"].as_str().expect("admin login").to_owned();
+        Some(Pi { url, http, auth })
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Value {
+        let response =
+            self.http.post(format!("{}{path}", self.url)).header("Authorization", &self.auth).form(form).send().await;
+        response.unwrap().json().await.unwrap()
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Value {
+        let response =
+            self.http.get(format!("{}{path}", self.url)).header("Authorization", &self.auth).query(query).send().await;
+        response.unwrap().json().await.unwrap()
+    }
+
+    /// Enrolls a push token for `user` and returns its QR code content.
+    async fn init_push(&self, user: &str) -> String {
+        let body =
+            self.post("/token/init", &[("type", "push"), ("genkey", "1"), ("user", user), ("realm", "realm1")]).await;
+        body["detail"]["pushurl"]["value"].as_str().unwrap_or_else(|| panic!("token/init: {body}")).to_owned()
+    }
+
+    /// Starts a login for `serial` (the login page's `/validate/triggerchallenge`); returns
+    /// the transaction and the challenge entry the login page gets.
+    async fn trigger(&self, user: &str, serial: &str) -> (String, Value) {
+        let body =
+            self.post("/validate/triggerchallenge", &[("user", user), ("realm", "realm1"), ("serial", serial)]).await;
+        let transaction =
+            body["detail"]["transaction_id"].as_str().unwrap_or_else(|| panic!("trigger: {body}")).to_owned();
+        (transaction, body["detail"]["multi_challenge"][0].clone())
+    }
+
+    /// `/validate/polltransaction`: the login page's view (`challenge_status`).
+    async fn status(&self, transaction: &str) -> String {
+        let body = self.get("/validate/polltransaction", &[("transaction_id", transaction)]).await;
+        body["detail"]["challenge_status"].as_str().unwrap_or_else(|| panic!("polltransaction: {body}")).to_owned()
+    }
+
+    /// Finalises the login: `ACCEPT` or `REJECT`.
+    async fn finalize(&self, user: &str, transaction: &str, pass: &str) -> String {
+        let form = [("user", user), ("realm", "realm1"), ("transaction_id", transaction), ("pass", pass)];
+        let body = self.post("/validate/check", &form).await;
+        body["result"]["authentication"].as_str().unwrap_or_else(|| panic!("check: {body}")).to_owned()
+    }
+}
+
+/// A phone with one push token.
+struct Phone {
+    http: PiHttp,
+    keys: MemoryRsaKeyStore,
+    token: PushToken,
+    inbox: PushInbox,
+}
+
+async fn enrolled_phone(pi: &Pi, user: &str) -> Phone {
+    let code = parse_push_code(&pi.init_push(user).await).unwrap();
+    assert!(code.poll_only, "the enrollment policy makes push tokens poll-only");
+    let http = PiHttp::new().unwrap();
+    let keys = MemoryRsaKeyStore::new(2048);
+    let token = push::enroll(&http, &code, &keys, "push-key", now()).await.unwrap();
+    assert_eq!(token.serial, code.serial);
+    let info = pi.get("/token/", &[("serial", &token.serial)]).await;
+    assert_eq!(info["result"]["value"]["tokens"][0]["rollout_state"], "enrolled", "{info}");
+    Phone { http, keys, token, inbox: PushInbox::default() }
+}
+
+impl Phone {
+    async fn poll(&mut self, at: u64) -> push::PushPoll {
+        push::poll(&self.http, &self.token, &self.keys, &mut self.inbox, at).await.unwrap()
+    }
+
+    async fn answer(&mut self, nonce: &str, answer: PushAnswer, at: u64) -> Result<PushOutcome, PushError> {
+        push::answer(&self.http, &self.token, &self.keys, &mut self.inbox, nonce, &answer, None, at).await
+    }
+
+    async fn answer_gated(
+        &mut self,
+        nonce: &str,
+        gate: &mut LocalPinGate,
+        pin: &str,
+    ) -> Result<PushOutcome, PushError> {
+        let (http, token, keys, inbox) = (&self.http, &self.token, &self.keys, &mut self.inbox);
+        push::answer(http, token, keys, inbox, nonce, &accept(), Some((gate, pin)), now()).await
+    }
+
+    /// The raw poll response, to tamper with.
+    async fn raw_poll(&self) -> RawResponse {
+        let timestamp = push::iso_timestamp(now());
+        let signed = format!("{}|{timestamp}", self.token.serial);
+        let signature = BASE32.encode(&self.keys.sign_rsa_sha256("push-key".into(), signed.into_bytes()).unwrap());
+        let query = [("serial", self.token.serial.as_str()), ("timestamp", &timestamp), ("signature", &signature)];
+        self.http.get(&self.token.url, &query).await.unwrap()
+    }
+}
+
+fn accept() -> PushAnswer {
+    PushAnswer { decision: PushDecision::Accept, presence_answer: None }
+}
+
+#[tokio::test]
+async fn enroll_poll_accept_then_replay_is_refused() {
+    let Some(pi) = Pi::connect().await else { return };
+    let mut phone = enrolled_phone(&pi, "alice").await;
+    assert!(phone.poll(now()).await.challenges.is_empty());
+
+    let (transaction, _) = pi.trigger("alice", &phone.token.serial).await;
+    let poll = phone.poll(now()).await;
+    assert_eq!(poll.challenges.len(), 1, "{poll:?}");
+    let challenge = &poll.challenges[0];
+    assert_eq!(challenge.question, "Do you want to confirm the login?");
+    assert!(challenge.decline_reasons, "3.14 advertises decline_reason, signed");
+    assert_eq!(pi.status(&transaction).await, "pending");
+
+    let nonce = challenge.nonce.clone();
+    assert_eq!(phone.answer(&nonce, accept(), now()).await, Ok(PushOutcome::Accepted));
+    assert_eq!(pi.status(&transaction).await, "accept");
+
+    // The phone refuses to answer again; the server refuses the same signed bytes too.
+    assert!(matches!(phone.answer(&nonce, accept(), now()).await, Err(PushError::AlreadyAnswered { .. })));
+    let signature = BASE32.encode(
+        &phone
+            .keys
+            .sign_rsa_sha256(
+                "push-key".into(),
+                answer_text(&phone.token.serial, &nonce, PushDecision::Accept, None).into_bytes(),
+            )
+            .unwrap(),
+    );
+    let replay = phone
+        .http
+        .post_form(&phone.token.url, &[("serial", &phone.token.serial), ("nonce", &nonce), ("signature", &signature)])
+        .await
+        .unwrap();
+    assert_eq!(nyckel_core::privacyidea::http::envelope(&replay).unwrap().value, Value::Bool(false));
+    assert!(phone.poll(now()).await.challenges.is_empty(), "an answered challenge is not listed again");
+    assert_eq!(pi.finalize("alice", &transaction, "").await, "ACCEPT");
+}
+
+#[tokio::test]
+async fn decline_with_reason_reaches_the_login_page() {
+    let Some(pi) = Pi::connect().await else { return };
+    let mut phone = enrolled_phone(&pi, "bob").await;
+    for (reason, status) in [(DeclineReason::UnknownTrigger, "declined"), (DeclineReason::Cancelled, "cancelled")] {
+        let (transaction, _) = pi.trigger("bob", &phone.token.serial).await;
+        let poll = phone.poll(now()).await;
+        let nonce = poll.challenges[0].nonce.clone();
+        let decline = PushAnswer { decision: PushDecision::Decline(Some(reason)), presence_answer: None };
+        assert_eq!(phone.answer(&nonce, decline, now()).await, Ok(PushOutcome::Declined));
+        assert_eq!(pi.status(&transaction).await, status);
+        assert_eq!(pi.finalize("bob", &transaction, "").await, "REJECT");
+    }
+}
+
+#[tokio::test]
+async fn presence_right_choice_logs_in_and_a_wrong_one_cannot_be_retried() {
+    let Some(pi) = Pi::connect().await else { return };
+    let mut phone = enrolled_phone(&pi, "carol").await;
+
+    // Wrong choice: the server says no, and the phone will not let the user try another.
+    let (transaction, shown) = pi.trigger("carol", &phone.token.serial).await;
+    let right = shown["presence_answer"].as_str().unwrap_or_else(|| panic!("no presence_answer: {shown}")).to_owned();
+    let poll = phone.poll(now()).await;
+    let challenge = &poll.challenges[0];
+    let options = challenge.presence_options.clone().expect("number matching is on for carol");
+    assert_eq!(options.len(), 4);
+    assert!(options.contains(&right));
+    let wrong = options.iter().find(|option| **option != right).unwrap().clone();
+    let nonce = challenge.nonce.clone();
+    let pick = |choice: &str| PushAnswer { decision: PushDecision::Accept, presence_answer: Some(choice.to_owned()) };
+    assert_eq!(phone.answer(&nonce, pick(&wrong), now()).await, Err(PushError::AnswerRejected));
+    assert_eq!(pi.status(&transaction).await, "pending");
+    assert!(matches!(phone.answer(&nonce, pick(&right), now()).await, Err(PushError::AlreadyAnswered { .. })));
+    assert!(matches!(phone.answer(&nonce, accept(), now()).await, Err(PushError::AlreadyAnswered { .. })));
+
+    // Right choice.
+    let (transaction, shown) = pi.trigger("carol", &phone.token.serial).await;
+    let right = shown["presence_answer"].as_str().unwrap().to_owned();
+    let poll = phone.poll(now()).await;
+    let nonce = poll.challenges.iter().find(|c| c.nonce != nonce).expect("the new challenge").nonce.clone();
+    assert!(matches!(phone.answer(&nonce, accept(), now()).await, Err(PushError::Presence { .. })));
+    assert_eq!(phone.answer(&nonce, pick(&right), now()).await, Ok(PushOutcome::Accepted));
+    assert_eq!(pi.status(&transaction).await, "accept");
+    assert_eq!(pi.finalize("carol", &transaction, "").await, "ACCEPT");
+}
+
+#[tokio::test]
+async fn an_expired_challenge_is_refused_on_the_phone() {
+    let Some(pi) = Pi::connect().await else { return };
+    let mut phone = enrolled_phone(&pi, "frank").await;
+    let (transaction, _) = pi.trigger("frank", &phone.token.serial).await;
+    let seen_at = now();
+    let poll = phone.poll(seen_at).await;
+    let nonce = poll.challenges[0].nonce.clone();
+    assert_eq!(poll.challenges[0].expires_at, seen_at + 120);
+    // Two minutes later on the phone's clock: refused without a request...
+    let late = seen_at + 121;
+    assert!(matches!(phone.answer(&nonce, accept(), late).await, Err(PushError::Expired { .. })));
+    assert_eq!(pi.status(&transaction).await, "pending", "nothing reached the server");
+    // ...and a poll at that time lists it as expired, not as answerable.
+    let later_poll = push::poll(&phone.http, &phone.token, &phone.keys, &mut phone.inbox, late).await;
+    // The server refuses a poll timestamp two minutes off (±60 s), which is fine too.
+    match later_poll {
+        Ok(poll) => assert!(poll.challenges.is_empty() && matches!(poll.rejected[..], [PushError::Expired { .. }])),
+        Err(error) => assert!(matches!(error, PushError::Server { code: Some(10), .. }), "{error:?}"),
+    }
+    // The refusal was the phone's: the server would still have taken it.
+    assert_eq!(phone.answer(&nonce, accept(), seen_at + 1).await, Ok(PushOutcome::Accepted));
+}
+
+#[tokio::test]
+async fn code_to_phone_shows_the_code_to_type() {
+    let Some(pi) = Pi::connect().await else { return };
+    let mut phone = enrolled_phone(&pi, "dave").await;
+    let (transaction, shown) = pi.trigger("dave", &phone.token.serial).await;
+    assert_eq!(shown["client_mode"], "interactive", "{shown}");
+    let nonce = phone.poll(now()).await.challenges[0].nonce.clone();
+    let Ok(PushOutcome::Confirmed { display_code, .. }) = phone.answer(&nonce, accept(), now()).await else {
+        panic!("code-to-phone answer")
+    };
+    assert_eq!(pi.finalize("dave", &transaction, &display_code).await, "ACCEPT");
+}
+
+#[tokio::test]
+async fn the_app_pin_policy_is_a_local_gate() {
+    let Some(pi) = Pi::connect().await else { return };
+    let mut phone = enrolled_phone(&pi, "erin").await;
+    assert!(phone.token.app_pin, "erin's enrollment policy asks for the app PIN");
+    let (transaction, _) = pi.trigger("erin", &phone.token.serial).await;
+    let nonce = phone.poll(now()).await.challenges[0].nonce.clone();
+    assert_eq!(phone.answer(&nonce, accept(), now()).await, Err(PushError::PinRequired));
+    let mut gate = LocalPinGate::new("2468").unwrap();
+    let result = phone.answer_gated(&nonce, &mut gate, "1357").await;
+    assert!(matches!(result, Err(PushError::Pin(_))));
+    assert_eq!(pi.status(&transaction).await, "pending");
+    assert_eq!(phone.answer_gated(&nonce, &mut gate, "2468").await, Ok(PushOutcome::Accepted));
+    assert_eq!(pi.status(&transaction).await, "accept");
+}
+
+#[tokio::test]
+async fn tampered_server_messages_change_nothing() {
+    let Some(pi) = Pi::connect().await else { return };
+    let mut phone = enrolled_phone(&pi, "alice").await;
+    let (transaction, _) = pi.trigger("alice", &phone.token.serial).await;
+    let genuine = phone.raw_poll().await;
+    let mut body: Value = serde_json::from_slice(&genuine.body).unwrap();
+    let entry = body["result"]["value"][0].clone();
+    assert!(entry.is_object(), "{body}");
+    let mut tampered = Vec::new();
+    for (field, value) in [
+        ("question", Value::from("Pay 1000 EUR?")),
+        ("serial", Value::from("PIPU00000000")),
+        ("title", Value::from("x".repeat(10_000))),
+        ("require_presence", Value::from("11,22")),
+        ("capabilities", Value::from("{\"decline_reason\": false}")),
+        ("signature", Value::from("AAAA")),
+    ] {
+        let mut changed = entry.clone();
+        changed[field] = value;
+        tampered.push(changed);
+    }
+    body["result"]["value"] = Value::Array(tampered);
+    let response = RawResponse { status: 200, body: serde_json::to_vec(&body).unwrap() };
+    let parsed = parse_poll(&phone.token, &response).unwrap();
+    assert!(parsed.iter().all(Result::is_err), "{parsed:?}");
+    assert!(matches!(parsed[2], Err(PushError::TooLarge { .. })));
+    // A poll signed by another key is refused by the server.
+    let stranger = MemoryRsaKeyStore::new(2048);
+    stranger.create_rsa_key("push-key".into()).unwrap();
+    let result = push::poll(&phone.http, &phone.token, &stranger, &mut phone.inbox, now()).await;
+    assert!(matches!(result, Err(PushError::Server { status: 400, code: Some(10), .. })), "{result:?}");
+    // None of it changed anything: the genuine challenge is still there and answerable.
+    assert_eq!(pi.status(&transaction).await, "pending");
+    let nonce = phone.poll(now()).await.challenges[0].nonce.clone();
+    assert_eq!(phone.answer(&nonce, accept(), now()).await, Ok(PushOutcome::Accepted));
+}
+
+mod tiqr {
+    use nyckel_core::privacyidea::tiqr::{self, parse_auth_code};
+    use nyckel_core::privacyidea::TiqrError;
+
+    use super::*;
+
+    const PIN: &str = "2468";
+
+    #[tokio::test]
+    async fn enroll_login_wrong_pin_counted_and_replay_refused() {
+        let Some(pi) = Pi::connect().await else { return };
+        let init = pi.post("/token/init", &[("type", "tiqr"), ("user", "gina"), ("realm", "realm1")]).await;
+        let code = init["detail"]["tiqrenroll"]["value"].as_str().unwrap_or_else(|| panic!("{init}")).to_owned();
+        let serial = init["detail"]["serial"].as_str().unwrap().to_owned();
+        let http = PiHttp::new().unwrap();
+        let metadata = tiqr::fetch_metadata(&http, &code).await.unwrap();
+        assert_eq!(metadata.user_id, "gina_realm1");
+        assert_eq!(metadata.user_name, "Gina Grey");
+        assert_eq!(metadata.ocra_suite, "OCRA-1:HOTP-SHA1-6:QN10");
+        let token = tiqr::enroll(&http, &metadata, PIN).await.unwrap();
+        // The enrollment session is single-use.
+        assert!(tiqr::enroll(&http, &metadata, PIN).await.is_err());
+
+        let failcount = |info: Value| info["result"]["value"]["tokens"][0]["failcount"].as_i64().unwrap();
+        let (transaction, shown) = pi.trigger("gina", &serial).await;
+        let auth = parse_auth_code(shown["attributes"]["value"].as_str().unwrap_or_else(|| panic!("{shown}"))).unwrap();
+        assert_eq!(auth.session_key, transaction);
+        assert_eq!(auth.service_name, "privacyIDEA");
+
+        // A wrong PIN: the phone cannot tell, the server counts it.
+        assert_eq!(failcount(pi.get("/token/", &[("serial", &serial)]).await), 0);
+        let result = tiqr::login(&http, &token, &auth, "1357", now()).await;
+        assert_eq!(result, Err(TiqrError::WrongResponse { attempts_left: 9 }));
+        assert_eq!(failcount(pi.get("/token/", &[("serial", &serial)]).await), 1);
+        assert_eq!(pi.status(&transaction).await, "pending");
+
+        // The right PIN logs in (the server resets the fail counter on success only at
+        // /validate/check, so the count stays visible until then).
+        tiqr::login(&http, &token, &auth, PIN, now()).await.unwrap();
+        assert_eq!(pi.status(&transaction).await, "accept");
+        assert_eq!(pi.finalize("gina", &transaction, "").await, "ACCEPT");
+        // Replaying the login after it was used: no open challenge.
+        assert_eq!(tiqr::login(&http, &token, &auth, PIN, now()).await, Err(TiqrError::InvalidChallenge));
+    }
+
+    #[tokio::test]
+    async fn the_offline_response_is_the_one_the_server_checks() {
+        let Some(pi) = Pi::connect().await else { return };
+        let init = pi.post("/token/init", &[("type", "tiqr"), ("user", "hank"), ("realm", "realm1")]).await;
+        let code = init["detail"]["tiqrenroll"]["value"].as_str().unwrap().to_owned();
+        let serial = init["detail"]["serial"].as_str().unwrap().to_owned();
+        let http = PiHttp::new().unwrap();
+        let token = tiqr::enroll(&http, &tiqr::fetch_metadata(&http, &code).await.unwrap(), PIN).await.unwrap();
+        let (transaction, shown) = pi.trigger("hank", &serial).await;
+        let auth = parse_auth_code(shown["attributes"]["value"].as_str().unwrap()).unwrap();
+        // Shown to type when the phone is offline; here relayed as the tiqr app would.
+        let offline = token.response(&auth, PIN, now()).unwrap();
+        assert_eq!(offline.len(), 6);
+        let form = [
+            ("sessionKey", auth.session_key.as_str()),
+            ("userId", token.user_id.as_str()),
+            ("response", offline.as_str()),
+            ("operation", "login"),
+        ];
+        let answer = http.post_form(&token.authentication_url, &form).await.unwrap();
+        assert_eq!(String::from_utf8_lossy(&answer.body), "OK");
+        assert_eq!(pi.finalize("hank", &transaction, "").await, "ACCEPT");
+        // A login code for someone else is refused before anything is sent.
+        let other =
+            parse_auth_code(&format!("tiqrauth://gina_realm1@org.privacyidea/{}/0123456789/x", auth.session_key))
+                .unwrap();
+        assert!(matches!(tiqr::login(&http, &token, &other, PIN, now()).await, Err(TiqrError::OtherAccount { .. })));
+    }
+}
+
+mod otp {
+    use nyckel_core::{parse_otpauth, OtpKind};
+
+    use super::*;
+
+    async fn check(pi: &Pi, serial: &str, otp: &str) -> String {
+        let body = pi.post("/validate/check", &[("serial", serial), ("pass", otp)]).await;
+        body["result"]["authentication"].as_str().unwrap_or_else(|| panic!("check: {body}")).to_owned()
+    }
+
+    /// privacyIDEA's `googleurl` (with its `serial` and `creator` parameters) imports, and
+    /// the codes made from it log in through `/validate/check`.
+    #[tokio::test]
+    async fn hotp_and_totp_enrolled_by_privacyidea_log_in() {
+        let Some(pi) = Pi::connect().await else { return };
+        for (kind, extra) in [("hotp", None), ("totp", Some(("hashlib", "sha256")))] {
+            let mut form = vec![("type", kind), ("genkey", "1"), ("user", "ivan"), ("realm", "realm1")];
+            form.extend(extra);
+            let init = pi.post("/token/init", &form).await;
+            let uri = init["detail"]["googleurl"]["value"].as_str().unwrap_or_else(|| panic!("{init}")).to_owned();
+            assert!(uri.contains("creator=privacyidea") && uri.contains("&serial="), "{uri}");
+            let serial = init["detail"]["serial"].as_str().unwrap().to_owned();
+            let account = parse_otpauth(&uri).unwrap();
+            assert_eq!(account.name, serial, "privacyIDEA labels tokens with their serial by default");
+            let code = account.code_at(now()).unwrap().code;
+            assert_eq!(check(&pi, &serial, &code).await, "ACCEPT", "{kind} {uri}");
+            // The same code again is a replay, for both kinds.
+            assert_eq!(check(&pi, &serial, &code).await, "REJECT");
+            if let OtpKind::Hotp { counter } = account.params.kind {
+                // The URL says counter=1 (privacyIDEA hard-codes it); the server's look-ahead
+                // window takes it, and the next counter after that.
+                assert_eq!(counter, 1);
+                let mut next = account.clone();
+                next.params.kind = OtpKind::Hotp { counter: counter + 1 };
+                assert_eq!(check(&pi, &serial, &next.code_at(now()).unwrap().code).await, "ACCEPT");
+            }
+        }
+    }
+}
