@@ -4,5 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 cargo test --workspace --locked
+bash scripts/test-portal-browser.sh
 bash scripts/test-kotlin.sh
 bash scripts/check-swift.sh
