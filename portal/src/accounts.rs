@@ -74,7 +74,10 @@ pub struct Accounts {
 
 fn hash_password(password: &str) -> Result<String, PortalError> {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    Argon2::default().hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| PortalError::Hash(e.to_string()))
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| PortalError::Hash(e.to_string()))
 }
 
 fn password_matches(hash: &str, password: &str) -> bool {
@@ -144,7 +147,11 @@ impl Accounts {
     /// Checks a password. A wrong one counts towards the block; the right one clears the count.
     /// A blocked account is refused without looking at the password; an inactive one only
     /// after the right password (so the state is not told to someone guessing).
-    pub async fn check_password(&self, name: &str, password: &str) -> Result<Result<Account, SignInRefusal>, PortalError> {
+    pub async fn check_password(
+        &self,
+        name: &str,
+        password: &str,
+    ) -> Result<Result<Account, SignInRefusal>, PortalError> {
         let stored = self.get(name)?;
         if stored.as_ref().is_some_and(|a| a.blocked) {
             return Ok(Err(SignInRefusal::Blocked));

@@ -54,9 +54,7 @@ impl Lang {
         for part in header.split(',') {
             let mut pieces = part.split(';');
             let Some(lang) = pieces.next().and_then(Lang::from_tag) else { continue };
-            let q = pieces
-                .find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()))
-                .unwrap_or(1.0);
+            let q = pieces.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
             if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
                 best = Some((q, lang));
             }

@@ -93,7 +93,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             config.service_name = service_name;
             config.secure_cookies = secure_cookies;
             let portal = Portal::open(config)?;
-            let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| CliError::Listen(listen.clone(), e))?;
+            let listener =
+                tokio::net::TcpListener::bind(&listen).await.map_err(|e| CliError::Listen(listen.clone(), e))?;
             let addr = listener.local_addr().map_err(|e| CliError::Listen(listen.clone(), e))?;
             tracing::info!(%addr, "portal listening");
             let server = nyckel_portal::serve(listener, Arc::clone(&portal));
@@ -127,9 +128,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "nyckel_portal=info".into()),
-    ).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "nyckel_portal=info".into()),
+        )
+        .init();
     match run(Cli::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -200,7 +200,13 @@ impl RpClient {
     }
 
     /// `POST /v1/challenges/push` with number matching (the server's default, `type`).
-    pub async fn start_push(&self, user: &str, service: &str, action: &str, ctx: &BrowserContext) -> Result<PushCreated, RpError> {
+    pub async fn start_push(
+        &self,
+        user: &str,
+        service: &str,
+        action: &str,
+        ctx: &BrowserContext,
+    ) -> Result<PushCreated, RpError> {
         let mut context = json!({"service": service, "action": action});
         if let Some(b) = &ctx.browser {
             context["browser"] = json!(b);

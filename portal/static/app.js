@@ -5,6 +5,7 @@
 "use strict";
 (function () {
   function show(region, state, body) {
+    document.querySelectorAll("[data-while-pending]").forEach(function (el) { el.hidden = state !== "pending"; });
     region.querySelectorAll("[data-state]").forEach(function (el) {
       el.hidden = el.getAttribute("data-state") !== state;
     });

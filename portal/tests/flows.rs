@@ -6,7 +6,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use nyckel_core::{Clock as PhoneClockTrait, Companion, CompanionSettings, DeviceKeyStore, MemoryKeyStore, RegistrationSummary, Vault, VaultDeviceKeyStore, VaultKey};
+use nyckel_core::{
+    Clock as PhoneClockTrait, Companion, CompanionSettings, DeviceKeyStore, MemoryKeyStore, RegistrationSummary, Vault,
+    VaultDeviceKeyStore, VaultKey,
+};
 use nyckel_portal::accounts::INACTIVE_AFTER;
 use nyckel_portal::{ManualClock, Portal, PortalConfig};
 use nyckel_protocol::PinKdf;
@@ -83,8 +86,10 @@ impl Harness {
         let vault_key = VaultKey::generate().unwrap();
         let vault = Arc::new(Vault::create(&dir.path().join("phone"), &MemoryKeyStore::new(vault_key)).unwrap());
         let keys: Arc<dyn DeviceKeyStore> = Arc::new(VaultDeviceKeyStore::new(vault.clone()));
-        let settings = CompanionSettings { pin_kdf: PinKdf::Pbkdf2Sha256 { iterations: 1000 }, platform: "portal-test".into() };
-        let phone = Arc::new(Companion::new(vault, keys, Arc::new(PhoneClock(AtomicU64::new(start))), settings).unwrap());
+        let settings =
+            CompanionSettings { pin_kdf: PinKdf::Pbkdf2Sha256 { iterations: 1000 }, platform: "portal-test".into() };
+        let phone =
+            Arc::new(Companion::new(vault, keys, Arc::new(PhoneClock(AtomicU64::new(start))), settings).unwrap());
         Harness { _dir: dir, base, clock, portal, phone, tasks: vec![server_task, portal_task] }
     }
 
@@ -348,7 +353,11 @@ async fn every_form_refuses_a_missing_or_foreign_csrf_token() {
         "/totp/confirm",
     ];
     for path in posts {
-        assert_eq!(browser.post_raw(path, &[("user", "alice"), ("password", PASSWORD)]).await.0, 403, "{path} without a token");
+        assert_eq!(
+            browser.post_raw(path, &[("user", "alice"), ("password", PASSWORD)]).await.0,
+            403,
+            "{path} without a token"
+        );
         let form = [("csrf", foreign.as_str()), ("user", "alice"), ("password", PASSWORD)];
         assert_eq!(browser.post_raw(path, &form).await.0, 403, "{path} with another session's token");
     }
@@ -393,7 +402,10 @@ async fn an_authenticator_app_is_set_up_by_one_code_and_signs_in_once_per_code()
     assert!(browser.html.contains("otpauth") || browser.html.contains("data:image/svg+xml"));
     let code = |at: u64| nyckel_portal::totp::code_at_step(&secret, at / 30).unwrap();
     assert_eq!(browser.post("/totp/confirm", &[("code", "000000")]).await.0, 403);
-    assert_eq!(browser.post("/totp/confirm", &[("code", &code(nyckel_portal::Clock::now(&*h.clock)))]).await, (303, "/home".to_owned()));
+    assert_eq!(
+        browser.post("/totp/confirm", &[("code", &code(nyckel_portal::Clock::now(&*h.clock)))]).await,
+        (303, "/home".to_owned())
+    );
     browser.get("/home").await;
     browser.post("/logout", &[]).await;
 

@@ -1,6 +1,10 @@
 //! The request handlers: each checks the session's stage, calls the rules or the
 //! relying-party API, and renders a page or redirects.
 
+// An early `Err(Response)` is how a handler stops (a redirect or an error page); it is built and
+// moved once per request, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -8,12 +12,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::pages::{self, Frame};
-use super::{Ctx, CsrfForm, HasCsrf, LANG_COOKIE};
+use super::{CsrfForm, Ctx, HasCsrf, LANG_COOKIE};
 use crate::accounts::SignInRefusal;
 use crate::error::PortalError;
 use crate::i18n::{Lang, Msg};
 use crate::nyckel::{BrowserContext, ChallengeState, EnrollmentStatus, RpError};
-use crate::sessions::{PendingFactor, PendingEnrollment, Stage};
+use crate::sessions::{PendingEnrollment, PendingFactor, Stage};
 use crate::totp;
 
 macro_rules! csrf_form {
@@ -123,7 +127,11 @@ pub async fn login(CsrfForm { mut ctx, form }: CsrfForm<LoginForm>) -> Res {
     let account = match outcome {
         Ok(account) => account,
         Err(refusal) => {
-            let status = if refusal == SignInRefusal::WrongCredentials { StatusCode::UNAUTHORIZED } else { StatusCode::FORBIDDEN };
+            let status = if refusal == SignInRefusal::WrongCredentials {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::FORBIDDEN
+            };
             return Ok(ctx.page(status, pages::sign_in(&frame(&ctx), &user, Some(ctx.t(refusal_msg(refusal))))));
         }
     };
@@ -196,7 +204,10 @@ pub async fn start_push(CsrfForm { mut ctx, .. }: CsrfForm<Plain>) -> Res {
         }
         Err(RpError::Api { code, .. }) if code == "no_device" || code == "forbidden" => {
             let (has_totp, has_device) = has_factor(&ctx, &account).await?;
-            Ok(ctx.page(StatusCode::CONFLICT, pages::factor_choice(&frame(&ctx), has_device, has_totp, Some(ctx.t(Msg::NoDevice)))))
+            Ok(ctx.page(
+                StatusCode::CONFLICT,
+                pages::factor_choice(&frame(&ctx), has_device, has_totp, Some(ctx.t(Msg::NoDevice))),
+            ))
         }
         Err(e) => Err(ctx.fail(e.into())),
     }
@@ -248,14 +259,20 @@ pub async fn start_qr(CsrfForm { mut ctx, .. }: CsrfForm<Plain>) -> Res {
     let portal = ctx.portal.clone();
     match portal.rp.start_qr(&account, &portal.config.service_name, "Sign in").await {
         Ok(created) => {
-            ctx.session.factor =
-                Some(PendingFactor::Qr { challenge_id: created.challenge_id, qr: created.qr, expires_at: created.expires_at });
+            ctx.session.factor = Some(PendingFactor::Qr {
+                challenge_id: created.challenge_id,
+                qr: created.qr,
+                expires_at: created.expires_at,
+            });
             ctx.save().or_fail(&ctx)?;
             Ok(ctx.redirect("/factor/qr"))
         }
         Err(RpError::Api { code, .. }) if code == "otp_locked" || code == "forbidden" => {
             let (has_totp, has_device) = has_factor(&ctx, &account).await?;
-            Ok(ctx.page(StatusCode::FORBIDDEN, pages::factor_choice(&frame(&ctx), has_device, has_totp, Some(ctx.t(Msg::OtpLocked)))))
+            Ok(ctx.page(
+                StatusCode::FORBIDDEN,
+                pages::factor_choice(&frame(&ctx), has_device, has_totp, Some(ctx.t(Msg::OtpLocked))),
+            ))
         }
         Err(e) => Err(ctx.fail(e.into())),
     }
@@ -269,7 +286,9 @@ pub async fn qr_page(ctx: Ctx) -> Res {
 
 pub async fn verify_qr(CsrfForm { ctx, form }: CsrfForm<OtpForm>) -> Res {
     let account = password_stage(&ctx)?;
-    let Some(PendingFactor::Qr { challenge_id, qr, .. }) = ctx.session.factor.clone() else { return Ok(ctx.redirect("/factor")) };
+    let Some(PendingFactor::Qr { challenge_id, qr, .. }) = ctx.session.factor.clone() else {
+        return Ok(ctx.redirect("/factor"));
+    };
     let message = match ctx.portal.rp.verify_otp(&challenge_id, form.otp.trim()).await {
         Ok(status) if status.state == ChallengeState::Approved => return complete_sign_in(ctx, account).await,
         Ok(status) => pages_state_msg(status.state),
@@ -306,13 +325,18 @@ pub async fn verify_totp(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res 
         }
         Err(_) => {
             let (has_totp, has_device) = has_factor(&ctx, &account).await?;
-            Ok(ctx.page(StatusCode::FORBIDDEN, pages::factor_choice(&frame(&ctx), has_device, has_totp, Some(ctx.t(Msg::WrongCode)))))
+            Ok(ctx.page(
+                StatusCode::FORBIDDEN,
+                pages::factor_choice(&frame(&ctx), has_device, has_totp, Some(ctx.t(Msg::WrongCode))),
+            ))
         }
     }
 }
 
 pub async fn home(ctx: Ctx) -> Res {
-    let Some(account) = ctx.session.signed_in().map(str::to_owned) else { return Ok(ctx.redirect(home_of(&ctx.session.stage))) };
+    let Some(account) = ctx.session.signed_in().map(str::to_owned) else {
+        return Ok(ctx.redirect(home_of(&ctx.session.stage)));
+    };
     Ok(ctx.page(StatusCode::OK, pages::home(&frame(&ctx), &account, None)))
 }
 
@@ -333,8 +357,11 @@ pub async fn add_device(CsrfForm { mut ctx, form }: CsrfForm<NameForm>) -> Res {
         return Ok(ctx.redirect("/devices"));
     }
     let started = ctx.portal.rp.start_enrollment(&account, &name).await.or_fail(&ctx)?;
-    ctx.session.enrollment =
-        Some(PendingEnrollment { enrollment_id: started.enrollment_id, qr: started.qr, expires_at: started.expires_at });
+    ctx.session.enrollment = Some(PendingEnrollment {
+        enrollment_id: started.enrollment_id,
+        qr: started.qr,
+        expires_at: started.expires_at,
+    });
     ctx.save().or_fail(&ctx)?;
     Ok(ctx.redirect("/devices/enroll"))
 }
@@ -355,9 +382,9 @@ pub async fn enroll_status(ctx: Ctx) -> Response {
         return ctx.finish((StatusCode::NOT_FOUND, Json(json!({"state": "none"}))));
     };
     match ctx.portal.rp.enrollment_status(&enrollment.enrollment_id, ctx.portal.config.long_poll_seconds).await {
-        Ok(EnrollmentStatus { state, device_name, platform, fingerprint }) => {
-            ctx.finish(Json(json!({"state": state, "device_name": device_name, "platform": platform, "fingerprint": fingerprint})))
-        }
+        Ok(EnrollmentStatus { state, device_name, platform, fingerprint }) => ctx.finish(Json(
+            json!({"state": state, "device_name": device_name, "platform": platform, "fingerprint": fingerprint}),
+        )),
         Err(e) => {
             tracing::warn!(error = %e, "enrollment status");
             ctx.finish((StatusCode::BAD_GATEWAY, Json(json!({"state": "error"}))))
@@ -366,7 +393,9 @@ pub async fn enroll_status(ctx: Ctx) -> Response {
 }
 
 pub async fn remove_device(CsrfForm { ctx, form }: CsrfForm<DeviceForm>) -> Res {
-    let Some(account) = ctx.session.signed_in().map(str::to_owned) else { return Ok(ctx.redirect(home_of(&ctx.session.stage))) };
+    let Some(account) = ctx.session.signed_in().map(str::to_owned) else {
+        return Ok(ctx.redirect(home_of(&ctx.session.stage)));
+    };
     match ctx.portal.rp.remove_device(&account, &form.device_id).await {
         Ok(()) | Err(RpError::Api { status: 404, .. }) => Ok(ctx.redirect("/devices")),
         Err(e) => Err(ctx.fail(e.into())),
@@ -375,7 +404,9 @@ pub async fn remove_device(CsrfForm { ctx, form }: CsrfForm<DeviceForm>) -> Res 
 
 /// The end of a first sign-in: the account now has a factor, so the session is signed in.
 pub async fn setup_complete(CsrfForm { ctx, .. }: CsrfForm<Plain>) -> Res {
-    let Stage::NeedsFactor { account } = ctx.session.stage.clone() else { return Ok(ctx.redirect(home_of(&ctx.session.stage))) };
+    let Stage::NeedsFactor { account } = ctx.session.stage.clone() else {
+        return Ok(ctx.redirect(home_of(&ctx.session.stage)));
+    };
     let (has_totp, has_device) = has_factor(&ctx, &account).await?;
     if !(has_totp || has_device) {
         return Ok(ctx.redirect("/devices"));
@@ -404,7 +435,8 @@ pub async fn totp_confirm(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res
     let now = ctx.portal.config.clock.now();
     let Some(step) = totp::matching_step(&secret, &form.code, now) else {
         let uri = totp::otpauth_uri(&ctx.portal.config.service_name, &account, &secret);
-        return Ok(ctx.page(StatusCode::FORBIDDEN, pages::totp_setup(&frame(&ctx), &uri, &secret, Some(ctx.t(Msg::WrongCode)))));
+        return Ok(ctx
+            .page(StatusCode::FORBIDDEN, pages::totp_setup(&frame(&ctx), &uri, &secret, Some(ctx.t(Msg::WrongCode)))));
     };
     ctx.portal.accounts.set_totp(&account, secret, step).await.or_fail(&ctx)?;
     ctx.session.totp_pending = None;
@@ -416,16 +448,23 @@ pub async fn totp_confirm(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res
 }
 
 pub async fn script() -> Response {
-    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], include_str!("../../static/app.js"))
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        include_str!("../../static/app.js"),
+    )
         .into_response()
 }
 
 pub async fn style() -> Response {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], include_str!("../../static/app.css"))
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        include_str!("../../static/app.css"),
+    )
         .into_response()
 }
 
 /// Unknown paths get a plain 404 without a session, so stray requests create nothing.
 pub async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, axum::response::Html(pages::message_page(Lang::En, "404 – not found").into_string())).into_response()
+    (StatusCode::NOT_FOUND, axum::response::Html(pages::message_page(Lang::En, "404 – not found").into_string()))
+        .into_response()
 }

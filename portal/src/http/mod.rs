@@ -197,7 +197,8 @@ fn failure_page(lang: Lang, error: PortalError) -> Response {
         PortalError::Rp(_) => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    (status, axum::response::Html(pages::message_page(lang, lang.t(Msg::ServiceUnavailable)).into_string())).into_response()
+    (status, axum::response::Html(pages::message_page(lang, lang.t(Msg::ServiceUnavailable)).into_string()))
+        .into_response()
 }
 
 /// A form that carries a CSRF token.
@@ -223,7 +224,8 @@ where
     async fn from_request(request: Request, portal: &Arc<Portal>) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
         let ctx = Ctx::from_request_parts(&mut parts, portal).await?;
-        let refused = |ctx: &Ctx| ctx.page(StatusCode::FORBIDDEN, pages::message_page(ctx.lang, ctx.t(Msg::FormExpired)));
+        let refused =
+            |ctx: &Ctx| ctx.page(StatusCode::FORBIDDEN, pages::message_page(ctx.lang, ctx.t(Msg::FormExpired)));
         let Ok(Form(form)) = Form::<T>::from_request(Request::from_parts(parts, body), portal).await else {
             return Err(refused(&ctx));
         };

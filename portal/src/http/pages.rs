@@ -285,9 +285,11 @@ pub fn enroll(f: &Frame, code: &str, status: &EnrollmentStatus, setup: bool) -> 
         Msg::EnrollTitle,
         html! {
             @if state == "pending" {
-                p { (t(Msg::EnrollIntro)) }
-                (qr_image(code, t(Msg::QrAlt)))
-                details { summary { (t(Msg::CodeAsText)) } code.wrap id="enroll-code" { (code) } }
+                div data-while-pending {
+                    p { (t(Msg::EnrollIntro)) }
+                    (qr_image(code, t(Msg::QrAlt)))
+                    details { summary { (t(Msg::CodeAsText)) } code.wrap id="enroll-code" { (code) } }
+                }
             }
             div role="status" aria-live="polite" data-poll="/devices/enroll/status" {
                 p data-state="pending" hidden[state != "pending"] { (t(Msg::EnrollWaiting)) " " a href="/devices/enroll" { (t(Msg::CheckButton)) } }
