@@ -1,23 +1,42 @@
 #!/usr/bin/env bash
 # The main job: the Nyckel server on 127.0.0.1:8080 (or $NYCKEL_LISTEN), data in ./nyckel-data
-# (or $NYCKEL_DATA_DIR). Its secrets are sealed under a key-encryption key kept outside the data
-# directory: ./nyckel-kek (or $NYCKEL_KEK_FILE), created with mode 0600 on first start. On first
-# start it also creates the tenant "demo" ("Demo organisation"), its user "alice" (password
-# $NYCKEL_USER_PASSWORD, else a demo one) and a relying-party API key kept in rp-key.txt.
+# (or $NYCKEL_DATA_DIR), and the sign-in portal on 127.0.0.1:8081 (or $NYCKEL_PORTAL_LISTEN),
+# data in ./nyckel-portal-data (or $NYCKEL_PORTAL_DATA), which reaches the server only through
+# the relying-party API. The server's secrets are sealed under a key-encryption key kept
+# outside the data directory: ./nyckel-kek (or $NYCKEL_KEK_FILE), created with mode 0600 on
+# first start. On first start it also creates the tenant "demo" ("Demo organisation"), its user
+# "alice", a relying-party API key kept in rp-key.txt, and the portal account "alice" (password
+# $NYCKEL_USER_PASSWORD, else a demo one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${NYCKEL_DATA_DIR:-nyckel-data}
+portal_data=${NYCKEL_PORTAL_DATA:-nyckel-portal-data}
+listen=${NYCKEL_LISTEN:-127.0.0.1:8080}
+portal_listen=${NYCKEL_PORTAL_LISTEN:-127.0.0.1:8081}
+password=${NYCKEL_USER_PASSWORD:-Demo-pass-2026!}
 export NYCKEL_KEK_FILE=${NYCKEL_KEK_FILE:-$PWD/nyckel-kek}
-cargo build -q -p nyckel-server -p nyckel-cli
-server=${CARGO_TARGET_DIR:-target}/debug/nyckel-server
+cargo build -q -p nyckel-server -p nyckel-cli -p nyckel-portal
+bin=${CARGO_TARGET_DIR:-target}/debug
+server=$bin/nyckel-server
+portal=$bin/nyckel-portal
 if [ ! -f "$NYCKEL_KEK_FILE" ]; then
   mkdir -p "$(dirname "$NYCKEL_KEK_FILE")"
   "$server" --data-dir "$data" kek-create
 fi
 if [ ! -f "$data/rp-key.txt" ]; then
   "$server" --data-dir "$data" tenant add demo "Demo organisation"
-  NYCKEL_USER_PASSWORD=${NYCKEL_USER_PASSWORD:-Demo-pass-2026!} "$server" --data-dir "$data" user --tenant demo add alice
+  NYCKEL_USER_PASSWORD=$password "$server" --data-dir "$data" user --tenant demo add alice
   (umask 077 && "$server" --data-dir "$data" rp --tenant demo add demo-portal > "$data/rp-key.txt")
 fi
+if [ ! -d "$portal_data" ]; then
+  NYCKEL_PORTAL_PASSWORD=$password "$portal" --data-dir "$portal_data" account add alice
+fi
 echo "relying-party API key of tenant demo (also in $data/rp-key.txt): $(cat "$data/rp-key.txt")"
-exec "$server" --data-dir "$data" serve --listen "${NYCKEL_LISTEN:-127.0.0.1:8080}"
+"$server" --data-dir "$data" serve --listen "$listen" &
+server_pid=$!
+trap 'kill "$server_pid" 2>/dev/null || true' EXIT
+echo
+echo "Open http://$portal_listen/ and sign in as alice with the password $password"
+echo "(the first sign-in asks you to register a phone: the page shows a code for 'nyckel register')."
+echo
+"$portal" --data-dir "$portal_data" serve --listen "$portal_listen" --nyckel-url "http://$listen" --rp-key-file "$data/rp-key.txt"

@@ -9,5 +9,6 @@ eval "$(bash scripts/privacyidea/start.sh)"
 trap 'bash scripts/privacyidea/stop.sh "$NYCKEL_PRIVACYIDEA_DIR"' EXIT
 export NYCKEL_PRIVACYIDEA_REQUIRED=1
 cargo test --workspace --locked
+bash scripts/test-portal-browser.sh
 bash scripts/test-kotlin.sh
 bash scripts/check-swift.sh

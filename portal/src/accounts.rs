@@ -1,0 +1,257 @@
+//! Accounts and their sign-in rules: Argon2id passwords, five wrong in a row block the account
+//! until a reset, four months unused make it inactive, and the account's TOTP secret.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::clock::Clock;
+use crate::error::PortalError;
+use crate::store::{decode, encode, Store};
+
+/// Wrong passwords (or authenticator codes) in a row that block an account until a reset.
+pub const MAX_FAILURES: u32 = 5;
+/// An account unused this long (about four months) is inactive until a reset.
+pub const INACTIVE_AFTER: u64 = 122 * 24 * 3600;
+/// The brief's minimum password length.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// One account of the portal. The user name is also the user's name at the second-factor
+/// server (in the relying party's tenant).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Account {
+    /// The user name.
+    pub name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Wrong passwords or codes in a row.
+    pub failures: u32,
+    /// Blocked after [`MAX_FAILURES`]; only a reset lifts it.
+    pub blocked: bool,
+    /// Creation time, Unix seconds.
+    pub created_at: u64,
+    /// Last completed sign-in (or creation, or reset), Unix seconds.
+    pub last_used_at: u64,
+    /// The secret of an authenticator app (TOTP, SHA-1, 6 digits, 30 s), base32.
+    #[serde(default)]
+    pub totp_secret: Option<String>,
+    /// The last TOTP time step accepted, so a code works once.
+    #[serde(default)]
+    pub totp_last_step: u64,
+}
+
+impl Account {
+    /// Whether the account has been unused longer than [`INACTIVE_AFTER`] at `now`.
+    pub fn inactive_at(&self, now: u64) -> bool {
+        now.saturating_sub(self.last_used_at) > INACTIVE_AFTER
+    }
+}
+
+/// Why a password sign-in was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInRefusal {
+    /// Unknown user or wrong password (not told apart).
+    WrongCredentials,
+    /// Blocked after too many wrong passwords.
+    Blocked,
+    /// Unused for four months.
+    Inactive,
+}
+
+/// The account rules over the store.
+#[derive(Clone)]
+pub struct Accounts {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    /// Serialises read-modify-write of account records (one portal process per store).
+    lock: Arc<tokio::sync::Mutex<()>>,
+    /// A hash verified for unknown users, so their answer takes as long as a wrong password.
+    dummy_hash: Arc<String>,
+}
+
+fn hash_password(password: &str) -> Result<String, PortalError> {
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| PortalError::Hash(e.to_string()))
+}
+
+fn password_matches(hash: &str, password: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Checks the name rules: 1–64 of `[a-z0-9._-]`, as the second-factor server's user names.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+impl Accounts {
+    /// The rules over `store`, with time from `clock`.
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Result<Self, PortalError> {
+        let dummy_hash = Arc::new(hash_password("not a password of anyone")?);
+        Ok(Self { store, clock, lock: Arc::new(tokio::sync::Mutex::new(())), dummy_hash })
+    }
+
+    /// The account named `name`, if any.
+    pub fn get(&self, name: &str) -> Result<Option<Account>, PortalError> {
+        match self.store.accounts().get(name.as_bytes())? {
+            Some(bytes) => Ok(Some(decode("account", &bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn put(&self, account: &Account) -> Result<(), PortalError> {
+        self.store.accounts().insert(account.name.as_bytes(), encode(account))?;
+        Ok(())
+    }
+
+    /// Creates an account (refused if the name exists, is not a valid user name, or the
+    /// password is shorter than [`MIN_PASSWORD_CHARS`]).
+    pub async fn create(&self, name: &str, password: &str) -> Result<Account, PortalError> {
+        if !valid_name(name) {
+            return Err(PortalError::InvalidAccount("a user name is 1–64 of a–z, 0–9, '.', '_', '-'"));
+        }
+        if password.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(PortalError::InvalidAccount("a password has at least 8 characters"));
+        }
+        let password = Zeroizing::new(password.to_owned());
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password)).await??;
+        let _guard = self.lock.lock().await;
+        if self.get(name)?.is_some() {
+            return Err(PortalError::InvalidAccount("an account with that name exists"));
+        }
+        let now = self.clock.now();
+        let account = Account {
+            name: name.to_owned(),
+            password_hash: hash,
+            failures: 0,
+            blocked: false,
+            created_at: now,
+            last_used_at: now,
+            totp_secret: None,
+            totp_last_step: 0,
+        };
+        self.put(&account)?;
+        Ok(account)
+    }
+
+    /// Checks a password. A wrong one counts towards the block; the right one clears the count.
+    /// A blocked account is refused without looking at the password; an inactive one only
+    /// after the right password (so the state is not told to someone guessing).
+    pub async fn check_password(
+        &self,
+        name: &str,
+        password: &str,
+    ) -> Result<Result<Account, SignInRefusal>, PortalError> {
+        let stored = self.get(name)?;
+        if stored.as_ref().is_some_and(|a| a.blocked) {
+            return Ok(Err(SignInRefusal::Blocked));
+        }
+        let hash = stored.as_ref().map(|a| a.password_hash.clone()).unwrap_or_else(|| (*self.dummy_hash).clone());
+        let password = Zeroizing::new(password.to_owned());
+        let right = tokio::task::spawn_blocking(move || password_matches(&hash, &password)).await?;
+        let Some(_) = stored else { return Ok(Err(SignInRefusal::WrongCredentials)) };
+        let _guard = self.lock.lock().await;
+        // Re-read under the lock: a parallel guess may have counted in between.
+        let Some(mut account) = self.get(name)? else { return Ok(Err(SignInRefusal::WrongCredentials)) };
+        if account.blocked {
+            return Ok(Err(SignInRefusal::Blocked));
+        }
+        if !right {
+            return Ok(Err(self.count_failure(&mut account)?));
+        }
+        account.failures = 0;
+        self.put(&account)?;
+        if account.inactive_at(self.clock.now()) {
+            return Ok(Err(SignInRefusal::Inactive));
+        }
+        Ok(Ok(account))
+    }
+
+    fn count_failure(&self, account: &mut Account) -> Result<SignInRefusal, PortalError> {
+        account.failures = account.failures.saturating_add(1);
+        if account.failures >= MAX_FAILURES {
+            account.blocked = true;
+        }
+        self.put(account)?;
+        Ok(if account.blocked { SignInRefusal::Blocked } else { SignInRefusal::WrongCredentials })
+    }
+
+    /// Counts a wrong second-factor code typed into the portal (TOTP) like a wrong password.
+    pub async fn count_wrong_code(&self, name: &str) -> Result<SignInRefusal, PortalError> {
+        let _guard = self.lock.lock().await;
+        let Some(mut account) = self.get(name)? else { return Ok(SignInRefusal::WrongCredentials) };
+        self.count_failure(&mut account)
+    }
+
+    /// Records a completed sign-in: the account is used now and its failure count cleared.
+    pub async fn mark_used(&self, name: &str) -> Result<(), PortalError> {
+        let _guard = self.lock.lock().await;
+        let Some(mut account) = self.get(name)? else { return Err(PortalError::NoAccount(name.to_owned())) };
+        account.last_used_at = self.clock.now();
+        account.failures = 0;
+        self.put(&account)
+    }
+
+    /// The administrator's reset: unblocks, clears the count, makes the account active again,
+    /// and sets a new password when one is given.
+    pub async fn reset(&self, name: &str, new_password: Option<&str>) -> Result<(), PortalError> {
+        let hash = match new_password {
+            Some(p) if p.chars().count() < MIN_PASSWORD_CHARS => {
+                return Err(PortalError::InvalidAccount("a password has at least 8 characters"))
+            }
+            Some(p) => {
+                let p = Zeroizing::new(p.to_owned());
+                Some(tokio::task::spawn_blocking(move || hash_password(&p)).await??)
+            }
+            None => None,
+        };
+        let _guard = self.lock.lock().await;
+        let Some(mut account) = self.get(name)? else { return Err(PortalError::NoAccount(name.to_owned())) };
+        account.blocked = false;
+        account.failures = 0;
+        account.last_used_at = self.clock.now();
+        if let Some(hash) = hash {
+            account.password_hash = hash;
+        }
+        self.put(&account)
+    }
+
+    /// Stores a confirmed authenticator-app secret.
+    pub async fn set_totp(&self, name: &str, secret: String, step: u64) -> Result<(), PortalError> {
+        let _guard = self.lock.lock().await;
+        let Some(mut account) = self.get(name)? else { return Err(PortalError::NoAccount(name.to_owned())) };
+        account.totp_secret = Some(secret);
+        account.totp_last_step = step;
+        self.put(&account)
+    }
+
+    /// Checks a TOTP code for the account: right and not used before → Ok(true) and the step
+    /// is remembered; wrong → counted like a wrong password.
+    pub async fn check_totp(&self, name: &str, code: &str) -> Result<Result<(), SignInRefusal>, PortalError> {
+        let _guard = self.lock.lock().await;
+        let Some(mut account) = self.get(name)? else { return Ok(Err(SignInRefusal::WrongCredentials)) };
+        if account.blocked {
+            return Ok(Err(SignInRefusal::Blocked));
+        }
+        let Some(secret) = account.totp_secret.clone() else { return Ok(Err(SignInRefusal::WrongCredentials)) };
+        match crate::totp::matching_step(&secret, code, self.clock.now()) {
+            Some(step) if step > account.totp_last_step => {
+                account.totp_last_step = step;
+                account.failures = 0;
+                self.put(&account)?;
+                Ok(Ok(()))
+            }
+            _ => Ok(Err(self.count_failure(&mut account)?)),
+        }
+    }
+}

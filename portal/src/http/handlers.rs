@@ -1,0 +1,470 @@
+//! The request handlers: each checks the session's stage, calls the rules or the
+//! relying-party API, and renders a page or redirects.
+
+// An early `Err(Response)` is how a handler stops (a redirect or an error page); it is built and
+// moved once per request, so its size does not matter.
+#![allow(clippy::result_large_err)]
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::pages::{self, Frame};
+use super::{CsrfForm, Ctx, HasCsrf, LANG_COOKIE};
+use crate::accounts::SignInRefusal;
+use crate::error::PortalError;
+use crate::i18n::{Lang, Msg};
+use crate::nyckel::{BrowserContext, ChallengeState, EnrollmentStatus, RpError};
+use crate::sessions::{PendingEnrollment, PendingFactor, Stage};
+use crate::totp;
+
+macro_rules! csrf_form {
+    ($name:ident { $($field:ident),* }) => {
+        #[derive(Deserialize)]
+        pub struct $name {
+            csrf: String,
+            $(#[serde(default)] $field: String,)*
+        }
+        impl HasCsrf for $name {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        }
+    };
+}
+
+csrf_form!(LoginForm { user, password });
+csrf_form!(Plain {});
+csrf_form!(LangForm { lang, back });
+csrf_form!(CodeForm { code });
+csrf_form!(OtpForm { otp });
+csrf_form!(NameForm { name });
+csrf_form!(DeviceForm { device_id });
+
+type Res = Result<Response, Response>;
+
+fn frame(ctx: &Ctx) -> Frame<'_> {
+    Frame { lang: ctx.lang, csrf: &ctx.session.csrf, path: &ctx.path }
+}
+
+trait OrFail<T> {
+    fn or_fail(self, ctx: &Ctx) -> Result<T, Response>;
+}
+
+impl<T, E: Into<PortalError>> OrFail<T> for Result<T, E> {
+    fn or_fail(self, ctx: &Ctx) -> Result<T, Response> {
+        self.map_err(|e| ctx.fail(e.into()))
+    }
+}
+
+fn refusal_msg(refusal: SignInRefusal) -> Msg {
+    match refusal {
+        SignInRefusal::WrongCredentials => Msg::WrongCredentials,
+        SignInRefusal::Blocked => Msg::Blocked,
+        SignInRefusal::Inactive => Msg::Inactive,
+    }
+}
+
+/// Where a session at its stage belongs.
+fn home_of(stage: &Stage) -> &'static str {
+    match stage {
+        Stage::Anonymous => "/",
+        Stage::Password { .. } => "/factor",
+        Stage::NeedsFactor { .. } => "/devices",
+        Stage::SignedIn { .. } => "/home",
+    }
+}
+
+/// The account of a session at `Password` stage, or a redirect to where it belongs.
+fn password_stage(ctx: &Ctx) -> Result<String, Response> {
+    match &ctx.session.stage {
+        Stage::Password { account } => Ok(account.clone()),
+        other => Err(ctx.redirect(home_of(other))),
+    }
+}
+
+/// The account of a signed-in session, or of one setting up its first factor.
+fn setup_or_signed_in(ctx: &Ctx) -> Result<(String, bool), Response> {
+    match &ctx.session.stage {
+        Stage::SignedIn { account } => Ok((account.clone(), false)),
+        Stage::NeedsFactor { account } => Ok((account.clone(), true)),
+        other => Err(ctx.redirect(home_of(other))),
+    }
+}
+
+/// Whether the account has any second factor: an authenticator app or any registered phone
+/// (blocked and inactive ones count, so a blocked phone is not bypassed by registering another).
+async fn has_factor(ctx: &Ctx, account: &str) -> Result<(bool, bool), Response> {
+    let has_totp = ctx.portal.accounts.get(account).or_fail(ctx)?.is_some_and(|a| a.totp_secret.is_some());
+    let devices = match ctx.portal.rp.devices(account).await {
+        Ok(devices) => devices,
+        // A user the second-factor server does not know has no phone.
+        Err(RpError::Api { status: 404, .. }) => Vec::new(),
+        Err(e) => return Err(ctx.fail(e.into())),
+    };
+    Ok((has_totp, !devices.is_empty()))
+}
+
+/// Ends the second step: the account is used now, and the browser gets a new session id.
+async fn complete_sign_in(mut ctx: Ctx, account: String) -> Res {
+    ctx.portal.accounts.mark_used(&account).await.or_fail(&ctx)?;
+    ctx.rotate(Stage::SignedIn { account }).or_fail(&ctx)?;
+    Ok(ctx.redirect("/home"))
+}
+
+pub async fn index(ctx: Ctx) -> Response {
+    match ctx.session.stage {
+        Stage::Anonymous => ctx.page(StatusCode::OK, pages::sign_in(&frame(&ctx), "", None)),
+        ref other => ctx.redirect(home_of(other)),
+    }
+}
+
+pub async fn login(CsrfForm { mut ctx, form }: CsrfForm<LoginForm>) -> Res {
+    let user = form.user.trim().to_owned();
+    let outcome = ctx.portal.accounts.check_password(&user, &form.password).await.or_fail(&ctx)?;
+    let account = match outcome {
+        Ok(account) => account,
+        Err(refusal) => {
+            let status = if refusal == SignInRefusal::WrongCredentials {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            return Ok(ctx.page(status, pages::sign_in(&frame(&ctx), &user, Some(ctx.t(refusal_msg(refusal))))));
+        }
+    };
+    let (has_totp, has_device) = has_factor(&ctx, &account.name).await?;
+    let stage = if has_totp || has_device {
+        Stage::Password { account: account.name }
+    } else {
+        Stage::NeedsFactor { account: account.name }
+    };
+    // A new id once the password is right: an id planted before sign-in is worthless after.
+    ctx.rotate(stage).or_fail(&ctx)?;
+    Ok(ctx.redirect(home_of(&ctx.session.stage)))
+}
+
+pub async fn logout(CsrfForm { mut ctx, .. }: CsrfForm<Plain>) -> Res {
+    ctx.rotate(Stage::Anonymous).or_fail(&ctx)?;
+    Ok(ctx.redirect("/"))
+}
+
+pub async fn switch_language(CsrfForm { ctx, form }: CsrfForm<LangForm>) -> Response {
+    let lang = Lang::from_tag(&form.lang).unwrap_or(ctx.lang);
+    // Only a path of this site (never `//host`), so the switch is no open redirect.
+    let back = if form.back.starts_with('/') && !form.back.starts_with("//") && !form.back.contains('\\') {
+        form.back.as_str()
+    } else {
+        "/"
+    };
+    let secure = if ctx.portal.config.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax{secure}", lang.tag());
+    let mut response = ctx.redirect(back);
+    if let Ok(value) = header::HeaderValue::from_str(&cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+pub async fn factor(ctx: Ctx) -> Res {
+    let account = password_stage(&ctx)?;
+    let (has_totp, has_device) = has_factor(&ctx, &account).await?;
+    Ok(ctx.page(StatusCode::OK, pages::factor_choice(&frame(&ctx), has_device, has_totp, None)))
+}
+
+fn browser_context(ctx: &Ctx) -> BrowserContext {
+    // The phone refuses undisplayable text; keep a short, printable description.
+    let browser = ctx.user_agent.as_deref().map(|ua| {
+        let name = ["Firefox", "Edg", "Chrome", "Safari"].into_iter().find(|b| ua.contains(b)).unwrap_or("Browser");
+        let os = ["Windows", "Android", "iPhone", "Mac OS", "Linux"].into_iter().find(|o| ua.contains(o));
+        let name = if name == "Edg" { "Edge" } else { name };
+        match os {
+            Some(os) => format!("{name} on {os}"),
+            None => name.to_owned(),
+        }
+    });
+    BrowserContext { browser, ip: ctx.ip.clone(), time: Some(ctx.portal.config.clock.now()) }
+}
+
+pub async fn start_push(CsrfForm { mut ctx, .. }: CsrfForm<Plain>) -> Res {
+    let account = password_stage(&ctx)?;
+    let portal = ctx.portal.clone();
+    let created = portal.rp.start_push(&account, &portal.config.service_name, "Sign in", &browser_context(&ctx)).await;
+    match created {
+        Ok(created) => {
+            ctx.session.factor = Some(PendingFactor::Push {
+                challenge_id: created.challenge_id,
+                number: created.number,
+                expires_at: created.expires_at,
+            });
+            ctx.save().or_fail(&ctx)?;
+            Ok(ctx.redirect("/factor/push"))
+        }
+        Err(RpError::Api { code, .. }) if code == "no_device" || code == "forbidden" => {
+            let (has_totp, has_device) = has_factor(&ctx, &account).await?;
+            Ok(ctx.page(
+                StatusCode::CONFLICT,
+                pages::factor_choice(&frame(&ctx), has_device, has_totp, Some(ctx.t(Msg::NoDevice))),
+            ))
+        }
+        Err(e) => Err(ctx.fail(e.into())),
+    }
+}
+
+fn pending_push(ctx: &Ctx) -> Option<(String, Option<String>)> {
+    match &ctx.session.factor {
+        Some(PendingFactor::Push { challenge_id, number, .. }) => Some((challenge_id.clone(), number.clone())),
+        _ => None,
+    }
+}
+
+pub async fn push_page(ctx: Ctx) -> Res {
+    password_stage(&ctx)?;
+    let Some((_, number)) = pending_push(&ctx) else { return Ok(ctx.redirect("/factor")) };
+    Ok(ctx.page(StatusCode::OK, pages::push(&frame(&ctx), number.as_deref(), ChallengeState::Pending)))
+}
+
+/// The live status the push page's script long-polls: `{"state": …}`.
+pub async fn factor_status(ctx: Ctx) -> Response {
+    let Stage::Password { .. } = ctx.session.stage else {
+        return ctx.finish((StatusCode::FORBIDDEN, Json(json!({"state": "signed_out"}))));
+    };
+    let Some((challenge, _)) = pending_push(&ctx) else {
+        return ctx.finish((StatusCode::NOT_FOUND, Json(json!({"state": "none"}))));
+    };
+    match ctx.portal.rp.challenge_status(&challenge, ctx.portal.config.long_poll_seconds).await {
+        Ok(status) => ctx.finish(Json(json!({"state": status.state}))),
+        Err(e) => {
+            tracing::warn!(error = %e, "challenge status");
+            ctx.finish((StatusCode::BAD_GATEWAY, Json(json!({"state": "error"}))))
+        }
+    }
+}
+
+pub async fn complete_push(CsrfForm { ctx, .. }: CsrfForm<Plain>) -> Res {
+    let account = password_stage(&ctx)?;
+    let Some((challenge, number)) = pending_push(&ctx) else { return Ok(ctx.redirect("/factor")) };
+    let status = ctx.portal.rp.challenge_status(&challenge, 0).await.or_fail(&ctx)?;
+    if status.state == ChallengeState::Approved {
+        return complete_sign_in(ctx, account).await;
+    }
+    let code = if status.state == ChallengeState::Pending { StatusCode::ACCEPTED } else { StatusCode::FORBIDDEN };
+    Ok(ctx.page(code, pages::push(&frame(&ctx), number.as_deref(), status.state)))
+}
+
+pub async fn start_qr(CsrfForm { mut ctx, .. }: CsrfForm<Plain>) -> Res {
+    let account = password_stage(&ctx)?;
+    let portal = ctx.portal.clone();
+    match portal.rp.start_qr(&account, &portal.config.service_name, "Sign in").await {
+        Ok(created) => {
+            ctx.session.factor = Some(PendingFactor::Qr {
+                challenge_id: created.challenge_id,
+                qr: created.qr,
+                expires_at: created.expires_at,
+            });
+            ctx.save().or_fail(&ctx)?;
+            Ok(ctx.redirect("/factor/qr"))
+        }
+        Err(RpError::Api { code, .. }) if code == "otp_locked" || code == "forbidden" => {
+            let (has_totp, has_device) = has_factor(&ctx, &account).await?;
+            Ok(ctx.page(
+                StatusCode::FORBIDDEN,
+                pages::factor_choice(&frame(&ctx), has_device, has_totp, Some(ctx.t(Msg::OtpLocked))),
+            ))
+        }
+        Err(e) => Err(ctx.fail(e.into())),
+    }
+}
+
+pub async fn qr_page(ctx: Ctx) -> Res {
+    password_stage(&ctx)?;
+    let Some(PendingFactor::Qr { qr, .. }) = &ctx.session.factor else { return Ok(ctx.redirect("/factor")) };
+    Ok(ctx.page(StatusCode::OK, pages::qr(&frame(&ctx), qr, None)))
+}
+
+pub async fn verify_qr(CsrfForm { ctx, form }: CsrfForm<OtpForm>) -> Res {
+    let account = password_stage(&ctx)?;
+    let Some(PendingFactor::Qr { challenge_id, qr, .. }) = ctx.session.factor.clone() else {
+        return Ok(ctx.redirect("/factor"));
+    };
+    let message = match ctx.portal.rp.verify_otp(&challenge_id, form.otp.trim()).await {
+        Ok(status) if status.state == ChallengeState::Approved => return complete_sign_in(ctx, account).await,
+        Ok(status) => pages_state_msg(status.state),
+        Err(RpError::Api { code, .. }) => match code.as_str() {
+            "wrong_pin" | "bad_request" => Msg::WrongCode,
+            "qr_mismatch" => Msg::QrMismatch,
+            "otp_locked" => Msg::OtpLocked,
+            "challenge_expired" | "already_answered" => Msg::StateExpired,
+            "device_blocked" => Msg::StateBlocked,
+            _ => Msg::ServiceUnavailable,
+        },
+        Err(e) => return Err(ctx.fail(e.into())),
+    };
+    Ok(ctx.page(StatusCode::FORBIDDEN, pages::qr(&frame(&ctx), &qr, Some(ctx.t(message)))))
+}
+
+fn pages_state_msg(state: ChallengeState) -> Msg {
+    match state {
+        ChallengeState::Expired => Msg::StateExpired,
+        ChallengeState::Blocked => Msg::StateBlocked,
+        ChallengeState::Denied | ChallengeState::Fraud => Msg::StateDenied,
+        _ => Msg::WrongCode,
+    }
+}
+
+pub async fn verify_totp(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res {
+    let account = password_stage(&ctx)?;
+    match ctx.portal.accounts.check_totp(&account, &form.code).await.or_fail(&ctx)? {
+        Ok(()) => complete_sign_in(ctx, account).await,
+        Err(SignInRefusal::Blocked) => {
+            // The account is blocked now: this session goes back to the start.
+            ctx.rotate(Stage::Anonymous).or_fail(&ctx)?;
+            Ok(ctx.page(StatusCode::FORBIDDEN, pages::sign_in(&frame(&ctx), &account, Some(ctx.t(Msg::Blocked)))))
+        }
+        Err(_) => {
+            let (has_totp, has_device) = has_factor(&ctx, &account).await?;
+            Ok(ctx.page(
+                StatusCode::FORBIDDEN,
+                pages::factor_choice(&frame(&ctx), has_device, has_totp, Some(ctx.t(Msg::WrongCode))),
+            ))
+        }
+    }
+}
+
+pub async fn home(ctx: Ctx) -> Res {
+    let Some(account) = ctx.session.signed_in().map(str::to_owned) else {
+        return Ok(ctx.redirect(home_of(&ctx.session.stage)));
+    };
+    Ok(ctx.page(StatusCode::OK, pages::home(&frame(&ctx), &account, None)))
+}
+
+pub async fn devices(ctx: Ctx) -> Res {
+    let (account, setup) = setup_or_signed_in(&ctx)?;
+    let devices = match ctx.portal.rp.devices(&account).await {
+        Ok(devices) => devices,
+        Err(RpError::Api { status: 404, .. }) => Vec::new(),
+        Err(e) => return Err(ctx.fail(e.into())),
+    };
+    Ok(ctx.page(StatusCode::OK, pages::devices(&frame(&ctx), &devices, !setup, setup)))
+}
+
+pub async fn add_device(CsrfForm { mut ctx, form }: CsrfForm<NameForm>) -> Res {
+    let (account, _) = setup_or_signed_in(&ctx)?;
+    let name: String = form.name.trim().chars().filter(|c| !c.is_control()).take(64).collect();
+    if name.is_empty() {
+        return Ok(ctx.redirect("/devices"));
+    }
+    let started = ctx.portal.rp.start_enrollment(&account, &name).await.or_fail(&ctx)?;
+    ctx.session.enrollment = Some(PendingEnrollment {
+        enrollment_id: started.enrollment_id,
+        qr: started.qr,
+        expires_at: started.expires_at,
+    });
+    ctx.save().or_fail(&ctx)?;
+    Ok(ctx.redirect("/devices/enroll"))
+}
+
+pub async fn enroll_page(ctx: Ctx) -> Res {
+    let (_, setup) = setup_or_signed_in(&ctx)?;
+    let Some(enrollment) = ctx.session.enrollment.clone() else { return Ok(ctx.redirect("/devices")) };
+    let status = ctx.portal.rp.enrollment_status(&enrollment.enrollment_id, 0).await.or_fail(&ctx)?;
+    Ok(ctx.page(StatusCode::OK, pages::enroll(&frame(&ctx), &enrollment.qr, &status, setup)))
+}
+
+/// The live status the registration page's script long-polls.
+pub async fn enroll_status(ctx: Ctx) -> Response {
+    if setup_or_signed_in(&ctx).is_err() {
+        return ctx.finish((StatusCode::FORBIDDEN, Json(json!({"state": "signed_out"}))));
+    }
+    let Some(enrollment) = ctx.session.enrollment.clone() else {
+        return ctx.finish((StatusCode::NOT_FOUND, Json(json!({"state": "none"}))));
+    };
+    match ctx.portal.rp.enrollment_status(&enrollment.enrollment_id, ctx.portal.config.long_poll_seconds).await {
+        Ok(EnrollmentStatus { state, device_name, platform, fingerprint }) => ctx.finish(Json(
+            json!({"state": state, "device_name": device_name, "platform": platform, "fingerprint": fingerprint}),
+        )),
+        Err(e) => {
+            tracing::warn!(error = %e, "enrollment status");
+            ctx.finish((StatusCode::BAD_GATEWAY, Json(json!({"state": "error"}))))
+        }
+    }
+}
+
+pub async fn remove_device(CsrfForm { ctx, form }: CsrfForm<DeviceForm>) -> Res {
+    let Some(account) = ctx.session.signed_in().map(str::to_owned) else {
+        return Ok(ctx.redirect(home_of(&ctx.session.stage)));
+    };
+    match ctx.portal.rp.remove_device(&account, &form.device_id).await {
+        Ok(()) | Err(RpError::Api { status: 404, .. }) => Ok(ctx.redirect("/devices")),
+        Err(e) => Err(ctx.fail(e.into())),
+    }
+}
+
+/// The end of a first sign-in: the account now has a factor, so the session is signed in.
+pub async fn setup_complete(CsrfForm { ctx, .. }: CsrfForm<Plain>) -> Res {
+    let Stage::NeedsFactor { account } = ctx.session.stage.clone() else {
+        return Ok(ctx.redirect(home_of(&ctx.session.stage)));
+    };
+    let (has_totp, has_device) = has_factor(&ctx, &account).await?;
+    if !(has_totp || has_device) {
+        return Ok(ctx.redirect("/devices"));
+    }
+    complete_sign_in(ctx, account).await
+}
+
+pub async fn totp_page(mut ctx: Ctx) -> Res {
+    let (account, _) = setup_or_signed_in(&ctx)?;
+    let secret = match ctx.session.totp_pending.clone() {
+        Some(secret) => secret,
+        None => {
+            let secret = totp::new_secret();
+            ctx.session.totp_pending = Some(secret.clone());
+            ctx.save().or_fail(&ctx)?;
+            secret
+        }
+    };
+    let uri = totp::otpauth_uri(&ctx.portal.config.service_name, &account, &secret);
+    Ok(ctx.page(StatusCode::OK, pages::totp_setup(&frame(&ctx), &uri, &secret, None)))
+}
+
+pub async fn totp_confirm(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res {
+    let (account, setup) = setup_or_signed_in(&ctx)?;
+    let Some(secret) = ctx.session.totp_pending.clone() else { return Ok(ctx.redirect("/totp")) };
+    let now = ctx.portal.config.clock.now();
+    let Some(step) = totp::matching_step(&secret, &form.code, now) else {
+        let uri = totp::otpauth_uri(&ctx.portal.config.service_name, &account, &secret);
+        return Ok(ctx
+            .page(StatusCode::FORBIDDEN, pages::totp_setup(&frame(&ctx), &uri, &secret, Some(ctx.t(Msg::WrongCode)))));
+    };
+    ctx.portal.accounts.set_totp(&account, secret, step).await.or_fail(&ctx)?;
+    ctx.session.totp_pending = None;
+    ctx.save().or_fail(&ctx)?;
+    if setup {
+        return complete_sign_in(ctx, account).await;
+    }
+    Ok(ctx.page(StatusCode::OK, pages::home(&frame(&ctx), &account, Some(ctx.t(Msg::TotpSaved)))))
+}
+
+pub async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        include_str!("../../static/app.js"),
+    )
+        .into_response()
+}
+
+pub async fn style() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        include_str!("../../static/app.css"),
+    )
+        .into_response()
+}
+
+/// Unknown paths get a plain 404 without a session, so stray requests create nothing.
+pub async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, axum::response::Html(pages::message_page(Lang::En, "404 – not found").into_string()))
+        .into_response()
+}

@@ -1,0 +1,229 @@
+//! The message catalogue in Swedish, Danish and English, and choosing the language from the
+//! browser's `Accept-Language` or the user's switch. Pages use only these texts.
+
+/// A language of the portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// Svenska.
+    Sv,
+    /// Dansk.
+    Da,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// Every language, in the order the switch shows them.
+    pub const ALL: [Lang; 3] = [Lang::Sv, Lang::Da, Lang::En];
+
+    /// The BCP 47 tag (`lang` attribute, cookie value).
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::Sv => "sv",
+            Lang::Da => "da",
+            Lang::En => "en",
+        }
+    }
+
+    /// The language's own name.
+    pub fn native_name(self) -> &'static str {
+        match self {
+            Lang::Sv => "Svenska",
+            Lang::Da => "Dansk",
+            Lang::En => "English",
+        }
+    }
+
+    /// The language with tag `tag` (`sv`, `sv-SE`, `da`, `en-GB`, …).
+    pub fn from_tag(tag: &str) -> Option<Lang> {
+        let primary = tag.trim().split(['-', '_']).next()?.to_ascii_lowercase();
+        match primary.as_str() {
+            "sv" => Some(Lang::Sv),
+            "da" => Some(Lang::Da),
+            "en" => Some(Lang::En),
+            // Norwegian readers understand Danish best of the three.
+            "nb" | "no" | "nn" => Some(Lang::Da),
+            _ => None,
+        }
+    }
+
+    /// The best language for an `Accept-Language` header (by q-value, then order); English
+    /// when none is offered.
+    pub fn from_accept_language(header: &str) -> Lang {
+        let mut best: Option<(f32, Lang)> = None;
+        for part in header.split(',') {
+            let mut pieces = part.split(';');
+            let Some(lang) = pieces.next().and_then(Lang::from_tag) else { continue };
+            let q = pieces.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
+            if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
+                best = Some((q, lang));
+            }
+        }
+        best.map(|(_, l)| l).unwrap_or(Lang::En)
+    }
+
+    /// The text of `msg` in this language.
+    pub fn t(self, msg: Msg) -> &'static str {
+        let (sv, da, en) = msg.texts();
+        match self {
+            Lang::Sv => sv,
+            Lang::Da => da,
+            Lang::En => en,
+        }
+    }
+}
+
+macro_rules! catalogue {
+    ($($name:ident => ($sv:expr, $da:expr, $en:expr),)*) => {
+        /// Every text the pages show.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[allow(missing_docs)]
+        pub enum Msg { $($name,)* }
+
+        impl Msg {
+            /// Every message (for the catalogue's completeness test).
+            pub const ALL: &'static [Msg] = &[$(Msg::$name,)*];
+
+            /// (Swedish, Danish, English).
+            pub fn texts(self) -> (&'static str, &'static str, &'static str) {
+                match self { $(Msg::$name => ($sv, $da, $en),)* }
+            }
+        }
+    };
+}
+
+catalogue! {
+    Brand => ("Nyckel inloggning", "Nyckel log-in", "Nyckel sign-in"),
+    Language => ("Språk", "Sprog", "Language"),
+    SignInTitle => ("Logga in", "Log ind", "Sign in"),
+    UserName => ("Användarnamn", "Brugernavn", "User name"),
+    Password => ("Lösenord", "Adgangskode", "Password"),
+    SignInButton => ("Logga in", "Log ind", "Sign in"),
+    WrongCredentials => ("Fel användarnamn eller lösenord.", "Forkert brugernavn eller adgangskode.", "Wrong user name or password."),
+    Blocked => (
+        "Kontot är spärrat efter fem felaktiga försök i rad. Be din administratör att återställa det.",
+        "Kontoen er spærret efter fem forkerte forsøg i træk. Bed din administrator om at nulstille den.",
+        "This account is blocked after five wrong attempts in a row. Ask your administrator to reset it."
+    ),
+    Inactive => (
+        "Kontot är inaktivt eftersom det inte har använts på fyra månader. Be din administratör att återaktivera det.",
+        "Kontoen er inaktiv, fordi den ikke er brugt i fire måneder. Bed din administrator om at genaktivere den.",
+        "This account is inactive: it has not been used for four months. Ask your administrator to reactivate it."
+    ),
+    FormExpired => (
+        "Formuläret har gått ut. Försök igen.",
+        "Formularen er udløbet. Prøv igen.",
+        "The form has expired. Please try again."
+    ),
+    ServiceUnavailable => (
+        "Tjänsten för andra steget svarar inte just nu. Försök igen senare.",
+        "Tjenesten til andet trin svarer ikke lige nu. Prøv igen senere.",
+        "The second-factor service is not answering right now. Please try again later."
+    ),
+    FactorTitle => ("Andra steget", "Andet trin", "Second step"),
+    FactorIntro => ("Välj hur du vill bekräfta att det är du.", "Vælg, hvordan du vil bekræfte, at det er dig.", "Choose how to confirm that it is you."),
+    PushButton => ("Skicka en begäran till Nyckel-appen", "Send en anmodning til Nyckel-appen", "Send a request to the Nyckel app"),
+    QrButton => ("Visa en QR-kod för Nyckel-appen", "Vis en QR-kode til Nyckel-appen", "Show a QR code for the Nyckel app"),
+    TotpLabel => ("Kod från din autentiseringsapp (6 siffror)", "Kode fra din godkendelsesapp (6 cifre)", "Code from your authenticator app (6 digits)"),
+    ConfirmButton => ("Bekräfta", "Bekræft", "Confirm"),
+    WrongCode => ("Fel kod.", "Forkert kode.", "Wrong code."),
+    NoFactorIntro => (
+        "Ditt konto har inget andra steg ännu. Lägg till en mobil enhet eller en autentiseringsapp för att fortsätta.",
+        "Din konto har endnu ikke et andet trin. Tilføj en mobilenhed eller en godkendelsesapp for at fortsætte.",
+        "Your account has no second factor yet. Add a mobile device or an authenticator app to continue."
+    ),
+    NoDevice => (
+        "Det finns ingen aktiv mobil enhet för ditt konto.",
+        "Der er ingen aktiv mobilenhed til din konto.",
+        "Your account has no active mobile device."
+    ),
+    PushTitle => ("Godkänn i Nyckel-appen", "Godkend i Nyckel-appen", "Approve in the Nyckel app"),
+    PushNumberIntro => ("Skriv det här numret i Nyckel-appen:", "Skriv dette nummer i Nyckel-appen:", "Type this number in the Nyckel app:"),
+    PushWaiting => ("Väntar på ditt godkännande …", "Venter på din godkendelse …", "Waiting for your approval …"),
+    StateApproved => ("Godkänt. Du loggas in …", "Godkendt. Du bliver logget ind …", "Approved. Signing you in …"),
+    StateDenied => ("Begäran nekades i telefonen.", "Anmodningen blev afvist på telefonen.", "The request was denied on the phone."),
+    StateExpired => ("Begäran gick ut utan svar.", "Anmodningen udløb uden svar.", "The request expired without an answer."),
+    StateBlocked => (
+        "Enheten är spärrad efter för många fel PIN-koder.",
+        "Enheden er spærret efter for mange forkerte PIN-koder.",
+        "The device is blocked after too many wrong PINs."
+    ),
+    ContinueButton => ("Fortsätt", "Fortsæt", "Continue"),
+    OtherWay => ("Välj ett annat sätt", "Vælg en anden måde", "Choose another way"),
+    QrTitle => ("Skanna koden med Nyckel-appen", "Scan koden med Nyckel-appen", "Scan the code with the Nyckel app"),
+    QrAlt => ("QR-kod för Nyckel-appen; koden finns också som text nedan", "QR-kode til Nyckel-appen; koden står også som tekst nedenfor", "QR code for the Nyckel app; the code is also given as text below"),
+    CodeAsText => ("Koden som text (för den som inte kan skanna):", "Koden som tekst (hvis du ikke kan scanne):", "The code as text (if you cannot scan):"),
+    OtpLabel => ("Engångslösenord från appen (8 siffror)", "Engangskode fra appen (8 cifre)", "One-time password from the app (8 digits)"),
+    QrMismatch => (
+        "Engångslösenordet gäller andra uppgifter än den här koden visar. Kontrollera det du skrev.",
+        "Engangskoden gælder andre oplysninger end denne kode viser. Kontroller det, du skrev.",
+        "The one-time password was made for other details than this code shows. Check what you typed."
+    ),
+    OtpLocked => (
+        "För många fel engångslösenord; de är spärrade. Använd push i stället.",
+        "For mange forkerte engangskoder; de er spærret. Brug push i stedet.",
+        "Too many wrong one-time passwords; they are locked. Use a push instead."
+    ),
+    HomeTitle => ("Du är inloggad", "Du er logget ind", "You are signed in"),
+    SignedInAs => ("Inloggad som", "Logget ind som", "Signed in as"),
+    ManageDevices => ("Hantera mina mobila enheter", "Administrer mine mobilenheder", "Manage my mobile devices"),
+    AuthenticatorApp => ("Autentiseringsapp (TOTP)", "Godkendelsesapp (TOTP)", "Authenticator app (TOTP)"),
+    SignOut => ("Logga ut", "Log ud", "Sign out"),
+    DeviceName => ("Namn", "Navn", "Name"),
+    Platform => ("Plattform", "Platform", "Platform"),
+    DeviceState => ("Status", "Status", "State"),
+    LastUsed => ("Senast använd", "Sidst brugt", "Last used"),
+    Remove => ("Ta bort", "Fjern", "Remove"),
+    NoDevices => ("Inga enheter registrerade.", "Ingen enheder registreret.", "No devices registered."),
+    AddDevice => ("Lägg till en enhet", "Tilføj en enhed", "Add a device"),
+    AddDeviceButton => ("Visa registreringskod", "Vis registreringskode", "Show registration code"),
+    StateActive => ("aktiv", "aktiv", "active"),
+    StateDeviceBlocked => ("spärrad", "spærret", "blocked"),
+    StateInactive => ("inaktiv", "inaktiv", "inactive"),
+    EnrollTitle => ("Registrera din telefon", "Registrer din telefon", "Register your phone"),
+    EnrollIntro => (
+        "Öppna Nyckel-appen, välj Registrera och skanna koden. Den gäller i fem minuter.",
+        "Åbn Nyckel-appen, vælg Registrer og scan koden. Den gælder i fem minutter.",
+        "Open the Nyckel app, choose Register and scan this code. It is valid for five minutes."
+    ),
+    EnrollWaiting => ("Väntar på telefonen …", "Venter på telefonen …", "Waiting for the phone …"),
+    EnrollDone => (
+        "Telefonen är registrerad. Jämför plattform och fingeravtryck med det telefonen visar:",
+        "Telefonen er registreret. Sammenlign platform og fingeraftryk med det, telefonen viser:",
+        "The phone is registered. Compare the platform and fingerprint with what the phone shows:"
+    ),
+    EnrollExpired => ("Koden gick ut. Börja om.", "Koden udløb. Start forfra.", "The code expired. Start again."),
+    Fingerprint => ("Fingeravtryck", "Fingeraftryk", "Fingerprint"),
+    CheckButton => ("Jag har skannat koden", "Jeg har scannet koden", "I have scanned the code"),
+    BackToDevices => ("Tillbaka till enheterna", "Tilbage til enhederne", "Back to the devices"),
+    TotpIntro => (
+        "Skanna koden med din autentiseringsapp och skriv sedan koden som appen visar.",
+        "Scan koden med din godkendelsesapp, og skriv derefter koden, som appen viser.",
+        "Scan this code with your authenticator app, then type the code it shows."
+    ),
+    TotpAlt => ("QR-kod för autentiseringsappen; hemligheten finns som text nedan", "QR-kode til godkendelsesappen; hemmeligheden står som tekst nedenfor", "QR code for the authenticator app; the secret is given as text below"),
+    TotpSecret => ("Eller skriv in hemligheten:", "Eller indtast hemmeligheden:", "Or type in the secret:"),
+    TotpSaved => ("Autentiseringsappen är kopplad till ditt konto.", "Godkendelsesappen er knyttet til din konto.", "The authenticator app is linked to your account."),
+    Home => ("Start", "Start", "Home"),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_language_picks_by_quality() {
+        assert_eq!(Lang::from_accept_language("da-DK,da;q=0.9,en;q=0.8"), Lang::Da);
+        assert_eq!(Lang::from_accept_language("fr, en;q=0.5, sv;q=0.7"), Lang::Sv);
+        assert_eq!(Lang::from_accept_language("fr"), Lang::En);
+        assert_eq!(Lang::from_accept_language(""), Lang::En);
+    }
+
+    #[test]
+    fn every_message_has_every_language() {
+        for msg in Msg::ALL {
+            let (sv, da, en) = msg.texts();
+            assert!(!sv.is_empty() && !da.is_empty() && !en.is_empty(), "{msg:?}");
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Nyckel's sign-in portal: its own accounts, passwords and browser sessions, with the second
+//! factor (push with number matching, QR one-time passwords, phone registration) reached only
+//! through the second-factor server's relying-party API, plus TOTP for other authenticator apps.
+//!
+//! Layers: `http` (pages, forms, cookies) → `accounts`/`sessions` (the rules) → `store` (sled);
+//! `nyckel` is the relying-party API client.
+
+pub mod accounts;
+pub mod clock;
+pub mod error;
+pub mod http;
+pub mod i18n;
+pub mod nyckel;
+pub mod sessions;
+pub mod store;
+pub mod totp;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::PortalError;
+
+/// How a portal runs.
+#[derive(Clone)]
+pub struct PortalConfig {
+    /// Where its sled store lives.
+    pub data_dir: PathBuf,
+    /// The second-factor server's base URL.
+    pub nyckel_url: String,
+    /// The relying-party API key (`rp_…`).
+    pub rp_key: String,
+    /// The service name phones show.
+    pub service_name: String,
+    /// Mark cookies `Secure` (the portal is served over https, e.g. behind a proxy).
+    pub secure_cookies: bool,
+    /// The source of time.
+    pub clock: Arc<dyn Clock>,
+    /// Longest wait, seconds, of one status long poll from the browser (≤ 30).
+    pub long_poll_seconds: u64,
+}
+
+impl PortalConfig {
+    /// Defaults for a portal with data in `data_dir` using the server at `nyckel_url`.
+    pub fn new(data_dir: impl Into<PathBuf>, nyckel_url: &str, rp_key: &str) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            nyckel_url: nyckel_url.to_owned(),
+            rp_key: rp_key.to_owned(),
+            service_name: "Nyckel portal".to_owned(),
+            secure_cookies: false,
+            clock: Arc::new(SystemClock),
+            long_poll_seconds: 25,
+        }
+    }
+}
+
+/// Everything the request handlers share.
+pub struct Portal {
+    /// The configuration.
+    pub config: PortalConfig,
+    /// The store (kept for flushing).
+    pub store: store::Store,
+    /// The account rules.
+    pub accounts: accounts::Accounts,
+    /// The sessions.
+    pub sessions: sessions::Sessions,
+    /// The relying-party API client.
+    pub rp: nyckel::RpClient,
+}
+
+impl Portal {
+    /// Opens the store and prepares the client.
+    pub fn open(config: PortalConfig) -> Result<Arc<Self>, PortalError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| PortalError::Io { what: format!("creating {}", config.data_dir.display()), source })?;
+        let store = store::Store::open(&config.data_dir)?;
+        let accounts = accounts::Accounts::new(store.clone(), config.clock.clone())?;
+        let sessions = sessions::Sessions::new(store.clone(), config.clock.clone());
+        let rp = nyckel::RpClient::new(&config.nyckel_url, &config.rp_key)?;
+        Ok(Arc::new(Self { config, store, accounts, sessions, rp }))
+    }
+}
+
+/// Serves `portal` on `listener` until the task is dropped or the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, portal: Arc<Portal>) -> std::io::Result<()> {
+    let app = http::router(portal);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+}

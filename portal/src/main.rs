@@ -1,0 +1,143 @@
+//! The `nyckel-portal` command: serve the portal, or manage its accounts offline.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use nyckel_portal::{Portal, PortalConfig, PortalError};
+use zeroize::Zeroizing;
+
+/// Nyckel's sign-in portal.
+#[derive(Parser)]
+#[command(name = "nyckel-portal", version, about)]
+struct Cli {
+    /// The portal's data directory (its own, not the server's).
+    #[arg(long, env = "NYCKEL_PORTAL_DATA", default_value = "nyckel-portal-data")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the portal.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "NYCKEL_PORTAL_LISTEN", default_value = "127.0.0.1:8081")]
+        listen: String,
+        /// The Nyckel server's base URL.
+        #[arg(long, env = "NYCKEL_URL", default_value = "http://127.0.0.1:8080")]
+        nyckel_url: String,
+        /// A file holding the relying-party API key (`rp_…`).
+        #[arg(long, env = "NYCKEL_RP_KEY_FILE")]
+        rp_key_file: PathBuf,
+        /// The service name phones show.
+        #[arg(long, default_value = "Nyckel portal")]
+        service_name: String,
+        /// Mark cookies Secure (when the portal is reached over https).
+        #[arg(long)]
+        secure_cookies: bool,
+    },
+    /// Manage accounts (with the portal stopped: sled holds the directory's lock).
+    Account {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Add an account; the password comes from $NYCKEL_PORTAL_PASSWORD or is asked twice. The
+    /// name must also be a user of the relying party's tenant on the Nyckel server.
+    Add { name: String },
+    /// Unblock an account, clear its failures and make it active again; with --password, also
+    /// set a new password ($NYCKEL_PORTAL_PASSWORD or asked twice).
+    Reset {
+        name: String,
+        #[arg(long)]
+        password: bool,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Portal(#[from] PortalError),
+    #[error("cannot read the password: {0}")]
+    Prompt(std::io::Error),
+    #[error("the two passwords differ")]
+    Mismatch,
+    #[error("cannot listen on {0}: {1}")]
+    Listen(String, std::io::Error),
+    #[error("cannot read the relying-party key {0}: {1}")]
+    Key(PathBuf, std::io::Error),
+}
+
+fn password() -> Result<Zeroizing<String>, CliError> {
+    if let Ok(p) = std::env::var("NYCKEL_PORTAL_PASSWORD") {
+        return Ok(Zeroizing::new(p));
+    }
+    let first = Zeroizing::new(rpassword::prompt_password("Password: ").map_err(CliError::Prompt)?);
+    let second = Zeroizing::new(rpassword::prompt_password("Password again: ").map_err(CliError::Prompt)?);
+    if *first != *second {
+        return Err(CliError::Mismatch);
+    }
+    Ok(first)
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Serve { listen, nyckel_url, rp_key_file, service_name, secure_cookies } => {
+            let key = std::fs::read_to_string(&rp_key_file).map_err(|e| CliError::Key(rp_key_file.clone(), e))?;
+            let mut config = PortalConfig::new(&cli.data_dir, &nyckel_url, key.trim());
+            config.service_name = service_name;
+            config.secure_cookies = secure_cookies;
+            let portal = Portal::open(config)?;
+            let listener =
+                tokio::net::TcpListener::bind(&listen).await.map_err(|e| CliError::Listen(listen.clone(), e))?;
+            let addr = listener.local_addr().map_err(|e| CliError::Listen(listen.clone(), e))?;
+            tracing::info!(%addr, "portal listening");
+            let server = nyckel_portal::serve(listener, Arc::clone(&portal));
+            tokio::select! {
+                result = server => result.map_err(|e| CliError::Listen(listen, e))?,
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            portal.store.flush().await?;
+            Ok(())
+        }
+        Command::Account { command } => {
+            let config = PortalConfig::new(&cli.data_dir, "http://127.0.0.1:8080", "");
+            let portal = Portal::open(config)?;
+            match command {
+                AccountCommand::Add { name } => {
+                    let pw = password()?;
+                    portal.accounts.create(&name, &pw).await?;
+                    println!("account {name} added");
+                }
+                AccountCommand::Reset { name, password: new } => {
+                    let pw = if new { Some(password()?) } else { None };
+                    portal.accounts.reset(&name, pw.as_deref().map(String::as_str)).await?;
+                    println!("account {name} reset");
+                }
+            }
+            portal.store.flush().await?;
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "nyckel_portal=info".into()),
+        )
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nyckel-portal: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The portal in real Chromium: starts a nyckel-server and the portal on free loopback ports
+# with fresh data, makes the `nyckel` CLI the phone, and runs portal/browser-tests (one browser
+# launch). Installs Debian's chromium (as root) and playwright-core (node_modules cached in
+# portal/browser-tests) when missing. PORTAL_SCREENSHOTS=docs/screenshots keeps screenshots.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else echo "test-portal-browser: needs /usr/bin/chromium (apt-get install chromium, as root)" >&2; exit 1; fi
+fi
+if [ ! -d portal/browser-tests/node_modules/playwright-core ]; then
+  # playwright-core downloads no browsers; Debian's Chromium is used.
+  (cd portal/browser-tests && npm install --no-audit --no-fund --silent)
+fi
+cargo build -q -p nyckel-server -p nyckel-cli -p nyckel-portal
+bin=$root/${CARGO_TARGET_DIR:-target}/debug
+case "${CARGO_TARGET_DIR:-}" in /*) bin=$CARGO_TARGET_DIR/debug ;; esac
+
+work=$(mktemp -d)
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+server_port=$(free_port)
+portal_port=$(free_port)
+password=Browser-test-pass-1
+
+export NYCKEL_KEK_FILE=$work/kek
+"$bin/nyckel-server" --data-dir "$work/server" kek-create >/dev/null
+"$bin/nyckel-server" --data-dir "$work/server" tenant add demo "Demo organisation" >/dev/null
+for user in alice carol; do
+  NYCKEL_USER_PASSWORD=$password "$bin/nyckel-server" --data-dir "$work/server" user --tenant demo add "$user" >/dev/null
+  NYCKEL_PORTAL_PASSWORD=$password "$bin/nyckel-portal" --data-dir "$work/portal" account add "$user" >/dev/null
+done
+"$bin/nyckel-server" --data-dir "$work/server" rp --tenant demo add browser-test > "$work/rp-key.txt"
+RUST_LOG=warn "$bin/nyckel-server" --data-dir "$work/server" serve --listen "127.0.0.1:$server_port" >"$work/server.log" 2>&1 &
+pids+=($!)
+RUST_LOG=warn "$bin/nyckel-portal" --data-dir "$work/portal" serve --listen "127.0.0.1:$portal_port" \
+  --nyckel-url "http://127.0.0.1:$server_port" --rp-key-file "$work/rp-key.txt" >"$work/portal.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  if curl -fs -o /dev/null "http://127.0.0.1:$portal_port/" && curl -s -o /dev/null "http://127.0.0.1:$server_port/"; then break; fi
+  sleep 0.1
+done
+
+export NYCKEL_VAULT=$work/phone NYCKEL_PASSPHRASE=browser-test-vault
+"$bin/nyckel" init --kdf-memory-kib 1024 --kdf-iterations 1 >/dev/null
+
+shots=
+if [ -n "${PORTAL_SCREENSHOTS:-}" ]; then mkdir -p "$PORTAL_SCREENSHOTS"; shots=$(cd "$PORTAL_SCREENSHOTS" && pwd); fi
+status=0
+PORTAL_URL="http://127.0.0.1:$portal_port" NYCKEL_CLI="$bin/nyckel" PASSWORD=$password SCREENSHOT_DIR=$shots \
+  node portal/browser-tests/signin.test.mjs || status=$?
+if [ "$status" != 0 ]; then
+  echo "--- server log"; tail -20 "$work/server.log"; echo "--- portal log"; tail -20 "$work/portal.log"
+fi
+exit "$status"
