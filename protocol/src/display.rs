@@ -70,6 +70,7 @@ fn is_forbidden(c: char) -> bool {
 
 /// Where a request comes from, as the relying party describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DisplayContext {
     /// The service, e.g. "Trade portal" (1–64 characters).
@@ -115,6 +116,7 @@ impl DisplayContext {
 
 /// One transaction detail, shown verbatim as "key: value" in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TransactionLine {
     /// The label, e.g. "New foreign account" (1–64 characters).
@@ -146,6 +148,7 @@ pub fn validate_lines(lines: &[TransactionLine]) -> Result<(), DisplayError> {
 
 /// How number matching is asked of the relying party's server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum NumberMatchMode {
     /// The phone offers three numbers; the user picks the one the browser shows.

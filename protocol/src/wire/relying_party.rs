@@ -7,6 +7,7 @@ use crate::ids::{ChallengeId, DeviceId};
 
 /// The state of a challenge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ChallengeState {
     /// Waiting for an answer.
@@ -44,6 +45,7 @@ impl ChallengeState {
 
 /// Body of `POST /v1/challenges/push`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreatePushChallenge {
     /// The user whose active devices receive the push.
@@ -77,6 +79,7 @@ impl CreatePushChallenge {
 
 /// Response to [`CreatePushChallenge`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PushChallengeCreated {
     /// The challenge.
@@ -92,6 +95,7 @@ pub struct PushChallengeCreated {
 
 /// Body of `POST /v1/challenges/qr`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateQrChallenge {
     /// The user who will type the OTP.
@@ -119,6 +123,7 @@ impl CreateQrChallenge {
 
 /// Response to [`CreateQrChallenge`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct QrChallengeCreated {
     /// The challenge.
@@ -131,6 +136,7 @@ pub struct QrChallengeCreated {
 
 /// Body of `POST /v1/challenges/{id}/otp`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VerifyOtp {
     /// The OTP as the user typed it (8 digits; spaces and dashes ignored).
@@ -139,6 +145,7 @@ pub struct VerifyOtp {
 
 /// Response of `GET /v1/challenges/{id}?wait=N` and of OTP verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChallengeStatus {
     /// The challenge.
