@@ -8,7 +8,7 @@
       RECORDS is a list of real responses, {"method", "path" (the template), "status",
       "content_type", "body"}. Each must be documented (path, method, status, media type) and a
       JSON body must validate against the document's schema for it (JSON Schema 2020-12,
-      `jsonschema`). Prints {"checked": N, "failures": [{"index": i, "error": "..."}]}.
+      `jsonschema`); a "request" body the server took (2xx) must match the request schema. Prints {"checked": N, "failures": [{"index": i, "error": "..."}]}.
 
 Always exits 0 when it could run, so the caller sees every failure and decides.
 """
@@ -17,12 +17,13 @@ import json
 import sys
 
 import jsonschema
-from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+from openapi_spec_validator import OpenAPIV31SpecValidator
+from openapi_spec_validator import validate as validate_spec
 
 
 def check_spec(doc):
     try:
-        validate(doc, cls=OpenAPIV31SpecValidator)
+        validate_spec(doc, cls=OpenAPIV31SpecValidator)
     except Exception as e:  # the validator's own error types; any of them means invalid
         return {"valid": False, "error": f"{type(e).__name__}: {e}"[:2000]}
     return {"valid": True}
@@ -32,11 +33,32 @@ def pointer(*parts):
     return "#/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
+def validate(doc, target, instance):
+    """Errors of `instance` against the schema at JSON pointer `target` of the document."""
+    # The document itself is the root, so every "#/components/schemas/..." reference resolves;
+    # its other top-level keys are unknown keywords to JSON Schema and are ignored.
+    root = dict(doc)
+    root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    root["$ref"] = target
+    validator = jsonschema.Draft202012Validator(root, format_checker=jsonschema.FormatChecker())
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path))
+    return "; ".join(f"{list(e.absolute_path)}: {e.message}" for e in errors)[:2000] or None
+
+
 def check_response(doc, record):
-    operation = doc.get("paths", {}).get(record["path"], {}).get(record["method"].lower())
+    method = record["method"].lower()
+    operation = doc.get("paths", {}).get(record["path"], {}).get(method)
     if operation is None:
         return f"{record['method']} {record['path']} is not in the document"
     status = str(record["status"])
+    # A request the server took must match the documented request body.
+    if record.get("request") is not None and status.startswith("2"):
+        if "requestBody" not in operation:
+            return "a body was accepted, but the operation documents none"
+        error = validate(doc, pointer("paths", record["path"], method, "requestBody", "content",
+                                      "application/json", "schema"), record["request"])
+        if error:
+            return f"request: {error}"
     response = operation.get("responses", {}).get(status)
     if response is None:
         return f"status {status} of {record['method']} {record['path']} is not documented"
@@ -50,18 +72,8 @@ def check_response(doc, record):
         return f"media type {media!r} is not documented for status {status} (documented: {sorted(content)})"
     if media != "application/json":
         return None
-    # The response schema, validated with the whole document as its root so that every
-    # "#/components/schemas/..." reference resolves; other top-level keys are unknown keywords
-    # to JSON Schema and are ignored.
-    root = dict(doc)
-    root["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    root["$ref"] = pointer("paths", record["path"], record["method"].lower(), "responses", status,
-                           "content", media, "schema")
-    validator = jsonschema.Draft202012Validator(root, format_checker=jsonschema.FormatChecker())
-    errors = sorted(validator.iter_errors(record["body"]), key=lambda e: list(e.absolute_path))
-    if errors:
-        return "; ".join(f"{list(e.absolute_path)}: {e.message}" for e in errors)[:2000]
-    return None
+    return validate(doc, pointer("paths", record["path"], method, "responses", status, "content", media, "schema"),
+                    record["body"])
 
 
 def main(argv):

@@ -74,17 +74,22 @@ fn is_forbidden(c: char) -> bool {
 #[serde(deny_unknown_fields)]
 pub struct DisplayContext {
     /// The service, e.g. "Trade portal" (1–64 characters).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 64)))]
     pub service: String,
     /// The action, e.g. "Sign in" (1–64 characters).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 64)))]
     pub action: String,
     /// The browser, e.g. "Firefox on Windows" (≤128).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 128)))]
     pub browser: Option<String>,
     /// The client IP address as text (≤64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 64)))]
     pub ip: Option<String>,
     /// Approximate place, e.g. "Stockholm, SE" (≤128).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 128)))]
     pub place: Option<String>,
     /// When the request was made, Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -120,8 +125,10 @@ impl DisplayContext {
 #[serde(deny_unknown_fields)]
 pub struct TransactionLine {
     /// The label, e.g. "New foreign account" (1–64 characters).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 64)))]
     pub key: String,
     /// The value, e.g. "BIC REVOLT21, IBAN …" (0–256 characters).
+    #[cfg_attr(feature = "schema", schemars(length(max = 256)))]
     pub value: String,
 }
 

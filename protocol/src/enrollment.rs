@@ -44,8 +44,10 @@ pub enum EnrollmentError {
 #[serde(deny_unknown_fields)]
 pub struct StartEnrollment {
     /// The user at the relying party (1–128 characters).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 128)))]
     pub user: String,
     /// The name the user gave the device, e.g. "Work phone" (1–64 characters).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 64)))]
     pub device_name: String,
 }
 

@@ -59,6 +59,10 @@ fn router_paths() -> Vec<String> {
     let start = ROUTER_SOURCE.find("pub fn router(").expect("router() not found in http/mod.rs");
     let body = &ROUTER_SOURCE[start..];
     let body = &body[..body.find(".fallback(").expect("router() has no fallback")];
+    assert!(
+        !body.contains(".merge(") && !body.contains(".nest("),
+        "router() merges or nests another router: teach router_paths() to read its routes too"
+    );
     let calls: Vec<&str> = body.split(".route(").skip(1).collect();
     let paths: Vec<String> = calls
         .iter()
@@ -147,6 +151,11 @@ async fn the_document_is_valid_openapi_3_1() {
     assert_eq!(push["additionalProperties"], false, "deny_unknown_fields");
     assert_eq!(push["required"], json!(["user", "context"]));
     assert_eq!(
+        (&push["properties"]["user"]["minLength"], &push["properties"]["user"]["maxLength"]),
+        (&json!(1), &json!(128))
+    );
+    assert_eq!(push["properties"]["transaction"]["maxItems"], 16);
+    assert_eq!(
         enum_values(&doc["components"]["schemas"]["ChallengeState"]),
         ["pending", "approved", "denied", "fraud", "expired", "blocked"]
     );
@@ -194,9 +203,10 @@ impl Recorder<'_> {
             Caller::Rp => req.bearer_auth(&self.h.rp_key),
             Caller::Admin => req.bearer_auth(&self.h.admin_token),
         };
-        if let Some(body) = body {
-            req = req.json(&body);
+        if let Some(body) = &body {
+            req = req.json(body);
         }
+        let request = body.unwrap_or(Value::Null);
         let resp = req.send().await.unwrap();
         let status = resp.status().as_u16();
         let content_type = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned());
@@ -210,6 +220,7 @@ impl Recorder<'_> {
         };
         self.records.push(json!({
             "method": method, "path": template, "status": status, "content_type": content_type, "body": body,
+            "request": request,
         }));
         (status, body)
     }
@@ -293,8 +304,9 @@ async fn real_responses_validate_against_the_document() {
     assert_eq!(result["checked"], records.len());
     assert_eq!(result["failures"], json!([]), "responses that do not match the document");
 
-    // The same check refuses responses that break the schemas: a state outside the enum, a field
-    // the type does not have, an error body without its code, an undocumented status.
+    // The same check refuses responses that break the schemas (a state outside the enum, a field
+    // the type does not have, an error body without its code, an undocumented status) and a
+    // request body outside its schema (an empty device name).
     let mut wrong = Vec::new();
     for (i, record) in records.iter().enumerate() {
         let mut record = record.clone();
@@ -306,6 +318,8 @@ async fn real_responses_validate_against_the_document() {
             body["surprise"] = json!(1);
         } else if body.get("error").is_some() {
             body["error"].as_object_mut().unwrap().remove("code");
+        } else if template == "/v1/enrollments" && record["status"] == 200 {
+            record["request"]["device_name"] = json!("");
         } else if template == "/healthz" {
             record["status"] = json!(418);
         } else {
@@ -313,7 +327,7 @@ async fn real_responses_validate_against_the_document() {
         }
         wrong.push((i, record));
     }
-    assert!(wrong.len() >= 6, "{wrong:?}");
+    assert!(wrong.len() >= 7, "{wrong:?}");
     let result = check("responses", &[&doc, &Value::Array(wrong.iter().map(|(_, r)| r.clone()).collect())]);
     let failed: Vec<u64> =
         result["failures"].as_array().unwrap().iter().map(|f| f["index"].as_u64().unwrap()).collect();

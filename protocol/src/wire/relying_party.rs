@@ -49,11 +49,13 @@ impl ChallengeState {
 #[serde(deny_unknown_fields)]
 pub struct CreatePushChallenge {
     /// The user whose active devices receive the push.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 128)))]
     pub user: String,
     /// Service, action, browser, IP, place, time.
     pub context: DisplayContext,
     /// Ordered transaction lines, shown verbatim; empty for a login.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "schema", schemars(length(max = crate::display::MAX_TRANSACTION_LINES)))]
     pub transaction: Vec<TransactionLine>,
     /// Number matching: absent means [`NumberMatchMode::Type`]; `"choose"` and `"none"` only when asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,13 +101,17 @@ pub struct PushChallengeCreated {
 #[serde(deny_unknown_fields)]
 pub struct CreateQrChallenge {
     /// The user who will type the OTP.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 128)))]
     pub user: String,
     /// Service shown on the phone (1–64).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 64)))]
     pub service: String,
     /// Action shown on the phone (1–64), e.g. "Sign in".
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 64)))]
     pub action: String,
     /// Transaction lines; non-empty makes a `nyckel://tx` code.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "schema", schemars(length(max = crate::display::MAX_TRANSACTION_LINES)))]
     pub transaction: Vec<TransactionLine>,
     /// Lifetime in seconds (30–600, default 120).
     #[serde(default, skip_serializing_if = "Option::is_none")]
