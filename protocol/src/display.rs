@@ -70,20 +70,26 @@ fn is_forbidden(c: char) -> bool {
 
 /// Where a request comes from, as the relying party describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DisplayContext {
     /// The service, e.g. "Trade portal" (1–64 characters).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 64)))]
     pub service: String,
     /// The action, e.g. "Sign in" (1–64 characters).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 64)))]
     pub action: String,
     /// The browser, e.g. "Firefox on Windows" (≤128).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 128)))]
     pub browser: Option<String>,
     /// The client IP address as text (≤64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 64)))]
     pub ip: Option<String>,
     /// Approximate place, e.g. "Stockholm, SE" (≤128).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 128)))]
     pub place: Option<String>,
     /// When the request was made, Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -115,11 +121,14 @@ impl DisplayContext {
 
 /// One transaction detail, shown verbatim as "key: value" in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TransactionLine {
     /// The label, e.g. "New foreign account" (1–64 characters).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 64)))]
     pub key: String,
     /// The value, e.g. "BIC REVOLT21, IBAN …" (0–256 characters).
+    #[cfg_attr(feature = "schema", schemars(length(max = 256)))]
     pub value: String,
 }
 
@@ -146,6 +155,7 @@ pub fn validate_lines(lines: &[TransactionLine]) -> Result<(), DisplayError> {
 
 /// How number matching is asked of the relying party's server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum NumberMatchMode {
     /// The phone offers three numbers; the user picks the one the browser shows.

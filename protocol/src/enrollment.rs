@@ -40,11 +40,14 @@ pub enum EnrollmentError {
 
 /// Body of `POST /v1/enrollments` (relying party or the server's own pages): start an enrollment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StartEnrollment {
     /// The user at the relying party (1–128 characters).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 128)))]
     pub user: String,
     /// The name the user gave the device, e.g. "Work phone" (1–64 characters).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 64)))]
     pub device_name: String,
 }
 
@@ -58,6 +61,7 @@ impl StartEnrollment {
 
 /// Response to [`StartEnrollment`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EnrollmentStarted {
     /// The enrollment.
@@ -70,6 +74,7 @@ pub struct EnrollmentStarted {
 
 /// State of an enrollment, as the browser sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum EnrollmentState {
     /// Waiting for the phone.
@@ -82,6 +87,7 @@ pub enum EnrollmentState {
 
 /// Response of `GET /v1/enrollments/{id}?wait=N` (long poll).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EnrollmentStatus {
     /// The enrollment.

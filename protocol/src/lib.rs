@@ -11,7 +11,8 @@
 //! - [`rekey`]: PIN change with a fresh `S`;
 //! - [`key_rotation`]: server key rotation chains;
 //! - [`ocra`], [`qr_otp`], [`qr`]: RFC 6287 OCRA, QR one-time passwords and QR payload URIs;
-//! - [`wire`]: the JSON bodies of every endpoint and the error format.
+//! - [`wire`]: the JSON bodies of every endpoint and the error format (with the `schema` feature,
+//!   their JSON Schemas through `schemars`, for the server's OpenAPI document).
 //!
 //! The specification is docs/PROTOCOL.md.
 
@@ -34,6 +35,8 @@ pub mod qr;
 pub mod qr_otp;
 pub mod rekey;
 pub mod request;
+#[cfg(feature = "schema")]
+mod schema;
 pub mod wire;
 
 pub use agreement::{AgreementError, EphemeralKey, KeyShare};

@@ -18,6 +18,7 @@ pub const HEAD_TAG: &str = "nyckel/audit/v1/head";
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuditKind {
     /// An enrollment QR code was issued.
@@ -118,6 +119,7 @@ impl fmt::Debug for AuditHash {
 
 /// One audit record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AuditEvent {
     /// Sequence number: 1 for the first event, then contiguous.
     pub seq: u64,
@@ -231,6 +233,7 @@ pub const MAX_AUDIT_PAGE: usize = 500;
 /// Response of `GET /v1/admin/audit?after=SEQ&limit=N` and of `GET /v1/device/audit?after=SEQ&limit=N`
 /// (a device's own events only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AuditPage {
     /// Events in sequence order.
     pub events: Vec<AuditEvent>,

@@ -7,6 +7,7 @@ use crate::policy::INACTIVE_AFTER;
 
 /// A device's standing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceState {
     /// Receives challenges and may answer.
@@ -32,6 +33,7 @@ impl DeviceState {
 
 /// One device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeviceInfo {
     /// The device.
@@ -54,6 +56,7 @@ pub struct DeviceInfo {
 
 /// Response of the device listings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeviceList {
     /// The devices.

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Machine-readable error codes. Clients must treat codes they do not know as [`ErrorCode::Unknown`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// 400: malformed JSON, a missing or ill-formed field, or a bad query parameter.
@@ -95,6 +96,7 @@ impl ErrorCode {
 
 /// The error object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorDetail {
     /// Machine-readable code.
     pub code: ErrorCode,
@@ -110,6 +112,7 @@ pub struct ErrorDetail {
 
 /// `{"error":{"code":"...","message":"..."}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,

@@ -7,6 +7,7 @@ use crate::ids::{ChallengeId, DeviceId};
 
 /// The state of a challenge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ChallengeState {
     /// Waiting for an answer.
@@ -44,14 +45,17 @@ impl ChallengeState {
 
 /// Body of `POST /v1/challenges/push`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreatePushChallenge {
     /// The user whose active devices receive the push.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 128)))]
     pub user: String,
     /// Service, action, browser, IP, place, time.
     pub context: DisplayContext,
     /// Ordered transaction lines, shown verbatim; empty for a login.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "schema", schemars(length(max = crate::display::MAX_TRANSACTION_LINES)))]
     pub transaction: Vec<TransactionLine>,
     /// Number matching: absent means [`NumberMatchMode::Type`]; `"choose"` and `"none"` only when asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,6 +81,7 @@ impl CreatePushChallenge {
 
 /// Response to [`CreatePushChallenge`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PushChallengeCreated {
     /// The challenge.
@@ -92,16 +97,21 @@ pub struct PushChallengeCreated {
 
 /// Body of `POST /v1/challenges/qr`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateQrChallenge {
     /// The user who will type the OTP.
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 128)))]
     pub user: String,
     /// Service shown on the phone (1–64).
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 64)))]
     pub service: String,
     /// Action shown on the phone (1–64), e.g. "Sign in".
+    #[cfg_attr(feature = "schema", schemars(length(min = 1, max = 64)))]
     pub action: String,
     /// Transaction lines; non-empty makes a `nyckel://tx` code.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "schema", schemars(length(max = crate::display::MAX_TRANSACTION_LINES)))]
     pub transaction: Vec<TransactionLine>,
     /// Lifetime in seconds (30–600, default 120).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,6 +129,7 @@ impl CreateQrChallenge {
 
 /// Response to [`CreateQrChallenge`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct QrChallengeCreated {
     /// The challenge.
@@ -131,6 +142,7 @@ pub struct QrChallengeCreated {
 
 /// Body of `POST /v1/challenges/{id}/otp`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VerifyOtp {
     /// The OTP as the user typed it (8 digits; spaces and dashes ignored).
@@ -139,6 +151,7 @@ pub struct VerifyOtp {
 
 /// Response of `GET /v1/challenges/{id}?wait=N` and of OTP verification.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ChallengeStatus {
     /// The challenge.

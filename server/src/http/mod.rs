@@ -3,6 +3,7 @@
 pub mod client_addr;
 pub mod extract;
 pub mod limits;
+pub mod openapi;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use nyckel_protocol::wire::relying_party::{
 use nyckel_protocol::{
     Answer, ChallengeId, CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentReceipt, ErrorCode, PinCheck,
 };
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use self::extract::{decode, Admin, ApiPath, ApiQuery, ClientIp, JsonBody, Rp, Signed};
@@ -34,7 +36,7 @@ use crate::{audit, challenges, enrollments, phone, qr_image};
 type Api<T> = Result<Json<T>, ApiError>;
 
 /// `?wait=N` of the long polls.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaitQuery {
     /// Seconds, clamped to 0–30.
@@ -42,7 +44,7 @@ pub struct WaitQuery {
 }
 
 /// Query of `GET /v1/admin/devices`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DevicesQuery {
     /// Only this tenant's devices (a tenant administrator sees only their own anyway).
@@ -54,7 +56,7 @@ pub struct DevicesQuery {
 }
 
 /// Query of `GET /v1/admin/audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Events after this sequence number.
@@ -63,7 +65,20 @@ pub struct AuditQuery {
     pub limit: Option<usize>,
 }
 
-/// The router of every endpoint.
+/// The `{action}` of `POST /v1/admin/devices/{id}/{action}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceActionName {
+    /// Blocked → active, PIN-failure count 0.
+    Unblock,
+    /// Inactive → active.
+    Reactivate,
+    /// Deleted, its secret destroyed.
+    Revoke,
+}
+
+/// The router of every endpoint (each documented in [`openapi::OPERATIONS`] or listed in
+/// [`openapi::UNDOCUMENTED`]).
 pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/v1/enrollments", post(start_enrollment))
@@ -89,6 +104,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/v1/openapi.json", get(openapi::serve))
         .route("/v1/admin/tenants/{tenant}/users/{user}/otp-unlock", post(admin_otp_unlock))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -376,13 +392,12 @@ async fn admin_device_action(
     State(app): State<Arc<App>>,
     Admin(scope): Admin,
     ClientIp(ip): ClientIp,
-    ApiPath((id, action)): ApiPath<(DeviceId, String)>,
+    ApiPath((id, action)): ApiPath<(DeviceId, DeviceActionName)>,
 ) -> Result<StatusCode, ApiError> {
-    let action = match action.as_str() {
-        "unblock" => DeviceAction::Unblock,
-        "reactivate" => DeviceAction::Reactivate,
-        "revoke" => DeviceAction::Revoke,
-        _ => return Err(ApiError::not_found("device action")),
+    let action = match action {
+        DeviceActionName::Unblock => DeviceAction::Unblock,
+        DeviceActionName::Reactivate => DeviceAction::Reactivate,
+        DeviceActionName::Revoke => DeviceAction::Revoke,
     };
     admin::device_action(&app, &scope, &id, action, ip.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
