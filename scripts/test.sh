@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
 # A real privacyIDEA 3.14 (+ Redis) on loopback for the interop tests (core/tests/privacyidea.rs,
 # which fail rather than skip with NYCKEL_PRIVACYIDEA_REQUIRED set).
-eval "$(bash scripts/privacyidea/start.sh)"
+pi_env="$(bash scripts/privacyidea/start.sh)"   # an assignment, so a failed start stops the script
+eval "$pi_env"
 trap 'bash scripts/privacyidea/stop.sh "$NYCKEL_PRIVACYIDEA_DIR"' EXIT
 export NYCKEL_PRIVACYIDEA_REQUIRED=1
 cargo test --workspace --locked

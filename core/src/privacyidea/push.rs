@@ -455,12 +455,12 @@ pub struct PushChallengeBody {
     pub decline_reasons: bool,
 }
 
+/// One entry of a poll: its nonce and verified content, or why it was refused.
+pub type PollEntry = Result<(String, PushChallengeBody), PushError>;
+
 /// Reads a poll response body into verified challenges; pure (the fuzz target calls it).
 /// An error envelope or a body that is not a list is an error; a bad entry is only rejected.
-pub fn parse_poll(
-    token: &PushToken,
-    response: &RawResponse,
-) -> Result<Vec<Result<(String, PushChallengeBody), PushError>>, PushError> {
+pub fn parse_poll(token: &PushToken, response: &RawResponse) -> Result<Vec<PollEntry>, PushError> {
     let envelope = envelope(response)?;
     let list = envelope.value.as_array().ok_or(PushError::BadResponse { reason: "poll value is not a list".into() })?;
     if list.len() > MAX_CHALLENGES_PER_POLL {
