@@ -1,7 +1,7 @@
 // The portal in real Chromium: first sign-in registering the `nyckel` CLI as the phone (the
 // page learns by itself that it was registered), sign-in with password + push where the page
-// shows the number and continues by itself once the CLI approves, five wrong passwords
-// blocking an account, and the language switch. One browser launch.
+// shows the number and continues by itself once the CLI approves, a keyboard-only attempt,
+// five wrong passwords blocking an account, and the language switch. One browser launch.
 // Environment (set by scripts/test-portal-browser.sh): PORTAL_URL, NYCKEL_CLI, NYCKEL_VAULT,
 // NYCKEL_PASSPHRASE, PASSWORD; optional CHROMIUM, SCREENSHOT_DIR.
 import { chromium } from "playwright-core";
@@ -89,8 +89,20 @@ try {
   await page.click("form.signout button");
   await page.waitForURL(`${PORTAL_URL}/`);
 
+  step = "keyboard only: the sign-in form is reachable and sent without a mouse";
+  await page.goto(`${PORTAL_URL}/`);
+  // The user-name field has focus on arrival; Tab moves to the password; Enter sends the form.
+  assert.equal(await page.evaluate(() => document.activeElement.id), "user");
+  await page.keyboard.type("carol");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "password");
+  await page.keyboard.type("not-the-password");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector('[role="alert"]');
+  assert.match(await page.textContent('[role="alert"]'), /Wrong user name or password/);
+
   step = "five wrong passwords block the account";
-  for (let i = 1; i <= 5; i++) {
+  for (let i = 2; i <= 5; i++) {
     await signIn(page, "carol", "not-the-password");
     const alert = await page.textContent('[role="alert"]');
     if (i < 5) assert.match(alert, /Wrong user name or password/);

@@ -205,6 +205,11 @@ catalogue! {
     TotpSecret => ("Eller skriv in hemligheten:", "Eller indtast hemmeligheden:", "Or type in the secret:"),
     TotpSaved => ("Autentiseringsappen är kopplad till ditt konto.", "Godkendelsesappen er knyttet til din konto.", "The authenticator app is linked to your account."),
     Home => ("Start", "Start", "Home"),
+    TooManyAttempts => (
+        "För många försök från din adress. Vänta en minut och försök igen.",
+        "For mange forsøg fra din adresse. Vent et minut, og prøv igen.",
+        "Too many attempts from your address. Wait a minute and try again."
+    ),
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod error;
 pub mod http;
 pub mod i18n;
+pub mod limits;
 pub mod nyckel;
 pub mod sessions;
 pub mod store;
@@ -39,6 +40,8 @@ pub struct PortalConfig {
     pub clock: Arc<dyn Clock>,
     /// Longest wait, seconds, of one status long poll from the browser (≤ 30).
     pub long_poll_seconds: u64,
+    /// Password and code attempts per minute per browser address (0: no limit).
+    pub attempts_per_minute: u32,
 }
 
 impl PortalConfig {
@@ -52,6 +55,7 @@ impl PortalConfig {
             secure_cookies: false,
             clock: Arc::new(SystemClock),
             long_poll_seconds: 25,
+            attempts_per_minute: 30,
         }
     }
 }
@@ -68,6 +72,8 @@ pub struct Portal {
     pub sessions: sessions::Sessions,
     /// The relying-party API client.
     pub rp: nyckel::RpClient,
+    /// The per-address limit on password and code attempts.
+    pub attempts: Option<limits::AttemptLimiter>,
 }
 
 impl Portal {
@@ -79,7 +85,8 @@ impl Portal {
         let accounts = accounts::Accounts::new(store.clone(), config.clock.clone())?;
         let sessions = sessions::Sessions::new(store.clone(), config.clock.clone());
         let rp = nyckel::RpClient::new(&config.nyckel_url, &config.rp_key)?;
-        Ok(Arc::new(Self { config, store, accounts, sessions, rp }))
+        let attempts = limits::AttemptLimiter::new(config.attempts_per_minute);
+        Ok(Arc::new(Self { config, store, accounts, sessions, rp, attempts }))
     }
 }
 

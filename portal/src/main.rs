@@ -37,6 +37,9 @@ enum Command {
         /// Mark cookies Secure (when the portal is reached over https).
         #[arg(long)]
         secure_cookies: bool,
+        /// Password and code attempts per minute per browser address (0: no limit).
+        #[arg(long, default_value_t = 30)]
+        attempts_per_minute: u32,
     },
     /// Manage accounts (with the portal stopped: sled holds the directory's lock).
     Account {
@@ -87,11 +90,12 @@ fn password() -> Result<Zeroizing<String>, CliError> {
 
 async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Serve { listen, nyckel_url, rp_key_file, service_name, secure_cookies } => {
+        Command::Serve { listen, nyckel_url, rp_key_file, service_name, secure_cookies, attempts_per_minute } => {
             let key = std::fs::read_to_string(&rp_key_file).map_err(|e| CliError::Key(rp_key_file.clone(), e))?;
             let mut config = PortalConfig::new(&cli.data_dir, &nyckel_url, key.trim());
             config.service_name = service_name;
             config.secure_cookies = secure_cookies;
+            config.attempts_per_minute = attempts_per_minute;
             let portal = Portal::open(config)?;
             let listener =
                 tokio::net::TcpListener::bind(&listen).await.map_err(|e| CliError::Listen(listen.clone(), e))?;

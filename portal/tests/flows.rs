@@ -45,6 +45,11 @@ impl Drop for Harness {
 
 impl Harness {
     async fn start() -> Harness {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Harness::start`] with the portal's configuration adjusted by `configure`.
+    async fn start_with(configure: impl FnOnce(&mut PortalConfig)) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("server");
         nyckel_server::admin::add_tenant(&data, "acme", "Acme Trade").unwrap();
@@ -72,6 +77,7 @@ impl Harness {
         config.clock = clock.clone();
         // Status long polls return at once in tests unless the phone already answered.
         config.long_poll_seconds = 0;
+        configure(&mut config);
         let portal = Portal::open(config).unwrap();
         for user in ["alice", "bob"] {
             portal.accounts.create(user, PASSWORD).await.unwrap();
@@ -453,4 +459,16 @@ async fn language_follows_the_browser_and_the_switch() {
     assert_eq!(response.headers()["location"], "/", "no open redirect");
     let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(cookie.starts_with("portal_lang=da"), "{cookie}");
+}
+
+#[tokio::test]
+async fn one_address_gets_a_limited_number_of_attempts_per_minute() {
+    let h = Harness::start_with(|config| config.attempts_per_minute = 3).await;
+    let mut browser = h.browser();
+    // Different accounts, so the per-account block does not come into it.
+    for user in ["alice", "bob", "carol"] {
+        assert_eq!(browser.sign_in(user, "wrong-password").await.0, 401);
+    }
+    assert_eq!(browser.sign_in("alice", PASSWORD).await.0, 429, "the fourth attempt within the minute");
+    assert!(!h.portal.accounts.get("alice").unwrap().unwrap().blocked);
 }

@@ -122,6 +122,7 @@ pub async fn index(ctx: Ctx) -> Response {
 }
 
 pub async fn login(CsrfForm { mut ctx, form }: CsrfForm<LoginForm>) -> Res {
+    ctx.attempt()?;
     let user = form.user.trim().to_owned();
     let outcome = ctx.portal.accounts.check_password(&user, &form.password).await.or_fail(&ctx)?;
     let account = match outcome {
@@ -286,6 +287,7 @@ pub async fn qr_page(ctx: Ctx) -> Res {
 
 pub async fn verify_qr(CsrfForm { ctx, form }: CsrfForm<OtpForm>) -> Res {
     let account = password_stage(&ctx)?;
+    ctx.attempt()?;
     let Some(PendingFactor::Qr { challenge_id, qr, .. }) = ctx.session.factor.clone() else {
         return Ok(ctx.redirect("/factor"));
     };
@@ -316,6 +318,7 @@ fn pages_state_msg(state: ChallengeState) -> Msg {
 
 pub async fn verify_totp(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res {
     let account = password_stage(&ctx)?;
+    ctx.attempt()?;
     match ctx.portal.accounts.check_totp(&account, &form.code).await.or_fail(&ctx)? {
         Ok(()) => complete_sign_in(ctx, account).await,
         Err(SignInRefusal::Blocked) => {

@@ -180,6 +180,20 @@ impl Ctx {
         self.finish((status, axum::response::Html(markup.into_string())))
     }
 
+    /// Counts a password or code attempt from this browser's address; `Err` is the 429 page
+    /// when the address has made too many.
+    #[allow(clippy::result_large_err)] // the handler's early return, moved once
+    pub fn attempt(&self) -> Result<(), Response> {
+        let (Some(limiter), Some(ip)) = (&self.portal.attempts, self.ip.as_deref().and_then(|ip| ip.parse().ok()))
+        else {
+            return Ok(());
+        };
+        if limiter.allow(ip) {
+            return Ok(());
+        }
+        Err(self.page(StatusCode::TOO_MANY_REQUESTS, pages::message_page(self.lang, self.t(Msg::TooManyAttempts))))
+    }
+
     /// A 303 redirect to `to`.
     pub fn redirect(&self, to: &str) -> Response {
         self.finish(Redirect::to(to))
