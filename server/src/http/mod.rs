@@ -3,6 +3,7 @@
 pub mod client_addr;
 pub mod extract;
 pub mod limits;
+pub mod new_device;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -90,6 +91,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/v1/admin/tenants/{tenant}/users/{user}/otp-unlock", post(admin_otp_unlock))
+        .merge(new_device::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(app.clone(), durable_audit))
