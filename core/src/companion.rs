@@ -101,6 +101,10 @@ pub struct Companion {
     /// Server time minus phone clock, seconds, from the last server time observed within
     /// [`MAX_CLOCK_CORRECTION`]; added to the clock by [`Companion::now`].
     pub(crate) clock_offset: AtomicI64,
+    /// New-phone registrations waiting for a registered phone's approval, by enrollment
+    /// ([`crate::new_device`]); each holds its device key, one-use key and PIN until decided.
+    pub(crate) device_enrollments:
+        Mutex<HashMap<nyckel_protocol::EnrollmentId, crate::registration::PendingEnrollment>>,
 }
 
 impl Companion {
@@ -120,6 +124,7 @@ impl Companion {
             pending: Mutex::new(HashMap::new()),
             changes: watch::Sender::new(0),
             clock_offset: AtomicI64::new(0),
+            device_enrollments: Mutex::new(HashMap::new()),
         })
     }
 
