@@ -36,6 +36,8 @@ pub struct NewPhoneRequest {
 }
 
 /// Where the new phone's registration stands.
+// Lowered into a buffer to cross the FFI anyway; boxing would buy nothing there.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum NewPhoneProgress {
     /// Nobody decided yet; call `wait_new_phone` again.
@@ -87,7 +89,11 @@ fn enrollment_id(text: &str) -> Result<EnrollmentId, NyckelError> {
 #[uniffi::export]
 impl Nyckel {
     /// On a registered phone: an "add a phone" code for a new phone of the same user.
-    pub async fn add_phone_code(&self, registration_id: String, device_name: String) -> Result<AddPhoneCode, NyckelError> {
+    pub async fn add_phone_code(
+        &self,
+        registration_id: String,
+        device_name: String,
+    ) -> Result<AddPhoneCode, NyckelError> {
         let companion = self.companion.clone();
         let code = self.run(async move { companion.add_phone_code(&registration_id, &device_name).await }).await?;
         Ok(AddPhoneCode { enrollment_id: code.enrollment_id.to_string(), qr: code.qr, expires_at: code.expires_at })
@@ -110,14 +116,20 @@ impl Nyckel {
 
     /// On the new phone: waits up to `wait_seconds` (≤ 30) for the decision. Denied:
     /// `Refused`; expired: `RequestClosed`.
-    pub async fn wait_new_phone(&self, enrollment_id: String, wait_seconds: u64) -> Result<NewPhoneProgress, NyckelError> {
+    pub async fn wait_new_phone(
+        &self,
+        enrollment_id: String,
+        wait_seconds: u64,
+    ) -> Result<NewPhoneProgress, NyckelError> {
         let id = self::enrollment_id(&enrollment_id)?;
         let companion = self.companion.clone();
         let progress = self.run(async move { companion.wait_device_enrollment(&id, wait_seconds).await }).await?;
         Ok(match progress {
-            DeviceEnrollmentProgress::AwaitingApproval { expires_at } => NewPhoneProgress::AwaitingApproval { expires_at },
+            DeviceEnrollmentProgress::AwaitingApproval { expires_at } => {
+                NewPhoneProgress::AwaitingApproval { expires_at }
+            }
             DeviceEnrollmentProgress::Registered(summary) => {
-                NewPhoneProgress::Registered { registration: RegistrationInfo::from(summary) }
+                NewPhoneProgress::Registered { registration: RegistrationInfo::from(*summary) }
             }
         })
     }
@@ -167,7 +179,12 @@ impl Nyckel {
     /// Retires a device of the registration's user: another one needs this phone's PIN
     /// (`WrongPin`, `DeviceBlocked` like an approval); this phone's own is unregistered and
     /// forgotten (the PIN is then ignored).
-    pub async fn retire_device(&self, registration_id: String, device_id: String, pin: String) -> Result<(), NyckelError> {
+    pub async fn retire_device(
+        &self,
+        registration_id: String,
+        device_id: String,
+        pin: String,
+    ) -> Result<(), NyckelError> {
         let target = DeviceId::new(&device_id).map_err(NyckelError::invalid)?;
         let companion = self.companion.clone();
         let pin = zeroize::Zeroizing::new(pin);

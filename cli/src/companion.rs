@@ -416,7 +416,10 @@ fn selected(companion: &Companion, query: Option<&str>) -> Result<Vec<Registrati
     }
 }
 
-pub(crate) fn pick<'a>(registrations: &'a [RegistrationSummary], query: &str) -> Result<&'a RegistrationSummary, CliError> {
+pub(crate) fn pick<'a>(
+    registrations: &'a [RegistrationSummary],
+    query: &str,
+) -> Result<&'a RegistrationSummary, CliError> {
     if let Some(exact) = registrations.iter().find(|registration| registration.id == query) {
         return Ok(exact);
     }

@@ -28,8 +28,13 @@ pub fn add_phone(path: &Path, global: &Global, registration: Option<&str>, name:
     let registration = one(&companion.registrations()?, registration)?;
     let code = runtime()?.block_on(companion.add_phone_code(&registration.id, name))?;
     println!("{}", code.qr);
-    eprintln!("Scan or copy this code on the new phone (nyckel register --from-device CODE) before {}.", utc(code.expires_at));
-    eprintln!("Then approve it here with `nyckel approve`: compare the fingerprint, type the number the new phone shows.");
+    eprintln!(
+        "Scan or copy this code on the new phone (nyckel register --from-device CODE) before {}.",
+        utc(code.expires_at)
+    );
+    eprintln!(
+        "Then approve it here with `nyckel approve`: compare the fingerprint, type the number the new phone shows."
+    );
     Ok(())
 }
 
@@ -49,7 +54,7 @@ pub fn register_from_device(path: &Path, global: &Global, code: &CodeArgs) -> Re
         loop {
             match companion.wait_device_enrollment(&asked.enrollment_id, 30).await? {
                 DeviceEnrollmentProgress::AwaitingApproval { .. } => continue,
-                DeviceEnrollmentProgress::Registered(summary) => return Ok::<_, CliError>(summary),
+                DeviceEnrollmentProgress::Registered(summary) => return Ok::<_, CliError>(*summary),
             }
         }
     })?;

@@ -40,8 +40,8 @@ pub use history::{
     HistoryRecord, HistoryResult, ReceiptStatus,
 };
 pub use import::{detect as detect_import_format, EntryOutcome, Format as ImportFormat, ImportError, ImportReport};
-pub use new_device::{AddPhoneCode, DeviceEnrollmentProgress, DeviceEnrollmentRequest};
 pub use migration::{parse_migration, MigrationBatch, MigrationCollector, MigrationError};
+pub use new_device::{AddPhoneCode, DeviceEnrollmentProgress, DeviceEnrollmentRequest};
 pub use otp::{Algorithm, Code, OtpKind, OtpParams, ParamsError};
 pub use otpauth::{parse_otpauth, parse_otpauth_bytes, to_otpauth, UriError};
 pub use qr_otp::{OtpPrompt, QrOtpError};

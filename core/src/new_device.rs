@@ -61,7 +61,7 @@ pub enum DeviceEnrollmentProgress {
         expires_at: u64,
     },
     /// Approved: this phone's own registration is stored.
-    Registered(RegistrationSummary),
+    Registered(Box<RegistrationSummary>),
 }
 
 impl ServerClient {
@@ -203,7 +203,7 @@ impl Companion {
             }
             Ok(EnrollmentResult { state: ApprovalState::Approved, receipt: Some(receipt), .. }) => {
                 let pending = self.take_device_enrollment(enrollment_id)?;
-                return Ok(DeviceEnrollmentProgress::Registered(self.finish_enrollment(pending, receipt)?));
+                return Ok(DeviceEnrollmentProgress::Registered(Box::new(self.finish_enrollment(pending, receipt)?)));
             }
             Ok(EnrollmentResult { state: ApprovalState::Approved, receipt: None, .. }) => {
                 return Err(ServerApiError::BadResponse {
@@ -238,12 +238,13 @@ impl Companion {
         registration_id: &str,
         challenge_id: &ChallengeId,
     ) -> Result<Option<NewDeviceDetails>, CompanionError> {
-        let challenge = self.pending_map().get(&(registration_id.to_owned(), challenge_id.clone())).cloned().ok_or_else(
-            || ApprovalError::UnknownChallenge {
-                registration: registration_id.to_owned(),
-                challenge: challenge_id.clone(),
-            },
-        )?;
+        let challenge =
+            self.pending_map().get(&(registration_id.to_owned(), challenge_id.clone())).cloned().ok_or_else(|| {
+                ApprovalError::UnknownChallenge {
+                    registration: registration_id.to_owned(),
+                    challenge: challenge_id.clone(),
+                }
+            })?;
         Ok(challenge.new_device())
     }
 

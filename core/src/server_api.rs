@@ -310,7 +310,10 @@ pub(crate) async fn read_empty(url: &str, builder: reqwest::RequestBuilder) -> R
     }
 }
 
-pub(crate) async fn read_json<T: DeserializeOwned>(url: &str, builder: reqwest::RequestBuilder) -> Result<T, ServerApiError> {
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    url: &str,
+    builder: reqwest::RequestBuilder,
+) -> Result<T, ServerApiError> {
     let response = builder.send().await.map_err(|error| network(url, error))?;
     let status = response.status();
     let bytes = read_body(url, response).await?;

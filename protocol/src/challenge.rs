@@ -334,8 +334,11 @@ pub(crate) mod tests {
     fn new_device_challenges_are_signed_apart_and_have_one_form() {
         let key = server_key();
         let dev = DeviceId::new("dev-1").unwrap();
-        let details =
-            NewDeviceDetails { name: "New phone".into(), platform: "Android 15".into(), fingerprint: "SDG4-J5ET".into() };
+        let details = NewDeviceDetails {
+            name: "New phone".into(),
+            platform: "Android 15".into(),
+            fingerprint: "SDG4-J5ET".into(),
+        };
         let mut c = challenge(false);
         c.display = details.display("Acme Trade");
         c.kind = PushKind::NewDevice;
@@ -349,7 +352,10 @@ pub(crate) mod tests {
         sign_in.kind = PushKind::SignIn;
         let mut promoted = sign_in.sign(&key);
         promoted.challenge.kind = PushKind::NewDevice;
-        assert!(matches!(promoted.verify(&key.public_key(), &dev, 1_000_010), Err(ChallengeError::BadSignature { .. })));
+        assert!(matches!(
+            promoted.verify(&key.public_key(), &dev, 1_000_010),
+            Err(ChallengeError::BadSignature { .. })
+        ));
         // A signed new-device challenge of another form is refused.
         let mut odd = c.clone();
         odd.display.transaction.swap(0, 1);

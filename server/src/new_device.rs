@@ -30,8 +30,8 @@ use crate::challenges::{
     ChallengeRecord, Target,
 };
 use crate::devices::{lock, DeviceEntry, PinVerdict};
-use crate::enrollments::{check_code, check_token, failed, register_device, ApprovalRecord, EnrollmentEntry};
 use crate::enrollments::EnrollmentRecord;
+use crate::enrollments::{check_code, check_token, failed, register_device, ApprovalRecord, EnrollmentEntry};
 use crate::nonces::NonceCheck;
 use crate::phone::{pin_refusal, rejected};
 use crate::tenants;
@@ -216,9 +216,7 @@ pub async fn result(app: &App, req: EnrollmentResultRequest, ip: Option<&str>) -
         check_token(app, &mut record, &req.token, ip)?;
         match &record.approval {
             Some(approval) => approval.challenge_id.clone(),
-            None => {
-                return Err(ApiError::new(ErrorCode::ApprovalRequired, "no approval was asked with this code yet"))
-            }
+            None => return Err(ApiError::new(ErrorCode::ApprovalRequired, "no approval was asked with this code yet")),
         }
     };
     let challenge = app
@@ -233,7 +231,10 @@ pub async fn result(app: &App, req: EnrollmentResultRequest, ip: Option<&str>) -
         match settle_expiry(app, &challenge, now)? {
             ChallengeState::Approved => return complete(app, &entry, &challenge, ip).await,
             ChallengeState::Expired => {
-                return Err(ApiError::new(ErrorCode::EnrollmentExpired, "no registered device approved the new phone in time"))
+                return Err(ApiError::new(
+                    ErrorCode::EnrollmentExpired,
+                    "no registered device approved the new phone in time",
+                ))
             }
             ChallengeState::Denied | ChallengeState::Fraud | ChallengeState::Blocked => {
                 return Err(ApiError::new(ErrorCode::EnrollmentDenied, "a registered device refused to add this phone"))
@@ -244,7 +245,8 @@ pub async fn result(app: &App, req: EnrollmentResultRequest, ip: Option<&str>) -
         if tokio::time::Instant::now() >= deadline || *stopping.borrow() {
             return Ok(EnrollmentResult { state: ApprovalState::AwaitingApproval, expires_at, receipt: None });
         }
-        let wake = deadline.min(tokio::time::Instant::now() + Duration::from_secs(expires_at.saturating_sub(now).max(1)));
+        let wake =
+            deadline.min(tokio::time::Instant::now() + Duration::from_secs(expires_at.saturating_sub(now).max(1)));
         tokio::select! {
             changed = rx.changed() => {
                 if changed.is_err() {

@@ -280,8 +280,7 @@ async fn another_tenants_devices_are_out_of_reach() {
     let (status, body) = new.result(&h).await;
     assert_eq!((status, body["state"].as_str()), (200, Some("awaiting_approval")), "{body}");
     // The other tenant's relying party does not see the code.
-    let (status, _) =
-        h.rp_as(&other_rp, "GET", &format!("/v1/enrollments/{}?wait=0", asked.enrollment_id), None).await;
+    let (status, _) = h.rp_as(&other_rp, "GET", &format!("/v1/enrollments/{}?wait=0", asked.enrollment_id), None).await;
     assert_eq!(status, 404);
 
     // A device lists and retires only its own user's devices: the other tenant's are 404.
@@ -291,8 +290,9 @@ async fn another_tenants_devices_are_out_of_reach() {
         body["devices"].as_array().unwrap().iter().map(|d| d["device_id"].as_str().unwrap()).collect();
     assert_eq!(listed, vec![stranger.device_id.as_str()]);
     let path = format!("/v1/device/devices/{}/retire", old.device_id);
-    let (status, body) =
-        stranger.signed(&h, "POST", &path, Some(retire_body(&stranger, &old.device_id, &stranger.secret, h.now()))).await;
+    let (status, body) = stranger
+        .signed(&h, "POST", &path, Some(retire_body(&stranger, &old.device_id, &stranger.secret, h.now())))
+        .await;
     assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "{body}");
     assert_eq!(devices_of(&h, "alice").await, vec![old.device_id.to_string()]);
 }
@@ -318,7 +318,10 @@ async fn either_phone_retires_the_other_with_its_pin() {
     let path = format!("/v1/device/devices/{}/retire", old.device_id);
     let wrong = retire_body(&new, &old.device_id, &PinSecret::from_bytes([7; 32]), h.now());
     let (status, body) = new.signed(&h, "POST", &path, Some(wrong)).await;
-    assert_eq!((status, body["error"]["code"].as_str(), body["error"]["attempts_left"].as_u64()), (403, Some("wrong_pin"), Some(4)));
+    assert_eq!(
+        (status, body["error"]["code"].as_str(), body["error"]["attempts_left"].as_u64()),
+        (403, Some("wrong_pin"), Some(4))
+    );
     // A MAC made for another target does not retire this one.
     let for_new = retire_body(&new, &new.device_id, &new.secret, h.now());
     let (status, _) = new.signed(&h, "POST", &path, Some(for_new)).await;

@@ -87,7 +87,8 @@ impl Harness {
         let store = MemoryKeyStore::new(VaultKey::generate().unwrap());
         let vault = Arc::new(Vault::create(&self.dir.path().join(name), &store).unwrap());
         let keys: Arc<dyn DeviceKeyStore> = Arc::new(VaultDeviceKeyStore::new(vault.clone()));
-        let settings = CompanionSettings { pin_kdf: PinKdf::Pbkdf2Sha256 { iterations: 1000 }, platform: platform.into() };
+        let settings =
+            CompanionSettings { pin_kdf: PinKdf::Pbkdf2Sha256 { iterations: 1000 }, platform: platform.into() };
         Arc::new(Companion::new(vault, keys, self.phone_clock.clone(), settings).unwrap())
     }
 
@@ -96,7 +97,13 @@ impl Harness {
         self.phone_clock.0.fetch_add(seconds, Ordering::SeqCst);
     }
 
-    async fn rp(&self, tenant: usize, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> serde_json::Value {
+    async fn rp(
+        &self,
+        tenant: usize,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
         let mut request = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(&self.rp_keys[tenant]);
         if let Some(body) = body {
             request = request.json(&body);
@@ -110,7 +117,8 @@ impl Harness {
     async fn register(&self, tenant: usize, phone: &Companion) -> RegistrationSummary {
         let body = serde_json::json!({"user": "alice", "device_name": "Old phone"});
         let started: EnrollmentStarted =
-            serde_json::from_value(self.rp(tenant, reqwest::Method::POST, "/v1/enrollments", Some(body)).await).unwrap();
+            serde_json::from_value(self.rp(tenant, reqwest::Method::POST, "/v1/enrollments", Some(body)).await)
+                .unwrap();
         phone.register(&started.qr, OLD_PIN).await.unwrap()
     }
 
@@ -164,6 +172,7 @@ async fn a_new_phone_is_added_by_approval_and_either_phone_retires_the_other() {
     else {
         panic!("not registered")
     };
+    let new_registration = *new_registration;
     // Its own registration: its own device, the fingerprint both phones showed, the same
     // user and organisation (signed by the server), the server key pinned from the code.
     assert_ne!(new_registration.device_id, old_registration.device_id);
@@ -212,6 +221,7 @@ async fn a_new_phone_is_added_by_approval_and_either_phone_retires_the_other() {
     else {
         panic!("not registered")
     };
+    let again = *again;
     old.retire_device(&again.id, &new_registration.device_id, OLD_PIN).await.unwrap();
     assert_eq!(h.devices(0).await, vec![again.device_id.to_string()]);
     // And a phone retires itself: gone at the server and from the phone.
@@ -300,7 +310,10 @@ async fn another_tenants_user_cannot_be_targeted() {
 
     // Her device cannot see or retire alice@acme's.
     let listed = stranger.user_devices(&stranger_registration.id).await.unwrap();
-    assert_eq!(listed.iter().map(|d| d.device_id.clone()).collect::<Vec<_>>(), vec![stranger_registration.device_id.clone()]);
+    assert_eq!(
+        listed.iter().map(|d| d.device_id.clone()).collect::<Vec<_>>(),
+        vec![stranger_registration.device_id.clone()]
+    );
     let refused =
         stranger.retire_device(&stranger_registration.id, &old_registration.device_id, OLD_PIN).await.unwrap_err();
     assert_eq!(code_of(&refused), Some(ErrorCode::NotFound), "{refused}");
@@ -313,10 +326,12 @@ async fn another_tenants_user_cannot_be_targeted() {
     assert_eq!(asked.devices, 1);
     assert!(old.poll_once(&old_registration.id, 0).await.unwrap().new.is_empty());
     assert_eq!(approve_new(&stranger, &stranger_registration, OLD_PIN, &asked.number).await, ChallengeState::Approved);
-    let DeviceEnrollmentProgress::Registered(added) = new.wait_device_enrollment(&asked.enrollment_id, 0).await.unwrap()
+    let DeviceEnrollmentProgress::Registered(added) =
+        new.wait_device_enrollment(&asked.enrollment_id, 0).await.unwrap()
     else {
         panic!("not registered")
     };
+    let added = *added;
     assert_eq!(added.organisation, "Globex");
     assert_eq!(h.devices(0).await.len(), 1);
     assert_eq!(h.devices(1).await.len(), 2);

@@ -89,9 +89,10 @@ impl ErrorCode {
             | ErrorCode::QrMismatch
             | ErrorCode::EnrollmentDenied => 403,
             ErrorCode::NotFound => 404,
-            ErrorCode::AlreadyAnswered | ErrorCode::EnrollmentUsed | ErrorCode::NoDevice | ErrorCode::ApprovalRequired => {
-                409
-            }
+            ErrorCode::AlreadyAnswered
+            | ErrorCode::EnrollmentUsed
+            | ErrorCode::NoDevice
+            | ErrorCode::ApprovalRequired => 409,
             ErrorCode::ChallengeExpired | ErrorCode::EnrollmentExpired => 410,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::NumberMismatch => 422,
