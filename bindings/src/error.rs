@@ -192,6 +192,9 @@ impl From<CompanionError> for NyckelError {
             }
             CompanionError::ClockOff { seconds } => NyckelError::ClockOff { seconds },
             CompanionError::Rekey(_) | CompanionError::KeyRotation(_) => NyckelError::Refused { reason },
+            CompanionError::Registration(RegistrationError::Denied) => NyckelError::Refused { reason },
+            CompanionError::Registration(RegistrationError::ApprovalExpired) => NyckelError::RequestClosed { reason },
+            CompanionError::Registration(RegistrationError::UnknownEnrollment(_)) => NyckelError::NotFound { reason },
             CompanionError::Registration(_) | CompanionError::Pin(_) => NyckelError::InvalidInput { reason },
             CompanionError::Approval(ApprovalError::WrongPin { attempts_left }) => {
                 NyckelError::WrongPin { attempts_left }

@@ -11,6 +11,7 @@ uniffi::setup_scaffolding!("nyckel");
 pub mod app;
 pub mod companion;
 pub mod error;
+pub mod new_phone;
 pub mod platform;
 pub mod records;
 pub mod scan;
@@ -19,6 +20,7 @@ pub use app::detect_import_format;
 pub use app::Nyckel;
 pub use companion::{ApprovalListener, ApprovalSubscription};
 pub use error::NyckelError;
+pub use new_phone::{AddPhoneCode, NewDeviceInfo, NewPhoneProgress, NewPhoneRequest, UserDevice};
 pub use platform::{PlatformBiometricKey, PlatformClock, PlatformKeyStore, StoredVaultKey};
 pub use records::{
     AccountInfo, ApprovalRequest, ChallengeOutcome, CodeInfo, DetailLine, ImportFormat, ImportOutcome, ImportReport,

@@ -96,6 +96,21 @@ pub enum Command {
     Register {
         #[command(flatten)]
         code: CodeArgs,
+        /// The code is an "add a phone" code from a registered phone (`nyckel add-phone`): this
+        /// phone's own registration completes once a registered phone approves it (shows the
+        /// number to type there and this phone's fingerprint, then waits).
+        #[arg(long)]
+        from_device: bool,
+    },
+    /// Make an "add a phone" code for a new phone of the same user; the new phone scans it
+    /// (`nyckel register --from-device`) and this phone then approves it with `nyckel approve`.
+    AddPhone {
+        /// The registration (its id, or a unique prefix of it); optional when there is only one.
+        #[arg(long, value_name = "ID")]
+        registration: Option<String>,
+        /// The name the new phone gets at the server.
+        #[arg(long, default_value = "New phone")]
+        name: String,
     },
     /// Answer pending sign-in and transaction requests: shows everything the request says,
     /// then asks the number (if any, or $NYCKEL_NUMBER) and the PIN (or $NYCKEL_PIN).
@@ -144,8 +159,12 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// List the registrations with servers, and each server's view of this device.
-    Devices,
+    /// List the registrations with servers, and each server's view of this device; `list`
+    /// shows every device of the user at the server, `retire` retires one.
+    Devices {
+        #[command(subcommand)]
+        action: Option<DevicesAction>,
+    },
     /// Write an encrypted backup of every account (passphrase asked twice, or $NYCKEL_BACKUP_PASSPHRASE),
     /// or with --aegis an Aegis vault file that Aegis and other apps import.
     Export {
@@ -161,6 +180,25 @@ pub enum Command {
         encrypt: bool,
         #[command(flatten)]
         kdf: KdfArgs,
+    },
+}
+
+/// What `nyckel devices` does besides listing the registrations.
+#[derive(Subcommand)]
+pub enum DevicesAction {
+    /// Every device of the registration's user at the server (this one marked).
+    List {
+        /// The registration (its id, or a unique prefix of it); optional when there is only one.
+        registration: Option<String>,
+    },
+    /// Retire a device of the user: another one needs this phone's PIN (or $NYCKEL_PIN),
+    /// counted like an approval's; this phone's own device is unregistered and forgotten.
+    Retire {
+        /// The device id (from `nyckel devices list`).
+        device_id: String,
+        /// The registration (its id, or a unique prefix of it); optional when there is only one.
+        #[arg(long, value_name = "ID")]
+        registration: Option<String>,
     },
 }
 

@@ -82,7 +82,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             vault.delete(entry.id)?;
             println!("deleted #{} {}", entry.id, entry.account.label());
         }
-        Command::Register { code } => crate::companion::register(&path, &cli.global, &code)?,
+        Command::Register { code, from_device: false } => crate::companion::register(&path, &cli.global, &code)?,
+        Command::Register { code, from_device: true } => {
+            crate::new_phone::register_from_device(&path, &cli.global, &code)?
+        }
+        Command::AddPhone { registration, name } => {
+            crate::new_phone::add_phone(&path, &cli.global, registration.as_deref(), &name)?
+        }
         Command::Approve { watch, count, deny, fraud, wait, registration } => {
             let decision = match (deny, fraud) {
                 (_, true) => crate::companion::Decision::Fraud,
@@ -96,7 +102,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             crate::companion::otp(&path, &cli.global, &code, registration.as_deref())?
         }
         Command::Pin { registration } => crate::companion::change_pin(&path, &cli.global, registration.as_deref())?,
-        Command::Devices => crate::companion::devices(&path, &cli.global)?,
+        Command::Devices { action: None } => crate::companion::devices(&path, &cli.global)?,
+        Command::Devices { action: Some(crate::args::DevicesAction::List { registration }) } => {
+            crate::new_phone::list_devices(&path, &cli.global, registration.as_deref())?
+        }
+        Command::Devices { action: Some(crate::args::DevicesAction::Retire { device_id, registration }) } => {
+            crate::new_phone::retire(&path, &cli.global, registration.as_deref(), &device_id)?
+        }
         Command::History { registration, check } => {
             crate::companion::history(&path, &cli.global, registration.as_deref(), check)?
         }

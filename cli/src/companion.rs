@@ -30,7 +30,7 @@ pub struct ApproveOptions {
     pub registration: Option<String>,
 }
 
-fn companion(path: &Path, global: &Global) -> Result<Arc<Companion>, CliError> {
+pub(crate) fn companion(path: &Path, global: &Global) -> Result<Arc<Companion>, CliError> {
     let vault = Arc::new(crate::commands::open(path)?);
     let keys = Arc::new(VaultDeviceKeyStore::new(vault.clone()));
     let clock: Arc<dyn Clock> = match global.time {
@@ -41,13 +41,13 @@ fn companion(path: &Path, global: &Global) -> Result<Arc<Companion>, CliError> {
     Ok(Arc::new(Companion::new(vault, keys, clock, settings)?))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     // Two workers: the poller keeps running while the main thread waits at a prompt.
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(CliError::Runtime)
 }
 
 /// The code's text: the argument, or the Nyckel code found in the image.
-fn code_text(code: &CodeArgs) -> Result<String, CliError> {
+pub(crate) fn code_text(code: &CodeArgs) -> Result<String, CliError> {
     if let Some(payload) = &code.payload {
         return Ok(payload.clone());
     }
@@ -202,6 +202,16 @@ fn read_number(prompt: &NumberPrompt) -> Result<String, CliError> {
 /// Prints everything the request shows, verbatim: the phone must show exactly what is signed.
 fn print_request(pending: &PendingApproval) {
     println!("Request {} for {}", pending.challenge_id, pending.registration_name);
+    if let Some(new) = &pending.new_device {
+        // Not a sign-in: approving registers another phone for this user.
+        println!("  ADD A NEW PHONE to this account: approve only if it is yours and in your hand");
+        println!("  Device name: {}", new.name);
+        println!("  Platform:    {}", new.platform);
+        println!("  Fingerprint: {}  (the new phone shows the same)", new.fingerprint);
+        println!("  Expires:     {}", utc(pending.expires_at));
+        println!("  Number:      type the 2-digit number the NEW PHONE shows");
+        return;
+    }
     print_display(&pending.display);
     println!("  Expires:     {}", utc(pending.expires_at));
     match &pending.display.number_match {
@@ -406,7 +416,10 @@ fn selected(companion: &Companion, query: Option<&str>) -> Result<Vec<Registrati
     }
 }
 
-fn pick<'a>(registrations: &'a [RegistrationSummary], query: &str) -> Result<&'a RegistrationSummary, CliError> {
+pub(crate) fn pick<'a>(
+    registrations: &'a [RegistrationSummary],
+    query: &str,
+) -> Result<&'a RegistrationSummary, CliError> {
     if let Some(exact) = registrations.iter().find(|registration| registration.id == query) {
         return Ok(exact);
     }
@@ -418,7 +431,7 @@ fn pick<'a>(registrations: &'a [RegistrationSummary], query: &str) -> Result<&'a
 }
 
 /// `YYYY-MM-DD HH:MM:SS UTC` for a Unix time (proleptic Gregorian calendar).
-fn utc(unix: u64) -> String {
+pub(crate) fn utc(unix: u64) -> String {
     let days = i64::try_from(unix / 86_400).unwrap_or(i64::MAX / 2);
     let seconds = unix % 86_400;
     // Howard Hinnant's civil_from_days.

@@ -4,6 +4,7 @@ mod args;
 mod commands;
 mod companion;
 mod error;
+mod new_phone;
 mod scan;
 mod secrets;
 mod select;

@@ -318,3 +318,78 @@ async fn pin_changes_the_pin_after_the_server_checks_the_current_one() {
     let error = s.fails(&["pin"], &[("NYCKEL_PIN", NEW_PIN), ("NYCKEL_NEW_PIN", PIN)]).await;
     assert!(error.contains("several registrations") && error.contains(&alice), "{error}");
 }
+
+/// Adding a phone from the command line: `add-phone` on the registered one, `register
+/// --from-device` on the new one (which waits), `approve` of the new-device request with the
+/// number the new phone prints, then `devices list` and `devices retire` from the new phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_phone_is_added_and_the_old_one_retired_from_the_command_line() {
+    use std::io::BufRead;
+
+    let s = Setup::start().await;
+    let started = s.enrollment("alice").await;
+    s.ok(&["register", started["qr"].as_str().unwrap()], &[("NYCKEL_PIN", PIN)]).await;
+    let code = s.ok(&["add-phone", "--name", "Pixel 9"], &[]).await;
+    let code = code.trim().to_owned();
+    assert!(code.starts_with("nyckel://enroll?"), "{code}");
+
+    // The new phone: its own vault, its own PIN; it prints the number, then waits.
+    let new_vault = s.dir.path().join("new-vault");
+    let new_vault_text = new_vault.to_str().unwrap().to_owned();
+    s.ok(&["init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"], &[("NYCKEL_VAULT", &new_vault_text)]).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nyckel"))
+        .args(["register", "--from-device", &code])
+        .env("NYCKEL_VAULT", &new_vault)
+        .env("NYCKEL_PASSPHRASE", "vault pass")
+        .env("NYCKEL_PIN", "2580")
+        .env_remove("NYCKEL_TIME")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (number, fingerprint, mut lines) = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufReader::new(stdout).lines();
+        let (mut number, mut fingerprint) = (None, None);
+        while number.is_none() || fingerprint.is_none() {
+            let line = lines.next().expect("the new phone printed the number and its code").unwrap();
+            if let Some(rest) = line.trim().strip_prefix("number to type there:") {
+                number = Some(rest.trim().to_owned());
+            }
+            if let Some(rest) = line.trim().strip_prefix("this phone's code:") {
+                fingerprint = rest.split_whitespace().next().map(str::to_owned);
+            }
+        }
+        (number.unwrap(), fingerprint.unwrap(), lines)
+    })
+    .await
+    .unwrap();
+
+    // The registered phone shows the new device and approves it with its PIN and the number.
+    let shown = s.ok(&["approve", "--wait", "5"], &[("NYCKEL_PIN", PIN), ("NYCKEL_NUMBER", &number)]).await;
+    assert!(shown.contains("ADD A NEW PHONE") && shown.contains("Pixel 9"), "{shown}");
+    assert!(shown.contains(&fingerprint), "{shown}");
+    assert!(shown.contains("approved"), "{shown}");
+    let rest = tokio::task::spawn_blocking(move || {
+        let rest: Vec<String> = lines.by_ref().map(Result::unwrap).collect();
+        (rest, child.wait().unwrap())
+    })
+    .await
+    .unwrap();
+    assert!(rest.1.success(), "{:?}", rest.0);
+    assert!(rest.0.iter().any(|line| line.starts_with("registered ")), "{:?}", rest.0);
+
+    // The new phone lists both devices and retires the old one with its own PIN.
+    let new_env = [("NYCKEL_VAULT", new_vault_text.as_str()), ("NYCKEL_PIN", "2580")];
+    let listed = s.ok(&["devices", "list"], &new_env).await;
+    let devices: Vec<&str> = listed.lines().skip(1).filter_map(|line| line.split_whitespace().next()).collect();
+    assert_eq!(devices.len(), 2, "{listed}");
+    let old = listed.lines().skip(1).find(|line| !line.contains("(this one)")).unwrap();
+    let old = old.split_whitespace().next().unwrap().to_owned();
+    s.fails(&["devices", "retire", &old], &[("NYCKEL_VAULT", new_vault_text.as_str()), ("NYCKEL_PIN", PIN)]).await;
+    s.ok(&["devices", "retire", &old], &new_env).await;
+    let listed = s.ok(&["devices", "list"], &new_env).await;
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    // The old phone is no longer known to the server.
+    s.fails(&["approve"], &[("NYCKEL_PIN", PIN)]).await;
+}

@@ -109,6 +109,10 @@ pub struct Companion {
     /// The platform's biometric key store, once the app has given one
     /// ([`Companion::set_biometric_key`]).
     pub(crate) biometric: RwLock<Option<Arc<dyn BiometricKey>>>,
+    /// New-phone registrations waiting for a registered phone's approval, by enrollment
+    /// ([`crate::new_device`]); each holds its device key, one-use key and PIN until decided.
+    pub(crate) device_enrollments:
+        Mutex<HashMap<nyckel_protocol::EnrollmentId, crate::registration::PendingEnrollment>>,
 }
 
 impl Companion {
@@ -129,6 +133,7 @@ impl Companion {
             changes: watch::Sender::new(0),
             clock_offset: AtomicI64::new(0),
             biometric: RwLock::new(None),
+            device_enrollments: Mutex::new(HashMap::new()),
         })
     }
 

@@ -7,7 +7,8 @@
 //! - [`clock`]: the injectable time source; [`qr`]: the QR scanner (the `nyckel-qr` crate);
 //! - [`history`]: the hash-chained history of answers and QR one-time passwords, with receipts;
 //! - [`companion`]: the phone side of the companion protocol — [`registration`], [`approvals`],
-//!   [`qr_otp`], [`pin_change`], [`biometrics`], over [`device_keys`] and the [`server_api`] client.
+//!   [`qr_otp`], [`pin_change`], [`biometrics`], [`new_device`] (adding a phone by approval, retiring
+//!   devices), over [`device_keys`] and the [`server_api`] client.
 
 pub mod account;
 pub mod approvals;
@@ -18,6 +19,7 @@ pub mod device_keys;
 pub mod history;
 pub mod import;
 pub mod migration;
+pub mod new_device;
 pub mod otp;
 pub mod otpauth;
 pub mod pin_change;
@@ -42,6 +44,7 @@ pub use history::{
 };
 pub use import::{detect as detect_import_format, EntryOutcome, Format as ImportFormat, ImportError, ImportReport};
 pub use migration::{parse_migration, MigrationBatch, MigrationCollector, MigrationError};
+pub use new_device::{AddPhoneCode, DeviceEnrollmentProgress, DeviceEnrollmentRequest};
 pub use otp::{Algorithm, Code, OtpKind, OtpParams, ParamsError};
 pub use otpauth::{parse_otpauth, parse_otpauth_bytes, to_otpauth, UriError};
 pub use qr_otp::{OtpPrompt, QrOtpError};

@@ -24,7 +24,7 @@ use crate::vault::registrations::Registration;
 /// Longest response body read from a server.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// Timeout of requests that are not long polls.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a request to the server failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -214,8 +214,20 @@ impl ServerClient {
         read_json(&url, builder.timeout(REQUEST_TIMEOUT)).await
     }
 
+    /// An unsigned JSON `POST` (the enrollment endpoints, which the token authorises).
+    pub(crate) async fn post_json<B: serde::Serialize, T: DeserializeOwned>(
+        &self,
+        url: &str,
+        body: &B,
+        timeout: Duration,
+    ) -> Result<T, ServerApiError> {
+        let body = serde_json::to_vec(body).map_err(|error| ServerApiError::Request(error.to_string()))?;
+        let builder = self.http.post(url).header(CONTENT_TYPE, "application/json").body(body).timeout(timeout);
+        read_json(url, builder).await
+    }
+
     /// A request with the four signing headers over exactly this method, target and body.
-    fn signed(
+    pub(crate) fn signed(
         &self,
         registration: &Registration,
         signer: &KeyStoreSigner,
@@ -287,7 +299,7 @@ fn refused(status: StatusCode, bytes: &[u8]) -> ServerApiError {
 }
 
 /// Sends a request whose success has no body worth reading (204), and reports a refusal.
-async fn read_empty(url: &str, builder: reqwest::RequestBuilder) -> Result<(), ServerApiError> {
+pub(crate) async fn read_empty(url: &str, builder: reqwest::RequestBuilder) -> Result<(), ServerApiError> {
     let response = builder.send().await.map_err(|error| network(url, error))?;
     let status = response.status();
     let bytes = read_body(url, response).await?;
@@ -298,7 +310,10 @@ async fn read_empty(url: &str, builder: reqwest::RequestBuilder) -> Result<(), S
     }
 }
 
-async fn read_json<T: DeserializeOwned>(url: &str, builder: reqwest::RequestBuilder) -> Result<T, ServerApiError> {
+pub(crate) async fn read_json<T: DeserializeOwned>(
+    url: &str,
+    builder: reqwest::RequestBuilder,
+) -> Result<T, ServerApiError> {
     let response = builder.send().await.map_err(|error| network(url, error))?;
     let status = response.status();
     let bytes = read_body(url, response).await?;

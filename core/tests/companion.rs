@@ -111,6 +111,7 @@ impl FakeServer {
             created_at: NOW,
             expires_at: NOW + 120,
             display,
+            kind: Default::default(),
         }
         .sign(&self.key)
     }

@@ -107,6 +107,7 @@ async fn a_key_rotation_in_the_poll_is_followed_before_challenges_are_verified()
                 transaction: vec![],
                 number_match: None,
             },
+            kind: Default::default(),
         });
     }
     let outcome = s.companion.poll_once(&s.id, 0).await.unwrap();

@@ -49,6 +49,11 @@ pub mod tags {
     pub const ANSWER_RECEIPT: &str = "nyckel/v2/answer-receipt";
     /// One entry of the phone's hash-chained history (never leaves the phone).
     pub const HISTORY_ENTRY: &str = "nyckel/v2/history-entry";
+    /// A push challenge asking an existing device to approve a new device's registration,
+    /// signed by the server (never to be taken for a sign-in challenge, nor the reverse).
+    pub const NEW_DEVICE_CHALLENGE: &str = "nyckel/v2/new-device-challenge";
+    /// A device retiring another device of the same user, MACed under the PIN secret.
+    pub const RETIRE: &str = "nyckel/v2/retire";
 }
 
 /// Builds a canonical message field by field.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::canonical::{tags, Canonical};
-use crate::display::{ChallengeDisplay, DisplayError, DisplayHash};
+use crate::display::{ChallengeDisplay, DisplayContext, DisplayError, DisplayHash, NumberPrompt, TransactionLine};
 use crate::ids::{ChallengeId, DeviceId, Nonce};
 use crate::keys::{ServerPublicKey, ServerSignature, ServerSigningKey};
 use crate::policy::{CHALLENGE_CLOCK_SKEW, MAX_CHALLENGE_TTL};
@@ -77,12 +77,109 @@ pub struct PushChallenge {
     pub expires_at: u64,
     /// What the phone shows.
     pub display: ChallengeDisplay,
+    /// What approving it does: sign a relying party's request in (the default, omitted on the
+    /// wire) or register a new device of the same user (PROTOCOL.md §6.5).
+    #[serde(default, skip_serializing_if = "PushKind::is_sign_in")]
+    pub kind: PushKind,
+}
+
+/// What a push challenge asks; the kind picks the tag the server signs under, so one kind can
+/// never be passed off as the other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushKind {
+    /// A relying party's sign-in or transaction (tag `nyckel/v2/challenge`).
+    #[default]
+    SignIn,
+    /// A new device of the same user asks to be registered (tag
+    /// `nyckel/v2/new-device-challenge`); its display has the form of [`NewDeviceDetails::display`].
+    NewDevice,
+}
+
+impl PushKind {
+    /// Whether this is the default kind (so it is left out of the JSON).
+    pub fn is_sign_in(&self) -> bool {
+        *self == PushKind::SignIn
+    }
+}
+
+/// The action every new-device challenge shows.
+pub const NEW_DEVICE_ACTION: &str = "Add a new phone";
+const NEW_DEVICE_NAME: &str = "Device name";
+const NEW_DEVICE_PLATFORM: &str = "Platform";
+const NEW_DEVICE_FINGERPRINT: &str = "Fingerprint";
+
+/// The new device a [`PushKind::NewDevice`] challenge asks to register: what the approving
+/// phone shows, and what the new phone shows too, to be compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDeviceDetails {
+    /// The name the user gave the new device.
+    pub name: String,
+    /// The platform the new device reported.
+    pub platform: String,
+    /// The new device key's fingerprint ([`crate::device_fingerprint`]).
+    pub fingerprint: String,
+}
+
+impl NewDeviceDetails {
+    /// The display of a new-device challenge: service = the organisation, action
+    /// [`NEW_DEVICE_ACTION`], three lines (device name, platform, fingerprint) in that order,
+    /// and a typed 2-digit number the new phone shows.
+    pub fn display(&self, organisation: &str) -> ChallengeDisplay {
+        ChallengeDisplay {
+            // The service field holds 64 characters; an organisation name may be longer.
+            context: DisplayContext::new(organisation.chars().take(64).collect::<String>(), NEW_DEVICE_ACTION),
+            transaction: vec![
+                TransactionLine::new(NEW_DEVICE_NAME, &self.name),
+                TransactionLine::new(NEW_DEVICE_PLATFORM, &self.platform),
+                TransactionLine::new(NEW_DEVICE_FINGERPRINT, &self.fingerprint),
+            ],
+            number_match: Some(NumberPrompt::Type { digits: 2 }),
+        }
+    }
+
+    /// The details of a display made by [`NewDeviceDetails::display`]; `None` for any other
+    /// form (the phone refuses a new-device challenge that does not have it).
+    pub fn from_display(display: &ChallengeDisplay) -> Option<Self> {
+        let c = &display.context;
+        let plain = c.browser.is_none() && c.ip.is_none() && c.place.is_none() && c.time.is_none();
+        if !plain || c.action != NEW_DEVICE_ACTION || display.number_match != Some(NumberPrompt::Type { digits: 2 }) {
+            return None;
+        }
+        match display.transaction.as_slice() {
+            [name, platform, fingerprint]
+                if name.key == NEW_DEVICE_NAME
+                    && platform.key == NEW_DEVICE_PLATFORM
+                    && fingerprint.key == NEW_DEVICE_FINGERPRINT =>
+            {
+                Some(Self {
+                    name: name.value.clone(),
+                    platform: platform.value.clone(),
+                    fingerprint: fingerprint.value.clone(),
+                })
+            }
+            _ => None,
+        }
+    }
 }
 
 impl PushChallenge {
-    /// The bytes the server signs (tag `nyckel/v2/challenge`).
+    /// The new device to register, for a [`PushKind::NewDevice`] challenge of the right form.
+    pub fn new_device(&self) -> Option<NewDeviceDetails> {
+        match self.kind {
+            PushKind::NewDevice => NewDeviceDetails::from_display(&self.display),
+            PushKind::SignIn => None,
+        }
+    }
+
+    /// The bytes the server signs: tag `nyckel/v2/challenge` for a sign-in,
+    /// `nyckel/v2/new-device-challenge` for a new device; the fields are the same.
     pub fn canonical_bytes(&self) -> Vec<u8> {
-        Canonical::new(tags::CHALLENGE)
+        let tag = match self.kind {
+            PushKind::SignIn => tags::CHALLENGE,
+            PushKind::NewDevice => tags::NEW_DEVICE_CHALLENGE,
+        };
+        Canonical::new(tag)
             .str(self.id.as_str())
             .str(self.device_id.as_str())
             .bytes(&self.nonce.0)
@@ -143,6 +240,9 @@ impl SignedChallenge {
             return Err(ChallengeError::Expired { id: id(), expires_at: c.expires_at, now });
         }
         c.display.validate().map_err(|source| ChallengeError::Display { id: id(), source })?;
+        if c.kind == PushKind::NewDevice && c.new_device().is_none() {
+            return Err(ChallengeError::Display { id: id(), source: DisplayError::NewDeviceForm });
+        }
         Ok(c)
     }
 }
@@ -169,6 +269,7 @@ pub(crate) mod tests {
                 number_match: number
                     .then(|| NumberPrompt::Choose { choices: vec!["17".into(), "42".into(), "85".into()] }),
             },
+            kind: PushKind::SignIn,
         }
     }
 
@@ -227,6 +328,42 @@ pub(crate) mod tests {
             backwards.verify(&key.public_key(), &dev, 1_000_000),
             Err(ChallengeError::BadLifetime { .. })
         ));
+    }
+
+    #[test]
+    fn new_device_challenges_are_signed_apart_and_have_one_form() {
+        let key = server_key();
+        let dev = DeviceId::new("dev-1").unwrap();
+        let details = NewDeviceDetails {
+            name: "New phone".into(),
+            platform: "Android 15".into(),
+            fingerprint: "SDG4-J5ET".into(),
+        };
+        let mut c = challenge(false);
+        c.display = details.display("Acme Trade");
+        c.kind = PushKind::NewDevice;
+        let signed = c.clone().sign(&key);
+        assert_eq!(signed.verify(&key.public_key(), &dev, 1_000_010).unwrap().new_device(), Some(details.clone()));
+        // Flipping the kind (either way) breaks the signature: one cannot pass for the other.
+        let mut flipped = signed.clone();
+        flipped.challenge.kind = PushKind::SignIn;
+        assert!(matches!(flipped.verify(&key.public_key(), &dev, 1_000_010), Err(ChallengeError::BadSignature { .. })));
+        let mut sign_in = c.clone();
+        sign_in.kind = PushKind::SignIn;
+        let mut promoted = sign_in.sign(&key);
+        promoted.challenge.kind = PushKind::NewDevice;
+        assert!(matches!(
+            promoted.verify(&key.public_key(), &dev, 1_000_010),
+            Err(ChallengeError::BadSignature { .. })
+        ));
+        // A signed new-device challenge of another form is refused.
+        let mut odd = c.clone();
+        odd.display.transaction.swap(0, 1);
+        let odd = odd.sign(&key);
+        assert!(matches!(odd.verify(&key.public_key(), &dev, 1_000_010), Err(ChallengeError::Display { .. })));
+        // The kind is on the wire only when it is not a sign-in.
+        assert!(serde_json::to_string(&signed).unwrap().contains("\"kind\":\"new_device\""));
+        assert!(!serde_json::to_string(&challenge(false).sign(&key)).unwrap().contains("kind"));
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub enum DisplayError {
     /// Number-match choices that are not 2–6 distinct numbers of the stated length.
     #[error("bad number-match prompt: {0}")]
     BadNumberMatch(&'static str),
+    /// A new-device challenge whose display is not the fixed form
+    /// ([`crate::challenge::NewDeviceDetails::display`]).
+    #[error("a new-device challenge must show exactly the device name, platform and fingerprint")]
+    NewDeviceForm,
 }
 
 /// Checks one displayed text field.

@@ -9,6 +9,7 @@
 //! - [`agreement`]: X25519 key agreement deriving `S` (never sent);
 //! - [`enrollment`]: device registration and device fingerprints;
 //! - [`rekey`]: PIN change with a fresh `S`;
+//! - [`new_device`]: adding a phone by a registered phone's approval, retiring devices;
 //! - [`key_rotation`]: server key rotation chains;
 //! - [`ocra`], [`qr_otp`], [`qr`]: RFC 6287 OCRA, QR one-time passwords and QR payload URIs;
 //! - [`wire`]: the JSON bodies of every endpoint and the error format (with the `schema` feature,
@@ -27,6 +28,7 @@ pub mod enrollment;
 pub mod ids;
 pub mod key_rotation;
 pub mod keys;
+pub mod new_device;
 pub mod ocra;
 pub mod pin;
 pub mod pin_check;
@@ -42,7 +44,7 @@ pub mod wire;
 pub use agreement::{AgreementError, EphemeralKey, KeyShare};
 pub use answer::{Answer, AnswerError, Decision};
 pub use canonical::Canonical;
-pub use challenge::{ChallengeError, PushChallenge, SignedChallenge};
+pub use challenge::{ChallengeError, NewDeviceDetails, PushChallenge, PushKind, SignedChallenge};
 pub use display::{
     ChallengeDisplay, DisplayContext, DisplayError, DisplayHash, NumberMatch, NumberMatchMode, NumberPrompt,
     TransactionLine,

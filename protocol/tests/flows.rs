@@ -84,6 +84,7 @@ fn push(server: &Server, phone: &Phone, now: u64) -> (PushChallenge, NumberMatch
             transaction: vec![TransactionLine::new("New foreign account", "BIC REVOLT21, IBAN LT60 3250 0123 4567")],
             number_match: Some(number.prompt.clone()),
         },
+        kind: Default::default(),
     };
     let wire = serde_json::to_string(&wire::phone::PendingChallenges {
         challenges: vec![challenge.clone().sign(&server.key)],

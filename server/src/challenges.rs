@@ -50,6 +50,9 @@ pub enum ChallengeKind {
     Login,
     /// A `nyckel://tx` QR code answered with an OTP.
     Tx,
+    /// Pushed to the user's phones to approve registering a new device (`new_device`).
+    #[serde(rename = "new_device")]
+    NewDevice,
 }
 
 /// One addressed device and the server's signature of its copy.
@@ -107,6 +110,10 @@ impl ChallengeRecord {
             created_at: self.created_at,
             expires_at: self.expires_at,
             display: self.display.clone(),
+            kind: match self.kind {
+                ChallengeKind::NewDevice => nyckel_protocol::PushKind::NewDevice,
+                _ => nyckel_protocol::PushKind::SignIn,
+            },
         }
     }
 
@@ -124,7 +131,7 @@ impl ChallengeRecord {
     /// The OTP question (QR challenges).
     pub fn otp_kind(&self) -> Option<OtpKind> {
         match self.kind {
-            ChallengeKind::Push => None,
+            ChallengeKind::Push | ChallengeKind::NewDevice => None,
             ChallengeKind::Login => Some(OtpKind::Login),
             ChallengeKind::Tx => Some(OtpKind::Transaction),
         }
@@ -140,7 +147,7 @@ pub struct ChallengeEntry {
 }
 
 impl ChallengeEntry {
-    fn new(record: ChallengeRecord) -> Arc<Self> {
+    pub(crate) fn new(record: ChallengeRecord) -> Arc<Self> {
         let state = watch::channel(record.state).0;
         Arc::new(Self { record: Mutex::new(record), state, since: std::time::Instant::now() })
     }
@@ -254,7 +261,7 @@ impl ChallengeRecord {
     }
 
     fn is_recent_push(&self, now: u64) -> bool {
-        self.kind == ChallengeKind::Push && self.created_at.saturating_add(60) > now
+        matches!(self.kind, ChallengeKind::Push | ChallengeKind::NewDevice) && self.created_at.saturating_add(60) > now
     }
 }
 
@@ -276,7 +283,7 @@ impl ChallengeRegistry {
         Ok(())
     }
 
-    fn insert(&self, entry: Arc<ChallengeEntry>, id: ChallengeId) {
+    pub(crate) fn insert(&self, entry: Arc<ChallengeEntry>, id: ChallengeId) {
         let user = {
             let r = lock(&entry.record);
             (r.tenant.clone(), r.user.clone())
@@ -392,14 +399,14 @@ pub fn check_user(app: &App, tenant: &str, user: &str) -> Result<users::UserReco
     }
 }
 
-fn active_devices(app: &App, tenant: &str, user: &str, now: u64) -> Vec<Arc<DeviceEntry>> {
+pub(crate) fn active_devices(app: &App, tenant: &str, user: &str, now: u64) -> Vec<Arc<DeviceEntry>> {
     app.devices.of_user(tenant, user).into_iter().filter(|d| d.state(now) == DeviceState::Active).collect()
 }
 
 /// Refuses a new challenge for a user who already has [`MAX_OPEN_CHALLENGES_PER_USER`] open
 /// ones (so a phone's inbox stays far below its poll-size limit) or, for pushes, who was sent
 /// [`MAX_PUSHES_PER_USER_PER_MINUTE`] in the last minute (push fatigue).
-fn check_user_limits(app: &App, tenant: &str, user: &str, push: bool, now: u64) -> Result<(), ApiError> {
+pub(crate) fn check_user_limits(app: &App, tenant: &str, user: &str, push: bool, now: u64) -> Result<(), ApiError> {
     let (open, recent_pushes) = app.challenges.count_for_user(tenant, user, now);
     if open >= MAX_OPEN_CHALLENGES_PER_USER {
         return Err(ApiError::new(
@@ -417,7 +424,7 @@ fn invalid_display(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorCode::InvalidDisplay, e.to_string())
 }
 
-fn random_ids() -> Result<(ChallengeId, Nonce), ApiError> {
+pub(crate) fn random_ids() -> Result<(ChallengeId, Nonce), ApiError> {
     let id = ChallengeId::random().map_err(|e| ApiError::internal(&e))?;
     let nonce = Nonce::random().map_err(|e| ApiError::internal(&e))?;
     Ok((id, nonce))

@@ -59,10 +59,29 @@ pub struct EnrollmentRecord {
     pub token_failures: u32,
     /// Cancelled after too many wrong tokens (shown as expired).
     pub cancelled: bool,
+    /// The registered device whose "add a phone" code this is (`POST /v1/device/enrollments`);
+    /// such an enrollment completes only by a registered device's approval (`new_device`).
+    #[serde(default)]
+    pub origin_device: Option<DeviceId>,
+    /// The new device's request, once it asked for approval, and the challenge that asks.
+    #[serde(default)]
+    pub approval: Option<ApprovalRecord>,
+    /// The receipt given on approval, so a new phone that lost the answer can ask again.
+    #[serde(default)]
+    pub receipt: Option<EnrollmentReceipt>,
+}
+
+/// A new device waiting for a registered device's approval (all of it public).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    /// The new-device challenge pushed to the user's registered devices.
+    pub challenge_id: nyckel_protocol::ChallengeId,
+    /// The new phone's verified request (device key, key share, platform, server URL).
+    pub request: CompleteEnrollment,
 }
 
 impl EnrollmentRecord {
-    fn state(&self, now: u64) -> EnrollmentState {
+    pub(crate) fn state(&self, now: u64) -> EnrollmentState {
         if self.device_id.is_some() {
             EnrollmentState::Completed
         } else if self.cancelled || now >= self.expires_at {
@@ -84,7 +103,7 @@ impl EnrollmentRecord {
         }
     }
 
-    fn qr(&self, app: &App) -> Option<EnrollQr> {
+    pub(crate) fn qr(&self, app: &App) -> Option<EnrollQr> {
         Some(EnrollQr {
             server_url: app.public_url.clone(),
             enrollment_id: self.id.clone(),
@@ -97,18 +116,18 @@ impl EnrollmentRecord {
 
 /// An enrollment in memory.
 pub struct EnrollmentEntry {
-    record: Mutex<EnrollmentRecord>,
-    changed: watch::Sender<()>,
+    pub(crate) record: Mutex<EnrollmentRecord>,
+    pub(crate) changed: watch::Sender<()>,
 }
 
 /// Enrollments being watched or completed recently.
 #[derive(Default)]
 pub struct EnrollmentRegistry {
-    map: Mutex<HashMap<EnrollmentId, Arc<EnrollmentEntry>>>,
+    pub(crate) map: Mutex<HashMap<EnrollmentId, Arc<EnrollmentEntry>>>,
 }
 
 impl EnrollmentRegistry {
-    fn get(&self, store: &Store, id: &EnrollmentId) -> Result<Option<Arc<EnrollmentEntry>>, StoreError> {
+    pub(crate) fn get(&self, store: &Store, id: &EnrollmentId) -> Result<Option<Arc<EnrollmentEntry>>, StoreError> {
         if let Some(entry) = lock(&self.map).get(id) {
             return Ok(Some(entry.clone()));
         }
@@ -130,7 +149,7 @@ fn owned(app: &App, rp: &RelyingParty, id: &EnrollmentId) -> Result<Arc<Enrollme
     let entry = app.enrollments.get(&app.store, id)?.ok_or_else(|| ApiError::not_found("enrollment"))?;
     let mine = {
         let r = lock(&entry.record);
-        r.tenant == rp.tenant && r.rp == rp.name
+        r.tenant == rp.tenant && r.rp == rp.name && r.origin_device.is_none()
     };
     if !mine {
         return Err(ApiError::not_found("enrollment"));
@@ -164,6 +183,9 @@ pub fn start(
         fingerprint: None,
         token_failures: 0,
         cancelled: false,
+        origin_device: None,
+        approval: None,
+        receipt: None,
     };
     let qr = record.qr(app).ok_or_else(|| ApiError::internal(&"fresh enrollment without token"))?.to_uri();
     app.store.enrollments.put(id.as_str().as_bytes(), &record)?;
@@ -224,7 +246,7 @@ pub async fn watch_status(
 /// Audits a refused completion. Only wrong tokens get an event each (at most
 /// [`MAX_TOKEN_FAILURES`] per enrollment); the rest — expired, reused, a relayed URL, a bad
 /// proof — can be repeated without limit by whoever holds the code, so they are aggregated.
-fn failed(app: &App, record: &EnrollmentRecord, ip: Option<&str>, why: &str) -> Result<(), ApiError> {
+pub(crate) fn failed(app: &App, record: &EnrollmentRecord, ip: Option<&str>, why: &str) -> Result<(), ApiError> {
     if why != "bad token" {
         return app
             .audit
@@ -256,76 +278,19 @@ pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> R
             }
             EnrollmentState::Pending => {}
         }
-        let token_ok = record.token.as_ref().is_some_and(|t| t.matches(&req.token));
-        if !token_ok {
-            let mut next = record.clone();
-            next.token_failures += 1;
-            if next.token_failures >= MAX_TOKEN_FAILURES {
-                next.cancelled = true;
-                next.token = None;
-            }
-            app.store.enrollments.put(next.id.as_str().as_bytes(), &next)?;
-            *record = next;
-            failed(app, &record, ip, "bad token")?;
-            return Err(ApiError::new(ErrorCode::BadToken, "wrong enrollment token"));
+        check_code(app, &mut record, &req, ip)?;
+        if record.origin_device.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::ApprovalRequired,
+                "this code adds a phone and needs the approval of a registered one: POST /v1/enroll/approval",
+            ));
         }
-        match req.verify_proof(&app.server_key, &app.public_url) {
-            Ok(()) => {}
-            Err(EnrollmentError::WrongServer) => {
-                // The phone was shown another URL than this server's: a relay in the middle.
-                failed(app, &record, ip, &format!("completed for another server URL {:?}", req.server_url))?;
-                return Err(ApiError::new(
-                    ErrorCode::WrongServer,
-                    "the enrollment code the phone scanned names another server; it may have been relayed",
-                ));
-            }
-            Err(_) => {
-                failed(app, &record, ip, "bad proof of possession")?;
-                return Err(ApiError::new(ErrorCode::BadSignature, "the proof of key possession does not verify"));
-            }
-        }
-        let organisation = tenants::get(&app.store, &record.tenant)?
-            .ok_or_else(|| ApiError::internal(&format!("enrollment of unknown tenant {}", record.tenant)))?
-            .display_name;
-        let device_id = DeviceId::random().map_err(|e| ApiError::internal(&e))?;
-        let (receipt, secret) = EnrollmentReceipt::issue(
-            &req,
-            device_id.clone(),
-            record.user.clone(),
-            organisation,
-            record.device_name.clone(),
-            now,
-            &app.key,
-        )
-        .map_err(|e| ApiError::internal(&e))?;
-        let device = DeviceRecord {
-            device_id: device_id.clone(),
-            tenant: record.tenant.clone(),
-            user: record.user.clone(),
-            name: record.device_name.clone(),
-            platform: req.platform.clone(),
-            public_key: req.device_public_key,
-            sealed_secret: app.sealer.seal(&device_id, &secret)?,
-            pending_secret: None,
-            created_at: now,
-            last_used_at: now,
-            pin_failures: 0,
-            blocked: false,
-            inactive_noted: false,
-        };
-        let mut next = record.clone();
-        next.device_id = Some(device_id.clone());
-        next.platform = Some(req.platform.clone());
-        next.fingerprint = Some(device_fingerprint(&req.device_public_key));
-        next.token = None;
-        app.store.devices.put(device_id.as_str().as_bytes(), &device)?;
-        app.store.enrollments.put(next.id.as_str().as_bytes(), &next)?;
-        *record = next;
+        let (receipt, device) = register_device(app, &mut record, &req, now)?;
         app.record(
             Entry::new(AuditKind::DeviceEnrolled, "device")
                 .tenant(&record.tenant)
                 .user(&record.user)
-                .device(&device_id)
+                .device(&device.device_id)
                 .ip(ip)
                 .detail(format!("platform {}", req.platform)),
         )?;
@@ -336,4 +301,108 @@ pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> R
     app.devices.insert(DeviceEntry::new(device));
     entry.changed.send_replace(());
     Ok(receipt)
+}
+
+/// The checks of a code's use by a phone (PROTOCOL.md §6.1 step 3): the token (a wrong one is
+/// counted; the fifth cancels the enrollment), then the proof of possession and the server URL.
+/// The caller holds the entry's lock and has checked the state.
+pub(crate) fn check_code(
+    app: &App,
+    record: &mut EnrollmentRecord,
+    req: &CompleteEnrollment,
+    ip: Option<&str>,
+) -> Result<(), ApiError> {
+    check_token(app, record, &req.token, ip)?;
+    match req.verify_proof(&app.server_key, &app.public_url) {
+        Ok(()) => Ok(()),
+        Err(EnrollmentError::WrongServer) => {
+            // The phone was shown another URL than this server's: a relay in the middle.
+            failed(app, record, ip, &format!("completed for another server URL {:?}", req.server_url))?;
+            Err(ApiError::new(
+                ErrorCode::WrongServer,
+                "the enrollment code the phone scanned names another server; it may have been relayed",
+            ))
+        }
+        Err(_) => {
+            failed(app, record, ip, "bad proof of possession")?;
+            Err(ApiError::new(ErrorCode::BadSignature, "the proof of key possession does not verify"))
+        }
+    }
+}
+
+/// The token check alone, counted like [`check_code`]'s.
+pub(crate) fn check_token(
+    app: &App,
+    record: &mut EnrollmentRecord,
+    token: &EnrollmentToken,
+    ip: Option<&str>,
+) -> Result<(), ApiError> {
+    if record.token.as_ref().is_some_and(|t| t.matches(token)) {
+        return Ok(());
+    }
+    let mut next = record.clone();
+    next.token_failures += 1;
+    if next.token_failures >= MAX_TOKEN_FAILURES {
+        next.cancelled = true;
+        next.token = None;
+    }
+    app.store.enrollments.put(next.id.as_str().as_bytes(), &next)?;
+    *record = next;
+    failed(app, record, ip, "bad token")?;
+    Err(ApiError::new(ErrorCode::BadToken, "wrong enrollment token"))
+}
+
+/// Creates the device of a verified request: agrees `S` over the transcript, stores the
+/// device with `S` sealed and the enrollment as completed (the caller audits, flushes and
+/// then puts the device in the registry). Returns the receipt and the device.
+pub(crate) fn register_device(
+    app: &App,
+    record: &mut EnrollmentRecord,
+    req: &CompleteEnrollment,
+    now: u64,
+) -> Result<(EnrollmentReceipt, DeviceRecord), ApiError> {
+    let organisation = tenants::get(&app.store, &record.tenant)?
+        .ok_or_else(|| ApiError::internal(&format!("enrollment of unknown tenant {}", record.tenant)))?
+        .display_name;
+    let device_id = DeviceId::random().map_err(|e| ApiError::internal(&e))?;
+    let (receipt, secret) = EnrollmentReceipt::issue(
+        req,
+        device_id.clone(),
+        record.user.clone(),
+        organisation,
+        record.device_name.clone(),
+        now,
+        &app.key,
+    )
+    .map_err(|e| ApiError::internal(&e))?;
+    let device = DeviceRecord {
+        device_id: device_id.clone(),
+        tenant: record.tenant.clone(),
+        user: record.user.clone(),
+        name: record.device_name.clone(),
+        platform: req.platform.clone(),
+        public_key: req.device_public_key,
+        sealed_secret: app.sealer.seal(&device_id, &secret)?,
+        pending_secret: None,
+        created_at: now,
+        last_used_at: now,
+        pin_failures: 0,
+        blocked: false,
+        inactive_noted: false,
+    };
+    let mut next = record.clone();
+    next.device_id = Some(device_id.clone());
+    next.platform = Some(req.platform.clone());
+    next.fingerprint = Some(device_fingerprint(&req.device_public_key));
+    // An approved enrollment keeps its token until it expires, so the new phone can fetch the
+    // receipt again; the receipt is of use only with the phone's own X25519 key.
+    if next.origin_device.is_none() {
+        next.token = None;
+    } else {
+        next.receipt = Some(receipt.clone());
+    }
+    app.store.devices.put(device_id.as_str().as_bytes(), &device)?;
+    app.store.enrollments.put(next.id.as_str().as_bytes(), &next)?;
+    *record = next;
+    Ok((receipt, device))
 }

@@ -20,6 +20,7 @@ pub mod files;
 pub mod http;
 pub use http::limits;
 pub mod metrics;
+pub mod new_device;
 pub mod nonces;
 pub mod phone;
 pub mod qr_image;

@@ -37,7 +37,7 @@ pub struct SignedParts<'a> {
 /// (a replay, a stale answer), otherwise — headers that do not parse, a bad signature, a
 /// stale timestamp, which anyone can send naming any device — aggregated like every
 /// unauthenticated failure, so nobody can grow the log.
-fn rejected(app: &App, device: Option<&DeviceEntry>, ip: Option<&str>, why: &str) -> Result<(), ApiError> {
+pub(crate) fn rejected(app: &App, device: Option<&DeviceEntry>, ip: Option<&str>, why: &str) -> Result<(), ApiError> {
     match device {
         Some(d) => app.record(
             Entry::new(AuditKind::SignatureRejected, "device")
@@ -247,7 +247,7 @@ pub async fn answer(
 
 /// The refusal for a PIN verdict other than right, with its audit events: the same
 /// answer for every request once the device is blocked.
-fn pin_refusal(
+pub(crate) fn pin_refusal(
     app: &App,
     device: &DeviceEntry,
     verdict: PinVerdict,

@@ -91,6 +91,9 @@ pub struct PendingApproval {
     pub created_at: u64,
     /// Expiry (server clock), Unix seconds.
     pub expires_at: u64,
+    /// For a request to add a new phone: its name, platform and fingerprint (shown by the new
+    /// phone too; compare before approving). `None` for a sign-in or transaction.
+    pub new_device: Option<nyckel_protocol::NewDeviceDetails>,
 }
 
 /// What one poll brought.
@@ -366,5 +369,6 @@ fn pending_view(registration: &Registration, challenge: &PushChallenge) -> Pendi
         display: challenge.display.clone(),
         created_at: challenge.created_at,
         expires_at: challenge.expires_at,
+        new_device: challenge.new_device(),
     }
 }

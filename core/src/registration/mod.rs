@@ -41,6 +41,16 @@ pub enum RegistrationError {
     /// No random id could be drawn.
     #[error("the random generator failed")]
     Random,
+    /// A registered device refused to add this phone (or its approval failed: a wrong number,
+    /// too many wrong PINs). Nothing was stored; the device key made for it is deleted.
+    #[error("a registered device refused to add this phone")]
+    Denied,
+    /// No registered device approved adding this phone in time. Nothing was stored.
+    #[error("no registered device approved adding this phone in time")]
+    ApprovalExpired,
+    /// No request to add this phone is waiting in this process.
+    #[error("no request to add this phone is waiting: {0}")]
+    UnknownEnrollment(String),
 }
 
 /// A registration as the UI lists it (no secrets).

@@ -45,6 +45,11 @@ pub enum ErrorCode {
     EnrollmentUsed,
     /// 409: the user has no active device to send a push to.
     NoDevice,
+    /// 409: the code adds a phone and needs a registered device's approval
+    /// (`POST /v1/enroll/approval`), or it does not (`POST /v1/enroll`).
+    ApprovalRequired,
+    /// 403: a registered device denied adding this phone (or the approval failed).
+    EnrollmentDenied,
     /// 410: the challenge expired.
     ChallengeExpired,
     /// 410: the enrollment QR code expired.
@@ -82,9 +87,13 @@ impl ErrorCode {
             | ErrorCode::DeviceInactive
             | ErrorCode::BadToken
             | ErrorCode::OtpLocked
-            | ErrorCode::QrMismatch => 403,
+            | ErrorCode::QrMismatch
+            | ErrorCode::EnrollmentDenied => 403,
             ErrorCode::NotFound => 404,
-            ErrorCode::AlreadyAnswered | ErrorCode::EnrollmentUsed | ErrorCode::NoDevice => 409,
+            ErrorCode::AlreadyAnswered
+            | ErrorCode::EnrollmentUsed
+            | ErrorCode::NoDevice
+            | ErrorCode::ApprovalRequired => 409,
             ErrorCode::ChallengeExpired | ErrorCode::EnrollmentExpired => 410,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::NumberMismatch => 422,

@@ -3,6 +3,7 @@
 pub mod client_addr;
 pub mod extract;
 pub mod limits;
+pub mod new_device;
 pub mod openapi;
 
 use std::net::SocketAddr;
@@ -106,6 +107,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/metrics", get(metrics))
         .route("/v1/openapi.json", get(openapi::serve))
         .route("/v1/admin/tenants/{tenant}/users/{user}/otp-unlock", post(admin_otp_unlock))
+        // Adding a phone by a registered phone's approval, and retiring devices (docs/PROTOCOL.md §6.5).
+        .route("/v1/device/enrollments", post(new_device::start))
+        .route("/v1/enroll/approval", post(new_device::request_approval))
+        .route("/v1/enroll/result", post(new_device::result))
+        .route("/v1/device/devices", get(new_device::user_devices))
+        .route("/v1/device/devices/{device_id}/retire", post(new_device::retire))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(app.clone(), durable_audit))

@@ -382,6 +382,11 @@ pub const UNDOCUMENTED: &[(&str, &str, &str)] = &[
     ("get", "/v1/device", PHONE),
     ("delete", "/v1/device", PHONE),
     ("get", "/v1/device/audit", PHONE),
+    ("post", "/v1/device/enrollments", PHONE),
+    ("post", "/v1/enroll/approval", PHONE),
+    ("post", "/v1/enroll/result", PHONE),
+    ("get", "/v1/device/devices", PHONE),
+    ("post", "/v1/device/devices/{device_id}/retire", PHONE),
 ];
 
 const PHONE: &str = "the phone API: device-signed requests, specified in docs/PROTOCOL.md and used only by \
