@@ -13,7 +13,7 @@ use nyckel_protocol::wire::phone::{AnswerAccepted, PendingChallenges};
 use nyckel_protocol::{
     Answer, ChallengeDisplay, ChallengeId, ChallengeState, DeviceId, DevicePublicKey, DisplayContext, EnrollQr,
     EnrollmentId, EnrollmentReceipt, EnrollmentToken, ErrorBody, ErrorCode, KeyRotation, Nonce, PinCheck,
-    PinCheckOutcome, PinKdf, PinSecret, PushChallenge, Rekey, Rekeyed, RequestAuth, ServerSigningKey,
+    PinCheckOutcome, PinKdf, PinSecret, PushChallenge, PushKind, Rekey, Rekeyed, RequestAuth, ServerSigningKey,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -177,6 +177,7 @@ pub fn push_challenge(state: &Shared) -> ChallengeId {
             transaction: vec![],
             number_match: None,
         },
+        kind: PushKind::SignIn,
     };
     let id = challenge.id.clone();
     state.challenges.push(challenge);
