@@ -32,6 +32,18 @@ struct AccountsView: View {
                                 Text(label).font(.caption).foregroundStyle(.secondary)
                             }
                             Text("Device \(registration.deviceFingerprint)").font(.caption).foregroundStyle(.secondary)
+                            // On asks the PIN once (its own sheet); off needs nothing and keeps the PIN.
+                            Toggle("Unlock with \(biometryName())", isOn: Binding(
+                                get: { model.biometrics[registration.id] == true },
+                                set: { on in
+                                    if on {
+                                        sheet = .enableBiometrics(registration)
+                                    } else {
+                                        model.disableBiometrics(registration)
+                                    }
+                                }
+                            ))
+                            .font(.subheadline)
                         }
                         .swipeActions {
                             Button("Remove", role: .destructive) { removing = registration }
@@ -84,6 +96,8 @@ struct AccountsView: View {
                     QrOtpView(model: model, payload: payload, request: request) { sheet = nil }
                 case .changePin(let registration):
                     ChangePinView(model: model, registration: registration) { sheet = nil }
+                case .enableBiometrics(let registration):
+                    EnableBiometricsView(model: model, registration: registration) { sheet = nil }
                 case .history:
                     HistoryView(model: history, registrations: model.registrations) { sheet = nil }
                 case .importFile:
@@ -121,6 +135,7 @@ enum AccountsSheet: Identifiable {
     case scanner
     case destination(ScanDestination)
     case changePin(RegistrationInfo)
+    case enableBiometrics(RegistrationInfo)
     case history
     case importFile
     case export
@@ -131,6 +146,7 @@ enum AccountsSheet: Identifiable {
         case .destination(.register(let payload)): return "register " + payload
         case .destination(.qrOtp(let payload, _)): return "otp " + payload
         case .changePin(let registration): return "pin " + registration.id
+        case .enableBiometrics(let registration): return "biometrics " + registration.id
         case .history: return "history"
         case .importFile: return "import"
         case .export: return "export"

@@ -3,7 +3,9 @@ import Nyckel
 import NyckelFFI
 
 /// A pushed request: who asks, for what, from where and when, the transaction's exact lines,
-/// number matching; Continue asks the PIN. Deny and "Not me" need no PIN, so refusing is easy.
+/// number matching; Continue asks the PIN, or "Use Face ID/Touch ID" when biometric unlock is on
+/// for the registration (a failed prompt falls back to the PIN pad). Deny and "Not me" need no
+/// PIN, so refusing is easy.
 struct ApprovalView: View {
     @ObservedObject var model: ApprovalsModel
     let request: ApprovalRequest
@@ -39,6 +41,12 @@ struct ApprovalView: View {
             }
             .navigationTitle(request.transaction.isEmpty ? "Approve sign-in?" : "Confirm this change?")
         }
+        .onChange(of: model.answering) { busy in
+            // The biometric path failed (cancelled, locked out, changed, unavailable): the PIN pad takes over.
+            if !busy, let failed = model.answerError, failed.challengeId == request.challengeId, failed.usePin {
+                askingPin = true
+            }
+        }
         .task(id: request.challengeId) {
             // When the request expires, re-reading the open requests takes it off the screen.
             let left = Double(request.expiresAt) - Date().timeIntervalSince1970
@@ -62,13 +70,30 @@ struct ApprovalView: View {
             Button("Back") { askingPin = false }.frame(maxWidth: .infinity)
         } else {
             numberMatching
-            Button {
-                askingPin = true
-            } label: {
-                Text("Continue").frame(maxWidth: .infinity)
+            if model.biometricRegistrations.contains(request.registrationId) {
+                Button {
+                    model.approveWithBiometrics(request, number: request.numberChoice == nil ? nil : number)
+                } label: {
+                    Text("Use \(biometryName())").frame(maxWidth: .infinity)
+                }
+                .buttonStyle(.borderedProminent)
+                .disabled(!numberReady)
+                Button {
+                    askingPin = true
+                } label: {
+                    Text("Use PIN").frame(maxWidth: .infinity)
+                }
+                .buttonStyle(.bordered)
+                .disabled(!numberReady)
+            } else {
+                Button {
+                    askingPin = true
+                } label: {
+                    Text("Continue").frame(maxWidth: .infinity)
+                }
+                .buttonStyle(.borderedProminent)
+                .disabled(!numberReady)
             }
-            .buttonStyle(.borderedProminent)
-            .disabled(!numberReady)
             Button {
                 model.deny(request)
             } label: {

@@ -19,7 +19,8 @@ struct NyckelApp: App {
     }
 }
 
-/// Opens the vault once, with the Keychain and Secure Enclave key store.
+/// Opens the vault once, with the Keychain and Secure Enclave key store, and gives the core the
+/// Secure Enclave biometric key for Face ID/Touch ID unlock (PROTOCOL.md §4.8).
 @MainActor
 final class AppSession: ObservableObject {
     /// Whether the vault opened.
@@ -35,6 +36,8 @@ final class AppSession: ObservableObject {
             .appendingPathComponent("vault")
         do {
             let core = try openNyckel(directory: directory)
+            // The core calls it from its own threads; opening a sealed secret shows the system prompt.
+            core.setBiometricKey(key: SecureEnclaveBiometricKey())
             state = .ready(AccountsModel(core: core), ApprovalsModel(core: core), HistoryModel(core: core), TransferModel(core: core))
         } catch {
             state = .failed(describe(error))

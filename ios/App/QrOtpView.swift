@@ -2,8 +2,9 @@ import SwiftUI
 import Nyckel
 import NyckelFFI
 
-/// A scanned login or transaction code: what it is for and its exact details, the PIN, then
-/// the 8-digit one-time password to type into the page. Works offline.
+/// A scanned login or transaction code: what it is for and its exact details, the PIN (or
+/// Face ID/Touch ID when biometric unlock is on; a failed prompt leaves the PIN pad), then the
+/// 8-digit one-time password to type into the page. Works offline.
 struct QrOtpView: View {
     @ObservedObject var model: AccountsModel
     let payload: String
@@ -20,6 +21,8 @@ struct QrOtpView: View {
     @State private var phase = Phase.entering
     @State private var pin = ""
     @State private var registrationId: String?
+    /// Why the last Face ID/Touch ID attempt failed; shown over the PIN pad, which stays.
+    @State private var biometricNotice: String?
 
     var body: some View {
         NavigationStack {
@@ -35,6 +38,15 @@ struct QrOtpView: View {
                                     Text(registration.name).tag(Optional(registration.id))
                                 }
                             }
+                        }
+                        if let notice = biometricNotice {
+                            Text(notice).foregroundStyle(.red).multilineTextAlignment(.center)
+                        }
+                        if let chosen = chosenRegistration, model.biometrics[chosen] == true {
+                            Button("Use \(biometryName())") { computeWithBiometrics(chosen) }
+                                .buttonStyle(.borderedProminent)
+                                .disabled(!isEntering)
+                            Text("or").font(.caption).foregroundStyle(.secondary)
                         }
                         PinPad(title: "Enter your PIN", pin: $pin, enabled: isEntering && chosenRegistration != nil) {
                             compute()
@@ -79,11 +91,29 @@ struct QrOtpView: View {
         let entered = pin
         let registration = chosenRegistration
         pin = ""
+        biometricNotice = nil
         phase = .computing
         Task { @MainActor in
             do {
                 let otp = try await model.qrOtp(payload: payload, registrationId: registration, pin: entered)
                 phase = .done(otp)
+            } catch {
+                phase = .failed(describe(error))
+            }
+        }
+    }
+
+    private func computeWithBiometrics(_ registration: String) {
+        biometricNotice = nil
+        phase = .computing
+        Task { @MainActor in
+            do {
+                let otp = try await model.qrOtpWithBiometrics(payload: payload, registrationId: registration)
+                phase = .done(otp)
+            } catch let error where isBiometricError(error) {
+                // Cancelled, locked out, changed or unavailable: back to the PIN pad, with why.
+                biometricNotice = describe(error)
+                phase = .entering
             } catch {
                 phase = .failed(describe(error))
             }

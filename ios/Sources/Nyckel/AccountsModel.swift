@@ -16,6 +16,8 @@ public final class AccountsModel: ObservableObject {
     /// currentCodes() leaves HOTP codes empty: a revealed one is kept here.
     @Published public private(set) var hotpCodes: [UInt64: String] = [:]
     @Published public private(set) var registrations: [RegistrationInfo] = []
+    /// Per registration id, whether Face ID/Touch ID unlock is on for it.
+    @Published public private(set) var biometrics: [String: Bool] = [:]
     @Published public var errorText: String?
 
     private let core: Nyckel
@@ -47,6 +49,30 @@ public final class AccountsModel: ObservableObject {
 
     public func refreshRegistrations() {
         attempt { registrations = try core.registrations() }
+        refreshBiometrics()
+    }
+
+    /// Re-reads which registrations have biometric unlock on; one whose state cannot be read
+    /// shows as off (the PIN always works).
+    public func refreshBiometrics() {
+        var states: [String: Bool] = [:]
+        for registration in registrations {
+            states[registration.id] = (try? core.biometricsEnabled(registrationId: registration.id)) ?? false
+        }
+        biometrics = states
+    }
+
+    /// Turns Face ID/Touch ID unlock on: the server checks the PIN (a wrong one counts like a
+    /// wrong approval), then the Secure Enclave key seals the PIN's secret.
+    public func enableBiometrics(_ registration: RegistrationInfo, pin: String) async throws {
+        defer { refreshBiometrics() }
+        try await core.enableBiometrics(registrationId: registration.id, pin: pin)
+    }
+
+    /// Turns biometric unlock off and deletes its key; the PIN stays as it was.
+    public func disableBiometrics(_ registration: RegistrationInfo) {
+        attempt { try core.disableBiometrics(registrationId: registration.id) }
+        refreshBiometrics()
     }
 
     /// Adds what an account code carries, or says where another Nyckel code leads.
@@ -101,6 +127,9 @@ public final class AccountsModel: ObservableObject {
     /// Changes a registration's PIN; the new one was already asked twice. The server checks the
     /// current PIN first and counts a wrong one like a wrong approval; on failure nothing changes.
     public func changePin(_ registration: RegistrationInfo, oldPin: String, newPin: String) async throws {
+        // With biometrics on the new secret is sealed again; if that failed the core turned
+        // them off: the toggle follows either way.
+        defer { refreshBiometrics() }
         try await core.changePin(registrationId: registration.id, oldPin: oldPin, newPin: newPin)
     }
 
@@ -122,6 +151,13 @@ public final class AccountsModel: ObservableObject {
         return try await Task.detached {
             try core.qrOtp(payload: payload, registrationId: registrationId, pin: pin)
         }.value
+    }
+
+    /// The same one-time password with Face ID/Touch ID instead of the PIN; the core prompts
+    /// from its own thread and an invalidated key turns biometrics off.
+    public func qrOtpWithBiometrics(payload: String, registrationId: String?) async throws -> String {
+        defer { refreshBiometrics() }
+        return try await core.qrOtpWithBiometrics(payload: payload, registrationId: registrationId)
     }
 
     private func attempt(_ body: () throws -> Void) {

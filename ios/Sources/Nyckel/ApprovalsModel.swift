@@ -9,8 +9,11 @@ public final class ApprovalsModel: ObservableObject, ApprovalListener {
     @Published public private(set) var requests: [ApprovalRequest] = []
     @Published public private(set) var pollingError: String?
     @Published public private(set) var answering = false
-    /// A failed answer to a request that stays open (wrong PIN, network), by challenge id.
-    @Published public private(set) var answerError: (challengeId: String, message: String)?
+    /// A failed answer to a request that stays open (wrong PIN, network), by challenge id;
+    /// `usePin` when the biometric path failed, so the screen switches to its PIN pad.
+    @Published public private(set) var answerError: (challengeId: String, message: String, usePin: Bool)?
+    /// The registrations with Face ID/Touch ID unlock on, for the approval screen's button.
+    @Published public private(set) var biometricRegistrations: Set<String> = []
     /// What the last answer came to, or why a request went away.
     @Published public var notice: String?
 
@@ -45,12 +48,30 @@ public final class ApprovalsModel: ObservableObject, ApprovalListener {
         } catch {
             pollingError = describe(error)
         }
+        refreshBiometrics()
+    }
+
+    /// Re-reads which of the open requests' registrations have biometric unlock on (a
+    /// registration whose state cannot be read counts as off: the PIN always works).
+    public func refreshBiometrics() {
+        let ids = Set(requests.map(\.registrationId))
+        biometricRegistrations = ids.filter { (try? core.biometricsEnabled(registrationId: $0)) ?? false }
     }
 
     public func approve(_ request: ApprovalRequest, pin: String, number: String?) {
         answer(request) { core in
             try await core.approve(
                 registrationId: request.registrationId, challengeIdText: request.challengeId, pin: pin, number: number
+            )
+        }
+    }
+
+    /// Approves with Face ID/Touch ID instead of the PIN. The core prompts from its own thread;
+    /// a biometric failure leaves the request open for the PIN.
+    public func approveWithBiometrics(_ request: ApprovalRequest, number: String?) {
+        answer(request) { core in
+            try await core.approveWithBiometrics(
+                registrationId: request.registrationId, challengeIdText: request.challengeId, number: number
             )
         }
     }
@@ -73,6 +94,8 @@ public final class ApprovalsModel: ObservableObject, ApprovalListener {
             self.pollingError = nil
             if !self.requests.contains(where: { $0.challengeId == request.challengeId }) {
                 self.requests.append(request)
+                // Biometrics may have been turned on since the last read: the new request's button follows.
+                self.refreshBiometrics()
             }
         }
     }
@@ -92,8 +115,9 @@ public final class ApprovalsModel: ObservableObject, ApprovalListener {
                 let outcome = try await call(core)
                 notice = describe(outcome)
             } catch {
-                answerError = (request.challengeId, describe(error))
+                answerError = (request.challengeId, describe(error), isBiometricError(error))
             }
+            // refresh() also re-reads biometrics: an invalidated key turned them off in the core.
             refresh()
             // A final failure (blocked, mismatch, closed) removed the request and its screen:
             // its message moves to the main screen.

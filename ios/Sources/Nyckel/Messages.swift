@@ -31,14 +31,24 @@ public func describe(_ error: Error) -> String {
         return "Storage failed: \(reason)"
     case .ClockOff(let seconds):
         return "This phone's clock is off by \(abs(seconds) / 60) minutes. Set the date and time automatically, then try again."
+    // The biometric path's failures: each leaves the PIN as the way on (the screens show their PIN pad).
     case .BiometricCancelled:
-        return "Cancelled. Use your PIN instead, or try again."
+        return "Cancelled. Enter your PIN instead, or try Face ID/Touch ID again."
     case .BiometricLockout:
-        return "Biometrics are locked after too many attempts. Use your PIN."
+        return "Too many failed Face ID/Touch ID attempts: biometrics are locked for now. Use your PIN."
     case .BiometricInvalidated:
-        return "Your biometrics changed, so biometric approval was turned off. Use your PIN, then turn it on again."
+        return "Your Face ID or Touch ID changed, so biometric unlock was turned off. Use your PIN, then turn it on again for the registration."
     case .BiometricUnavailable(let reason):
-        return "Biometrics cannot be used: \(reason). Use your PIN."
+        return "Face ID/Touch ID cannot be used (\(reason)). Use your PIN."
+    }
+}
+
+/// Whether an error came from the biometric path (cancelled, locked out, changed, unavailable),
+/// after which the PIN is the way on.
+public func isBiometricError(_ error: Error) -> Bool {
+    switch error as? NyckelError {
+    case .BiometricCancelled?, .BiometricLockout?, .BiometricInvalidated?, .BiometricUnavailable?: return true
+    default: return false
     }
 }
 

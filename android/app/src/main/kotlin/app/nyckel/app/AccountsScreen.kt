@@ -14,6 +14,7 @@ import androidx.compose.material3.ExtendedFloatingActionButton
 import androidx.compose.material3.HorizontalDivider
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.Scaffold
+import androidx.compose.material3.Switch
 import androidx.compose.material3.Text
 import androidx.compose.material3.TextButton
 import androidx.compose.material3.TopAppBar
@@ -43,6 +44,7 @@ fun AccountsScreen(model: NyckelViewModel) {
     val registrations by model.registrations.collectAsStateWithLifecycle()
     val notice by model.notice.collectAsStateWithLifecycle()
     val pollingError by model.pollingError.collectAsStateWithLifecycle()
+    val biometrics by model.biometrics.collectAsStateWithLifecycle()
     var codes by remember { mutableStateOf(emptyList<CodeInfo>()) }
     // currentCodes() leaves HOTP codes empty: a revealed one is kept here until deleted.
     var hotpCodes by remember { mutableStateOf(emptyMap<ULong, String>()) }
@@ -94,6 +96,16 @@ fun AccountsScreen(model: NyckelViewModel) {
                         }
                         TextButton(onClick = { model.openChangePin(registration) }) { Text("Change PIN") }
                         TextButton(onClick = { removing = registration }) { Text("Remove") }
+                    }
+                    Row(Modifier.padding(start = 16.dp, end = 16.dp, bottom = 8.dp), verticalAlignment = Alignment.CenterVertically) {
+                        Text("Unlock with fingerprint/face", Modifier.weight(1f), style = MaterialTheme.typography.bodyMedium)
+                        // On asks the PIN once (its own screen); off needs nothing and keeps the PIN.
+                        Switch(
+                            checked = biometrics[registration.id] == true,
+                            onCheckedChange = { on ->
+                                if (on) model.openEnableBiometrics(registration) else model.disableBiometrics(registration)
+                            },
+                        )
                     }
                 }
                 item { HorizontalDivider() }

@@ -49,6 +49,13 @@ fun ApprovalScreen(model: NyckelViewModel, request: ApprovalRequest) {
     var askingPin by remember { mutableStateOf(false) }
     var pin by remember { mutableStateOf("") }
     var secondsLeft by remember { mutableLongStateOf(request.expiresAt.toLong() - nowSeconds()) }
+    val biometrics by model.biometrics.collectAsStateWithLifecycle()
+    val biometricsOn = biometrics[request.registrationId] == true
+
+    // The biometric path failed (cancelled, locked out, changed, unavailable): the PIN pad takes over.
+    LaunchedEffect(answerError) {
+        if (answerError?.let { it.challengeId == request.challengeId && it.usePin } == true) askingPin = true
+    }
 
     LaunchedEffect(request.challengeId) {
         while (secondsLeft > 0) {
@@ -105,8 +112,20 @@ fun ApprovalScreen(model: NyckelViewModel, request: ApprovalRequest) {
             TextButton(onClick = { askingPin = false }, modifier = Modifier.align(Alignment.CenterHorizontally)) { Text("Back") }
         } else {
             NumberMatching(choice, number) { number = it }
-            Button(onClick = { askingPin = true }, modifier = Modifier.fillMaxWidth(), enabled = numberReady && secondsLeft > 0) {
-                Text("Continue")
+            val ready = numberReady && secondsLeft > 0
+            if (biometricsOn) {
+                Button(
+                    onClick = { model.approveWithBiometrics(request, number.takeIf { choice != null }) },
+                    modifier = Modifier.fillMaxWidth(),
+                    enabled = ready,
+                ) { Text("Use biometrics") }
+                OutlinedButton(onClick = { askingPin = true }, modifier = Modifier.fillMaxWidth(), enabled = ready) {
+                    Text("Use PIN")
+                }
+            } else {
+                Button(onClick = { askingPin = true }, modifier = Modifier.fillMaxWidth(), enabled = ready) {
+                    Text("Continue")
+                }
             }
             OutlinedButton(onClick = { model.deny(request) }, modifier = Modifier.fillMaxWidth()) { Text("Deny") }
             TextButton(onClick = { model.reportFraud(request) }, modifier = Modifier.fillMaxWidth()) {

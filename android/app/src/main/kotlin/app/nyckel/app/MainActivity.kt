@@ -2,7 +2,6 @@ package app.nyckel.app
 
 import android.os.Bundle
 import android.view.WindowManager
-import androidx.activity.ComponentActivity
 import androidx.activity.compose.BackHandler
 import androidx.activity.compose.setContent
 import androidx.activity.viewModels
@@ -16,10 +15,15 @@ import androidx.compose.runtime.getValue
 import androidx.compose.runtime.key
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
+import androidx.fragment.app.FragmentActivity
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 
-/** The app's only activity: the view model holds the core; approvals are polled while it is visible. */
-class MainActivity : ComponentActivity() {
+/**
+ * The app's only activity: the view model holds the core; approvals are polled while it is
+ * visible. A FragmentActivity (a ComponentActivity subclass) because BiometricPrompt needs one
+ * to host its prompt.
+ */
+class MainActivity : FragmentActivity() {
     private val model: NyckelViewModel by viewModels()
 
     override fun onCreate(savedInstanceState: Bundle?) {
@@ -35,11 +39,13 @@ class MainActivity : ComponentActivity() {
 
     override fun onStart() {
         super.onStart()
+        model.attachPromptHost(this)
         model.startApprovals()
     }
 
     override fun onStop() {
         model.stopApprovals()
+        model.detachPromptHost(this)
         super.onStop()
     }
 }
@@ -67,6 +73,7 @@ fun NyckelApp(model: NyckelViewModel) {
         is Route.Register -> key(current.payload) { RegisterScreen(model, current.payload) }
         is Route.QrOtp -> key(current.payload) { QrOtpScreen(model, current.payload, current.request) }
         is Route.ChangePin -> key(current.registration.id) { ChangePinScreen(model, current.registration) }
+        is Route.EnableBiometrics -> key(current.registration.id) { EnableBiometricsScreen(model, current.registration) }
         Route.History -> HistoryScreen(model)
         Route.Import -> ImportScreen(model)
         Route.Export -> ExportScreen(model)

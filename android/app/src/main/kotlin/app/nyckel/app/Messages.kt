@@ -25,11 +25,14 @@ fun describe(error: Throwable): String = when (error) {
     is NyckelException.Storage -> "Storage failed: ${error.reason}"
     is NyckelException.ClockOff ->
         "This phone's clock is off by ${kotlin.math.abs(error.seconds) / 60} minutes. Set the date and time automatically, then try again."
-    is NyckelException.BiometricCancelled -> "Cancelled. Use your PIN instead, or try again."
-    is NyckelException.BiometricLockout -> "Biometrics are locked after too many attempts. Use your PIN."
+    // The biometric path's failures: each leaves the PIN as the way on (the screens show their PIN pad).
+    is NyckelException.BiometricCancelled -> "Cancelled. Enter your PIN instead, or try biometrics again."
+    is NyckelException.BiometricLockout ->
+        "Too many failed fingerprint/face attempts: biometrics are locked for now. Use your PIN."
     is NyckelException.BiometricInvalidated ->
-        "Your biometrics changed, so biometric approval was turned off. Use your PIN, then turn it on again."
-    is NyckelException.BiometricUnavailable -> "Biometrics cannot be used: ${error.reason}. Use your PIN."
+        "Your fingerprints or face changed, so biometric unlock was turned off. Use your PIN, then turn " +
+            "\"Unlock with fingerprint/face\" on again."
+    is NyckelException.BiometricUnavailable -> "Biometrics cannot be used (${error.reason}). Use your PIN."
     else -> error.message ?: error.javaClass.simpleName
 }
 

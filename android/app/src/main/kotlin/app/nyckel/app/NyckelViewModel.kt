@@ -3,7 +3,9 @@ package app.nyckel.app
 import android.app.Application
 import android.net.Uri
 import androidx.lifecycle.AndroidViewModel
+import androidx.fragment.app.FragmentActivity
 import androidx.lifecycle.viewModelScope
+import app.nyckel.android.AndroidBiometricKey
 import app.nyckel.android.openNyckel
 import app.nyckel.ffi.ApprovalListener
 import app.nyckel.ffi.ApprovalRequest
@@ -28,6 +30,7 @@ import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.flow.update
 import kotlinx.coroutines.launch
 import kotlinx.coroutines.withContext
+import java.lang.ref.WeakReference
 
 /** Where the app is; a pending approval request is shown over any of these. */
 sealed interface Route {
@@ -45,6 +48,9 @@ sealed interface Route {
 
     /** Changing the PIN of one of this phone's registrations. */
     data class ChangePin(val registration: RegistrationInfo) : Route
+
+    /** Turning on fingerprint/face unlock for a registration: the PIN once, then the prompt. */
+    data class EnableBiometrics(val registration: RegistrationInfo) : Route
 
     /** The history of answers and one-time passwords, with their receipts. */
     data object History : Route
@@ -95,8 +101,17 @@ sealed interface Work<out T> {
 /** The largest file the import screen reads. */
 const val MAX_IMPORT_BYTES = 16_000_000
 
-/** A failed answer to one approval request that stays open (wrong PIN, network). */
-data class AnswerError(val challengeId: String, val message: String)
+/**
+ * A failed answer to one approval request that stays open (wrong PIN, network). `usePin` when
+ * the biometric path failed (cancelled, locked out, invalidated, unavailable): the screen then
+ * switches to its PIN pad, which always remains the way to answer.
+ */
+data class AnswerError(val challengeId: String, val message: String, val usePin: Boolean = false)
+
+/** Whether an error came from the biometric path, after which the PIN is the way on. */
+fun isBiometricError(error: NyckelException): Boolean =
+    error is NyckelException.BiometricCancelled || error is NyckelException.BiometricLockout ||
+        error is NyckelException.BiometricInvalidated || error is NyckelException.BiometricUnavailable
 
 /**
  * Owns the `Nyckel` core and the approvals subscription for the activity's whole life
@@ -153,6 +168,26 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
     private val _export = MutableStateFlow<Work<String>>(Work.Idle)
     val export: StateFlow<Work<String>> = _export.asStateFlow()
 
+    private val _biometrics = MutableStateFlow<Map<String, Boolean>>(emptyMap())
+
+    /** Per registration id, whether fingerprint/face unlock is on for it. */
+    val biometrics: StateFlow<Map<String, Boolean>> = _biometrics.asStateFlow()
+
+    private val _biometricSetup = MutableStateFlow<Work<Unit>>(Work.Idle)
+
+    /** Turning biometric unlock on for the registration on the EnableBiometrics screen. */
+    val biometricSetup: StateFlow<Work<Unit>> = _biometricSetup.asStateFlow()
+
+    private val _qrOtpNotice = MutableStateFlow<String?>(null)
+
+    /** Why the biometric one-time password failed; the QR screen shows it over its PIN pad. */
+    val qrOtpNotice: StateFlow<String?> = _qrOtpNotice.asStateFlow()
+
+    // The activity BiometricPrompt is shown on: set while MainActivity is started. Weak, so a
+    // destroyed activity (rotation) is never kept alive by this longer-lived model.
+    @Volatile
+    private var promptHost: WeakReference<FragmentActivity>? = null
+
     private var subscription: ApprovalSubscription? = null
 
     // Called on the core's polling threads: hop to the main thread before touching state.
@@ -170,7 +205,22 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
     }
 
     init {
-        if (opened.isSuccess) refreshRegistrations()
+        opened.getOrNull()?.let { core ->
+            // The core calls the key on its own threads; the key shows the prompt on the
+            // activity that is in front when it is called.
+            core.setBiometricKey(AndroidBiometricKey(application) { promptHost?.get() })
+            refreshRegistrations()
+        }
+    }
+
+    /** The activity biometric prompts appear on; MainActivity calls it in onStart. */
+    fun attachPromptHost(activity: FragmentActivity) {
+        promptHost = WeakReference(activity)
+    }
+
+    /** MainActivity calls it in onStop: a hidden activity cannot show a prompt. */
+    fun detachPromptHost(activity: FragmentActivity) {
+        if (promptHost?.get() === activity) promptHost = null
     }
 
     /** Starts polling for approval requests; the activity calls it in onStart. */
@@ -244,6 +294,7 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
                 PayloadType.NYCKEL_LOGIN, PayloadType.NYCKEL_TRANSACTION -> {
                     val request = core.readQrOtp(text)
                     _qrOtp.value = Work.Idle
+                    _qrOtpNotice.value = null
                     _route.value = Route.QrOtp(text, request)
                 }
                 else -> show("This QR code is not one Nyckel can use.")
@@ -306,11 +357,73 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
                 val retry = error is NyckelException.WrongPin || error is NyckelException.Network
                 Work.Failed(describe(error), retry)
             }
+            // With biometrics on, the new secret is sealed again (the prompt shows); if that
+            // failed the core turned biometric unlock off: the toggle follows either way.
+            refreshBiometrics()
         }
     }
 
     fun approve(request: ApprovalRequest, pin: String, number: String?) =
         answer(request) { core.approve(request.registrationId, request.challengeId, pin, number) }
+
+    /**
+     * Approves with fingerprint/face instead of the PIN. The key blocks its thread until the
+     * user answers the prompt and refuses the main thread, so the call runs on the IO pool.
+     */
+    fun approveWithBiometrics(request: ApprovalRequest, number: String?) =
+        answer(request) {
+            try {
+                withContext(Dispatchers.IO) { core.approveWithBiometrics(request.registrationId, request.challengeId, number) }
+            } finally {
+                // An invalidated key turned biometrics off in the core: the toggle follows.
+                refreshBiometrics()
+            }
+        }
+
+    /** Opens the screen that turns fingerprint/face unlock on for a registration. */
+    fun openEnableBiometrics(registration: RegistrationInfo) {
+        if (_biometricSetup.value != Work.Running) _biometricSetup.value = Work.Idle
+        _route.value = Route.EnableBiometrics(registration)
+    }
+
+    /** Starts over after a failure that asking again can fix (wrong PIN, cancelled prompt, network). */
+    fun retryEnableBiometrics() {
+        if (_biometricSetup.value is Work.Failed) _biometricSetup.value = Work.Idle
+    }
+
+    /**
+     * Turns fingerprint/face unlock on: the server checks the PIN (a wrong one counts like a
+     * wrong approval), then the prompt seals the secret under a new biometric key.
+     */
+    fun enableBiometrics(registration: RegistrationInfo, pin: String) {
+        if (_biometricSetup.value == Work.Running) return
+        _biometricSetup.value = Work.Running
+        viewModelScope.launch {
+            _biometricSetup.value = try {
+                withContext(Dispatchers.IO) { core.enableBiometrics(registration.id, pin) }
+                show("Fingerprint/face unlock is on for ${registration.name}.")
+                Work.Done(Unit)
+            } catch (error: NyckelException) {
+                val retry = error is NyckelException.WrongPin || error is NyckelException.Network ||
+                    error is NyckelException.BiometricCancelled || error is NyckelException.BiometricLockout
+                Work.Failed(describe(error), retry)
+            }
+            refreshBiometrics()
+        }
+    }
+
+    /** Turns fingerprint/face unlock off and deletes its key; the PIN stays as it was. */
+    fun disableBiometrics(registration: RegistrationInfo) {
+        viewModelScope.launch {
+            try {
+                withContext(Dispatchers.IO) { core.disableBiometrics(registration.id) }
+                show("Fingerprint/face unlock is off for ${registration.name}.")
+            } catch (error: NyckelException) {
+                show(describe(error))
+            }
+            refreshBiometrics()
+        }
+    }
 
     fun deny(request: ApprovalRequest) = answer(request) { core.deny(request.registrationId, request.challengeId) }
 
@@ -329,6 +442,7 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
     fun computeQrOtp(payload: String, registrationId: String?, pin: String) {
         if (_qrOtp.value == Work.Running) return
         _qrOtp.value = Work.Running
+        _qrOtpNotice.value = null
         viewModelScope.launch {
             _qrOtp.value = try {
                 // The PIN goes through a deliberately slow KDF: keep it off the main thread.
@@ -336,6 +450,30 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
             } catch (error: NyckelException) {
                 Work.Failed(describe(error))
             }
+        }
+    }
+
+    /**
+     * The same one-time password with fingerprint/face instead of the PIN. A biometric failure
+     * returns to the PIN pad with its message; other failures end like the PIN path's.
+     */
+    fun computeQrOtpWithBiometrics(payload: String, registrationId: String) {
+        if (_qrOtp.value == Work.Running) return
+        _qrOtp.value = Work.Running
+        _qrOtpNotice.value = null
+        viewModelScope.launch {
+            _qrOtp.value = try {
+                // Blocks until the user answers the prompt; the key refuses the main thread.
+                Work.Done(withContext(Dispatchers.IO) { core.qrOtpWithBiometrics(payload, registrationId) })
+            } catch (error: NyckelException) {
+                if (isBiometricError(error)) {
+                    _qrOtpNotice.value = describe(error)
+                    Work.Idle
+                } else {
+                    Work.Failed(describe(error))
+                }
+            }
+            refreshBiometrics()
         }
     }
 
@@ -465,7 +603,7 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
             try {
                 show(describe(call()))
             } catch (error: NyckelException) {
-                _answerError.value = AnswerError(request.challengeId, describe(error))
+                _answerError.value = AnswerError(request.challengeId, describe(error), usePin = isBiometricError(error))
             }
             refreshApprovals()
             // A final failure (blocked, mismatch, closed) removed the request and its screen:
@@ -481,6 +619,19 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
 
     private fun refreshRegistrations() {
         attempt { core.registrations() }?.let { _registrations.value = it }
+        refreshBiometrics()
+    }
+
+    private fun refreshBiometrics() {
+        _biometrics.value = _registrations.value.associate { registration ->
+            // A registration whose state cannot be read shows as off: the PIN always works.
+            val enabled = try {
+                core.biometricsEnabled(registration.id)
+            } catch (error: NyckelException) {
+                false
+            }
+            registration.id to enabled
+        }
     }
 
     private fun show(message: String) {

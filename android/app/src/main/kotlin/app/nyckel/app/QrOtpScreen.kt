@@ -34,6 +34,8 @@ import app.nyckel.ffi.QrOtpRequest
 @Composable
 fun QrOtpScreen(model: NyckelViewModel, payload: String, request: QrOtpRequest) {
     val work by model.qrOtp.collectAsStateWithLifecycle()
+    val notice by model.qrOtpNotice.collectAsStateWithLifecycle()
+    val biometrics by model.biometrics.collectAsStateWithLifecycle()
     var pin by remember { mutableStateOf("") }
     // Usually one registration can answer; with several the user picks, else the core refuses.
     var registrationId by remember { mutableStateOf(request.registrations.singleOrNull()?.id) }
@@ -66,6 +68,16 @@ fun QrOtpScreen(model: NyckelViewModel, payload: String, request: QrOtpRequest) 
                     }
                 }
                 if (state == Work.Running) CircularProgressIndicator()
+                // A failed biometric attempt (cancelled, locked out, changed, unavailable): the PIN pad stays.
+                notice?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+                val chosen = registrationId
+                if (chosen != null && biometrics[chosen] == true) {
+                    Button(
+                        onClick = { model.computeQrOtpWithBiometrics(payload, chosen) },
+                        enabled = state == Work.Idle,
+                    ) { Text("Use biometrics") }
+                    Text("or", style = MaterialTheme.typography.bodySmall)
+                }
                 PinPad(
                     title = "Enter your PIN",
                     pin = pin,
