@@ -9,6 +9,7 @@ struct AccountsView: View {
     @ObservedObject var approvals: ApprovalsModel
     let history: HistoryModel
     let transfer: TransferModel
+    let newPhone: NewPhoneModel
     @State private var sheet: AccountsSheet?
     @State private var removing: RegistrationInfo?
 
@@ -49,6 +50,10 @@ struct AccountsView: View {
                             Button("Remove", role: .destructive) { removing = registration }
                             Button("Change PIN") { sheet = .changePin(registration) }.tint(.blue)
                         }
+                        .swipeActions(edge: .leading) {
+                            Button("Add a phone") { sheet = .addPhone(registration) }.tint(.green)
+                            Button("My devices") { sheet = .devices(registration) }.tint(.indigo)
+                        }
                     }
                 } header: {
                     Text("Registered with")
@@ -72,6 +77,7 @@ struct AccountsView: View {
                     Button("History") { sheet = .history }
                     Button("Import from another app") { sheet = .importFile }
                     Button("Export to Aegis") { sheet = .export }
+                    Button("Register from my other phone") { sheet = .newPhone }
                 } label: {
                     Image(systemName: "ellipsis.circle")
                 }
@@ -107,6 +113,18 @@ struct AccountsView: View {
                     }
                 case .export:
                     ExportView(model: transfer) { sheet = nil }
+                case .addPhone(let registration):
+                    AddPhoneView(model: newPhone, registration: registration) { sheet = nil }
+                case .newPhone:
+                    NewPhoneView(model: newPhone) {
+                        sheet = nil
+                        model.refresh()
+                    }
+                case .devices(let registration):
+                    DevicesView(model: newPhone, registration: registration, retiredSelf: {
+                        sheet = nil
+                        model.refresh()
+                    }) { sheet = nil }
                 }
             }
             .confirmationDialog(
@@ -139,6 +157,9 @@ enum AccountsSheet: Identifiable {
     case history
     case importFile
     case export
+    case addPhone(RegistrationInfo)
+    case newPhone
+    case devices(RegistrationInfo)
 
     var id: String {
         switch self {
@@ -150,6 +171,9 @@ enum AccountsSheet: Identifiable {
         case .history: return "history"
         case .importFile: return "import"
         case .export: return "export"
+        case .addPhone(let registration): return "add phone " + registration.id
+        case .newPhone: return "new phone"
+        case .devices(let registration): return "devices " + registration.id
         }
     }
 }

@@ -9,6 +9,8 @@ import NyckelFFI
 struct ApprovalView: View {
     @ObservedObject var model: ApprovalsModel
     let request: ApprovalRequest
+    /// Set when the request asks to add a new phone: shown instead of a sign-in's details.
+    let newDevice: NewDeviceInfo?
 
     @State private var number = ""
     @State private var askingPin = false
@@ -18,15 +20,19 @@ struct ApprovalView: View {
         NavigationStack {
             ScrollView {
                 VStack(alignment: .leading, spacing: 16) {
-                    RequestContextView(
-                        service: request.service,
-                        action: request.action,
-                        transaction: request.transaction,
-                        browser: request.browser,
-                        ip: request.ip,
-                        place: request.place,
-                        time: request.time.map(formatTime)
-                    )
+                    if let device = newDevice {
+                        NewDeviceCard(device: device)
+                    } else {
+                        RequestContextView(
+                            service: request.service,
+                            action: request.action,
+                            transaction: request.transaction,
+                            browser: request.browser,
+                            ip: request.ip,
+                            place: request.place,
+                            time: request.time.map(formatTime)
+                        )
+                    }
                     TimelineView(.periodic(from: .now, by: 1)) { context in
                         Text("For \(request.registrationName) · expires in \(remaining(at: context.date))")
                             .font(.caption)
@@ -39,7 +45,7 @@ struct ApprovalView: View {
                 }
                 .padding()
             }
-            .navigationTitle(request.transaction.isEmpty ? "Approve sign-in?" : "Confirm this change?")
+            .navigationTitle(newDevice != nil ? "Add a new phone?" : request.transaction.isEmpty ? "Approve sign-in?" : "Confirm this change?")
         }
         .onChange(of: model.answering) { busy in
             // The biometric path failed (cancelled, locked out, changed, unavailable): the PIN pad takes over.

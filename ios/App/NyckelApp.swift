@@ -10,8 +10,8 @@ struct NyckelApp: App {
     var body: some Scene {
         WindowGroup {
             switch session.state {
-            case .ready(let accounts, let approvals, let history, let transfer):
-                RootView(accounts: accounts, approvals: approvals, history: history, transfer: transfer)
+            case .ready(let accounts, let approvals, let history, let transfer, let newPhone):
+                RootView(accounts: accounts, approvals: approvals, history: history, transfer: transfer, newPhone: newPhone)
             case .failed(let message):
                 Text("Nyckel could not open its vault: \(message)").padding()
             }
@@ -25,7 +25,7 @@ struct NyckelApp: App {
 final class AppSession: ObservableObject {
     /// Whether the vault opened.
     enum State {
-        case ready(AccountsModel, ApprovalsModel, HistoryModel, TransferModel)
+        case ready(AccountsModel, ApprovalsModel, HistoryModel, TransferModel, NewPhoneModel)
         case failed(String)
     }
 
@@ -38,7 +38,7 @@ final class AppSession: ObservableObject {
             let core = try openNyckel(directory: directory)
             // The core calls it from its own threads; opening a sealed secret shows the system prompt.
             core.setBiometricKey(key: SecureEnclaveBiometricKey())
-            state = .ready(AccountsModel(core: core), ApprovalsModel(core: core), HistoryModel(core: core), TransferModel(core: core))
+            state = .ready(AccountsModel(core: core), ApprovalsModel(core: core), HistoryModel(core: core), TransferModel(core: core), NewPhoneModel(core: core))
         } catch {
             state = .failed(describe(error))
         }
@@ -52,15 +52,16 @@ struct RootView: View {
     @ObservedObject var approvals: ApprovalsModel
     let history: HistoryModel
     let transfer: TransferModel
+    let newPhone: NewPhoneModel
     @Environment(\.scenePhase) private var scenePhase
 
     var body: some View {
         Group {
             if let request = approvals.requests.first {
                 // Per request, so a new one starts with an empty PIN and no number picked.
-                ApprovalView(model: approvals, request: request).id(request.challengeId)
+                ApprovalView(model: approvals, request: request, newDevice: newPhone.newDevice(for: request)).id(request.challengeId)
             } else {
-                AccountsView(model: accounts, approvals: approvals, history: history, transfer: transfer)
+                AccountsView(model: accounts, approvals: approvals, history: history, transfer: transfer, newPhone: newPhone)
             }
         }
         .onAppear { approvals.start() }

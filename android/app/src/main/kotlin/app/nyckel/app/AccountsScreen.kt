@@ -65,6 +65,7 @@ fun AccountsScreen(model: NyckelViewModel) {
                     TextButton(onClick = model::openHistory) { Text("History") }
                     TextButton(onClick = model::openImport) { Text("Import") }
                     TextButton(onClick = model::openExport) { Text("Export") }
+                    TextButton(onClick = model::openNewPhone) { Text("From other phone") }
                 },
             )
         },
@@ -97,6 +98,10 @@ fun AccountsScreen(model: NyckelViewModel) {
                         TextButton(onClick = { model.openChangePin(registration) }) { Text("Change PIN") }
                         TextButton(onClick = { removing = registration }) { Text("Remove") }
                     }
+                    Row(Modifier.padding(horizontal = 8.dp)) {
+                        TextButton(onClick = { model.openAddPhone(registration) }) { Text("Add a phone") }
+                        TextButton(onClick = { model.openDevices(registration) }) { Text("My devices") }
+                    }
                     Row(Modifier.padding(start = 16.dp, end = 16.dp, bottom = 8.dp), verticalAlignment = Alignment.CenterVertically) {
                         Text("Unlock with fingerprint/face", Modifier.weight(1f), style = MaterialTheme.typography.bodyMedium)
                         // On asks the PIN once (its own screen); off needs nothing and keeps the PIN.
@@ -116,6 +121,11 @@ fun AccountsScreen(model: NyckelViewModel) {
                         Modifier.padding(16.dp),
                         style = MaterialTheme.typography.bodyMedium,
                     )
+                }
+                item {
+                    TextButton(onClick = model::openNewPhone, modifier = Modifier.padding(horizontal = 8.dp)) {
+                        Text("Register from my other phone")
+                    }
                 }
             }
             item { SectionTitle("Accounts") }

@@ -51,6 +51,8 @@ fun ApprovalScreen(model: NyckelViewModel, request: ApprovalRequest) {
     var secondsLeft by remember { mutableLongStateOf(request.expiresAt.toLong() - nowSeconds()) }
     val biometrics by model.biometrics.collectAsStateWithLifecycle()
     val biometricsOn = biometrics[request.registrationId] == true
+    // A request to add a new phone reads from the vault once; it replaces the sign-in details.
+    val newDevice = remember(request.challengeId) { model.newDeviceFor(request) }
 
     // The biometric path failed (cancelled, locked out, changed, unavailable): the PIN pad takes over.
     LaunchedEffect(answerError) {
@@ -69,11 +71,16 @@ fun ApprovalScreen(model: NyckelViewModel, request: ApprovalRequest) {
         Modifier.fillMaxSize().verticalScroll(rememberScrollState()).padding(24.dp),
         verticalArrangement = Arrangement.spacedBy(16.dp),
     ) {
-        Text(
-            if (request.transaction.isEmpty()) "Approve sign-in?" else "Confirm this change?",
-            style = MaterialTheme.typography.headlineSmall,
-        )
-        RequestContext(
+        if (newDevice != null) {
+            Text("Add a new phone?", style = MaterialTheme.typography.headlineSmall)
+            NewDeviceCard(newDevice)
+        } else {
+            Text(
+                if (request.transaction.isEmpty()) "Approve sign-in?" else "Confirm this change?",
+                style = MaterialTheme.typography.headlineSmall,
+            )
+        }
+        if (newDevice == null) RequestContext(
             service = request.service,
             action = request.action,
             transaction = request.transaction,

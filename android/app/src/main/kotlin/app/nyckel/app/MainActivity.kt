@@ -77,5 +77,8 @@ fun NyckelApp(model: NyckelViewModel) {
         Route.History -> HistoryScreen(model)
         Route.Import -> ImportScreen(model)
         Route.Export -> ExportScreen(model)
+        is Route.AddPhone -> key(current.registration.id) { AddPhoneScreen(model, current.registration) }
+        Route.NewPhone -> NewPhoneScreen(model)
+        is Route.Devices -> key(current.registration.id) { DevicesScreen(model, current.registration) }
     }
 }

@@ -7,6 +7,7 @@ import androidx.fragment.app.FragmentActivity
 import androidx.lifecycle.viewModelScope
 import app.nyckel.android.AndroidBiometricKey
 import app.nyckel.android.openNyckel
+import app.nyckel.ffi.AddPhoneCode
 import app.nyckel.ffi.ApprovalListener
 import app.nyckel.ffi.ApprovalRequest
 import app.nyckel.ffi.ApprovalSubscription
@@ -16,14 +17,19 @@ import app.nyckel.ffi.HistoryCheck
 import app.nyckel.ffi.HistoryEntry
 import app.nyckel.ffi.ImportFormat
 import app.nyckel.ffi.ImportedEntry
+import app.nyckel.ffi.NewDeviceInfo
+import app.nyckel.ffi.NewPhoneProgress
+import app.nyckel.ffi.NewPhoneRequest
 import app.nyckel.ffi.Nyckel
 import app.nyckel.ffi.NyckelException
 import app.nyckel.ffi.PayloadType
 import app.nyckel.ffi.QrOtpRequest
 import app.nyckel.ffi.RegistrationInfo
 import app.nyckel.ffi.ScannedCode
+import app.nyckel.ffi.UserDevice
 import app.nyckel.ffi.detectImportFormat
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.Job
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
@@ -60,6 +66,39 @@ sealed interface Route {
 
     /** Exporting every account as an Aegis vault file. */
     data object Export : Route
+
+    /** On a registered phone: an "add a phone" code for the user's new phone. */
+    data class AddPhone(val registration: RegistrationInfo) : Route
+
+    /** On the new phone: registering from an "add a phone" code another phone shows. */
+    data object NewPhone : Route
+
+    /** The user's devices at the server for a registration, each retirable. */
+    data class Devices(val registration: RegistrationInfo) : Route
+}
+
+/** Where registering this phone from another phone's "add a phone" code stands. */
+sealed interface NewPhoneState {
+    /** Code and PIN not given yet. */
+    data object Idle : NewPhoneState
+
+    /** Sending the request. */
+    data object Requesting : NewPhoneState
+
+    /** Asked: the other phone must show this number and fingerprint and approve. */
+    data class Waiting(val request: NewPhoneRequest) : NewPhoneState
+
+    /** Approved: this phone's own registration is stored. */
+    data class Registered(val registration: RegistrationInfo) : NewPhoneState
+
+    /** The other phone denied it. */
+    data object Denied : NewPhoneState
+
+    /** Nobody answered in time (or it was cancelled at the server). */
+    data object Expired : NewPhoneState
+
+    /** Failed otherwise, with what to tell the user. */
+    data class Failed(val message: String) : NewPhoneState
 }
 
 /** A file picked for import: its bytes, a name to show, and the format Nyckel recognised in it. */
@@ -97,6 +136,9 @@ sealed interface Work<out T> {
     /** Finished with a value. */
     data class Done<T>(val value: T) : Work<T>
 }
+
+/** How long one wait for the other phone's decision long-polls (the core allows up to 30 s). */
+const val NEW_PHONE_WAIT_SECONDS: ULong = 25u
 
 /** The largest file the import screen reads. */
 const val MAX_IMPORT_BYTES = 16_000_000
@@ -167,6 +209,28 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
 
     private val _export = MutableStateFlow<Work<String>>(Work.Idle)
     val export: StateFlow<Work<String>> = _export.asStateFlow()
+
+    private val _addPhone = MutableStateFlow<Work<AddPhoneCode>>(Work.Idle)
+
+    /** The "add a phone" code on the AddPhone screen. */
+    val addPhone: StateFlow<Work<AddPhoneCode>> = _addPhone.asStateFlow()
+
+    private val _newPhone = MutableStateFlow<NewPhoneState>(NewPhoneState.Idle)
+
+    /** Registering this phone from another phone's code, on the NewPhone screen. */
+    val newPhone: StateFlow<NewPhoneState> = _newPhone.asStateFlow()
+
+    private var newPhoneWait: Job? = null
+
+    private val _devices = MutableStateFlow<Work<List<UserDevice>>>(Work.Idle)
+
+    /** The user's devices on the Devices screen. */
+    val devices: StateFlow<Work<List<UserDevice>>> = _devices.asStateFlow()
+
+    private val _retire = MutableStateFlow<Work<String>>(Work.Idle)
+
+    /** Retiring a device from the Devices screen; done with what to tell the user. */
+    val retire: StateFlow<Work<String>> = _retire.asStateFlow()
 
     private val _biometrics = MutableStateFlow<Map<String, Boolean>>(emptyMap())
 
@@ -574,6 +638,137 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
                 Work.Failed("The file cannot be written: ${error.message}")
             }
         }
+    }
+
+    /** Opens the "add a phone" screen for a registration; the code is made when asked for. */
+    fun openAddPhone(registration: RegistrationInfo) {
+        if (_addPhone.value != Work.Running) _addPhone.value = Work.Idle
+        _route.value = Route.AddPhone(registration)
+    }
+
+    /** Asks the server for an "add a phone" code naming the new phone `deviceName`. */
+    fun makeAddPhoneCode(registration: RegistrationInfo, deviceName: String) {
+        if (_addPhone.value == Work.Running) return
+        _addPhone.value = Work.Running
+        viewModelScope.launch {
+            _addPhone.value = try {
+                Work.Done(core.addPhoneCode(registration.id, deviceName))
+            } catch (error: NyckelException) {
+                Work.Failed(describe(error), retry = error is NyckelException.Network)
+            }
+        }
+    }
+
+    /** Opens the "register from my other phone" screen, unless a request is still waiting. */
+    fun openNewPhone() {
+        if (_newPhone.value !is NewPhoneState.Waiting && _newPhone.value != NewPhoneState.Requesting) {
+            _newPhone.value = NewPhoneState.Idle
+        }
+        _route.value = Route.NewPhone
+    }
+
+    /**
+     * Sends the new phone's request with the pasted code and the chosen PIN (asked twice), then
+     * waits for a registered phone's decision.
+     */
+    fun requestNewPhone(payload: String, pin: String) {
+        if (_newPhone.value != NewPhoneState.Idle && _newPhone.value !is NewPhoneState.Failed) return
+        _newPhone.value = NewPhoneState.Requesting
+        newPhoneWait = viewModelScope.launch {
+            val request = try {
+                core.requestNewPhone(payload.trim(), pin)
+            } catch (error: NyckelException) {
+                _newPhone.value = NewPhoneState.Failed(describe(error))
+                return@launch
+            }
+            _newPhone.value = NewPhoneState.Waiting(request)
+            // Each call long-polls up to 25 s; awaiting means ask again until a decision or expiry.
+            while (true) {
+                val progress = try {
+                    core.waitNewPhone(request.enrollmentId, NEW_PHONE_WAIT_SECONDS)
+                } catch (error: NyckelException.Refused) {
+                    _newPhone.value = NewPhoneState.Denied
+                    break
+                } catch (error: NyckelException.RequestClosed) {
+                    _newPhone.value = NewPhoneState.Expired
+                    break
+                } catch (error: NyckelException) {
+                    _newPhone.value = NewPhoneState.Failed(describe(error))
+                    break
+                }
+                if (progress is NewPhoneProgress.Registered) {
+                    _newPhone.value = NewPhoneState.Registered(progress.registration)
+                    refreshRegistrations()
+                    break
+                }
+            }
+        }
+    }
+
+    /** Stops waiting for the other phone; the key made for this request is deleted. */
+    fun cancelNewPhone() {
+        val waiting = _newPhone.value as? NewPhoneState.Waiting
+        newPhoneWait?.cancel()
+        newPhoneWait = null
+        waiting?.let { attempt { core.cancelNewPhone(it.request.enrollmentId) } }
+        _newPhone.value = NewPhoneState.Idle
+        _route.value = Route.Accounts
+    }
+
+    /** The new phone an open request asks to add, or null for a sign-in or transaction. */
+    fun newDeviceFor(request: ApprovalRequest): NewDeviceInfo? = try {
+        core.pendingNewDevice(request.registrationId, request.challengeId)
+    } catch (error: NyckelException) {
+        null
+    }
+
+    /** Opens the list of the user's devices for a registration and reads it from the server. */
+    fun openDevices(registration: RegistrationInfo) {
+        _retire.value = Work.Idle
+        _route.value = Route.Devices(registration)
+        loadDevices(registration)
+    }
+
+    /** Reads the registration user's devices from the server again. */
+    fun loadDevices(registration: RegistrationInfo) {
+        _devices.value = Work.Running
+        viewModelScope.launch {
+            _devices.value = try {
+                Work.Done(core.userDevices(registration.id))
+            } catch (error: NyckelException) {
+                Work.Failed(describe(error), retry = error is NyckelException.Network)
+            }
+        }
+    }
+
+    /**
+     * Retires a device: another one needs this phone's PIN (a wrong one counts like a wrong
+     * approval); this phone's own is unregistered and forgotten here, the PIN ignored.
+     */
+    fun retireDevice(registration: RegistrationInfo, device: UserDevice, pin: String) {
+        if (_retire.value == Work.Running) return
+        _retire.value = Work.Running
+        viewModelScope.launch {
+            _retire.value = try {
+                core.retireDevice(registration.id, device.deviceId, pin)
+                Work.Done("Retired ${device.name}.")
+            } catch (error: NyckelException) {
+                val retry = error is NyckelException.WrongPin || error is NyckelException.Network
+                Work.Failed(describe(error), retry)
+            }
+            if (device.thisDevice && _retire.value is Work.Done) {
+                refreshRegistrations()
+                show("This phone is no longer registered for ${registration.name}.")
+                _route.value = Route.Accounts
+            } else {
+                loadDevices(registration)
+            }
+        }
+    }
+
+    /** Clears a retire result so the list can be used again. */
+    fun dismissRetire() {
+        if (_retire.value != Work.Running) _retire.value = Work.Idle
     }
 
     // An export file of thousands of accounts is well under a megabyte; anything far larger is
