@@ -1,13 +1,5 @@
 package app.nyckel.ffi
 
-import java.io.BufferedReader
-import java.io.InputStreamReader
-import java.net.URI
-import java.net.http.HttpClient
-import java.net.http.HttpRequest
-import java.net.http.HttpResponse
-import java.nio.file.Files
-import java.nio.file.Path
 import java.security.SecureRandom
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
@@ -95,65 +87,20 @@ class SoftwareBiometricKey : PlatformBiometricKey {
  * giving a typed error after which the PIN still approves.
  */
 class BiometricsTest {
-    private lateinit var dataDir: Path
-    private lateinit var kekFile: Path
-    private lateinit var server: Process
-    private lateinit var baseUrl: String
-    private lateinit var apiKey: String
-    private val http = HttpClient.newHttpClient()
-    private val serverBinary = System.getProperty("nyckel.server.bin")
-
-    private fun admin(vararg args: String): String {
-        val process = ProcessBuilder(serverBinary, "--data-dir", dataDir.toString(), *args)
-            .apply {
-                environment()["NYCKEL_USER_PASSWORD"] = "Correct-Horse-9"
-                environment()["NYCKEL_KEK_FILE"] = kekFile.toString()
-                environment()["NYCKEL_TENANT"] = "acme"
-            }
-            .redirectErrorStream(true)
-            .start()
-        val output = process.inputStream.bufferedReader().readText()
-        assertTrue(process.waitFor(60, TimeUnit.SECONDS) && process.exitValue() == 0, output)
-        return output.trim()
-    }
+    private val server = TestServer()
 
     @BeforeEach
-    fun startServer() {
-        dataDir = Files.createTempDirectory("nyckel-server")
-        kekFile = Files.createTempDirectory("nyckel-kek").resolve("kek")
-        admin("kek-create")
-        admin("tenant", "add", "acme", "Acme Trade")
-        admin("user", "add", "alice")
-        apiKey = admin("rp", "add", "portal").lines().last()
-        server = ProcessBuilder(serverBinary, "--data-dir", dataDir.toString(), "serve", "--listen", "127.0.0.1:0")
-            .apply { environment()["NYCKEL_KEK_FILE"] = kekFile.toString() }
-            .redirectError(ProcessBuilder.Redirect.INHERIT)
-            .start()
-        val firstLine = BufferedReader(InputStreamReader(server.inputStream)).readLine()
-        assertNotNull(firstLine, "the server printed nothing")
-        baseUrl = firstLine.removePrefix("listening on ").trim()
-    }
+    fun startServer() = server.start()
 
     @AfterEach
-    fun stopServer() {
-        server.destroyForcibly().waitFor()
-    }
+    fun stopServer() = server.stop()
 
-    private fun rp(method: String, path: String, body: JSONObject? = null): JSONObject {
-        val builder = HttpRequest.newBuilder(URI.create(baseUrl + path)).header("Authorization", "Bearer $apiKey")
-        val request = if (body == null) builder.method(method, HttpRequest.BodyPublishers.noBody()) else
-            builder.header("Content-Type", "application/json").method(method, HttpRequest.BodyPublishers.ofString(body.toString()))
-        val response = http.send(request.build(), HttpResponse.BodyHandlers.ofString())
-        assertTrue(response.statusCode() in 200..299, "$method $path: ${response.statusCode()} ${response.body()}")
-        return JSONObject(response.body())
-    }
+    private fun rp(method: String, path: String, body: JSONObject? = null): JSONObject = server.rp(method, path, body)
 
     /** A phone registered with PIN 2468, with the stand-in biometric key given to it. */
     private fun registeredPhone(biometrics: SoftwareBiometricKey): Pair<Nyckel, RegistrationInfo> {
-        val started = rp("POST", "/v1/enrollments", JSONObject().put("user", "alice").put("device_name", "Kotlin phone"))
-        val phone = Nyckel.open(Files.createTempDirectory("nyckel-phone").resolve("v").toString(), InMemoryKeyStore(), WallClock(), "JVM test")
+        val (phone, registration) = server.registeredPhone("2468")
         phone.setBiometricKey(biometrics)
-        val registration = runBlocking { phone.register(started.getString("qr"), "2468") }
         return phone to registration
     }
 
