@@ -37,4 +37,7 @@ pub enum PortalError {
         /// Why.
         source: std::io::Error,
     },
+    /// An e-mail could not be sent.
+    #[error("e-mail: {0}")]
+    Mail(#[from] crate::mail::MailError),
 }

@@ -10,10 +10,15 @@ pub mod clock;
 pub mod error;
 pub mod http;
 pub mod i18n;
+pub mod invitations;
 pub mod limits;
+pub mod mail;
 pub mod nyckel;
+pub mod onetime;
+pub mod remember;
 pub mod sessions;
 pub mod store;
+pub mod strength;
 pub mod totp;
 
 use std::net::SocketAddr;
@@ -42,13 +47,25 @@ pub struct PortalConfig {
     pub long_poll_seconds: u64,
     /// Password and code attempts per minute per browser address (0: no limit).
     pub attempts_per_minute: u32,
+    /// Outgoing e-mail (sign-in links, invitations, password resets).
+    pub mail: mail::MailConfig,
+    /// The portal's address as browsers reach it, for links in e-mail (no trailing slash).
+    pub public_url: String,
 }
 
 impl PortalConfig {
     /// Defaults for a portal with data in `data_dir` using the server at `nyckel_url`.
     pub fn new(data_dir: impl Into<PathBuf>, nyckel_url: &str, rp_key: &str) -> Self {
+        let data_dir: PathBuf = data_dir.into();
+        let mail = mail::MailConfig {
+            smtp_url: None,
+            from: "Nyckel portal <portal@localhost>".to_owned(),
+            outbox_dir: data_dir.join("outbox"),
+        };
         Self {
-            data_dir: data_dir.into(),
+            mail,
+            public_url: "http://127.0.0.1:8081".to_owned(),
+            data_dir,
             nyckel_url: nyckel_url.to_owned(),
             rp_key: rp_key.to_owned(),
             service_name: "Nyckel portal".to_owned(),
@@ -74,6 +91,12 @@ pub struct Portal {
     pub rp: nyckel::RpClient,
     /// The per-address limit on password and code attempts.
     pub attempts: Option<limits::AttemptLimiter>,
+    /// Outgoing e-mail.
+    pub mailer: mail::Mailer,
+    /// One-time e-mail tokens.
+    pub tokens: onetime::Tokens,
+    /// Remembered browsers.
+    pub browsers: remember::Browsers,
 }
 
 impl Portal {
@@ -86,7 +109,10 @@ impl Portal {
         let sessions = sessions::Sessions::new(store.clone(), config.clock.clone());
         let rp = nyckel::RpClient::new(&config.nyckel_url, &config.rp_key)?;
         let attempts = limits::AttemptLimiter::new(config.attempts_per_minute);
-        Ok(Arc::new(Self { config, store, accounts, sessions, rp, attempts }))
+        let mailer = mail::Mailer::new(&config.mail)?;
+        let tokens = onetime::Tokens::new(&store, config.clock.clone())?;
+        let browsers = remember::Browsers::new(&store, config.clock.clone())?;
+        Ok(Arc::new(Self { config, store, accounts, sessions, rp, attempts, mailer, tokens, browsers }))
     }
 }
 

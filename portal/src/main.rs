@@ -14,6 +14,16 @@ struct Cli {
     /// The portal's data directory (its own, not the server's).
     #[arg(long, env = "NYCKEL_PORTAL_DATA", default_value = "nyckel-portal-data")]
     data_dir: PathBuf,
+    /// SMTP server for e-mail (`smtp://host:port`, `smtp://host:port?tls=required`,
+    /// `smtps://user:pass@host`); without it, messages are written as files to DATA_DIR/outbox.
+    #[arg(long, env = "NYCKEL_PORTAL_SMTP_URL", global = true)]
+    smtp_url: Option<String>,
+    /// The sender of the portal's e-mail.
+    #[arg(long, env = "NYCKEL_PORTAL_MAIL_FROM", default_value = "Nyckel portal <portal@localhost>", global = true)]
+    mail_from: String,
+    /// The portal's address as browsers reach it, for links in e-mail.
+    #[arg(long, env = "NYCKEL_PORTAL_URL", default_value = "http://127.0.0.1:8081", global = true)]
+    public_url: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,6 +70,16 @@ enum AccountCommand {
         #[arg(long)]
         password: bool,
     },
+    /// Invite NAME: an account without a password, and an e-mail to EMAIL with a link and a
+    /// code (72 hours, once) to choose the password. The name must also be a user of the
+    /// relying party's tenant on the Nyckel server.
+    Invite {
+        name: String,
+        email: String,
+        /// The e-mail's language (sv, da, en).
+        #[arg(long, default_value = "en")]
+        lang: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,15 +108,23 @@ fn password() -> Result<Zeroizing<String>, CliError> {
     Ok(first)
 }
 
+fn mail_config(config: &mut PortalConfig, smtp_url: Option<String>, from: String, public_url: String) {
+    config.mail.smtp_url = smtp_url.filter(|u| !u.is_empty());
+    config.mail.from = from;
+    config.public_url = public_url;
+}
+
 async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve { listen, nyckel_url, rp_key_file, service_name, secure_cookies, attempts_per_minute } => {
             let key = std::fs::read_to_string(&rp_key_file).map_err(|e| CliError::Key(rp_key_file.clone(), e))?;
             let mut config = PortalConfig::new(&cli.data_dir, &nyckel_url, key.trim());
+            mail_config(&mut config, cli.smtp_url, cli.mail_from, cli.public_url);
             config.service_name = service_name;
             config.secure_cookies = secure_cookies;
             config.attempts_per_minute = attempts_per_minute;
             let portal = Portal::open(config)?;
+            tracing::info!(mail = %portal.mailer.describe(), "e-mail goes to");
             let listener =
                 tokio::net::TcpListener::bind(&listen).await.map_err(|e| CliError::Listen(listen.clone(), e))?;
             let addr = listener.local_addr().map_err(|e| CliError::Listen(listen.clone(), e))?;
@@ -110,7 +138,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Account { command } => {
-            let config = PortalConfig::new(&cli.data_dir, "http://127.0.0.1:8080", "");
+            let mut config = PortalConfig::new(&cli.data_dir, "http://127.0.0.1:8080", "");
+            mail_config(&mut config, cli.smtp_url, cli.mail_from, cli.public_url);
             let portal = Portal::open(config)?;
             match command {
                 AccountCommand::Add { name } => {
@@ -122,6 +151,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     let pw = if new { Some(password()?) } else { None };
                     portal.accounts.reset(&name, pw.as_deref().map(String::as_str)).await?;
                     println!("account {name} reset");
+                }
+                AccountCommand::Invite { name, email, lang } => {
+                    let lang = nyckel_portal::i18n::Lang::from_tag(&lang).unwrap_or(nyckel_portal::i18n::Lang::En);
+                    nyckel_portal::invitations::invite(&portal, &name, &email, lang).await?;
+                    println!("account {name} invited; e-mail to {email} sent ({})", portal.mailer.describe());
                 }
             }
             portal.store.flush().await?;

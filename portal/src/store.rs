@@ -34,6 +34,12 @@ impl Store {
         &self.sessions
     }
 
+    /// Another tree of the same database, for records a module owns (e-mail tokens,
+    /// remembered browsers).
+    pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree, PortalError> {
+        Ok(self.db.open_tree(name)?)
+    }
+
     /// Writes everything to disk.
     pub async fn flush(&self) -> Result<(), PortalError> {
         self.db.flush_async().await?;

@@ -38,8 +38,9 @@ macro_rules! csrf_form {
 csrf_form!(LoginForm { user, password });
 csrf_form!(Plain {});
 csrf_form!(LangForm { lang, back });
-csrf_form!(CodeForm { code });
-csrf_form!(OtpForm { otp });
+csrf_form!(CodeForm { code, remember });
+csrf_form!(OtpForm { otp, remember });
+csrf_form!(RememberForm { remember });
 csrf_form!(NameForm { name });
 csrf_form!(DeviceForm { device_id });
 
@@ -94,6 +95,11 @@ fn setup_or_signed_in(ctx: &Ctx) -> Result<(String, bool), Response> {
     }
 }
 
+/// Whether the account has an e-mail address for sign-in links.
+fn has_email(ctx: &Ctx, account: &str) -> bool {
+    ctx.portal.accounts.get(account).ok().flatten().is_some_and(|a| a.email.is_some())
+}
+
 /// Whether the account has any second factor: an authenticator app or any registered phone
 /// (blocked and inactive ones count, so a blocked phone is not bypassed by registering another).
 async fn has_factor(ctx: &Ctx, account: &str) -> Result<(bool, bool), Response> {
@@ -107,11 +113,10 @@ async fn has_factor(ctx: &Ctx, account: &str) -> Result<(bool, bool), Response> 
     Ok((has_totp, !devices.is_empty()))
 }
 
-/// Ends the second step: the account is used now, and the browser gets a new session id.
-async fn complete_sign_in(mut ctx: Ctx, account: String) -> Res {
-    ctx.portal.accounts.mark_used(&account).await.or_fail(&ctx)?;
-    ctx.rotate(Stage::SignedIn { account }).or_fail(&ctx)?;
-    Ok(ctx.redirect("/home"))
+/// Ends the second step: the account is used now, the browser gets a new session id, and
+/// is remembered for 20 days when the user ticked the box.
+async fn complete_sign_in(ctx: Ctx, account: String, remember: bool) -> Res {
+    super::email::finish_sign_in(ctx, account, remember).await
 }
 
 pub async fn index(ctx: Ctx) -> Response {
@@ -121,7 +126,7 @@ pub async fn index(ctx: Ctx) -> Response {
     }
 }
 
-pub async fn login(CsrfForm { mut ctx, form }: CsrfForm<LoginForm>) -> Res {
+pub async fn login(headers: header::HeaderMap, CsrfForm { mut ctx, form }: CsrfForm<LoginForm>) -> Res {
     ctx.attempt()?;
     let user = form.user.trim().to_owned();
     let outcome = ctx.portal.accounts.check_password(&user, &form.password).await.or_fail(&ctx)?;
@@ -137,6 +142,10 @@ pub async fn login(CsrfForm { mut ctx, form }: CsrfForm<LoginForm>) -> Res {
         }
     };
     let (has_totp, has_device) = has_factor(&ctx, &account.name).await?;
+    // A browser remembered for this account skips the second step (only after the password).
+    if (has_totp || has_device) && super::email::remembered(&ctx, &headers, &account.name)? {
+        return complete_sign_in(ctx, account.name, false).await;
+    }
     let stage = if has_totp || has_device {
         Stage::Password { account: account.name }
     } else {
@@ -172,7 +181,10 @@ pub async fn switch_language(CsrfForm { ctx, form }: CsrfForm<LangForm>) -> Resp
 pub async fn factor(ctx: Ctx) -> Res {
     let account = password_stage(&ctx)?;
     let (has_totp, has_device) = has_factor(&ctx, &account).await?;
-    Ok(ctx.page(StatusCode::OK, pages::factor_choice(&frame(&ctx), has_device, has_totp, None)))
+    Ok(ctx.page(
+        StatusCode::OK,
+        pages::factor_choice(&frame(&ctx), has_device, has_totp, has_email(&ctx, &account), None),
+    ))
 }
 
 fn browser_context(ctx: &Ctx) -> BrowserContext {
@@ -207,7 +219,13 @@ pub async fn start_push(CsrfForm { mut ctx, .. }: CsrfForm<Plain>) -> Res {
             let (has_totp, has_device) = has_factor(&ctx, &account).await?;
             Ok(ctx.page(
                 StatusCode::CONFLICT,
-                pages::factor_choice(&frame(&ctx), has_device, has_totp, Some(ctx.t(Msg::NoDevice))),
+                pages::factor_choice(
+                    &frame(&ctx),
+                    has_device,
+                    has_totp,
+                    has_email(&ctx, &account),
+                    Some(ctx.t(Msg::NoDevice)),
+                ),
             ))
         }
         Err(e) => Err(ctx.fail(e.into())),
@@ -244,12 +262,12 @@ pub async fn factor_status(ctx: Ctx) -> Response {
     }
 }
 
-pub async fn complete_push(CsrfForm { ctx, .. }: CsrfForm<Plain>) -> Res {
+pub async fn complete_push(CsrfForm { ctx, form }: CsrfForm<RememberForm>) -> Res {
     let account = password_stage(&ctx)?;
     let Some((challenge, number)) = pending_push(&ctx) else { return Ok(ctx.redirect("/factor")) };
     let status = ctx.portal.rp.challenge_status(&challenge, 0).await.or_fail(&ctx)?;
     if status.state == ChallengeState::Approved {
-        return complete_sign_in(ctx, account).await;
+        return complete_sign_in(ctx, account, super::email::ticked(&form.remember)).await;
     }
     let code = if status.state == ChallengeState::Pending { StatusCode::ACCEPTED } else { StatusCode::FORBIDDEN };
     Ok(ctx.page(code, pages::push(&frame(&ctx), number.as_deref(), status.state)))
@@ -272,7 +290,13 @@ pub async fn start_qr(CsrfForm { mut ctx, .. }: CsrfForm<Plain>) -> Res {
             let (has_totp, has_device) = has_factor(&ctx, &account).await?;
             Ok(ctx.page(
                 StatusCode::FORBIDDEN,
-                pages::factor_choice(&frame(&ctx), has_device, has_totp, Some(ctx.t(Msg::OtpLocked))),
+                pages::factor_choice(
+                    &frame(&ctx),
+                    has_device,
+                    has_totp,
+                    has_email(&ctx, &account),
+                    Some(ctx.t(Msg::OtpLocked)),
+                ),
             ))
         }
         Err(e) => Err(ctx.fail(e.into())),
@@ -292,7 +316,9 @@ pub async fn verify_qr(CsrfForm { ctx, form }: CsrfForm<OtpForm>) -> Res {
         return Ok(ctx.redirect("/factor"));
     };
     let message = match ctx.portal.rp.verify_otp(&challenge_id, form.otp.trim()).await {
-        Ok(status) if status.state == ChallengeState::Approved => return complete_sign_in(ctx, account).await,
+        Ok(status) if status.state == ChallengeState::Approved => {
+            return complete_sign_in(ctx, account, super::email::ticked(&form.remember)).await
+        }
         Ok(status) => pages_state_msg(status.state),
         Err(RpError::Api { code, .. }) => match code.as_str() {
             "wrong_pin" | "bad_request" => Msg::WrongCode,
@@ -320,7 +346,7 @@ pub async fn verify_totp(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res 
     let account = password_stage(&ctx)?;
     ctx.attempt()?;
     match ctx.portal.accounts.check_totp(&account, &form.code).await.or_fail(&ctx)? {
-        Ok(()) => complete_sign_in(ctx, account).await,
+        Ok(()) => complete_sign_in(ctx, account, super::email::ticked(&form.remember)).await,
         Err(SignInRefusal::Blocked) => {
             // The account is blocked now: this session goes back to the start.
             ctx.rotate(Stage::Anonymous).or_fail(&ctx)?;
@@ -330,7 +356,13 @@ pub async fn verify_totp(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res 
             let (has_totp, has_device) = has_factor(&ctx, &account).await?;
             Ok(ctx.page(
                 StatusCode::FORBIDDEN,
-                pages::factor_choice(&frame(&ctx), has_device, has_totp, Some(ctx.t(Msg::WrongCode))),
+                pages::factor_choice(
+                    &frame(&ctx),
+                    has_device,
+                    has_totp,
+                    has_email(&ctx, &account),
+                    Some(ctx.t(Msg::WrongCode)),
+                ),
             ))
         }
     }
@@ -414,7 +446,7 @@ pub async fn setup_complete(CsrfForm { ctx, .. }: CsrfForm<Plain>) -> Res {
     if !(has_totp || has_device) {
         return Ok(ctx.redirect("/devices"));
     }
-    complete_sign_in(ctx, account).await
+    complete_sign_in(ctx, account, false).await
 }
 
 pub async fn totp_page(mut ctx: Ctx) -> Res {
@@ -445,7 +477,7 @@ pub async fn totp_confirm(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res
     ctx.session.totp_pending = None;
     ctx.save().or_fail(&ctx)?;
     if setup {
-        return complete_sign_in(ctx, account).await;
+        return complete_sign_in(ctx, account, false).await;
     }
     Ok(ctx.page(StatusCode::OK, pages::home(&frame(&ctx), &account, Some(ctx.t(Msg::TotpSaved)))))
 }

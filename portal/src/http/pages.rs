@@ -94,12 +94,13 @@ pub fn sign_in(f: &Frame, user: &str, error: Option<&str>) -> Markup {
                 input id="password" name="password" type="password" autocomplete="current-password" required;
                 button type="submit" { (t(Msg::SignInButton)) }
             }
+            (super::email::forgot_link(f))
         },
     )
 }
 
 /// The choice of second factor.
-pub fn factor_choice(f: &Frame, has_device: bool, has_totp: bool, error: Option<&str>) -> Markup {
+pub fn factor_choice(f: &Frame, has_device: bool, has_totp: bool, has_email: bool, error: Option<&str>) -> Markup {
     let t = |m| f.lang.t(m);
     layout(
         f,
@@ -116,9 +117,11 @@ pub fn factor_choice(f: &Frame, has_device: bool, has_totp: bool, error: Option<
                     (csrf_field(f.csrf))
                     label for="totp" { (t(Msg::TotpLabel)) }
                     input id="totp" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]{6,7}" required;
+                    (super::email::remember_box(f, "remember-totp"))
                     button type="submit" { (t(Msg::ConfirmButton)) }
                 }
             }
+            @if has_email { (super::email::email_option(f)) }
             (sign_out(f))
         },
     )
@@ -164,6 +167,7 @@ pub fn push(f: &Frame, number: Option<&str>, state: ChallengeState) -> Markup {
             }
             form id="complete" method="post" action="/factor/push/complete" {
                 (csrf_field(f.csrf))
+                (super::email::remember_box(f, "remember-push"))
                 button type="submit" { (t(Msg::ContinueButton)) }
             }
             p { a href="/factor" { (t(Msg::OtherWay)) } }
@@ -185,6 +189,7 @@ pub fn qr(f: &Frame, code: &str, error: Option<&str>) -> Markup {
                 (csrf_field(f.csrf))
                 label for="otp" { (t(Msg::OtpLabel)) }
                 input id="otp" name="otp" type="text" inputmode="numeric" autocomplete="one-time-code" required autofocus;
+                (super::email::remember_box(f, "remember-qr"))
                 button type="submit" { (t(Msg::ConfirmButton)) }
             }
             p { a href="/factor" { (t(Msg::OtherWay)) } }
@@ -201,7 +206,8 @@ pub fn home(f: &Frame, account: &str, notice: Option<&str>) -> Markup {
         html! {
             @if let Some(n) = notice { p.notice role="status" { (n) } }
             p { (t(Msg::SignedInAs)) " " strong id="account" { (account) } }
-            ul { li { a href="/devices" { (t(Msg::ManageDevices)) } } li { a href="/totp" { (t(Msg::AuthenticatorApp)) } } }
+            ul { li { a href="/devices" { (t(Msg::ManageDevices)) } } li { a href="/totp" { (t(Msg::AuthenticatorApp)) } }
+                 li { a href="/remembered" { (t(Msg::RememberedTitle)) } } }
             (sign_out(f))
         },
     )

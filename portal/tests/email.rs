@@ -1,0 +1,514 @@
+//! The e-mail flows end to end: a real nyckel-server (in process, on 127.0.0.1) behind the
+//! relying-party API, the portal in process with a manual clock, lettre delivering over SMTP
+//! to an SMTP listener in this test, and a cookie-keeping HTTP client as each browser.
+//! Sign-in links bound to the requesting session, remembered browsers, invitations and
+//! password resets, with malformed, expired and reused tokens. Nothing sleeps: mail is awaited
+//! on a channel and time moves through the manual clock.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use nyckel_portal::i18n::Lang;
+use nyckel_portal::{Clock, ManualClock, Portal, PortalConfig};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+const PASSWORD: &str = "Portal-pass-2026";
+const NEW_PASSWORD: &str = "violet harbour kettle 93";
+const START: u64 = 1_900_000_000;
+const FOREIGN_WARNING: &str = "If you did not request this, someone knows your password";
+
+/// One message the SMTP listener received.
+#[derive(Debug)]
+struct Mail {
+    to: String,
+    body: String,
+}
+
+impl Mail {
+    /// The token of the link to `path` in the body.
+    fn token(&self, path: &str) -> String {
+        let start = format!("{path}?t=");
+        let at = self.body.find(&start).unwrap_or_else(|| panic!("no {path} link in {}", self.body)) + start.len();
+        self.body[at..at + 43].to_owned()
+    }
+}
+
+/// Decodes a message body as lettre writes it (7bit, quoted-printable or base64).
+fn decode_body(raw: &str) -> String {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+    let head = head.to_ascii_lowercase();
+    if head.contains("content-transfer-encoding: base64") {
+        let joined: String = body.split_whitespace().collect();
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(joined).unwrap()).unwrap()
+    } else if head.contains("content-transfer-encoding: quoted-printable") {
+        let joined = body.replace("=\r\n", "");
+        let bytes = joined.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'=' && i + 2 < bytes.len() {
+                out.push(u8::from_str_radix(&joined[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).unwrap()
+    } else {
+        body.to_owned()
+    }
+}
+
+/// A minimal SMTP server: accepts every message and hands it to the test.
+async fn smtp_listener() -> (String, mpsc::UnboundedReceiver<Mail>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("smtp://{}", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 test ESMTP\r\n").await.unwrap();
+                let mut to = String::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250 test\r\n"
+                    } else if upper.starts_with("RCPT TO:") {
+                        to = line[8..].trim().trim_matches(['<', '>']).to_owned();
+                        b"250 OK\r\n"
+                    } else if upper.starts_with("DATA") {
+                        write.write_all(b"354 go on\r\n").await.unwrap();
+                        let mut raw = String::new();
+                        while let Ok(Some(data)) = lines.next_line().await {
+                            if data == "." {
+                                break;
+                            }
+                            raw.push_str(data.strip_prefix('.').unwrap_or(&data));
+                            raw.push_str("\r\n");
+                        }
+                        let _ = tx.send(Mail { to: to.clone(), body: decode_body(&raw) });
+                        b"250 queued\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        break;
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    write.write_all(reply).await.unwrap();
+                }
+            });
+        }
+    });
+    (url, rx)
+}
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    base: String,
+    clock: Arc<ManualClock>,
+    portal: Arc<Portal>,
+    mail: mpsc::UnboundedReceiver<Mail>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Harness {
+    async fn start() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("server");
+        nyckel_server::admin::add_tenant(&data, "acme", "Acme Trade").unwrap();
+        for user in ["alice", "carol", "dave"] {
+            nyckel_server::admin::add_user(&data, "acme", user, "Server-side-unused1").unwrap();
+        }
+        let rp_key = nyckel_server::admin::add_relying_party(&data, "acme", "portal").unwrap().to_string();
+        let kek_file = dir.path().join("kek");
+        nyckel_server::secrets::Kek::create_file(&kek_file, &data).unwrap();
+        let mut config = nyckel_server::ServerConfig::new(&data);
+        config.kek_file = Some(kek_file);
+        let unlimited = nyckel_server::limits::Rate { per_second: 1_000_000, burst: 1_000_000 };
+        config.limits = nyckel_server::limits::Limits { per_key: unlimited, per_address: unlimited };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = nyckel_server::Server::open(listener, config).unwrap();
+        let server_url = format!("http://{}", server.local_addr().unwrap());
+        let server_task = tokio::spawn(async move {
+            let _ = server.run().await;
+        });
+
+        let (smtp_url, mail) = smtp_listener().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let clock = Arc::new(ManualClock::new(START));
+        let mut config = PortalConfig::new(dir.path().join("portal"), &server_url, &rp_key);
+        config.clock = clock.clone();
+        config.long_poll_seconds = 0;
+        config.attempts_per_minute = 0;
+        config.mail.smtp_url = Some(smtp_url);
+        config.mail.from = "Portal <portal@example.org>".to_owned();
+        config.public_url = base.clone();
+        let portal = Portal::open(config).unwrap();
+        let serving = portal.clone();
+        let portal_task = tokio::spawn(async move {
+            let _ = nyckel_portal::serve(listener, serving).await;
+        });
+        Harness { _dir: dir, base, clock, portal, mail, tasks: vec![server_task, portal_task] }
+    }
+
+    fn browser(&self) -> Browser {
+        Browser {
+            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+            base: self.base.clone(),
+            cookies: HashMap::new(),
+            html: String::new(),
+        }
+    }
+
+    async fn next_mail(&mut self) -> Mail {
+        tokio::time::timeout(Duration::from_secs(20), self.mail.recv()).await.expect("no e-mail came").unwrap()
+    }
+
+    /// Invites `name`, accepts the invitation with [`PASSWORD`] and gives the account an
+    /// authenticator app, so a sign-in asks for a second factor. Returns the TOTP secret.
+    async fn account_with_email(&mut self, name: &str) -> String {
+        nyckel_portal::invitations::invite(&self.portal, name, &format!("{name}@example.org"), Lang::En).await.unwrap();
+        let token = self.next_mail().await.token("/invite");
+        let mut browser = self.browser();
+        browser.get(&format!("/invite?t={token}")).await;
+        let form = [("t", token.as_str()), ("password", PASSWORD), ("password2", PASSWORD)];
+        assert_eq!(browser.post("/invite", &form).await, (303, "/devices".to_owned()));
+        let secret = nyckel_portal::totp::new_secret();
+        self.portal.accounts.set_totp(name, secret.clone(), 0).await.unwrap();
+        secret
+    }
+
+    fn totp(&self, secret: &str) -> String {
+        // Each code works once: move to the next 30-second step first.
+        self.clock.advance(30);
+        nyckel_portal::totp::code_at_step(secret, self.clock.now() / 30).unwrap()
+    }
+}
+
+/// A browser: keeps its cookies, remembers the last page to read its CSRF token.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: HashMap<String, String>,
+    html: String,
+}
+
+fn between(haystack: &str, start: &str, end: &str) -> String {
+    let from = haystack.find(start).unwrap_or_else(|| panic!("{start} not in {haystack}")) + start.len();
+    let to = haystack[from..].find(end).unwrap() + from;
+    haystack[from..to].to_owned()
+}
+
+impl Browser {
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            request = request.header(reqwest::header::COOKIE, jar.join("; "));
+        }
+        request
+    }
+
+    async fn finish(&mut self, response: reqwest::Response) -> (u16, String) {
+        for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            let pair = value.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            self.cookies.insert(name.to_owned(), value.to_owned());
+        }
+        let status = response.status().as_u16();
+        let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        self.html = response.text().await.unwrap();
+        (status, location)
+    }
+
+    async fn get(&mut self, path: &str) -> (u16, String) {
+        let response = self.request(reqwest::Method::GET, path).send().await.unwrap();
+        self.finish(response).await
+    }
+
+    async fn state(&mut self, path: &str) -> String {
+        self.get(path).await;
+        let body: serde_json::Value = serde_json::from_str(&self.html).unwrap();
+        body["state"].as_str().unwrap().to_owned()
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let csrf = between(&self.html, "name=\"csrf\" value=\"", "\"");
+        let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        form.extend_from_slice(fields);
+        let response = self.request(reqwest::Method::POST, path).form(&form).send().await.unwrap();
+        self.finish(response).await
+    }
+
+    async fn sign_in(&mut self, user: &str, password: &str) -> (u16, String) {
+        self.get("/").await;
+        self.post("/login", &[("user", user), ("password", password)]).await
+    }
+
+    fn session(&self) -> Option<String> {
+        self.cookies.get("portal_session").cloned()
+    }
+}
+
+#[tokio::test]
+async fn the_sign_in_link_signs_in_only_the_browser_session_that_asked_for_it() {
+    let mut h = Harness::start().await;
+    h.account_with_email("alice").await;
+
+    let mut asking = h.browser();
+    assert_eq!(asking.sign_in("alice", PASSWORD).await, (303, "/factor".to_owned()));
+    asking.get("/factor").await;
+    assert!(asking.html.contains("action=\"/factor/email\""), "the e-mail link is offered: {}", asking.html);
+    assert_eq!(asking.post("/factor/email", &[]).await, (303, "/factor/email".to_owned()));
+    let mail = h.next_mail().await;
+    assert_eq!(mail.to, "alice@example.org");
+    let token = mail.token("/email/link");
+    assert_eq!(asking.state("/factor/email/status").await, "pending");
+
+    // Opened in a browser that never signed in: refused with the warning, nobody signed in.
+    let mut other = h.browser();
+    assert_eq!(other.get(&format!("/email/link?t={token}")).await.0, 403);
+    assert!(other.html.contains(FOREIGN_WARNING), "{}", other.html);
+    assert_eq!(other.get("/home").await, (303, "/".to_owned()));
+
+    // Opened by someone who knows the password, in their own session at the same stage: the
+    // session binding alone refuses it.
+    let mut attacker = h.browser();
+    assert_eq!(attacker.sign_in("alice", PASSWORD).await, (303, "/factor".to_owned()));
+    assert_eq!(attacker.get(&format!("/email/link?t={token}")).await.0, 403);
+    assert!(attacker.html.contains(FOREIGN_WARNING));
+    assert_eq!(attacker.get("/home").await, (303, "/factor".to_owned()));
+
+    // The refusals did not use up the link: the asking browser still completes with it.
+    assert_eq!(asking.state("/factor/email/status").await, "pending");
+    let before = asking.session();
+    assert_eq!(asking.get(&format!("/email/link?t={token}")).await, (303, "/home".to_owned()));
+    assert_ne!(asking.session(), before, "a new session id once signed in");
+    assert!(!asking.cookies.contains_key("portal_remember"), "not asked to remember");
+    // The waiting page (same browser, so the new cookie) learns it is signed in.
+    assert_eq!(asking.state("/factor/email/status").await, "signed_in");
+    asking.get("/home").await;
+    assert!(asking.html.contains("id=\"account\">alice<"));
+
+    // Used once.
+    assert_eq!(asking.get(&format!("/email/link?t={token}")).await.0, 410);
+    assert!(asking.html.contains("already been used"));
+}
+
+#[tokio::test]
+async fn sign_in_links_expire_after_ten_minutes_and_malformed_ones_are_refused() {
+    let mut h = Harness::start().await;
+    h.account_with_email("alice").await;
+    let mut browser = h.browser();
+    browser.sign_in("alice", PASSWORD).await;
+    browser.get("/factor").await;
+    browser.post("/factor/email", &[]).await;
+    let token = h.next_mail().await.token("/email/link");
+
+    for bad in ["", "abc", "%3Cscript%3E", &token[..42], &format!("{token}x")] {
+        assert_eq!(browser.get(&format!("/email/link?t={bad}")).await.0, 410, "{bad}");
+        assert!(browser.html.contains("not valid"), "{bad}");
+    }
+    // Another kind's token is no sign-in link.
+    nyckel_portal::invitations::invite(&h.portal, "dave", "dave@example.org", Lang::En).await.unwrap();
+    let invitation = h.next_mail().await.token("/invite");
+    assert_eq!(browser.get(&format!("/email/link?t={invitation}")).await.0, 410);
+
+    h.clock.advance(10 * 60);
+    assert_eq!(browser.state("/factor/email/status").await, "expired");
+    assert_eq!(browser.get(&format!("/email/link?t={token}")).await.0, 410);
+    assert!(browser.html.contains("expired"));
+    assert_eq!(browser.get("/home").await, (303, "/factor".to_owned()));
+}
+
+#[tokio::test]
+async fn a_remembered_browser_skips_the_second_factor_for_twenty_days() {
+    let mut h = Harness::start().await;
+    let secret = h.account_with_email("alice").await;
+    let mut browser = h.browser();
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, (303, "/factor".to_owned()));
+    browser.get("/factor").await;
+    let code = h.totp(&secret);
+    assert_eq!(browser.post("/factor/totp", &[("code", &code), ("remember", "on")]).await, (303, "/home".to_owned()));
+    let remembered = browser.cookies.get("portal_remember").cloned().expect("the remember cookie");
+    browser.get("/home").await;
+    browser.post("/logout", &[]).await;
+
+    // The right password alone signs in this browser; a wrong one still does not.
+    assert_eq!(browser.sign_in("alice", "Wrong-password-1").await.0, 401);
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, (303, "/home".to_owned()));
+    // Another browser, or this cookie for another account, still needs the second factor.
+    let mut other = h.browser();
+    assert_eq!(other.sign_in("alice", PASSWORD).await, (303, "/factor".to_owned()));
+    h.account_with_email("carol").await;
+    let mut carol = h.browser();
+    carol.cookies.insert("portal_remember".into(), remembered.clone());
+    assert_eq!(carol.sign_in("carol", PASSWORD).await, (303, "/factor".to_owned()));
+
+    // Listed, with this browser marked.
+    browser.get("/remembered").await;
+    assert!(browser.html.contains("this browser"), "{}", browser.html);
+
+    // At twenty days it is forgotten.
+    h.clock.advance(20 * 24 * 3600);
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, (303, "/factor".to_owned()));
+
+    // Remembered again (through the sign-in link this time), then forgotten by the user.
+    browser.get("/factor").await;
+    browser.post("/factor/email", &[("remember", "on")]).await;
+    let token = h.next_mail().await.token("/email/link");
+    assert_eq!(browser.get(&format!("/email/link?t={token}")).await, (303, "/home".to_owned()));
+    assert_ne!(browser.cookies.get("portal_remember"), Some(&remembered), "a new token");
+    browser.get("/remembered").await;
+    let id = between(&browser.html, "name=\"id\" value=\"", "\"");
+    // Another account's forget request changes nothing.
+    assert_eq!(carol.sign_in("carol", PASSWORD).await, (303, "/factor".to_owned()));
+    carol.get("/factor").await;
+    let code = h.totp(&h.portal.accounts.get("carol").unwrap().unwrap().totp_secret.unwrap());
+    carol.post("/factor/totp", &[("code", &code)]).await;
+    carol.get("/home").await;
+    assert_eq!(carol.post("/remembered/forget", &[("id", &id)]).await.0, 303);
+    browser.get("/home").await;
+    browser.post("/logout", &[]).await;
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, (303, "/home".to_owned()));
+    browser.get("/remembered").await;
+    assert_eq!(browser.post("/remembered/forget", &[("id", &id)]).await, (303, "/remembered".to_owned()));
+    browser.get("/remembered").await;
+    assert!(browser.html.contains("id=\"no-remembered\""));
+    browser.post("/logout", &[]).await;
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, (303, "/factor".to_owned()));
+}
+
+#[tokio::test]
+async fn an_invitation_sets_a_strong_password_once_then_leads_to_a_second_factor() {
+    let mut h = Harness::start().await;
+    nyckel_portal::invitations::invite(&h.portal, "carol", "carol@example.org", Lang::En).await.unwrap();
+    let mail = h.next_mail().await;
+    assert_eq!(mail.to, "carol@example.org");
+    let token = mail.token("/invite");
+    assert!(mail.body.contains(&format!("Invitation code: {token}")));
+    // Until the invitation is used no password signs in.
+    let mut browser = h.browser();
+    assert_eq!(browser.sign_in("carol", "").await.0, 401);
+    assert_eq!(browser.sign_in("carol", PASSWORD).await.0, 401);
+
+    assert_eq!(browser.get("/invite?t=not-a-token").await.0, 410);
+    assert_eq!(browser.get(&format!("/invite?t={token}")).await.0, 200);
+    let weak =
+        [("password1", "too easy to guess"), ("carol2026", "too easy to guess"), ("Ab1!x", "at least 8 characters")];
+    for (password, why) in weak {
+        let form = [("t", token.as_str()), ("password", password), ("password2", password)];
+        assert_eq!(browser.post("/invite", &form).await.0, 422, "{password}");
+        assert!(browser.html.contains(why), "{password}: {}", browser.html);
+    }
+    // zxcvbn's own feedback is shown.
+    let form = [("t", token.as_str()), ("password", "password1"), ("password2", "password1")];
+    browser.post("/invite", &form).await;
+    assert!(browser.html.contains("id=\"feedback\""), "{}", browser.html);
+    let form = [("t", token.as_str()), ("password", NEW_PASSWORD), ("password2", "something else 93")];
+    assert_eq!(browser.post("/invite", &form).await.0, 422);
+    assert!(browser.html.contains("differ"));
+
+    // The typed code works as well as the link.
+    browser.get("/invite").await;
+    let form = [("t", token.as_str()), ("password", NEW_PASSWORD), ("password2", NEW_PASSWORD)];
+    assert_eq!(browser.post("/invite", &form).await, (303, "/devices".to_owned()));
+    browser.get("/devices").await;
+    assert!(browser.html.contains("no second factor yet"), "{}", browser.html);
+    // Once.
+    let mut again = h.browser();
+    assert_eq!(again.get(&format!("/invite?t={token}")).await.0, 410);
+    // The password signs in, to the second-factor set-up.
+    assert_eq!(again.sign_in("carol", NEW_PASSWORD).await, (303, "/devices".to_owned()));
+
+    // An invitation expires after 72 hours; a new one supersedes the old.
+    nyckel_portal::invitations::invite(&h.portal, "dave", "dave@example.org", Lang::En).await.unwrap();
+    let first = h.next_mail().await.token("/invite");
+    nyckel_portal::invitations::invite(&h.portal, "dave", "dave@example.org", Lang::En).await.unwrap();
+    let second = h.next_mail().await.token("/invite");
+    assert_eq!(browser.get(&format!("/invite?t={first}")).await.0, 410);
+    h.clock.advance(72 * 3600);
+    assert_eq!(browser.get(&format!("/invite?t={second}")).await.0, 410);
+    assert!(browser.html.contains("expired"));
+    // An account with a password is not invited again.
+    assert!(nyckel_portal::invitations::invite(&h.portal, "carol", "x@example.org", Lang::En).await.is_err());
+}
+
+#[tokio::test]
+async fn a_password_reset_unblocks_forgets_browsers_and_ends_sessions() {
+    let mut h = Harness::start().await;
+    let secret = h.account_with_email("carol").await;
+    // A remembered browser and a signed-in session.
+    let mut signed_in = h.browser();
+    signed_in.sign_in("carol", PASSWORD).await;
+    signed_in.get("/factor").await;
+    let code = h.totp(&secret);
+    assert_eq!(signed_in.post("/factor/totp", &[("code", &code), ("remember", "on")]).await.1, "/home");
+    // Five wrong passwords block the account.
+    let mut browser = h.browser();
+    for _ in 0..5 {
+        browser.sign_in("carol", "Wrong-password-1").await;
+    }
+    assert_eq!(browser.sign_in("carol", PASSWORD).await.0, 403);
+
+    // The same answer for an unknown user, a known one, and a user without an address.
+    browser.get("/forgot").await;
+    browser.post("/forgot", &[("user", "nobody")]).await;
+    let unknown = browser.html.replace(&between(&browser.html, "name=\"csrf\" value=\"", "\""), "");
+    browser.post("/forgot", &[("user", "carol")]).await;
+    let known = browser.html.replace(&between(&browser.html, "name=\"csrf\" value=\"", "\""), "");
+    assert_eq!(unknown, known);
+    assert!(known.contains("id=\"forgot-sent\""));
+    let mail = h.next_mail().await;
+    assert_eq!(mail.to, "carol@example.org", "only the known account got mail");
+    let token = mail.token("/reset");
+
+    assert_eq!(browser.get("/reset?t=bad").await.0, 410);
+    assert_eq!(browser.get(&format!("/reset?t={token}")).await.0, 200);
+    let form = [("t", token.as_str()), ("password", "password1"), ("password2", "password1")];
+    assert_eq!(browser.post("/reset", &form).await.0, 422);
+    let form = [("t", token.as_str()), ("password", NEW_PASSWORD), ("password2", NEW_PASSWORD)];
+    assert_eq!(browser.post("/reset", &form).await.0, 200);
+    assert!(browser.html.contains("id=\"reset-done\""));
+    // Once.
+    assert_eq!(browser.post("/reset", &form).await.0, 410);
+
+    // The old session is gone, the old password too, the block is lifted, and the remembered
+    // browser asks for the second factor again.
+    assert_eq!(signed_in.get("/home").await, (303, "/".to_owned()));
+    assert_eq!(signed_in.sign_in("carol", PASSWORD).await.0, 401);
+    assert_eq!(signed_in.sign_in("carol", NEW_PASSWORD).await, (303, "/factor".to_owned()));
+
+    // A reset link expires after 30 minutes.
+    browser.get("/forgot").await;
+    browser.post("/forgot", &[("user", "carol")]).await;
+    let token = h.next_mail().await.token("/reset");
+    h.clock.advance(30 * 60);
+    assert_eq!(browser.get(&format!("/reset?t={token}")).await.0, 410);
+}
+
+#[tokio::test]
+async fn every_new_post_route_refuses_a_missing_csrf_token() {
+    let h = Harness::start().await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for path in ["/factor/email", "/remembered/forget", "/invite", "/forgot", "/reset"] {
+        let response = http.post(format!("{}{path}", h.base)).form(&[("user", "x")]).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 403, "{path}");
+    }
+}
