@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The portal in real Chromium: starts a nyckel-server and the portal on free loopback ports
 # with fresh data, makes the `nyckel` CLI the phone, and runs portal/browser-tests (one browser
-# launch). Installs Debian's chromium (as root) and playwright-core (node_modules cached in
+# launch), then portal/browser-tests/email.test.mjs with mail going over SMTP to
+# scripts/smtp-sink.py (aiosmtpd from the test venv), read from the sink's directory.
+# Installs Debian's chromium (as root) and playwright-core (node_modules cached in
 # portal/browser-tests) when missing. PORTAL_SCREENSHOTS=docs/screenshots keeps screenshots.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,8 @@ if [ ! -d portal/browser-tests/node_modules/playwright-core ]; then
   # playwright-core downloads no browsers; Debian's Chromium is used.
   (cd portal/browser-tests && npm install --no-audit --no-fund --silent)
 fi
+venv="${CARGO_TARGET_DIR:-target}/test-venv"
+if ! "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then bash scripts/install-test-deps.sh; fi
 cargo build -q -p nyckel-server -p nyckel-cli -p nyckel-portal
 bin=$root/${CARGO_TARGET_DIR:-target}/debug
 case "${CARGO_TARGET_DIR:-}" in /*) bin=$CARGO_TARGET_DIR/debug ;; esac
@@ -25,6 +29,11 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 server_port=$(free_port)
 portal_port=$(free_port)
+smtp_port=$(free_port)
+"$venv/bin/python" scripts/smtp-sink.py --port "$smtp_port" --dir "$work/mail" >"$work/smtp.log" 2>&1 &
+pids+=($!)
+# Mail flags for every nyckel-portal command (serve and account invite).
+export NYCKEL_PORTAL_SMTP_URL="smtp://127.0.0.1:$smtp_port" NYCKEL_PORTAL_URL="http://127.0.0.1:$portal_port"
 password=Browser-test-pass-1
 
 export NYCKEL_KEK_FILE=$work/kek
@@ -34,6 +43,10 @@ for user in alice carol; do
   NYCKEL_USER_PASSWORD=$password "$bin/nyckel-server" --data-dir "$work/server" user --tenant demo add "$user" >/dev/null
   NYCKEL_PORTAL_PASSWORD=$password "$bin/nyckel-portal" --data-dir "$work/portal" account add "$user" >/dev/null
 done
+# erin is invited by e-mail (no password until the invitation's link sets one).
+NYCKEL_USER_PASSWORD=$password "$bin/nyckel-server" --data-dir "$work/server" user --tenant demo add erin >/dev/null
+for _ in $(seq 100); do grep -q listening "$work/smtp.log" && break; sleep 0.1; done
+"$bin/nyckel-portal" --data-dir "$work/portal" account invite erin erin@example.org >/dev/null
 "$bin/nyckel-server" --data-dir "$work/server" rp --tenant demo add browser-test > "$work/rp-key.txt"
 RUST_LOG=warn "$bin/nyckel-server" --data-dir "$work/server" serve --listen "127.0.0.1:$server_port" >"$work/server.log" 2>&1 &
 pids+=($!)
@@ -53,7 +66,10 @@ if [ -n "${PORTAL_SCREENSHOTS:-}" ]; then mkdir -p "$PORTAL_SCREENSHOTS"; shots=
 status=0
 PORTAL_URL="http://127.0.0.1:$portal_port" NYCKEL_CLI="$bin/nyckel" PASSWORD=$password SCREENSHOT_DIR=$shots \
   node portal/browser-tests/signin.test.mjs || status=$?
+PORTAL_URL="http://127.0.0.1:$portal_port" MAIL_DIR="$work/mail" INVITED=erin SCREENSHOT_DIR=$shots \
+  node portal/browser-tests/email.test.mjs || status=$?
 if [ "$status" != 0 ]; then
   echo "--- server log"; tail -20 "$work/server.log"; echo "--- portal log"; tail -20 "$work/portal.log"
+  echo "--- smtp sink log"; tail -20 "$work/smtp.log"
 fi
 exit "$status"
