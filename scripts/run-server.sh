@@ -6,7 +6,9 @@
 # outside the data directory: ./nyckel-kek (or $NYCKEL_KEK_FILE), created with mode 0600 on
 # first start. On first start it also creates the tenant "demo" ("Demo organisation"), its user
 # "alice", a relying-party API key kept in rp-key.txt, and the portal account "alice" (password
-# $NYCKEL_USER_PASSWORD, else a demo one).
+# $NYCKEL_USER_PASSWORD, else a demo one), and invites "bob" (bob@example.org) by e-mail. The
+# portal's e-mail goes over SMTP when $NYCKEL_PORTAL_SMTP_URL is set (smtp://host:port), else it
+# is written as .eml files to $NYCKEL_PORTAL_DATA/outbox/ (the script says where).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${NYCKEL_DATA_DIR:-nyckel-data}
@@ -15,6 +17,8 @@ listen=${NYCKEL_LISTEN:-127.0.0.1:8080}
 portal_listen=${NYCKEL_PORTAL_LISTEN:-127.0.0.1:8081}
 password=${NYCKEL_USER_PASSWORD:-Demo-pass-2026!}
 export NYCKEL_KEK_FILE=${NYCKEL_KEK_FILE:-$PWD/nyckel-kek}
+# Links in the portal's e-mail point here.
+export NYCKEL_PORTAL_URL=${NYCKEL_PORTAL_URL:-http://$portal_listen}
 cargo build -q -p nyckel-server -p nyckel-cli -p nyckel-portal
 bin=${CARGO_TARGET_DIR:-target}/debug
 server=$bin/nyckel-server
@@ -26,10 +30,12 @@ fi
 if [ ! -f "$data/rp-key.txt" ]; then
   "$server" --data-dir "$data" tenant add demo "Demo organisation"
   NYCKEL_USER_PASSWORD=$password "$server" --data-dir "$data" user --tenant demo add alice
+  NYCKEL_USER_PASSWORD=$password "$server" --data-dir "$data" user --tenant demo add bob
   (umask 077 && "$server" --data-dir "$data" rp --tenant demo add demo-portal > "$data/rp-key.txt")
 fi
 if [ ! -d "$portal_data" ]; then
   NYCKEL_PORTAL_PASSWORD=$password "$portal" --data-dir "$portal_data" account add alice
+  "$portal" --data-dir "$portal_data" account invite bob bob@example.org
 fi
 echo "relying-party API key of tenant demo (also in $data/rp-key.txt): $(cat "$data/rp-key.txt")"
 "$server" --data-dir "$data" serve --listen "$listen" &
@@ -38,5 +44,10 @@ trap 'kill "$server_pid" 2>/dev/null || true' EXIT
 echo
 echo "Open http://$portal_listen/ and sign in as alice with the password $password"
 echo "(the first sign-in asks you to register a phone: the page shows a code for 'nyckel register')."
+if [ -n "${NYCKEL_PORTAL_SMTP_URL:-}" ]; then
+  echo "The portal's e-mail (bob's invitation, sign-in links, password resets) goes to $NYCKEL_PORTAL_SMTP_URL."
+else
+  echo "The portal's e-mail (bob's invitation, sign-in links, password resets) is written to $portal_data/outbox/*.eml."
+fi
 echo
 "$portal" --data-dir "$portal_data" serve --listen "$portal_listen" --nyckel-url "http://$listen" --rp-key-file "$data/rp-key.txt"
