@@ -330,6 +330,18 @@ async fn sign_in_links_expire_after_ten_minutes_and_malformed_ones_are_refused()
     let invitation = h.next_mail().await.token("/invite");
     assert_eq!(browser.get(&format!("/email/link?t={invitation}")).await.0, 410);
 
+    // An account blocked after the link was sent (five wrong codes) is not signed in by it.
+    let mut other = h.browser();
+    other.sign_in("alice", PASSWORD).await;
+    other.get("/factor").await;
+    for _ in 0..5 {
+        other.post("/factor/totp", &[("code", "000000")]).await;
+    }
+    assert!(h.portal.accounts.get("alice").unwrap().unwrap().blocked);
+    assert_eq!(browser.get(&format!("/email/link?t={token}")).await.0, 403);
+    assert!(browser.html.contains("blocked"));
+    h.portal.accounts.reset("alice", None).await.unwrap();
+
     h.clock.advance(10 * 60);
     assert_eq!(browser.state("/factor/email/status").await, "expired");
     assert_eq!(browser.get(&format!("/email/link?t={token}")).await.0, 410);

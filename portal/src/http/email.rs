@@ -208,6 +208,10 @@ pub async fn open_link(ctx: Ctx, Query(query): Query<TokenQuery>) -> Res {
         tracing::warn!(account = %record.account, "a sign-in link was opened in another browser session");
         return Ok(message(&ctx, StatusCode::FORBIDDEN, Msg::EmailLinkForeign));
     }
+    // Blocked since the password was typed (wrong codes elsewhere): the link does not lift it.
+    if or_fail(&ctx, ctx.portal.accounts.get(&record.account))?.is_none_or(|a| a.blocked) {
+        return Ok(message(&ctx, StatusCode::FORBIDDEN, Msg::Blocked));
+    }
     match or_fail(&ctx, ctx.portal.tokens.consume(Kind::SignInLink, &query.t))? {
         Ok(record) => finish_sign_in(ctx, record.account, record.remember).await,
         Err(refusal) => Ok(message(&ctx, StatusCode::GONE, invitations::refusal_msg(refusal))),
