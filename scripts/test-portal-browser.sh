@@ -26,6 +26,10 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
+# Private copies: another checkout building into a shared CARGO_TARGET_DIR cannot swap them mid-run.
+mkdir "$work/bin"
+cp "$bin/nyckel-server" "$bin/nyckel" "$bin/nyckel-portal" "$work/bin/"
+bin=$work/bin
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 server_port=$(free_port)
 portal_port=$(free_port)
@@ -51,7 +55,8 @@ for _ in $(seq 100); do grep -q listening "$work/smtp.log" && break; sleep 0.1; 
 RUST_LOG=warn "$bin/nyckel-server" --data-dir "$work/server" serve --listen "127.0.0.1:$server_port" >"$work/server.log" 2>&1 &
 pids+=($!)
 RUST_LOG=warn "$bin/nyckel-portal" --data-dir "$work/portal" serve --listen "127.0.0.1:$portal_port" \
-  --nyckel-url "http://127.0.0.1:$server_port" --rp-key-file "$work/rp-key.txt" >"$work/portal.log" 2>&1 &
+  --nyckel-url "http://127.0.0.1:$server_port" --rp-key-file "$work/rp-key.txt" \
+  --test-clock-offset-file "$work/clock-offset" >"$work/portal.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
   if curl -fs -o /dev/null "http://127.0.0.1:$portal_port/" && curl -s -o /dev/null "http://127.0.0.1:$server_port/"; then break; fi
@@ -67,6 +72,7 @@ status=0
 PORTAL_URL="http://127.0.0.1:$portal_port" NYCKEL_CLI="$bin/nyckel" PASSWORD=$password SCREENSHOT_DIR=$shots \
   node portal/browser-tests/signin.test.mjs || status=$?
 PORTAL_URL="http://127.0.0.1:$portal_port" MAIL_DIR="$work/mail" INVITED=erin SCREENSHOT_DIR=$shots \
+  CLOCK_OFFSET_FILE="$work/clock-offset" \
   node portal/browser-tests/email.test.mjs || status=$?
 if [ "$status" != 0 ]; then
   echo "--- server log"; tail -20 "$work/server.log"; echo "--- portal log"; tail -20 "$work/portal.log"

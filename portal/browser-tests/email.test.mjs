@@ -2,16 +2,18 @@
 // directory (scripts/smtp-sink.py): an invitation → password (zxcvbn's refusal shown) → first
 // second factor (an authenticator app) → signed in; the e-mail sign-in link refused in a second
 // browser context with the warning and completing in the asking browser, whose waiting page
-// continues by itself; "remember this browser" skipping the second step; a password reset.
+// continues by itself; "remember this browser" skipping the second step, then void 20 days later
+// (the portal's injected clock); a password reset.
 // Environment (set by scripts/test-portal-browser.sh): PORTAL_URL, MAIL_DIR, INVITED (a user
-// invited before the portal started, at INVITED@example.org); optional CHROMIUM, SCREENSHOT_DIR.
+// invited before the portal started, at INVITED@example.org), CLOCK_OFFSET_FILE (the portal's
+// `--test-clock-offset-file`: seconds added to its time); optional CHROMIUM, SCREENSHOT_DIR.
 import { chromium } from "playwright-core";
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 
-const { PORTAL_URL, MAIL_DIR, INVITED, SCREENSHOT_DIR } = process.env;
+const { PORTAL_URL, MAIL_DIR, INVITED, SCREENSHOT_DIR, CLOCK_OFFSET_FILE } = process.env;
 const FIRST_PASSWORD = "amber kestrel lantern 41";
 const NEW_PASSWORD = "quiet meadow copper 58";
 const WARNING = "If you did not request this, someone knows your password";
@@ -147,7 +149,13 @@ try {
   await page.goto(`${PORTAL_URL}/home`);
   await signOut(page);
 
-  step = "password reset by e-mail: same answer, new password, remembered browser forgotten";
+  step = "remember this browser: 20 days later the second step is asked again";
+  fs.writeFileSync(CLOCK_OFFSET_FILE, String(20 * 24 * 3600));
+  await signIn(page, INVITED, FIRST_PASSWORD);
+  await page.waitForURL("**/factor");
+  await signOut(page);
+
+  step = "password reset by e-mail: a link, a new password, the old one refused";
   const sent = messages().length;
   await page.click("#forgot");
   await page.waitForURL("**/forgot");

@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod clock;
+pub mod clock_file;
 pub mod error;
 pub mod http;
 pub mod i18n;

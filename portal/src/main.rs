@@ -50,6 +50,10 @@ enum Command {
         /// Password and code attempts per minute per browser address (0: no limit).
         #[arg(long, default_value_t = 30)]
         attempts_per_minute: u32,
+        /// For end-to-end tests only: add the seconds written in this file to the time (read at
+        /// every use), to test expiries such as the 20-day remembered browser.
+        #[arg(long, hide = true)]
+        test_clock_offset_file: Option<PathBuf>,
     },
     /// Manage accounts (with the portal stopped: sled holds the directory's lock).
     Account {
@@ -116,10 +120,22 @@ fn mail_config(config: &mut PortalConfig, smtp_url: Option<String>, from: String
 
 async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Serve { listen, nyckel_url, rp_key_file, service_name, secure_cookies, attempts_per_minute } => {
+        Command::Serve {
+            listen,
+            nyckel_url,
+            rp_key_file,
+            service_name,
+            secure_cookies,
+            attempts_per_minute,
+            test_clock_offset_file,
+        } => {
             let key = std::fs::read_to_string(&rp_key_file).map_err(|e| CliError::Key(rp_key_file.clone(), e))?;
             let mut config = PortalConfig::new(&cli.data_dir, &nyckel_url, key.trim());
             mail_config(&mut config, cli.smtp_url, cli.mail_from, cli.public_url);
+            if let Some(file) = test_clock_offset_file {
+                tracing::warn!(file = %file.display(), "test clock: the time is moved by the seconds in this file");
+                config.clock = Arc::new(nyckel_portal::clock_file::OffsetFileClock::new(file));
+            }
             config.service_name = service_name;
             config.secure_cookies = secure_cookies;
             config.attempts_per_minute = attempts_per_minute;
