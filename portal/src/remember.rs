@@ -129,3 +129,36 @@ impl Browsers {
         Ok(removed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    #[test]
+    fn digest_only_twenty_days_and_own_revocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let clock = Arc::new(ManualClock::new(1_000));
+        let browsers = Browsers::new(&store, clock.clone()).unwrap();
+        let token = browsers.remember("alice", Some("Mozilla/5.0 (X11; Linux x86_64) Chrome/120")).unwrap();
+        for item in browsers.tree.iter() {
+            let (key, value) = item.unwrap();
+            assert!(!String::from_utf8_lossy(&key).contains(&token));
+            assert!(!String::from_utf8_lossy(&value).contains(&token));
+        }
+        assert!(browsers.recognises("alice", &token).unwrap());
+        assert!(!browsers.recognises("bob", &token).unwrap());
+        let listed = browsers.list("alice", Some(&token)).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(listed[0].this_browser);
+        assert_eq!(listed[0].record.label, "Chrome on Linux");
+        browsers.revoke("bob", &listed[0].id).unwrap();
+        assert!(browsers.recognises("alice", &token).unwrap(), "bob cannot forget alice's browser");
+        clock.advance(REMEMBER_FOR - 1);
+        assert!(browsers.recognises("alice", &token).unwrap());
+        clock.advance(1);
+        assert!(!browsers.recognises("alice", &token).unwrap());
+        assert!(browsers.list("alice", None).unwrap().is_empty());
+    }
+}

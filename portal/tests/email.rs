@@ -312,6 +312,25 @@ async fn the_sign_in_link_signs_in_only_the_browser_session_that_asked_for_it() 
 }
 
 #[tokio::test]
+async fn the_mail_is_in_the_language_of_the_page() {
+    let mut h = Harness::start().await;
+    h.account_with_email("alice").await;
+    let mut browser = h.browser();
+    browser.cookies.insert("portal_lang".into(), "sv".into());
+    browser.sign_in("alice", PASSWORD).await;
+    browser.get("/factor").await;
+    assert!(browser.html.contains("Skicka en inloggningslänk"), "{}", browser.html);
+    browser.post("/factor/email", &[]).await;
+    let mail = h.next_mail().await;
+    assert!(mail.body.contains("Öppna den här länken"), "{}", mail.body);
+    let token = mail.token("/email/link");
+    let mut other = h.browser();
+    other.cookies.insert("portal_lang".into(), "da".into());
+    assert_eq!(other.get(&format!("/email/link?t={token}")).await.0, 403);
+    assert!(other.html.contains("Hvis det ikke var dig, der bad om dette, kender nogen din adgangskode"));
+}
+
+#[tokio::test]
 async fn sign_in_links_expire_after_ten_minutes_and_malformed_ones_are_refused() {
     let mut h = Harness::start().await;
     h.account_with_email("alice").await;

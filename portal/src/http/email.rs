@@ -206,7 +206,11 @@ pub async fn open_link(ctx: Ctx, Query(query): Query<TokenQuery>) -> Res {
     let same_stage = ctx.session.stage == Stage::Password { account: record.account.clone() };
     if !(same_session && same_stage) {
         tracing::warn!(account = %record.account, "a sign-in link was opened in another browser session");
-        return Ok(message(&ctx, StatusCode::FORBIDDEN, Msg::EmailLinkForeign));
+        let body = html! {
+            p.error role="alert" id="link-refused" { (ctx.t(Msg::EmailLinkForeign)) }
+            p { a href="/forgot" { (ctx.t(Msg::ForgotLink)) } }
+        };
+        return Ok(ctx.page(StatusCode::FORBIDDEN, pages::layout(&frame(&ctx), Msg::SignInTitle, body)));
     }
     // Blocked since the password was typed (wrong codes elsewhere): the link does not lift it.
     if or_fail(&ctx, ctx.portal.accounts.get(&record.account))?.is_none_or(|a| a.blocked) {
