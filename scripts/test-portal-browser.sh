@@ -7,7 +7,6 @@
 # portal/browser-tests) when missing. PORTAL_SCREENSHOTS=docs/screenshots keeps screenshots.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$PWD
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null
   else echo "test-portal-browser: needs /usr/bin/chromium (apt-get install chromium, as root)" >&2; exit 1; fi
@@ -18,17 +17,22 @@ if [ ! -d portal/browser-tests/node_modules/playwright-core ]; then
 fi
 venv="${CARGO_TARGET_DIR:-target}/test-venv"
 if ! "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then bash scripts/install-test-deps.sh; fi
-cargo build -q -p nyckel-server -p nyckel-cli -p nyckel-portal
-bin=$root/${CARGO_TARGET_DIR:-target}/debug
-case "${CARGO_TARGET_DIR:-}" in /*) bin=$CARGO_TARGET_DIR/debug ;; esac
-
 work=$(mktemp -d)
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
-# Private copies: another checkout building into a shared CARGO_TARGET_DIR cannot swap them mid-run.
+# Private copies of this checkout's binaries, taken from cargo's own report of the executables
+# (target/debug/deps/NAME-HASH, whose hash includes the checkout's path): another checkout
+# building into a shared CARGO_TARGET_DIR rewrites target/debug/NAME, never these.
 mkdir "$work/bin"
-cp "$bin/nyckel-server" "$bin/nyckel" "$bin/nyckel-portal" "$work/bin/"
+cargo build -q -p nyckel-server -p nyckel-cli -p nyckel-portal --message-format=json-render-diagnostics |
+  python3 -c '
+import json, shutil, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and "bin" in m["target"]["kind"]:
+        shutil.copy2(m["executable"], sys.argv[1] + "/" + m["target"]["name"])
+' "$work/bin"
 bin=$work/bin
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 server_port=$(free_port)
