@@ -9,7 +9,7 @@ use nyckel_protocol::DeviceId;
 use zeroize::Zeroizing;
 
 use crate::admins::{self, AdminScope};
-use crate::api_error::ApiError;
+use crate::service::ServiceError;
 use crate::app::App;
 use crate::audit::Entry;
 use crate::audit::{self, VerifyReport};
@@ -160,12 +160,12 @@ pub async fn unlock_otp(
     tenant: &str,
     user: &str,
     ip: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if !scope.reaches(tenant) {
-        return Err(ApiError::not_found("user"));
+        return Err(ServiceError::not_found("user"));
     }
     let _guard = app.user_lock(tenant, user).await;
-    let record = users::get(&app.store, tenant, user)?.ok_or_else(|| ApiError::not_found("user"))?;
+    let record = users::get(&app.store, tenant, user)?.ok_or_else(|| ServiceError::not_found("user"))?;
     users::put(&app.store, &UserRecord { otp_failures: 0, ..record })?;
     app.record(
         Entry::new(AuditKind::DeviceUnblocked, scope.actor())
@@ -196,9 +196,9 @@ pub async fn device_action(
     id: &DeviceId,
     action: DeviceAction,
     ip: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let device =
-        app.devices.get(id).filter(|d| scope.reaches(&d.tenant)).ok_or_else(|| ApiError::not_found("device"))?;
+        app.devices.get(id).filter(|d| scope.reaches(&d.tenant)).ok_or_else(|| ServiceError::not_found("device"))?;
     let actor = scope.actor();
     let now = app.now();
     match action {

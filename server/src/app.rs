@@ -8,7 +8,7 @@ use nyckel_protocol::wire::audit::AuditKind;
 use nyckel_protocol::wire::devices::DeviceState;
 use nyckel_protocol::{ServerPublicKey, ServerSigningKey};
 
-use crate::api_error::ApiError;
+use crate::service::ServiceError;
 use crate::audit::{Audit, Entry};
 use crate::challenges::ChallengeRegistry;
 use crate::clock::Clock;
@@ -146,8 +146,8 @@ impl App {
     /// Appends an audit event; it becomes durable with the flush every security-relevant
     /// request makes before it answers. A failed append fails the request (500): nothing
     /// is acknowledged without its record.
-    pub fn record(&self, entry: Entry) -> Result<(), ApiError> {
-        self.audit.append(entry, self.now()).map_err(|e| ApiError::internal(&e))?;
+    pub fn record(&self, entry: Entry) -> Result<(), ServiceError> {
+        self.audit.append(entry, self.now()).map_err(|e| ServiceError::internal(&e))?;
         self.recorded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
@@ -159,7 +159,7 @@ impl App {
     }
 
     /// Audits a device's move to inactive, once.
-    pub fn note_inactive(&self, device: &crate::devices::DeviceEntry, now: u64) -> Result<(), ApiError> {
+    pub fn note_inactive(&self, device: &crate::devices::DeviceEntry, now: u64) -> Result<(), ServiceError> {
         let record = device.record();
         if record.state(now) == DeviceState::Inactive
             && !record.inactive_noted

@@ -20,7 +20,7 @@ use nyckel_protocol::{
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::api_error::ApiError;
+use crate::service::ServiceError;
 use crate::app::App;
 use crate::audit::Entry;
 use crate::devices::{lock, DeviceEntry, DeviceRegistry};
@@ -356,7 +356,7 @@ impl ChallengeRegistry {
 }
 
 /// Makes an overdue pending challenge `expired` (persisted, audited). Returns its state.
-pub fn settle_expiry(app: &App, entry: &ChallengeEntry, now: u64) -> Result<ChallengeState, ApiError> {
+pub fn settle_expiry(app: &App, entry: &ChallengeEntry, now: u64) -> Result<ChallengeState, ServiceError> {
     let (state, just_expired) = entry.expire_if_due(now);
     if let Some(record) = just_expired {
         persist_expired(app, &record)?;
@@ -365,7 +365,7 @@ pub fn settle_expiry(app: &App, entry: &ChallengeEntry, now: u64) -> Result<Chal
 }
 
 /// Persists and audits a challenge that just expired.
-pub fn persist_expired(app: &App, record: &ChallengeRecord) -> Result<(), ApiError> {
+pub fn persist_expired(app: &App, record: &ChallengeRecord) -> Result<(), ServiceError> {
     app.store.challenges.put(record.id.as_str().as_bytes(), record)?;
     app.metrics.challenge_decided(ChallengeState::Expired);
     app.record(
@@ -378,23 +378,23 @@ pub fn persist_expired(app: &App, record: &ChallengeRecord) -> Result<(), ApiErr
 
 /// A relying party's view of a challenge it created: anything else — unknown, another
 /// relying party's, another tenant's — is the same 404, so nothing outside leaks.
-pub fn owned(app: &App, rp: &RelyingParty, id: &ChallengeId) -> Result<Arc<ChallengeEntry>, ApiError> {
-    let entry = app.challenges.get(&app.store, id)?.ok_or_else(|| ApiError::not_found("challenge"))?;
+pub fn owned(app: &App, rp: &RelyingParty, id: &ChallengeId) -> Result<Arc<ChallengeEntry>, ServiceError> {
+    let entry = app.challenges.get(&app.store, id)?.ok_or_else(|| ServiceError::not_found("challenge"))?;
     let mine = {
         let r = lock(&entry.record);
         r.tenant == rp.tenant && r.rp == rp.name
     };
     if !mine {
-        return Err(ApiError::not_found("challenge"));
+        return Err(ServiceError::not_found("challenge"));
     }
     Ok(entry)
 }
 
 /// The user must exist in the tenant (404 otherwise, as for any other tenant's user) and be enabled.
-pub fn check_user(app: &App, tenant: &str, user: &str) -> Result<users::UserRecord, ApiError> {
+pub fn check_user(app: &App, tenant: &str, user: &str) -> Result<users::UserRecord, ServiceError> {
     match users::get(&app.store, tenant, user)? {
-        None => Err(ApiError::not_found("user")),
-        Some(u) if u.disabled => Err(ApiError::forbidden("the user is disabled")),
+        None => Err(ServiceError::not_found("user")),
+        Some(u) if u.disabled => Err(ServiceError::forbidden("the user is disabled")),
         Some(u) => Ok(u),
     }
 }
@@ -406,27 +406,27 @@ pub(crate) fn active_devices(app: &App, tenant: &str, user: &str, now: u64) -> V
 /// Refuses a new challenge for a user who already has [`MAX_OPEN_CHALLENGES_PER_USER`] open
 /// ones (so a phone's inbox stays far below its poll-size limit) or, for pushes, who was sent
 /// [`MAX_PUSHES_PER_USER_PER_MINUTE`] in the last minute (push fatigue).
-pub(crate) fn check_user_limits(app: &App, tenant: &str, user: &str, push: bool, now: u64) -> Result<(), ApiError> {
+pub(crate) fn check_user_limits(app: &App, tenant: &str, user: &str, push: bool, now: u64) -> Result<(), ServiceError> {
     let (open, recent_pushes) = app.challenges.count_for_user(tenant, user, now);
     if open >= MAX_OPEN_CHALLENGES_PER_USER {
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::TooManyChallenges,
             format!("the user already has {open} open challenges; answer or let them expire first"),
         ));
     }
     if push && recent_pushes >= MAX_PUSHES_PER_USER_PER_MINUTE {
-        return Err(ApiError::new(ErrorCode::PushThrottled, "too many pushes to this user in the last minute"));
+        return Err(ServiceError::new(ErrorCode::PushThrottled, "too many pushes to this user in the last minute"));
     }
     Ok(())
 }
 
-fn invalid_display(e: impl std::fmt::Display) -> ApiError {
-    ApiError::new(ErrorCode::InvalidDisplay, e.to_string())
+fn invalid_display(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::new(ErrorCode::InvalidDisplay, e.to_string())
 }
 
-pub(crate) fn random_ids() -> Result<(ChallengeId, Nonce), ApiError> {
-    let id = ChallengeId::random().map_err(|e| ApiError::internal(&e))?;
-    let nonce = Nonce::random().map_err(|e| ApiError::internal(&e))?;
+pub(crate) fn random_ids() -> Result<(ChallengeId, Nonce), ServiceError> {
+    let id = ChallengeId::random().map_err(|e| ServiceError::internal(&e))?;
+    let nonce = Nonce::random().map_err(|e| ServiceError::internal(&e))?;
     Ok((id, nonce))
 }
 
@@ -436,16 +436,16 @@ pub fn create_push(
     rp: &RelyingParty,
     req: CreatePushChallenge,
     ip: Option<&str>,
-) -> Result<PushChallengeCreated, ApiError> {
+) -> Result<PushChallengeCreated, ServiceError> {
     req.validate().map_err(invalid_display)?;
     check_user(app, &rp.tenant, &req.user)?;
     let now = app.now();
     let devices = active_devices(app, &rp.tenant, &req.user, now);
     if devices.is_empty() {
-        return Err(ApiError::new(ErrorCode::NoDevice, "the user has no active device"));
+        return Err(ServiceError::new(ErrorCode::NoDevice, "the user has no active device"));
     }
     check_user_limits(app, &rp.tenant, &req.user, true, now)?;
-    let number = NumberMatch::generate(req.effective_number_matching()).map_err(|e| ApiError::internal(&e))?;
+    let number = NumberMatch::generate(req.effective_number_matching()).map_err(|e| ServiceError::internal(&e))?;
     let display = ChallengeDisplay {
         context: req.context,
         transaction: req.transaction,
@@ -507,12 +507,12 @@ pub fn create_qr(
     rp: &RelyingParty,
     req: CreateQrChallenge,
     ip: Option<&str>,
-) -> Result<QrChallengeCreated, ApiError> {
+) -> Result<QrChallengeCreated, ServiceError> {
     req.validate().map_err(invalid_display)?;
     let user = check_user(app, &rp.tenant, &req.user)?;
     let now = app.now();
     if active_devices(app, &rp.tenant, &req.user, now).is_empty() {
-        return Err(ApiError::new(ErrorCode::NoDevice, "the user has no active device"));
+        return Err(ServiceError::new(ErrorCode::NoDevice, "the user has no active device"));
     }
     if user.otp_failures >= MAX_OTP_FAILURES_PER_USER {
         return Err(otp_locked());
@@ -575,7 +575,7 @@ pub async fn watch_status(
     rp: &RelyingParty,
     id: &ChallengeId,
     wait: Option<u64>,
-) -> Result<ChallengeStatus, ApiError> {
+) -> Result<ChallengeStatus, ServiceError> {
     let entry = owned(app, rp, id)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(clamp_wait(wait));
     let mut stopping = app.shutdown_signal();
@@ -615,19 +615,19 @@ pub async fn verify_otp(
     id: &ChallengeId,
     typed: &str,
     ip: Option<&str>,
-) -> Result<ChallengeStatus, ApiError> {
+) -> Result<ChallengeStatus, ServiceError> {
     let entry = owned(app, rp, id)?;
     let record = entry.record();
     let Some(kind) = record.otp_kind() else {
-        return Err(ApiError::not_found("QR challenge"));
+        return Err(ServiceError::not_found("QR challenge"));
     };
     let now = app.now();
     match settle_expiry(app, &entry, now)? {
         ChallengeState::Pending => {}
-        ChallengeState::Expired => return Err(ApiError::new(ErrorCode::ChallengeExpired, "the challenge expired")),
-        _ => return Err(ApiError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending")),
+        ChallengeState::Expired => return Err(ServiceError::new(ErrorCode::ChallengeExpired, "the challenge expired")),
+        _ => return Err(ServiceError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending")),
     }
-    let otp = Otp::parse(typed).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let otp = Otp::parse(typed).map_err(|e| ServiceError::bad_request(e.to_string()))?;
     let actor = format!("rp:{}", rp.name);
     let base = |kind| Entry::new(kind, &*actor).tenant(&rp.tenant).user(&record.user).challenge(id).ip(ip);
     // One user's OTP verdicts are decided one at a time, so parallel guesses cannot pass the limit.
@@ -647,7 +647,7 @@ pub async fn verify_otp(
             "the one-time password was made for other details than this challenge shows (altered QR code or typing error)",
         ))?;
         app.store.flush().await?;
-        return Err(ApiError::new(
+        return Err(ServiceError::new(
             ErrorCode::QrMismatch,
             "the code was made for other details than this sign-in shows; the QR code may have been altered",
         ));
@@ -680,7 +680,7 @@ pub async fn verify_otp(
             app.record(base(AuditKind::OtpLocked).detail("QR one-time passwords locked; push still works"))?;
             Err(otp_locked())
         } else {
-            Err(ApiError::wrong_pin(left))
+            Err(ServiceError::wrong_pin(left))
         }
     };
     // The counters and the decision are durable before the RP hears the outcome (§4.5).
@@ -688,8 +688,8 @@ pub async fn verify_otp(
     result
 }
 
-fn otp_locked() -> ApiError {
-    ApiError::new(
+fn otp_locked() -> ServiceError {
+    ServiceError::new(
         ErrorCode::OtpLocked,
         "too many wrong one-time passwords for this user; an administrator must unlock them (push still works)",
     )
@@ -697,7 +697,7 @@ fn otp_locked() -> ApiError {
 
 /// Counts one wrong OTP on the challenge; at the limit the challenge is denied (the
 /// relying party sees it in the challenge's state).
-fn count_challenge_attempt(app: &App, entry: &ChallengeEntry, now: u64) -> Result<(), ApiError> {
+fn count_challenge_attempt(app: &App, entry: &ChallengeEntry, now: u64) -> Result<(), ServiceError> {
     let attempts = {
         let mut r = lock(&entry.record);
         r.otp_attempts = r.otp_attempts.saturating_add(1);
@@ -731,15 +731,15 @@ pub fn decide_or_refuse(
     state: ChallengeState,
     device: Option<&DeviceId>,
     now: u64,
-) -> Result<ChallengeRecord, ApiError> {
+) -> Result<ChallengeRecord, ServiceError> {
     let decided = entry.decide(state, device, now);
     if decided.is_ok() {
         app.metrics.challenge_decided(state);
     }
     decided.map_err(|refusal| match refusal {
-        Decided::AlreadyFinal(_) => ApiError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending"),
+        Decided::AlreadyFinal(_) => ServiceError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending"),
         Decided::JustExpired(record) => match persist_expired(app, &record) {
-            Ok(()) => ApiError::new(ErrorCode::ChallengeExpired, "the challenge expired"),
+            Ok(()) => ServiceError::new(ErrorCode::ChallengeExpired, "the challenge expired"),
             Err(e) => e,
         },
     })

@@ -15,7 +15,7 @@ use nyckel_protocol::{CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentRece
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::api_error::ApiError;
+use crate::service::ServiceError;
 use crate::app::App;
 use crate::audit::Entry;
 use crate::devices::{lock, DeviceEntry, DeviceRecord};
@@ -145,14 +145,14 @@ impl EnrollmentRegistry {
 }
 
 /// An enrollment the relying party started; anything else is the same 404.
-fn owned(app: &App, rp: &RelyingParty, id: &EnrollmentId) -> Result<Arc<EnrollmentEntry>, ApiError> {
-    let entry = app.enrollments.get(&app.store, id)?.ok_or_else(|| ApiError::not_found("enrollment"))?;
+fn owned(app: &App, rp: &RelyingParty, id: &EnrollmentId) -> Result<Arc<EnrollmentEntry>, ServiceError> {
+    let entry = app.enrollments.get(&app.store, id)?.ok_or_else(|| ServiceError::not_found("enrollment"))?;
     let mine = {
         let r = lock(&entry.record);
         r.tenant == rp.tenant && r.rp == rp.name && r.origin_device.is_none()
     };
     if !mine {
-        return Err(ApiError::not_found("enrollment"));
+        return Err(ServiceError::not_found("enrollment"));
     }
     Ok(entry)
 }
@@ -163,12 +163,12 @@ pub fn start(
     rp: &RelyingParty,
     req: StartEnrollment,
     ip: Option<&str>,
-) -> Result<EnrollmentStarted, ApiError> {
-    req.validate().map_err(|e| ApiError::new(ErrorCode::InvalidDisplay, e.to_string()))?;
+) -> Result<EnrollmentStarted, ServiceError> {
+    req.validate().map_err(|e| ServiceError::new(ErrorCode::InvalidDisplay, e.to_string()))?;
     crate::challenges::check_user(app, &rp.tenant, &req.user)?;
     let now = app.now();
-    let id = EnrollmentId::random().map_err(|e| ApiError::internal(&e))?;
-    let token = EnrollmentToken::random().map_err(|e| ApiError::internal(&e))?;
+    let id = EnrollmentId::random().map_err(|e| ServiceError::internal(&e))?;
+    let token = EnrollmentToken::random().map_err(|e| ServiceError::internal(&e))?;
     let record = EnrollmentRecord {
         id: id.clone(),
         tenant: rp.tenant.clone(),
@@ -187,7 +187,7 @@ pub fn start(
         approval: None,
         receipt: None,
     };
-    let qr = record.qr(app).ok_or_else(|| ApiError::internal(&"fresh enrollment without token"))?.to_uri();
+    let qr = record.qr(app).ok_or_else(|| ServiceError::internal(&"fresh enrollment without token"))?.to_uri();
     app.store.enrollments.put(id.as_str().as_bytes(), &record)?;
     let expires_at = record.expires_at;
     let entry = Arc::new(EnrollmentEntry { record: Mutex::new(record), changed: watch::channel(()).0 });
@@ -199,15 +199,15 @@ pub fn start(
 }
 
 /// The `nyckel://enroll` URI of a pending enrollment (for the PNG and SVG renderings).
-pub fn qr_uri(app: &App, rp: &RelyingParty, id: &EnrollmentId) -> Result<String, ApiError> {
+pub fn qr_uri(app: &App, rp: &RelyingParty, id: &EnrollmentId) -> Result<String, ServiceError> {
     let entry = owned(app, rp, id)?;
     let record = lock(&entry.record).clone();
     match record.state(app.now()) {
         EnrollmentState::Pending => {
-            record.qr(app).map(|qr| qr.to_uri()).ok_or_else(|| ApiError::not_found("enrollment code"))
+            record.qr(app).map(|qr| qr.to_uri()).ok_or_else(|| ServiceError::not_found("enrollment code"))
         }
-        EnrollmentState::Completed => Err(ApiError::new(ErrorCode::EnrollmentUsed, "the enrollment was completed")),
-        EnrollmentState::Expired => Err(ApiError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired")),
+        EnrollmentState::Completed => Err(ServiceError::new(ErrorCode::EnrollmentUsed, "the enrollment was completed")),
+        EnrollmentState::Expired => Err(ServiceError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired")),
     }
 }
 
@@ -217,7 +217,7 @@ pub async fn watch_status(
     rp: &RelyingParty,
     id: &EnrollmentId,
     wait: Option<u64>,
-) -> Result<EnrollmentStatus, ApiError> {
+) -> Result<EnrollmentStatus, ServiceError> {
     let entry = owned(app, rp, id)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(clamp_wait(wait));
     let mut stopping = app.shutdown_signal();
@@ -246,12 +246,12 @@ pub async fn watch_status(
 /// Audits a refused completion. Only wrong tokens get an event each (at most
 /// [`MAX_TOKEN_FAILURES`] per enrollment); the rest — expired, reused, a relayed URL, a bad
 /// proof — can be repeated without limit by whoever holds the code, so they are aggregated.
-pub(crate) fn failed(app: &App, record: &EnrollmentRecord, ip: Option<&str>, why: &str) -> Result<(), ApiError> {
+pub(crate) fn failed(app: &App, record: &EnrollmentRecord, ip: Option<&str>, why: &str) -> Result<(), ServiceError> {
     if why != "bad token" {
         return app
             .audit
             .note_unauthenticated(AuditKind::EnrollmentFailed, ip, app.now())
-            .map_err(|e| ApiError::internal(&e));
+            .map_err(|e| ServiceError::internal(&e));
     }
     app.record(
         Entry::new(AuditKind::EnrollmentFailed, "device").tenant(&record.tenant).user(&record.user).ip(ip).detail(why),
@@ -259,9 +259,9 @@ pub(crate) fn failed(app: &App, record: &EnrollmentRecord, ip: Option<&str>, why
 }
 
 /// `POST /v1/enroll` (PROTOCOL.md §6.1 step 3).
-pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> Result<EnrollmentReceipt, ApiError> {
+pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> Result<EnrollmentReceipt, ServiceError> {
     let entry =
-        app.enrollments.get(&app.store, &req.enrollment_id)?.ok_or_else(|| ApiError::not_found("enrollment"))?;
+        app.enrollments.get(&app.store, &req.enrollment_id)?.ok_or_else(|| ServiceError::not_found("enrollment"))?;
     let now = app.now();
     // The whole check-and-complete runs under the entry lock so two phones racing with the
     // same code cannot both register.
@@ -270,17 +270,17 @@ pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> R
         match record.state(now) {
             EnrollmentState::Completed => {
                 failed(app, &record, ip, "reused")?;
-                return Err(ApiError::new(ErrorCode::EnrollmentUsed, "the enrollment was already completed"));
+                return Err(ServiceError::new(ErrorCode::EnrollmentUsed, "the enrollment was already completed"));
             }
             EnrollmentState::Expired => {
                 failed(app, &record, ip, "expired")?;
-                return Err(ApiError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired"));
+                return Err(ServiceError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired"));
             }
             EnrollmentState::Pending => {}
         }
         check_code(app, &mut record, &req, ip)?;
         if record.origin_device.is_some() {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::ApprovalRequired,
                 "this code adds a phone and needs the approval of a registered one: POST /v1/enroll/approval",
             ));
@@ -311,21 +311,21 @@ pub(crate) fn check_code(
     record: &mut EnrollmentRecord,
     req: &CompleteEnrollment,
     ip: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     check_token(app, record, &req.token, ip)?;
     match req.verify_proof(&app.server_key, &app.public_url) {
         Ok(()) => Ok(()),
         Err(EnrollmentError::WrongServer) => {
             // The phone was shown another URL than this server's: a relay in the middle.
             failed(app, record, ip, &format!("completed for another server URL {:?}", req.server_url))?;
-            Err(ApiError::new(
+            Err(ServiceError::new(
                 ErrorCode::WrongServer,
                 "the enrollment code the phone scanned names another server; it may have been relayed",
             ))
         }
         Err(_) => {
             failed(app, record, ip, "bad proof of possession")?;
-            Err(ApiError::new(ErrorCode::BadSignature, "the proof of key possession does not verify"))
+            Err(ServiceError::new(ErrorCode::BadSignature, "the proof of key possession does not verify"))
         }
     }
 }
@@ -336,7 +336,7 @@ pub(crate) fn check_token(
     record: &mut EnrollmentRecord,
     token: &EnrollmentToken,
     ip: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     if record.token.as_ref().is_some_and(|t| t.matches(token)) {
         return Ok(());
     }
@@ -349,7 +349,7 @@ pub(crate) fn check_token(
     app.store.enrollments.put(next.id.as_str().as_bytes(), &next)?;
     *record = next;
     failed(app, record, ip, "bad token")?;
-    Err(ApiError::new(ErrorCode::BadToken, "wrong enrollment token"))
+    Err(ServiceError::new(ErrorCode::BadToken, "wrong enrollment token"))
 }
 
 /// Creates the device of a verified request: agrees `S` over the transcript, stores the
@@ -360,11 +360,11 @@ pub(crate) fn register_device(
     record: &mut EnrollmentRecord,
     req: &CompleteEnrollment,
     now: u64,
-) -> Result<(EnrollmentReceipt, DeviceRecord), ApiError> {
+) -> Result<(EnrollmentReceipt, DeviceRecord), ServiceError> {
     let organisation = tenants::get(&app.store, &record.tenant)?
-        .ok_or_else(|| ApiError::internal(&format!("enrollment of unknown tenant {}", record.tenant)))?
+        .ok_or_else(|| ServiceError::internal(&format!("enrollment of unknown tenant {}", record.tenant)))?
         .display_name;
-    let device_id = DeviceId::random().map_err(|e| ApiError::internal(&e))?;
+    let device_id = DeviceId::random().map_err(|e| ServiceError::internal(&e))?;
     let (receipt, secret) = EnrollmentReceipt::issue(
         req,
         device_id.clone(),
@@ -374,7 +374,7 @@ pub(crate) fn register_device(
         now,
         &app.key,
     )
-    .map_err(|e| ApiError::internal(&e))?;
+    .map_err(|e| ServiceError::internal(&e))?;
     let device = DeviceRecord {
         device_id: device_id.clone(),
         tenant: record.tenant.clone(),

@@ -9,7 +9,6 @@
 
 pub mod admin;
 pub mod admins;
-pub mod api_error;
 pub mod app;
 pub mod audit;
 pub mod challenges;
@@ -26,6 +25,7 @@ pub mod phone;
 pub mod qr_image;
 pub mod relying_parties;
 pub mod seal;
+pub mod service;
 pub mod secrets;
 pub mod store;
 pub mod tenants;

@@ -14,7 +14,7 @@ use nyckel_protocol::{
     Answer, AnswerError, ChallengeId, ChallengeState, Decision, ErrorCode, PinCheck, PinCheckOutcome, RequestAuth,
 };
 
-use crate::api_error::ApiError;
+use crate::service::ServiceError;
 use crate::app::App;
 use crate::audit::Entry;
 use crate::challenges::{decide_or_refuse, settle_expiry, ChallengeRecord};
@@ -37,7 +37,7 @@ pub struct SignedParts<'a> {
 /// (a replay, a stale answer), otherwise — headers that do not parse, a bad signature, a
 /// stale timestamp, which anyone can send naming any device — aggregated like every
 /// unauthenticated failure, so nobody can grow the log.
-pub(crate) fn rejected(app: &App, device: Option<&DeviceEntry>, ip: Option<&str>, why: &str) -> Result<(), ApiError> {
+pub(crate) fn rejected(app: &App, device: Option<&DeviceEntry>, ip: Option<&str>, why: &str) -> Result<(), ServiceError> {
     match device {
         Some(d) => app.record(
             Entry::new(AuditKind::SignatureRejected, "device")
@@ -50,7 +50,7 @@ pub(crate) fn rejected(app: &App, device: Option<&DeviceEntry>, ip: Option<&str>
         None => app
             .audit
             .note_unauthenticated(AuditKind::SignatureRejected, ip, app.now())
-            .map_err(|e| ApiError::internal(&e)),
+            .map_err(|e| ServiceError::internal(&e)),
     }
 }
 
@@ -60,7 +60,7 @@ pub fn authenticate(
     app: &App,
     header: impl Fn(&str) -> Option<String>,
     parts: &SignedParts<'_>,
-) -> Result<Arc<DeviceEntry>, ApiError> {
+) -> Result<Arc<DeviceEntry>, ServiceError> {
     // RequestAuth::from_headers borrows; keep the owned values alive for it.
     let names = [
         nyckel_protocol::request::HEADER_DEVICE,
@@ -72,45 +72,45 @@ pub fn authenticate(
     let auth =
         RequestAuth::from_headers(|name| names.iter().position(|n| *n == name).and_then(|i| values[i].as_deref()))
             .map_err(|e| match rejected(app, None, parts.ip, &e.to_string()) {
-                Ok(()) => ApiError::new(ErrorCode::BadSignature, e.to_string()),
+                Ok(()) => ServiceError::new(ErrorCode::BadSignature, e.to_string()),
                 Err(audit_failed) => audit_failed,
             })?;
     let Some(device) = app.devices.get(&auth.device_id) else {
-        return Err(ApiError::new(ErrorCode::UnknownDevice, "unknown device"));
+        return Err(ServiceError::new(ErrorCode::UnknownDevice, "unknown device"));
     };
     let now = app.now();
     match auth.verify(&device.public_key, parts.method, parts.path_and_query, parts.body, now) {
         Ok(()) => {}
         Err(e @ RequestAuthError::Stale { .. }) => {
             rejected(app, None, parts.ip, &e.to_string())?;
-            return Err(ApiError::stale(now, e.to_string()));
+            return Err(ServiceError::stale(now, e.to_string()));
         }
         Err(e) => {
             rejected(app, None, parts.ip, &e.to_string())?;
-            return Err(ApiError::new(ErrorCode::BadSignature, e.to_string()));
+            return Err(ServiceError::new(ErrorCode::BadSignature, e.to_string()));
         }
     }
     match device.offer_nonce(&app.store, auth.nonce.0, now)? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
             rejected(app, Some(&device), parts.ip, "replayed request nonce")?;
-            return Err(ApiError::new(ErrorCode::ReplayedRequest, "request nonce already used"));
+            return Err(ServiceError::new(ErrorCode::ReplayedRequest, "request nonce already used"));
         }
-        NonceCheck::Full => return Err(ApiError::new(ErrorCode::RateLimited, "too many signed requests")),
+        NonceCheck::Full => return Err(ServiceError::new(ErrorCode::RateLimited, "too many signed requests")),
     }
     check_state(app, &device, now)?;
     Ok(device)
 }
 
-fn check_state(app: &App, device: &DeviceEntry, now: u64) -> Result<(), ApiError> {
+fn check_state(app: &App, device: &DeviceEntry, now: u64) -> Result<(), ServiceError> {
     match device.state(now) {
         DeviceState::Active => Ok(()),
         DeviceState::Blocked => {
-            Err(ApiError::new(ErrorCode::DeviceBlocked, "the device is blocked after too many wrong PINs"))
+            Err(ServiceError::new(ErrorCode::DeviceBlocked, "the device is blocked after too many wrong PINs"))
         }
         DeviceState::Inactive => {
             app.note_inactive(device, now)?;
-            Err(ApiError::new(ErrorCode::DeviceInactive, "the device is inactive after four months unused"))
+            Err(ServiceError::new(ErrorCode::DeviceInactive, "the device is inactive after four months unused"))
         }
     }
 }
@@ -150,11 +150,11 @@ pub async fn poll(app: &App, device: &DeviceEntry, wait: Option<u64>) -> Pending
     }
 }
 
-fn answer_error(e: AnswerError, now: u64) -> ApiError {
+fn answer_error(e: AnswerError, now: u64) -> ServiceError {
     match e {
-        AnswerError::BadSignature => ApiError::new(ErrorCode::BadSignature, e.to_string()),
-        AnswerError::Stale { .. } => ApiError::stale(now, e.to_string()),
-        other => ApiError::bad_request(other.to_string()),
+        AnswerError::BadSignature => ServiceError::new(ErrorCode::BadSignature, e.to_string()),
+        AnswerError::Stale { .. } => ServiceError::stale(now, e.to_string()),
+        other => ServiceError::bad_request(other.to_string()),
     }
 }
 
@@ -165,17 +165,17 @@ pub async fn answer(
     id: &ChallengeId,
     answer: Answer,
     ip: Option<&str>,
-) -> Result<AnswerAccepted, ApiError> {
+) -> Result<AnswerAccepted, ServiceError> {
     let entry = app
         .challenges
         .get(&app.store, id)?
         .filter(|e| e.targets(&device.id))
-        .ok_or_else(|| ApiError::not_found("challenge for this device"))?;
+        .ok_or_else(|| ServiceError::not_found("challenge for this device"))?;
     let now = app.now();
     match settle_expiry(app, &entry, now)? {
         ChallengeState::Pending => {}
-        ChallengeState::Expired => return Err(ApiError::new(ErrorCode::ChallengeExpired, "the challenge expired")),
-        _ => return Err(ApiError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending")),
+        ChallengeState::Expired => return Err(ServiceError::new(ErrorCode::ChallengeExpired, "the challenge expired")),
+        _ => return Err(ServiceError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending")),
     }
     let record = entry.record();
     let push = record.push_for(&device.id);
@@ -235,7 +235,7 @@ pub async fn answer(
                     let decided = decide_or_refuse(app, &entry, ChallengeState::Denied, Some(&device.id), now)?;
                     persist(app, &decided)?;
                     app.record(base(AuditKind::NumberMismatch))?;
-                    Err(ApiError::new(ErrorCode::NumberMismatch, "wrong number; the challenge is denied"))
+                    Err(ServiceError::new(ErrorCode::NumberMismatch, "wrong number; the challenge is denied"))
                 }
             }
         }
@@ -254,7 +254,7 @@ pub(crate) fn pin_refusal(
     ip: Option<&str>,
     challenge: Option<&ChallengeId>,
     what: &str,
-) -> ApiError {
+) -> ServiceError {
     let base = |kind| {
         let entry = Entry::new(kind, "device").tenant(&device.tenant).user(&device.user).device(&device.id).ip(ip);
         match challenge {
@@ -263,7 +263,7 @@ pub(crate) fn pin_refusal(
         }
     };
     match verdict {
-        PinVerdict::Right => ApiError::internal(&"pin_refusal called for a right PIN"),
+        PinVerdict::Right => ServiceError::internal(&"pin_refusal called for a right PIN"),
         PinVerdict::Blocked => blocked_error(),
         PinVerdict::Wrong { attempts_left, now_blocked } => {
             app.metrics.pin_failure();
@@ -285,35 +285,35 @@ pub(crate) fn pin_refusal(
                 }
                 blocked_error()
             } else {
-                ApiError::wrong_pin(attempts_left)
+                ServiceError::wrong_pin(attempts_left)
             }
         }
     }
 }
 
-fn blocked_error() -> ApiError {
-    ApiError::new(ErrorCode::DeviceBlocked, "the device is blocked after too many wrong PINs")
+fn blocked_error() -> ServiceError {
+    ServiceError::new(ErrorCode::DeviceBlocked, "the device is blocked after too many wrong PINs")
 }
 
-fn persist(app: &App, record: &ChallengeRecord) -> Result<(), ApiError> {
+fn persist(app: &App, record: &ChallengeRecord) -> Result<(), ServiceError> {
     app.store.challenges.put(record.id.as_str().as_bytes(), record)?;
     Ok(())
 }
 
 /// `POST /v1/device/pin-check` (PROTOCOL.md §4.7): counted like an approval.
-pub async fn pin_check(app: &App, device: &DeviceEntry, check: PinCheck, ip: Option<&str>) -> Result<(), ApiError> {
+pub async fn pin_check(app: &App, device: &DeviceEntry, check: PinCheck, ip: Option<&str>) -> Result<(), ServiceError> {
     let now = app.now();
     if check.timestamp.abs_diff(now) > REQUEST_TIMESTAMP_WINDOW {
         rejected(app, Some(device), ip, "stale PIN check")?;
-        return Err(ApiError::stale(now, "PIN check timestamp outside the window"));
+        return Err(ServiceError::stale(now, "PIN check timestamp outside the window"));
     }
     match device.offer_nonce(&app.store, check.nonce.0, now)? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
             rejected(app, Some(device), ip, "replayed PIN check")?;
-            return Err(ApiError::new(ErrorCode::ReplayedRequest, "PIN check nonce already used"));
+            return Err(ServiceError::new(ErrorCode::ReplayedRequest, "PIN check nonce already used"));
         }
-        NonceCheck::Full => return Err(ApiError::new(ErrorCode::RateLimited, "too many signed requests")),
+        NonceCheck::Full => return Err(ServiceError::new(ErrorCode::RateLimited, "too many signed requests")),
     }
     let verdict = device
         .judge_pin(&app.store, &app.sealer, now, |s| check.check(&device.id, s, now) == PinCheckOutcome::Correct)?;
@@ -328,19 +328,19 @@ pub async fn pin_check(app: &App, device: &DeviceEntry, check: PinCheck, ip: Opt
 /// `POST /v1/device/rekey` (PROTOCOL.md §4.7): a PIN change agrees a new `S`, authorised by
 /// a MAC under the old one and judged like an approval. The new `S` is kept as the device's
 /// pending secret; the first MAC under it (the phone's confirming PIN check) replaces the old.
-pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>) -> Result<Rekeyed, ApiError> {
+pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>) -> Result<Rekeyed, ServiceError> {
     let now = app.now();
     if req.timestamp.abs_diff(now) > REQUEST_TIMESTAMP_WINDOW {
         rejected(app, Some(device), ip, "stale PIN change")?;
-        return Err(ApiError::stale(now, "PIN change timestamp outside the window"));
+        return Err(ServiceError::stale(now, "PIN change timestamp outside the window"));
     }
     match device.offer_nonce(&app.store, req.nonce.0, now)? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
             rejected(app, Some(device), ip, "replayed PIN change")?;
-            return Err(ApiError::new(ErrorCode::ReplayedRequest, "PIN change nonce already used"));
+            return Err(ServiceError::new(ErrorCode::ReplayedRequest, "PIN change nonce already used"));
         }
-        NonceCheck::Full => return Err(ApiError::new(ErrorCode::RateLimited, "too many signed requests")),
+        NonceCheck::Full => return Err(ServiceError::new(ErrorCode::RateLimited, "too many signed requests")),
     }
     let verdict = device
         .judge_pin(&app.store, &app.sealer, now, |s| req.check(&device.id, s, now) == PinCheckOutcome::Correct)?;
@@ -349,7 +349,7 @@ pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>
         app.store.flush().await?;
         return Err(refusal);
     }
-    let (response, secret) = Rekeyed::issue(&device.id, &req, &app.key).map_err(|e| ApiError::internal(&e))?;
+    let (response, secret) = Rekeyed::issue(&device.id, &req, &app.key).map_err(|e| ServiceError::internal(&e))?;
     let sealed = app.sealer.seal(&device.id, &secret)?;
     device.update(&app.store, |r| r.pending_secret = Some(sealed))?;
     app.record(
@@ -367,7 +367,7 @@ pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>
 
 /// `GET /v1/device/audit?after=SEQ&limit=N`: the audit events that name the calling device
 /// (and no other), so the phone can compare them with its own history.
-pub fn device_audit(app: &App, device: &DeviceEntry, after: u64, limit: usize) -> Result<AuditPage, ApiError> {
+pub fn device_audit(app: &App, device: &DeviceEntry, after: u64, limit: usize) -> Result<AuditPage, ServiceError> {
     Ok(app.audit.page_where(after, limit, |event| event.device_id.as_ref() == Some(&device.id))?)
 }
 
@@ -378,7 +378,7 @@ pub async fn remove_device(
     kind: AuditKind,
     actor: &str,
     ip: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     app.store.devices.remove(device.id.as_str().as_bytes())?;
     app.devices.remove(&device.id);
     app.record(Entry::new(kind, actor).tenant(&device.tenant).user(&device.user).device(&device.id).ip(ip))?;

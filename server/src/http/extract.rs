@@ -16,7 +16,7 @@ use nyckel_protocol::ErrorCode;
 use serde::de::DeserializeOwned;
 
 use crate::admins::{self, AdminScope};
-use crate::api_error::ApiError;
+use crate::http::error::ApiError;
 use crate::app::App;
 use crate::devices::DeviceEntry;
 use crate::phone::{authenticate, SignedParts};

@@ -1,6 +1,7 @@
 //! The HTTP API (PROTOCOL.md §7): routes, handlers and the server loop.
 
 pub mod client_addr;
+pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod new_device;
@@ -23,14 +24,14 @@ use nyckel_protocol::wire::relying_party::{
     ChallengeStatus, CreatePushChallenge, CreateQrChallenge, PushChallengeCreated, QrChallengeCreated, VerifyOtp,
 };
 use nyckel_protocol::{
-    Answer, ChallengeId, CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentReceipt, ErrorCode, PinCheck,
+    Answer, ChallengeId, CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentReceipt, PinCheck,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use self::extract::{decode, Admin, ApiPath, ApiQuery, ClientIp, JsonBody, Rp, Signed};
 use crate::admin::{self, DeviceAction};
-use crate::api_error::ApiError;
+use crate::http::error::ApiError;
 use crate::app::App;
 use crate::{audit, challenges, enrollments, phone, qr_image};
 
@@ -177,7 +178,7 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError { status: Some(405), ..ApiError::new(ErrorCode::BadRequest, "method not allowed on this endpoint") }
+    ApiError::method_not_allowed()
 }
 
 /// Serves `app` on `listener`, behind the rate limits, until the listener fails.
@@ -228,7 +229,7 @@ async fn start_enrollment(
     ClientIp(ip): ClientIp,
     JsonBody(req): JsonBody<StartEnrollment>,
 ) -> Api<EnrollmentStarted> {
-    enrollments::start(&app, &rp, req, ip.as_deref()).map(Json)
+    Ok(Json(enrollments::start(&app, &rp, req, ip.as_deref())?))
 }
 
 async fn enrollment_status(
@@ -237,7 +238,7 @@ async fn enrollment_status(
     ApiPath(id): ApiPath<EnrollmentId>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Api<EnrollmentStatus> {
-    enrollments::watch_status(&app, &rp, &id, q.wait).await.map(Json)
+    Ok(Json(enrollments::watch_status(&app, &rp, &id, q.wait).await?))
 }
 
 async fn enrollment_png(
@@ -266,7 +267,7 @@ async fn create_push(
     ClientIp(ip): ClientIp,
     JsonBody(req): JsonBody<CreatePushChallenge>,
 ) -> Api<PushChallengeCreated> {
-    challenges::create_push(&app, &rp, req, ip.as_deref()).map(Json)
+    Ok(Json(challenges::create_push(&app, &rp, req, ip.as_deref())?))
 }
 
 async fn create_qr(
@@ -275,7 +276,7 @@ async fn create_qr(
     ClientIp(ip): ClientIp,
     JsonBody(req): JsonBody<CreateQrChallenge>,
 ) -> Api<QrChallengeCreated> {
-    challenges::create_qr(&app, &rp, req, ip.as_deref()).map(Json)
+    Ok(Json(challenges::create_qr(&app, &rp, req, ip.as_deref())?))
 }
 
 async fn challenge_status(
@@ -284,7 +285,7 @@ async fn challenge_status(
     ApiPath(id): ApiPath<ChallengeId>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Api<ChallengeStatus> {
-    challenges::watch_status(&app, &rp, &id, q.wait).await.map(Json)
+    Ok(Json(challenges::watch_status(&app, &rp, &id, q.wait).await?))
 }
 
 async fn verify_otp(
@@ -294,7 +295,7 @@ async fn verify_otp(
     ApiPath(id): ApiPath<ChallengeId>,
     JsonBody(req): JsonBody<VerifyOtp>,
 ) -> Api<ChallengeStatus> {
-    challenges::verify_otp(&app, &rp, &id, &req.otp, ip.as_deref()).await.map(Json)
+    Ok(Json(challenges::verify_otp(&app, &rp, &id, &req.otp, ip.as_deref()).await?))
 }
 
 async fn user_devices(State(app): State<Arc<App>>, Rp(rp): Rp, ApiPath(user): ApiPath<String>) -> Api<DeviceList> {
@@ -322,7 +323,7 @@ async fn complete_enrollment(
     ClientIp(ip): ClientIp,
     JsonBody(req): JsonBody<CompleteEnrollment>,
 ) -> Api<EnrollmentReceipt> {
-    enrollments::complete(&app, req, ip.as_deref()).await.map(Json)
+    Ok(Json(enrollments::complete(&app, req, ip.as_deref()).await?))
 }
 
 async fn poll(State(app): State<Arc<App>>, ApiQuery(q): ApiQuery<WaitQuery>, signed: Signed) -> Api<PendingChallenges> {
@@ -331,7 +332,7 @@ async fn poll(State(app): State<Arc<App>>, ApiQuery(q): ApiQuery<WaitQuery>, sig
 
 async fn answer(State(app): State<Arc<App>>, ApiPath(id): ApiPath<ChallengeId>, signed: Signed) -> Api<AnswerAccepted> {
     let body: Answer = decode(&signed.body)?;
-    phone::answer(&app, &signed.device, &id, body, signed.ip.as_deref()).await.map(Json)
+    Ok(Json(phone::answer(&app, &signed.device, &id, body, signed.ip.as_deref()).await?))
 }
 
 async fn pin_check(State(app): State<Arc<App>>, signed: Signed) -> Result<StatusCode, ApiError> {
@@ -342,7 +343,7 @@ async fn pin_check(State(app): State<Arc<App>>, signed: Signed) -> Result<Status
 
 async fn rekey(State(app): State<Arc<App>>, signed: Signed) -> Api<Rekeyed> {
     let body: Rekey = decode(&signed.body)?;
-    phone::rekey(&app, &signed.device, body, signed.ip.as_deref()).await.map(Json)
+    Ok(Json(phone::rekey(&app, &signed.device, body, signed.ip.as_deref()).await?))
 }
 
 async fn own_device(State(app): State<Arc<App>>, signed: Signed) -> Api<DeviceInfo> {
