@@ -16,14 +16,14 @@ use crate::audit::{self, VerifyReport};
 use crate::clock::{Clock, SystemClock};
 use crate::relying_parties::{self, RelyingParty};
 use crate::secrets::{Kek, KeyRing, RotationStatement};
-use crate::store::Store;
+use crate::store::{SledStore, Store};
 use crate::tenants::{self, Tenant};
 use crate::users::{self, UserRecord};
 use crate::{files, ServerError};
 
-fn open(dir: &Path) -> Result<Store, ServerError> {
+fn open(dir: &Path) -> Result<SledStore, ServerError> {
     files::ensure_dir(dir)?;
-    Ok(Store::open(dir)?)
+    Ok(SledStore::open(dir)?)
 }
 
 /// Adds a tenant (an organisation; `display_name` is what phones show). Needs the server stopped.
@@ -164,9 +164,7 @@ pub async fn unlock_otp(
     if !scope.reaches(tenant) {
         return Err(ServiceError::not_found("user"));
     }
-    let _guard = app.user_lock(tenant, user).await;
-    let record = users::get(&app.store, tenant, user)?.ok_or_else(|| ServiceError::not_found("user"))?;
-    users::put(&app.store, &UserRecord { otp_failures: 0, ..record })?;
+    crate::service::pin::reset_otp_failures(app, tenant, user)?.ok_or_else(|| ServiceError::not_found("user"))?;
     app.record(
         Entry::new(AuditKind::DeviceUnblocked, scope.actor())
             .tenant(tenant)
@@ -203,7 +201,7 @@ pub async fn device_action(
     let now = app.now();
     match action {
         DeviceAction::Unblock => {
-            device.update(&app.store, |r| {
+            device.update(&*app.store, |r| {
                 r.blocked = false;
                 r.pin_failures = 0;
             })?;
@@ -216,7 +214,7 @@ pub async fn device_action(
             )?;
         }
         DeviceAction::Reactivate => {
-            device.update(&app.store, |r| {
+            device.update(&*app.store, |r| {
                 r.last_used_at = now;
                 r.inactive_noted = false;
             })?;

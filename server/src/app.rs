@@ -16,19 +16,19 @@ use crate::devices::DeviceRegistry;
 use crate::enrollments::EnrollmentRegistry;
 use crate::seal::Sealer;
 use crate::secrets::KeyRing;
-use crate::store::Store;
+use crate::store::{SledStore, Store};
 use crate::{ServerConfig, ServerError};
 use nyckel_protocol::key_rotation::KeyRotation;
-
-/// A user across tenants: (tenant, name).
-type UserKey = (String, String);
 
 /// Everything a request handler needs.
 pub struct App {
     /// The clock.
     pub clock: Arc<dyn Clock>,
-    /// The durable store.
-    pub store: Store,
+    /// The durable store, as the rules use it.
+    pub store: Arc<dyn Store>,
+    /// The sled database behind it (the audit chain writes its trees directly; tests tamper
+    /// with stored bytes through it).
+    pub sled: SledStore,
     /// The audit log.
     pub audit: Audit,
     /// The Ed25519 key that signs challenges, receipts and the audit head (the newest of the ring).
@@ -63,8 +63,6 @@ pub struct App {
     recorded: std::sync::atomic::AtomicU64,
     /// When stored nonces were last pruned.
     nonces_pruned_at: std::sync::atomic::AtomicU64,
-    /// One async lock per user with a decision in progress (see [`App::user_lock`]).
-    user_locks: std::sync::Mutex<std::collections::HashMap<UserKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl App {
@@ -80,14 +78,16 @@ impl App {
             .iter()
             .map(|r| KeyRotation { old_key: r.old_key, new_key: r.new_key, signature: r.signature })
             .collect();
-        let store = Store::open(&config.data_dir)?;
+        let sled = SledStore::open(&config.data_dir)?;
+        let store: Arc<dyn Store> = Arc::new(sled.clone());
         let now = config.clock.now();
-        let devices = DeviceRegistry::load(&store, now)?;
+        let devices = DeviceRegistry::load(&*store)?;
         let challenges = ChallengeRegistry::default();
-        challenges.load_open(&store, &devices, now)?;
+        challenges.load_open(&*store, &devices, now)?;
         Ok(Arc::new(Self {
             clock: config.clock.clone(),
-            audit: Audit::open(store.clone(), key.clone())?,
+            audit: Audit::open(sled.clone(), key.clone())?,
+            sled,
             server_key: key.public_key(),
             key,
             known_keys: ring.public_keys(),
@@ -101,21 +101,11 @@ impl App {
             enrollments: EnrollmentRegistry::default(),
             store,
             data_dir: config.data_dir.clone(),
-            user_locks: Default::default(),
             nonces_pruned_at: std::sync::atomic::AtomicU64::new(0),
             recorded: std::sync::atomic::AtomicU64::new(0),
             metrics: crate::metrics::Metrics::default(),
             shutdown: tokio::sync::watch::channel(false).0,
         }))
-    }
-
-    /// Serialises decisions about one user's counters (QR one-time passwords) inside this
-    /// process; the map only holds users whose lock is in use.
-    pub async fn user_lock(&self, tenant: &str, user: &str) -> UserGuard<'_> {
-        let key = (tenant.to_owned(), user.to_owned());
-        let mutex = crate::devices::lock(&self.user_locks).entry(key.clone()).or_default().clone();
-        let guard = mutex.clone().lock_owned().await;
-        UserGuard { app: self, key, _guard: Some(guard) }
     }
 
     /// Starts a graceful shutdown: every long poll answers now, `/readyz` says 503.
@@ -163,7 +153,7 @@ impl App {
         let record = device.record();
         if record.state(now) == DeviceState::Inactive
             && !record.inactive_noted
-            && device.update(&self.store, |r| r.inactive_noted = true).is_ok()
+            && device.update(&*self.store, |r| r.inactive_noted = true).is_ok()
         {
             self.record(
                 Entry::new(AuditKind::DeviceInactive, "server")
@@ -201,12 +191,7 @@ impl App {
     }
 
     fn prune_nonces(&self, now: u64) -> Result<(), crate::store::StoreError> {
-        for (key, at) in self.store.nonces.entries::<u64>()? {
-            if at.saturating_add(crate::nonces::NONCE_MEMORY) <= now {
-                self.store.nonces.remove(&key)?;
-            }
-        }
-        Ok(())
+        self.store.nonces().prune(now)
     }
 
     /// Runs [`App::housekeeping`] every few seconds until the server stops. Delivery never
@@ -224,23 +209,5 @@ impl App {
                 }
             }
         })
-    }
-}
-
-/// Holds one user's lock; dropping it forgets the lock when nobody else waits for it.
-pub struct UserGuard<'a> {
-    app: &'a App,
-    key: (String, String),
-    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl Drop for UserGuard<'_> {
-    fn drop(&mut self) {
-        self._guard = None;
-        let mut locks = crate::devices::lock(&self.app.user_locks);
-        // Two references: the map's and none other once every waiter is gone.
-        if locks.get(&self.key).is_some_and(|m| Arc::strong_count(m) == 1) {
-            locks.remove(&self.key);
-        }
     }
 }

@@ -1,12 +1,13 @@
 //! Challenges: the stored record, the in-memory registry with each challenge's state watch,
 //! and the relying-party operations (create push / QR, watch state, verify an OTP).
 
+pub use crate::model::{ChallengeKind, ChallengeRecord, Target};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nyckel_protocol::display::NumberMatch;
-use nyckel_protocol::policy::{clamp_ttl, clamp_wait, MAX_PIN_FAILURES};
+use nyckel_protocol::policy::{clamp_ttl, clamp_wait};
 use nyckel_protocol::qr::OtpQr;
 use nyckel_protocol::wire::audit::AuditKind;
 use nyckel_protocol::wire::devices::DeviceState;
@@ -15,17 +16,17 @@ use nyckel_protocol::wire::relying_party::{
 };
 use nyckel_protocol::{
     qr_otp, qr_otp::OtpVerdict, ChallengeDisplay, ChallengeId, ChallengeState, DeviceId, DisplayContext, ErrorCode,
-    Nonce, Otp, OtpKind, PushChallenge, ServerSignature, SignedChallenge,
+    Nonce, Otp, OtpKind, SignedChallenge,
 };
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::service::ServiceError;
 use crate::app::App;
 use crate::audit::Entry;
-use crate::devices::{lock, DeviceEntry, DeviceRegistry};
+use crate::devices::{lock, DeviceEntry, DeviceRegistry, UserKey};
 use crate::relying_parties::RelyingParty;
-use crate::store::{Store, StoreError};
+use crate::store::{update_with, Change, Store, StoreError};
+use crate::service::pin;
 use crate::users;
 
 /// How long a closed challenge stays in memory after its expiry (later reads go to sled).
@@ -38,105 +39,8 @@ pub const MAX_PUSHES_PER_USER_PER_MINUTE: usize = 10;
 pub const MAX_OTP_ATTEMPTS_PER_CHALLENGE: u32 = 3;
 /// Consecutive wrong one-time passwords (PIN wrong, question right) after which a user's QR
 /// one-time passwords are locked until an administrator unlocks them; push is unaffected.
-pub const MAX_OTP_FAILURES_PER_USER: u32 = MAX_PIN_FAILURES;
+pub use crate::service::pin::MAX_OTP_FAILURES_PER_USER;
 
-/// What kind of challenge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChallengeKind {
-    /// Pushed to the user's phones.
-    Push,
-    /// A `nyckel://login` QR code answered with an OTP.
-    Login,
-    /// A `nyckel://tx` QR code answered with an OTP.
-    Tx,
-    /// Pushed to the user's phones to approve registering a new device (`new_device`).
-    #[serde(rename = "new_device")]
-    NewDevice,
-}
-
-/// One addressed device and the server's signature of its copy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Target {
-    /// The device.
-    pub device_id: DeviceId,
-    /// Ed25519 over the device's [`PushChallenge`].
-    pub signature: ServerSignature,
-}
-
-/// A stored challenge.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChallengeRecord {
-    /// The challenge.
-    pub id: ChallengeId,
-    /// Kind.
-    pub kind: ChallengeKind,
-    /// The tenant of the relying party that created it.
-    pub tenant: String,
-    /// The relying party that created it.
-    pub rp: String,
-    /// The user.
-    pub user: String,
-    /// Its nonce.
-    pub nonce: Nonce,
-    /// Unix seconds.
-    pub created_at: u64,
-    /// Unix seconds.
-    pub expires_at: u64,
-    /// What the phone shows.
-    pub display: ChallengeDisplay,
-    /// The right number (number matching only).
-    pub number: Option<String>,
-    /// Push targets (empty for QR challenges, which any active device of the user may answer).
-    pub targets: Vec<Target>,
-    /// State.
-    pub state: ChallengeState,
-    /// The device whose answer decided it.
-    pub device_id: Option<DeviceId>,
-    /// When it was decided.
-    pub answered_at: Option<u64>,
-    /// Wrong one-time passwords typed for it so far (QR challenges).
-    #[serde(default)]
-    pub otp_attempts: u32,
-}
-
-impl ChallengeRecord {
-    /// The copy addressed to `device`.
-    pub fn push_for(&self, device: &DeviceId) -> PushChallenge {
-        PushChallenge {
-            id: self.id.clone(),
-            device_id: device.clone(),
-            nonce: self.nonce,
-            created_at: self.created_at,
-            expires_at: self.expires_at,
-            display: self.display.clone(),
-            kind: match self.kind {
-                ChallengeKind::NewDevice => nyckel_protocol::PushKind::NewDevice,
-                _ => nyckel_protocol::PushKind::SignIn,
-            },
-        }
-    }
-
-    /// The relying party's view.
-    pub fn status(&self) -> ChallengeStatus {
-        ChallengeStatus {
-            challenge_id: self.id.clone(),
-            state: self.state,
-            expires_at: self.expires_at,
-            device_id: self.device_id.clone(),
-            answered_at: self.answered_at,
-        }
-    }
-
-    /// The OTP question (QR challenges).
-    pub fn otp_kind(&self) -> Option<OtpKind> {
-        match self.kind {
-            ChallengeKind::Push | ChallengeKind::NewDevice => None,
-            ChallengeKind::Login => Some(OtpKind::Login),
-            ChallengeKind::Tx => Some(OtpKind::Transaction),
-        }
-    }
-}
 
 /// A challenge in memory.
 pub struct ChallengeEntry {
@@ -180,46 +84,96 @@ impl ChallengeEntry {
         lock(&self.record).targets.iter().any(|t| &t.device_id == device)
     }
 
-    /// Moves `pending` to `state` atomically; refuses when it is no longer pending
-    /// (409) or has expired (410, and the challenge becomes expired).
+    /// Changes the challenge in the store, atomically ([`crate::store::Records::update`]),
+    /// keeps the result as this entry's copy and wakes the watchers when the state moved.
+    /// `change` may run more than once; the value of the run that took effect is returned.
+    fn change<R>(
+        &self,
+        store: &dyn Store,
+        mut change: impl FnMut(&mut ChallengeRecord) -> (Change, R),
+    ) -> Result<(ChallengeRecord, R), StoreError> {
+        // The entry's lock is held across the store's atomic update so this process's copy
+        // follows the store's order of writes.
+        let mut copy = lock(&self.record);
+        let key = copy.id.as_str().as_bytes().to_vec();
+        let (stored, value) = match update_with(store.challenges(), &key, &mut change)? {
+            Some(done) => done,
+            None => {
+                // Stored before it was ever in memory, so this is a store that lost it: write it back.
+                let mut record = copy.clone();
+                let (_, value) = change(&mut record);
+                store.challenges().put(&key, &record)?;
+                (record, value)
+            }
+        };
+        let moved = stored.state != copy.state;
+        *copy = stored.clone();
+        drop(copy);
+        if moved {
+            self.state.send_replace(stored.state);
+        }
+        Ok((stored, value))
+    }
+
+    /// Moves `pending` to `state`, once, as one atomic store update; refuses when it is no
+    /// longer pending (409) or has expired (410, and the challenge becomes expired).
     pub fn decide(
         &self,
+        store: &dyn Store,
         state: ChallengeState,
         device: Option<&DeviceId>,
         now: u64,
-    ) -> Result<ChallengeRecord, Decided> {
-        let mut r = lock(&self.record);
-        if r.state != ChallengeState::Pending {
-            return Err(Decided::AlreadyFinal(r.state));
-        }
-        if now >= r.expires_at {
-            r.state = ChallengeState::Expired;
-            let copy = r.clone();
-            drop(r);
-            self.state.send_replace(ChallengeState::Expired);
-            return Err(Decided::JustExpired(Box::new(copy)));
-        }
-        r.state = state;
-        r.device_id = device.cloned();
-        r.answered_at = Some(now);
-        let copy = r.clone();
-        drop(r);
-        self.state.send_replace(state);
-        Ok(copy)
+    ) -> Result<Result<ChallengeRecord, Decided>, StoreError> {
+        let (record, outcome) = self.change(store, |r| {
+            if r.state != ChallengeState::Pending {
+                return (Change::Keep, Some(Decided::AlreadyFinal(r.state)));
+            }
+            if now >= r.expires_at {
+                r.state = ChallengeState::Expired;
+                return (Change::Write, Some(Decided::JustExpired(Box::new(r.clone()))));
+            }
+            r.state = state;
+            r.device_id = device.cloned();
+            r.answered_at = Some(now);
+            (Change::Write, None)
+        })?;
+        Ok(match outcome {
+            Some(refused) => Err(refused),
+            None => Ok(record),
+        })
     }
 
-    /// The state at `now`; an overdue pending challenge becomes `expired` and its record is
-    /// returned for the caller to persist and audit.
-    pub fn expire_if_due(&self, now: u64) -> (ChallengeState, Option<ChallengeRecord>) {
-        let mut r = lock(&self.record);
-        if r.state != ChallengeState::Pending || now < r.expires_at {
-            return (r.state, None);
+    /// The state at `now`; an overdue pending challenge becomes `expired` (stored) and its
+    /// record is returned for the caller to audit.
+    pub fn expire_if_due(
+        &self,
+        store: &dyn Store,
+        now: u64,
+    ) -> Result<(ChallengeState, Option<ChallengeRecord>), StoreError> {
+        {
+            let r = lock(&self.record);
+            if r.state != ChallengeState::Pending || now < r.expires_at {
+                return Ok((r.state, None));
+            }
         }
-        r.state = ChallengeState::Expired;
-        let copy = r.clone();
-        drop(r);
-        self.state.send_replace(ChallengeState::Expired);
-        (ChallengeState::Expired, Some(copy))
+        let (record, expired_now) = self.change(store, |r| {
+            if r.state != ChallengeState::Pending || now < r.expires_at {
+                return (Change::Keep, false);
+            }
+            r.state = ChallengeState::Expired;
+            (Change::Write, true)
+        })?;
+        let state = record.state;
+        Ok((state, expired_now.then_some(record)))
+    }
+
+    /// Counts one wrong one-time password on the challenge; returns the count.
+    pub fn count_otp_attempt(&self, store: &dyn Store) -> Result<u32, StoreError> {
+        let (record, ()) = self.change(store, |r| {
+            r.otp_attempts = r.otp_attempts.saturating_add(1);
+            (Change::Write, ())
+        })?;
+        Ok(record.otp_attempts)
     }
 
     /// Watches the state.
@@ -247,28 +201,11 @@ pub struct ChallengeRegistry {
     by_user: Mutex<HashMap<UserKey, Vec<Arc<ChallengeEntry>>>>,
 }
 
-/// A user across tenants: (tenant, name).
-type UserKey = (String, String);
-
-impl ChallengeRecord {
-    /// Whether it still counts against its user's limits at `now` (see [`ChallengeRegistry::count_for_user`]).
-    fn counts_for_limits(&self, now: u64) -> bool {
-        self.is_open_at(now) || self.is_recent_push(now)
-    }
-
-    fn is_open_at(&self, now: u64) -> bool {
-        self.state == ChallengeState::Pending && now < self.expires_at
-    }
-
-    fn is_recent_push(&self, now: u64) -> bool {
-        matches!(self.kind, ChallengeKind::Push | ChallengeKind::NewDevice) && self.created_at.saturating_add(60) > now
-    }
-}
 
 impl ChallengeRegistry {
     /// Loads the pending, unexpired challenges and queues them for their devices.
-    pub fn load_open(&self, store: &Store, devices: &DeviceRegistry, now: u64) -> Result<(), StoreError> {
-        for record in store.challenges.all::<ChallengeRecord>()? {
+    pub fn load_open(&self, store: &dyn Store, devices: &DeviceRegistry, now: u64) -> Result<(), StoreError> {
+        for record in store.challenges().all()? {
             if record.state == ChallengeState::Pending && now < record.expires_at {
                 let targets: Vec<DeviceId> = record.targets.iter().map(|t| t.device_id.clone()).collect();
                 let entry = ChallengeEntry::new(record.clone());
@@ -293,11 +230,11 @@ impl ChallengeRegistry {
     }
 
     /// A challenge, from memory or the store.
-    pub fn get(&self, store: &Store, id: &ChallengeId) -> Result<Option<Arc<ChallengeEntry>>, StoreError> {
+    pub fn get(&self, store: &dyn Store, id: &ChallengeId) -> Result<Option<Arc<ChallengeEntry>>, StoreError> {
         if let Some(entry) = lock(&self.map).get(id) {
             return Ok(Some(entry.clone()));
         }
-        let Some(record) = store.challenges.get::<ChallengeRecord>(id.as_str().as_bytes())? else {
+        let Some(record) = store.challenges().get(id.as_str().as_bytes())? else {
             return Ok(None);
         };
         let mut map = lock(&self.map);
@@ -357,16 +294,15 @@ impl ChallengeRegistry {
 
 /// Makes an overdue pending challenge `expired` (persisted, audited). Returns its state.
 pub fn settle_expiry(app: &App, entry: &ChallengeEntry, now: u64) -> Result<ChallengeState, ServiceError> {
-    let (state, just_expired) = entry.expire_if_due(now);
+    let (state, just_expired) = entry.expire_if_due(&*app.store, now)?;
     if let Some(record) = just_expired {
-        persist_expired(app, &record)?;
+        note_expired(app, &record)?;
     }
     Ok(state)
 }
 
-/// Persists and audits a challenge that just expired.
-pub fn persist_expired(app: &App, record: &ChallengeRecord) -> Result<(), ServiceError> {
-    app.store.challenges.put(record.id.as_str().as_bytes(), record)?;
+/// Counts and audits a challenge that just expired (its record is stored already).
+pub fn note_expired(app: &App, record: &ChallengeRecord) -> Result<(), ServiceError> {
     app.metrics.challenge_decided(ChallengeState::Expired);
     app.record(
         Entry::new(AuditKind::ChallengeExpired, "server")
@@ -379,7 +315,7 @@ pub fn persist_expired(app: &App, record: &ChallengeRecord) -> Result<(), Servic
 /// A relying party's view of a challenge it created: anything else — unknown, another
 /// relying party's, another tenant's — is the same 404, so nothing outside leaks.
 pub fn owned(app: &App, rp: &RelyingParty, id: &ChallengeId) -> Result<Arc<ChallengeEntry>, ServiceError> {
-    let entry = app.challenges.get(&app.store, id)?.ok_or_else(|| ServiceError::not_found("challenge"))?;
+    let entry = app.challenges.get(&*app.store, id)?.ok_or_else(|| ServiceError::not_found("challenge"))?;
     let mine = {
         let r = lock(&entry.record);
         r.tenant == rp.tenant && r.rp == rp.name
@@ -392,7 +328,7 @@ pub fn owned(app: &App, rp: &RelyingParty, id: &ChallengeId) -> Result<Arc<Chall
 
 /// The user must exist in the tenant (404 otherwise, as for any other tenant's user) and be enabled.
 pub fn check_user(app: &App, tenant: &str, user: &str) -> Result<users::UserRecord, ServiceError> {
-    match users::get(&app.store, tenant, user)? {
+    match users::get(&*app.store, tenant, user)? {
         None => Err(ServiceError::not_found("user")),
         Some(u) if u.disabled => Err(ServiceError::forbidden("the user is disabled")),
         Some(u) => Ok(u),
@@ -477,7 +413,7 @@ pub fn create_push(
     }
     // Stored before it is delivered, so an answer never meets an unknown challenge; not
     // flushed: losing an unanswered challenge in a crash only makes the RP ask again.
-    app.store.challenges.put(id.as_str().as_bytes(), &record)?;
+    app.store.challenges().put(id.as_str().as_bytes(), &record)?;
     app.metrics.challenge_created(true);
     let browser = record_browser(&record.display.context);
     let entry = ChallengeEntry::new(record);
@@ -515,7 +451,7 @@ pub fn create_qr(
         return Err(ServiceError::new(ErrorCode::NoDevice, "the user has no active device"));
     }
     if user.otp_failures >= MAX_OTP_FAILURES_PER_USER {
-        return Err(otp_locked());
+        return Err(pin::otp_locked());
     }
     check_user_limits(app, &rp.tenant, &req.user, false, now)?;
     let (id, nonce) = random_ids()?;
@@ -555,7 +491,7 @@ pub fn create_qr(
         answered_at: None,
         otp_attempts: 0,
     };
-    app.store.challenges.put(id.as_str().as_bytes(), &record)?;
+    app.store.challenges().put(id.as_str().as_bytes(), &record)?;
     app.challenges.insert(ChallengeEntry::new(record), id.clone());
     app.metrics.challenge_created(false);
     app.record(
@@ -630,11 +566,9 @@ pub async fn verify_otp(
     let otp = Otp::parse(typed).map_err(|e| ServiceError::bad_request(e.to_string()))?;
     let actor = format!("rp:{}", rp.name);
     let base = |kind| Entry::new(kind, &*actor).tenant(&rp.tenant).user(&record.user).challenge(id).ip(ip);
-    // One user's OTP verdicts are decided one at a time, so parallel guesses cannot pass the limit.
-    let _user_guard = app.user_lock(&rp.tenant, &record.user).await;
     let user = check_user(app, &rp.tenant, &record.user)?;
     if user.otp_failures >= MAX_OTP_FAILURES_PER_USER {
-        return Err(otp_locked());
+        return Err(pin::otp_locked());
     }
     let display_hash = record.display.hash();
     let verdict_for = |secret: &nyckel_protocol::PinSecret| {
@@ -652,33 +586,31 @@ pub async fn verify_otp(
             "the code was made for other details than this sign-in shows; the QR code may have been altered",
         ));
     }
+    // Counted before it is judged (one atomic update), so parallel guesses cannot pass the
+    // limit; a right password takes the count back to 0.
+    let failures = pin::reserve_otp_attempt(app, &rp.tenant, &record.user)?;
     // Every candidate is computed and compared, no early exit, so timing does not tell
     // which device (if any) matched.
     let mut matched: Option<Arc<DeviceEntry>> = None;
     for device in active_devices(app, &rp.tenant, &record.user, now) {
-        let right = device.otp_matches(&app.store, &app.sealer, now, |s| verdict_for(s) == OtpVerdict::Right)?;
+        let right = pin::otp_device_matches(app, &device, now, |s| verdict_for(s) == OtpVerdict::Right)?;
         if right && matched.is_none() {
             matched = Some(device);
         }
     }
     let result = if let Some(device) = matched {
+        pin::otp_succeeded(app, &rp.tenant, &record.user)?;
         let decided = decide_or_refuse(app, &entry, ChallengeState::Approved, Some(&device.id), now)?;
-        app.store.challenges.put(id.as_str().as_bytes(), &decided)?;
-        if user.otp_failures != 0 {
-            users::put(&app.store, &users::UserRecord { otp_failures: 0, ..user })?;
-        }
         app.record(base(AuditKind::ChallengeApproved).device(&device.id).detail("otp"))?;
         Ok(decided.status())
     } else {
         app.metrics.pin_failure();
-        let failures = user.otp_failures.saturating_add(1);
-        users::put(&app.store, &users::UserRecord { otp_failures: failures, ..user })?;
         let left = MAX_OTP_FAILURES_PER_USER.saturating_sub(failures);
         app.record(base(AuditKind::PinFailed).detail(format!("wrong one-time password; {left} left for this user")))?;
         count_challenge_attempt(app, &entry, now)?;
         if left == 0 {
             app.record(base(AuditKind::OtpLocked).detail("QR one-time passwords locked; push still works"))?;
-            Err(otp_locked())
+            Err(pin::otp_locked())
         } else {
             Err(ServiceError::wrong_pin(left))
         }
@@ -688,27 +620,14 @@ pub async fn verify_otp(
     result
 }
 
-fn otp_locked() -> ServiceError {
-    ServiceError::new(
-        ErrorCode::OtpLocked,
-        "too many wrong one-time passwords for this user; an administrator must unlock them (push still works)",
-    )
-}
-
 /// Counts one wrong OTP on the challenge; at the limit the challenge is denied (the
 /// relying party sees it in the challenge's state).
 fn count_challenge_attempt(app: &App, entry: &ChallengeEntry, now: u64) -> Result<(), ServiceError> {
-    let attempts = {
-        let mut r = lock(&entry.record);
-        r.otp_attempts = r.otp_attempts.saturating_add(1);
-        app.store.challenges.put(r.id.as_str().as_bytes(), &*r)?;
-        r.otp_attempts
-    };
+    let attempts = entry.count_otp_attempt(&*app.store)?;
     if attempts < MAX_OTP_ATTEMPTS_PER_CHALLENGE {
         return Ok(());
     }
     let decided = decide_or_refuse(app, entry, ChallengeState::Denied, None, now)?;
-    app.store.challenges.put(decided.id.as_str().as_bytes(), &decided)?;
     app.record(
         Entry::new(AuditKind::ChallengeDenied, "server")
             .tenant(&decided.tenant)
@@ -732,13 +651,13 @@ pub fn decide_or_refuse(
     device: Option<&DeviceId>,
     now: u64,
 ) -> Result<ChallengeRecord, ServiceError> {
-    let decided = entry.decide(state, device, now);
+    let decided = entry.decide(&*app.store, state, device, now)?;
     if decided.is_ok() {
         app.metrics.challenge_decided(state);
     }
     decided.map_err(|refusal| match refusal {
         Decided::AlreadyFinal(_) => ServiceError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending"),
-        Decided::JustExpired(record) => match persist_expired(app, &record) {
+        Decided::JustExpired(record) => match note_expired(app, &record) {
             Ok(()) => ServiceError::new(ErrorCode::ChallengeExpired, "the challenge expired"),
             Err(e) => e,
         },

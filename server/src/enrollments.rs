@@ -1,6 +1,7 @@
 //! Enrollment: the one-time code a relying party starts, the phone's completion, and the
 //! starter's long poll for "registered yet".
 
+pub use crate::model::{ApprovalRecord, EnrollmentRecord};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,10 +10,8 @@ use nyckel_protocol::enrollment::{
     device_fingerprint, EnrollmentError, EnrollmentStarted, EnrollmentState, EnrollmentStatus, StartEnrollment,
 };
 use nyckel_protocol::policy::clamp_wait;
-use nyckel_protocol::qr::EnrollQr;
 use nyckel_protocol::wire::audit::AuditKind;
 use nyckel_protocol::{CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentReceipt, EnrollmentToken, ErrorCode};
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::service::ServiceError;
@@ -20,7 +19,7 @@ use crate::app::App;
 use crate::audit::Entry;
 use crate::devices::{lock, DeviceEntry, DeviceRecord};
 use crate::relying_parties::RelyingParty;
-use crate::store::{Store, StoreError};
+use crate::store::{Change, Store, StoreError};
 use crate::tenants;
 
 /// Default lifetime of an enrollment code: five minutes, as the issue asks.
@@ -28,91 +27,6 @@ pub const DEFAULT_ENROLLMENT_TTL: u64 = nyckel_protocol::policy::ENROLLMENT_TTL;
 /// Wrong tokens after which an enrollment is cancelled (PROTOCOL.md §6.1).
 pub const MAX_TOKEN_FAILURES: u32 = 5;
 
-/// A stored enrollment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnrollmentRecord {
-    /// The enrollment.
-    pub id: EnrollmentId,
-    /// The tenant of the relying party that started it (and of the user).
-    pub tenant: String,
-    /// The relying party that started it.
-    pub rp: String,
-    /// The user.
-    pub user: String,
-    /// The device name the user chose.
-    pub device_name: String,
-    /// The one-time token; wiped on completion or cancellation.
-    pub token: Option<EnrollmentToken>,
-    /// Unix seconds.
-    pub created_at: u64,
-    /// Unix seconds.
-    pub expires_at: u64,
-    /// The device it created.
-    pub device_id: Option<DeviceId>,
-    /// That device's platform, shown to the starter so the user can compare.
-    #[serde(default)]
-    pub platform: Option<String>,
-    /// That device's key fingerprint, which its phone shows too.
-    #[serde(default)]
-    pub fingerprint: Option<String>,
-    /// Wrong tokens so far.
-    pub token_failures: u32,
-    /// Cancelled after too many wrong tokens (shown as expired).
-    pub cancelled: bool,
-    /// The registered device whose "add a phone" code this is (`POST /v1/device/enrollments`);
-    /// such an enrollment completes only by a registered device's approval (`new_device`).
-    #[serde(default)]
-    pub origin_device: Option<DeviceId>,
-    /// The new device's request, once it asked for approval, and the challenge that asks.
-    #[serde(default)]
-    pub approval: Option<ApprovalRecord>,
-    /// The receipt given on approval, so a new phone that lost the answer can ask again.
-    #[serde(default)]
-    pub receipt: Option<EnrollmentReceipt>,
-}
-
-/// A new device waiting for a registered device's approval (all of it public).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApprovalRecord {
-    /// The new-device challenge pushed to the user's registered devices.
-    pub challenge_id: nyckel_protocol::ChallengeId,
-    /// The new phone's verified request (device key, key share, platform, server URL).
-    pub request: CompleteEnrollment,
-}
-
-impl EnrollmentRecord {
-    pub(crate) fn state(&self, now: u64) -> EnrollmentState {
-        if self.device_id.is_some() {
-            EnrollmentState::Completed
-        } else if self.cancelled || now >= self.expires_at {
-            EnrollmentState::Expired
-        } else {
-            EnrollmentState::Pending
-        }
-    }
-
-    fn status(&self, now: u64) -> EnrollmentStatus {
-        EnrollmentStatus {
-            enrollment_id: self.id.clone(),
-            state: self.state(now),
-            device_id: self.device_id.clone(),
-            device_name: self.device_id.as_ref().map(|_| self.device_name.clone()),
-            platform: self.platform.clone(),
-            fingerprint: self.fingerprint.clone(),
-            expires_at: self.expires_at,
-        }
-    }
-
-    pub(crate) fn qr(&self, app: &App) -> Option<EnrollQr> {
-        Some(EnrollQr {
-            server_url: app.public_url.clone(),
-            enrollment_id: self.id.clone(),
-            token: self.token?,
-            server_key: app.server_key,
-            label: Some(self.user.clone()),
-        })
-    }
-}
 
 /// An enrollment in memory.
 pub struct EnrollmentEntry {
@@ -127,11 +41,11 @@ pub struct EnrollmentRegistry {
 }
 
 impl EnrollmentRegistry {
-    pub(crate) fn get(&self, store: &Store, id: &EnrollmentId) -> Result<Option<Arc<EnrollmentEntry>>, StoreError> {
+    pub(crate) fn get(&self, store: &dyn Store, id: &EnrollmentId) -> Result<Option<Arc<EnrollmentEntry>>, StoreError> {
         if let Some(entry) = lock(&self.map).get(id) {
             return Ok(Some(entry.clone()));
         }
-        let Some(record) = store.enrollments.get::<EnrollmentRecord>(id.as_str().as_bytes())? else {
+        let Some(record) = store.enrollments().get(id.as_str().as_bytes())? else {
             return Ok(None);
         };
         let entry = Arc::new(EnrollmentEntry { record: Mutex::new(record), changed: watch::channel(()).0 });
@@ -146,7 +60,7 @@ impl EnrollmentRegistry {
 
 /// An enrollment the relying party started; anything else is the same 404.
 fn owned(app: &App, rp: &RelyingParty, id: &EnrollmentId) -> Result<Arc<EnrollmentEntry>, ServiceError> {
-    let entry = app.enrollments.get(&app.store, id)?.ok_or_else(|| ServiceError::not_found("enrollment"))?;
+    let entry = app.enrollments.get(&*app.store, id)?.ok_or_else(|| ServiceError::not_found("enrollment"))?;
     let mine = {
         let r = lock(&entry.record);
         r.tenant == rp.tenant && r.rp == rp.name && r.origin_device.is_none()
@@ -187,8 +101,8 @@ pub fn start(
         approval: None,
         receipt: None,
     };
-    let qr = record.qr(app).ok_or_else(|| ServiceError::internal(&"fresh enrollment without token"))?.to_uri();
-    app.store.enrollments.put(id.as_str().as_bytes(), &record)?;
+    let qr = record.qr(&app.public_url, app.server_key).ok_or_else(|| ServiceError::internal(&"fresh enrollment without token"))?.to_uri();
+    app.store.enrollments().put(id.as_str().as_bytes(), &record)?;
     let expires_at = record.expires_at;
     let entry = Arc::new(EnrollmentEntry { record: Mutex::new(record), changed: watch::channel(()).0 });
     lock(&app.enrollments.map).insert(id.clone(), entry);
@@ -204,7 +118,7 @@ pub fn qr_uri(app: &App, rp: &RelyingParty, id: &EnrollmentId) -> Result<String,
     let record = lock(&entry.record).clone();
     match record.state(app.now()) {
         EnrollmentState::Pending => {
-            record.qr(app).map(|qr| qr.to_uri()).ok_or_else(|| ServiceError::not_found("enrollment code"))
+            record.qr(&app.public_url, app.server_key).map(|qr| qr.to_uri()).ok_or_else(|| ServiceError::not_found("enrollment code"))
         }
         EnrollmentState::Completed => Err(ServiceError::new(ErrorCode::EnrollmentUsed, "the enrollment was completed")),
         EnrollmentState::Expired => Err(ServiceError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired")),
@@ -261,39 +175,78 @@ pub(crate) fn failed(app: &App, record: &EnrollmentRecord, ip: Option<&str>, why
 /// `POST /v1/enroll` (PROTOCOL.md §6.1 step 3).
 pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> Result<EnrollmentReceipt, ServiceError> {
     let entry =
-        app.enrollments.get(&app.store, &req.enrollment_id)?.ok_or_else(|| ServiceError::not_found("enrollment"))?;
+        app.enrollments.get(&*app.store, &req.enrollment_id)?.ok_or_else(|| ServiceError::not_found("enrollment"))?;
     let now = app.now();
-    // The whole check-and-complete runs under the entry lock so two phones racing with the
-    // same code cannot both register.
-    let (receipt, device) = {
-        let mut record = lock(&entry.record);
+    // The store completes an enrollment once, so two phones racing with the same code cannot
+    // both register; the checks run under the entry's lock so they see one another's counts.
+    enroll_device(app, &entry, now, ip, |record| {
         match record.state(now) {
             EnrollmentState::Completed => {
-                failed(app, &record, ip, "reused")?;
+                failed(app, record, ip, "reused")?;
                 return Err(ServiceError::new(ErrorCode::EnrollmentUsed, "the enrollment was already completed"));
             }
             EnrollmentState::Expired => {
-                failed(app, &record, ip, "expired")?;
+                failed(app, record, ip, "expired")?;
                 return Err(ServiceError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired"));
             }
             EnrollmentState::Pending => {}
         }
-        check_code(app, &mut record, &req, ip)?;
+        check_code(app, record, &req, ip)?;
         if record.origin_device.is_some() {
             return Err(ServiceError::new(
                 ErrorCode::ApprovalRequired,
                 "this code adds a phone and needs the approval of a registered one: POST /v1/enroll/approval",
             ));
         }
-        let (receipt, device) = register_device(app, &mut record, &req, now)?;
-        app.record(
-            Entry::new(AuditKind::DeviceEnrolled, "device")
-                .tenant(&record.tenant)
-                .user(&record.user)
-                .device(&device.device_id)
-                .ip(ip)
-                .detail(format!("platform {}", req.platform)),
-        )?;
+        Ok(Enroll::Register { request: req.clone(), detail: format!("platform {}", req.platform), challenge: None })
+    })
+    .await
+}
+
+/// What [`enroll_device`]'s check decided.
+pub(crate) enum Enroll {
+    /// Register the device of this verified request, audited with `detail` (and the approval
+    /// challenge, if any).
+    Register {
+        /// The request.
+        request: CompleteEnrollment,
+        /// The audit event's detail.
+        detail: String,
+        /// The new-device challenge that approved it.
+        challenge: Option<nyckel_protocol::ChallengeId>,
+    },
+    /// Registered before: this receipt again.
+    Done(EnrollmentReceipt),
+}
+
+/// The one way an enrollment ends in a device, for codes used directly and for approved new
+/// phones: `check` runs under the enrollment's lock and decides; then the device is
+/// registered ([`register_device`], completed once by the store), audited, made durable,
+/// put in the registry, and the starter's long poll is woken.
+pub(crate) async fn enroll_device(
+    app: &App,
+    entry: &EnrollmentEntry,
+    now: u64,
+    ip: Option<&str>,
+    check: impl FnOnce(&mut EnrollmentRecord) -> Result<Enroll, ServiceError>,
+) -> Result<EnrollmentReceipt, ServiceError> {
+    let (receipt, device) = {
+        let mut record = lock(&entry.record);
+        let (request, detail, challenge) = match check(&mut record)? {
+            Enroll::Done(receipt) => return Ok(receipt),
+            Enroll::Register { request, detail, challenge } => (request, detail, challenge),
+        };
+        let (receipt, device) = register_device(app, &mut record, &request, now)?;
+        let event = Entry::new(AuditKind::DeviceEnrolled, "device")
+            .tenant(&record.tenant)
+            .user(&record.user)
+            .device(&device.device_id)
+            .ip(ip)
+            .detail(detail);
+        app.record(match &challenge {
+            Some(id) => event.challenge(id),
+            None => event,
+        })?;
         (receipt, device)
     };
     // Durable before the phone is told it is registered.
@@ -340,14 +293,22 @@ pub(crate) fn check_token(
     if record.token.as_ref().is_some_and(|t| t.matches(token)) {
         return Ok(());
     }
-    let mut next = record.clone();
-    next.token_failures += 1;
-    if next.token_failures >= MAX_TOKEN_FAILURES {
-        next.cancelled = true;
-        next.token = None;
+    let count = |r: &mut EnrollmentRecord| {
+        r.token_failures = r.token_failures.saturating_add(1);
+        if r.token_failures >= MAX_TOKEN_FAILURES {
+            r.cancelled = true;
+            r.token = None;
+        }
+    };
+    // One atomic count in the store; this process's copy follows it.
+    let stored = app.store.enrollments().update(record.id.as_str().as_bytes(), &mut |r| {
+        count(r);
+        Change::Write
+    })?;
+    match stored {
+        Some(stored) => *record = stored,
+        None => count(record),
     }
-    app.store.enrollments.put(next.id.as_str().as_bytes(), &next)?;
-    *record = next;
     failed(app, record, ip, "bad token")?;
     Err(ServiceError::new(ErrorCode::BadToken, "wrong enrollment token"))
 }
@@ -361,7 +322,7 @@ pub(crate) fn register_device(
     req: &CompleteEnrollment,
     now: u64,
 ) -> Result<(EnrollmentReceipt, DeviceRecord), ServiceError> {
-    let organisation = tenants::get(&app.store, &record.tenant)?
+    let organisation = tenants::get(&*app.store, &record.tenant)?
         .ok_or_else(|| ServiceError::internal(&format!("enrollment of unknown tenant {}", record.tenant)))?
         .display_name;
     let device_id = DeviceId::random().map_err(|e| ServiceError::internal(&e))?;
@@ -401,8 +362,9 @@ pub(crate) fn register_device(
     } else {
         next.receipt = Some(receipt.clone());
     }
-    app.store.devices.put(device_id.as_str().as_bytes(), &device)?;
-    app.store.enrollments.put(next.id.as_str().as_bytes(), &next)?;
+    if !app.store.complete_enrollment(&next, &device)? {
+        return Err(ServiceError::new(ErrorCode::EnrollmentUsed, "the enrollment was already completed"));
+    }
     *record = next;
     Ok((receipt, device))
 }

@@ -19,6 +19,7 @@ pub mod files;
 pub mod http;
 pub use http::limits;
 pub mod metrics;
+pub mod model;
 pub mod new_device;
 pub mod nonces;
 pub mod phone;

@@ -29,11 +29,12 @@ use crate::challenges::{
     active_devices, check_user, check_user_limits, random_ids, settle_expiry, ChallengeEntry, ChallengeKind,
     ChallengeRecord, Target,
 };
-use crate::devices::{lock, DeviceEntry, PinVerdict};
+use crate::devices::{lock, DeviceEntry};
+use crate::service::pin;
 use crate::enrollments::EnrollmentRecord;
-use crate::enrollments::{check_code, check_token, failed, register_device, ApprovalRecord, EnrollmentEntry};
+use crate::enrollments::{check_code, check_token, enroll_device, failed, ApprovalRecord, Enroll, EnrollmentEntry};
 use crate::nonces::NonceCheck;
-use crate::phone::{pin_refusal, rejected};
+use crate::phone::rejected;
 use crate::tenants;
 
 /// `POST /v1/device/enrollments` (signed): an "add a phone" code for the calling device's user.
@@ -67,8 +68,8 @@ pub fn start(
         approval: None,
         receipt: None,
     };
-    let qr = record.qr(app).ok_or_else(|| ServiceError::internal(&"fresh enrollment without token"))?.to_uri();
-    app.store.enrollments.put(id.as_str().as_bytes(), &record)?;
+    let qr = record.qr(&app.public_url, app.server_key).ok_or_else(|| ServiceError::internal(&"fresh enrollment without token"))?.to_uri();
+    app.store.enrollments().put(id.as_str().as_bytes(), &record)?;
     let expires_at = record.expires_at;
     let name = record.device_name.clone();
     let entry = Arc::new(EnrollmentEntry { record: std::sync::Mutex::new(record), changed: watch::channel(()).0 });
@@ -85,7 +86,7 @@ pub fn start(
 }
 
 fn entry_of(app: &App, id: &EnrollmentId) -> Result<Arc<EnrollmentEntry>, ServiceError> {
-    app.enrollments.get(&app.store, id)?.ok_or_else(|| ServiceError::not_found("enrollment"))
+    app.enrollments.get(&*app.store, id)?.ok_or_else(|| ServiceError::not_found("enrollment"))
 }
 
 /// `POST /v1/enroll/approval` (the new phone; the code's token authorises): binds the new
@@ -128,7 +129,7 @@ pub async fn request_approval(
             return Err(ServiceError::new(ErrorCode::NoDevice, "the user has no active device to approve the new one"));
         }
         check_user_limits(app, &record.tenant, &record.user, true, now)?;
-        let organisation = tenants::get(&app.store, &record.tenant)?
+        let organisation = tenants::get(&*app.store, &record.tenant)?
             .ok_or_else(|| ServiceError::internal(&format!("enrollment of unknown tenant {}", record.tenant)))?
             .display_name;
         let details = NewDeviceDetails {
@@ -164,12 +165,12 @@ pub async fn request_approval(
             let signed = challenge.push_for(&device.id).sign(&app.key);
             challenge.targets.push(Target { device_id: device.id.clone(), signature: signed.signature });
         }
-        app.store.challenges.put(id.as_str().as_bytes(), &challenge)?;
+        app.store.challenges().put(id.as_str().as_bytes(), &challenge)?;
         let mut next = record.clone();
         next.approval = Some(ApprovalRecord { challenge_id: id.clone(), request: req.clone() });
         // The code's lifetime stretches to the approval's, so the new phone can collect it.
         next.expires_at = next.expires_at.max(expires_at);
-        app.store.enrollments.put(next.id.as_str().as_bytes(), &next)?;
+        app.store.enrollments().put(next.id.as_str().as_bytes(), &next)?;
         *record = next;
         app.metrics.challenge_created(true);
         let challenge_entry = ChallengeEntry::new(challenge);
@@ -221,7 +222,7 @@ pub async fn result(app: &App, req: EnrollmentResultRequest, ip: Option<&str>) -
     };
     let challenge = app
         .challenges
-        .get(&app.store, &challenge_id)?
+        .get(&*app.store, &challenge_id)?
         .ok_or_else(|| ServiceError::internal(&format!("approval challenge {challenge_id} is gone")))?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(clamp_wait(req.wait));
     let mut stopping = app.shutdown_signal();
@@ -268,37 +269,20 @@ async fn complete(
 ) -> Result<EnrollmentResult, ServiceError> {
     let decided = challenge.record();
     let now = app.now();
-    let (receipt, device) = {
-        let mut record = lock(&entry.record);
+    let approver = decided.device_id.as_ref().map_or_else(|| "?".to_owned(), DeviceId::to_string);
+    let receipt = enroll_device(app, entry, now, ip, |record| {
         if let Some(receipt) = record.receipt.clone() {
-            return Ok(EnrollmentResult {
-                state: ApprovalState::Approved,
-                expires_at: decided.expires_at,
-                receipt: Some(receipt),
-            });
+            return Ok(Enroll::Done(receipt));
         }
         let request = record
             .approval
             .as_ref()
             .map(|a| a.request.clone())
             .ok_or_else(|| ServiceError::internal(&"approved enrollment without a request"))?;
-        let (receipt, device) = register_device(app, &mut record, &request, now)?;
-        let approver = decided.device_id.as_ref().map_or_else(|| "?".to_owned(), DeviceId::to_string);
-        app.record(
-            Entry::new(AuditKind::DeviceEnrolled, "device")
-                .tenant(&record.tenant)
-                .user(&record.user)
-                .device(&device.device_id)
-                .challenge(&decided.id)
-                .ip(ip)
-                .detail(format!("platform {}; added with the approval of device {approver}", request.platform)),
-        )?;
-        (receipt, device)
-    };
-    // Durable before the new phone is told it is registered.
-    app.store.flush().await?;
-    app.devices.insert(DeviceEntry::new(device));
-    entry.changed.send_replace(());
+        let detail = format!("platform {}; added with the approval of device {approver}", request.platform);
+        Ok(Enroll::Register { request, detail, challenge: Some(decided.id.clone()) })
+    })
+    .await?;
     Ok(EnrollmentResult { state: ApprovalState::Approved, expires_at: decided.expires_at, receipt: Some(receipt) })
 }
 
@@ -328,7 +312,7 @@ pub async fn retire(
         rejected(app, Some(device), ip, "stale retirement")?;
         return Err(ServiceError::stale(now, "retirement timestamp outside the window"));
     }
-    match device.offer_nonce(&app.store, req.nonce.0, now)? {
+    match device.offer_nonce(&*app.store, req.nonce.0, now)? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
             rejected(app, Some(device), ip, "replayed retirement")?;
@@ -336,15 +320,11 @@ pub async fn retire(
         }
         NonceCheck::Full => return Err(ServiceError::new(ErrorCode::RateLimited, "too many signed requests")),
     }
-    let verdict = device.judge_pin(&app.store, &app.sealer, now, |s| {
+    pin::require_right(app, device, now, ip, "retirement", |s| {
         req.check(&device.id, &target.id, s, now) == PinCheckOutcome::Correct
-    })?;
-    if verdict != PinVerdict::Right {
-        let refusal = pin_refusal(app, device, verdict, ip, None, "retirement");
-        app.store.flush().await?;
-        return Err(refusal);
-    }
-    app.store.devices.remove(target.id.as_str().as_bytes())?;
+    })
+    .await?;
+    app.store.devices().remove(target.id.as_str().as_bytes())?;
     app.devices.remove(&target.id);
     let detail = if target.id == device.id {
         "retired itself (with the PIN)".to_owned()

@@ -17,8 +17,9 @@ use nyckel_protocol::{
 use crate::service::ServiceError;
 use crate::app::App;
 use crate::audit::Entry;
-use crate::challenges::{decide_or_refuse, settle_expiry, ChallengeRecord};
-use crate::devices::{DeviceEntry, PinVerdict};
+use crate::challenges::{decide_or_refuse, settle_expiry};
+use crate::devices::DeviceEntry;
+use crate::service::pin::{self, PinVerdict};
 use crate::nonces::NonceCheck;
 
 /// The parts of an HTTP request a device signature covers.
@@ -90,7 +91,7 @@ pub fn authenticate(
             return Err(ServiceError::new(ErrorCode::BadSignature, e.to_string()));
         }
     }
-    match device.offer_nonce(&app.store, auth.nonce.0, now)? {
+    match device.offer_nonce(&*app.store, auth.nonce.0, now)? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
             rejected(app, Some(&device), parts.ip, "replayed request nonce")?;
@@ -168,7 +169,7 @@ pub async fn answer(
 ) -> Result<AnswerAccepted, ServiceError> {
     let entry = app
         .challenges
-        .get(&app.store, id)?
+        .get(&*app.store, id)?
         .filter(|e| e.targets(&device.id))
         .ok_or_else(|| ServiceError::not_found("challenge for this device"))?;
     let now = app.now();
@@ -201,21 +202,19 @@ pub async fn answer(
             } else {
                 (ChallengeState::Denied, AuditKind::ChallengeDenied)
             };
-            let decided = decide_or_refuse(app, &entry, state, Some(&device.id), now)?;
-            persist(app, &decided)?;
-            device.update(&app.store, |r| r.last_used_at = r.last_used_at.max(now))?;
+            decide_or_refuse(app, &entry, state, Some(&device.id), now)?;
+            device.update(&*app.store, |r| r.last_used_at = r.last_used_at.max(now))?;
             app.record(base(kind))?;
             Ok(accepted(state))
         }
         Decision::Approve => {
-            let verdict = device.judge_pin(&app.store, &app.sealer, now, |s| answer.pin_is_correct(&push, s))?;
+            let verdict = pin::judge(app, device, now, |s| answer.pin_is_correct(&push, s))?;
             if verdict != PinVerdict::Right {
-                let refusal = pin_refusal(app, device, verdict, ip, Some(id), "answer");
-                if matches!(verdict, PinVerdict::Wrong { now_blocked: true, .. }) {
-                    if let Ok(decided) = entry.decide(ChallengeState::Blocked, Some(&device.id), now) {
-                        app.metrics.challenge_decided(ChallengeState::Blocked);
-                        persist(app, &decided)?;
-                    }
+                let refusal = pin::refusal(app, device, verdict, ip, Some(id), "answer");
+                if matches!(verdict, PinVerdict::Wrong { now_blocked: true, .. })
+                    && entry.decide(&*app.store, ChallengeState::Blocked, Some(&device.id), now)?.is_ok()
+                {
+                    app.metrics.challenge_decided(ChallengeState::Blocked);
                 }
                 Err(refusal)
             } else {
@@ -227,13 +226,11 @@ pub async fn answer(
                     _ => false,
                 };
                 if number_ok {
-                    let decided = decide_or_refuse(app, &entry, ChallengeState::Approved, Some(&device.id), now)?;
-                    persist(app, &decided)?;
+                    decide_or_refuse(app, &entry, ChallengeState::Approved, Some(&device.id), now)?;
                     app.record(base(AuditKind::ChallengeApproved))?;
                     Ok(accepted(ChallengeState::Approved))
                 } else {
-                    let decided = decide_or_refuse(app, &entry, ChallengeState::Denied, Some(&device.id), now)?;
-                    persist(app, &decided)?;
+                    decide_or_refuse(app, &entry, ChallengeState::Denied, Some(&device.id), now)?;
                     app.record(base(AuditKind::NumberMismatch))?;
                     Err(ServiceError::new(ErrorCode::NumberMismatch, "wrong number; the challenge is denied"))
                 }
@@ -245,61 +242,6 @@ pub async fn answer(
     result
 }
 
-/// The refusal for a PIN verdict other than right, with its audit events: the same
-/// answer for every request once the device is blocked.
-pub(crate) fn pin_refusal(
-    app: &App,
-    device: &DeviceEntry,
-    verdict: PinVerdict,
-    ip: Option<&str>,
-    challenge: Option<&ChallengeId>,
-    what: &str,
-) -> ServiceError {
-    let base = |kind| {
-        let entry = Entry::new(kind, "device").tenant(&device.tenant).user(&device.user).device(&device.id).ip(ip);
-        match challenge {
-            Some(c) => entry.challenge(c),
-            None => entry,
-        }
-    };
-    match verdict {
-        PinVerdict::Right => ServiceError::internal(&"pin_refusal called for a right PIN"),
-        PinVerdict::Blocked => blocked_error(),
-        PinVerdict::Wrong { attempts_left, now_blocked } => {
-            app.metrics.pin_failure();
-            if now_blocked {
-                app.metrics.device_blocked();
-            }
-            // A refusal that could not be audited becomes a 500: the phone retries, the
-            // counter has moved either way.
-            if let Err(e) =
-                app.record(base(AuditKind::PinFailed).detail(format!("{what}; {attempts_left} attempts left")))
-            {
-                return e;
-            }
-            if now_blocked {
-                if let Err(e) =
-                    app.record(base(AuditKind::DeviceBlocked).detail(format!("five wrong PINs in a row ({what})")))
-                {
-                    return e;
-                }
-                blocked_error()
-            } else {
-                ServiceError::wrong_pin(attempts_left)
-            }
-        }
-    }
-}
-
-fn blocked_error() -> ServiceError {
-    ServiceError::new(ErrorCode::DeviceBlocked, "the device is blocked after too many wrong PINs")
-}
-
-fn persist(app: &App, record: &ChallengeRecord) -> Result<(), ServiceError> {
-    app.store.challenges.put(record.id.as_str().as_bytes(), record)?;
-    Ok(())
-}
-
 /// `POST /v1/device/pin-check` (PROTOCOL.md §4.7): counted like an approval.
 pub async fn pin_check(app: &App, device: &DeviceEntry, check: PinCheck, ip: Option<&str>) -> Result<(), ServiceError> {
     let now = app.now();
@@ -307,7 +249,7 @@ pub async fn pin_check(app: &App, device: &DeviceEntry, check: PinCheck, ip: Opt
         rejected(app, Some(device), ip, "stale PIN check")?;
         return Err(ServiceError::stale(now, "PIN check timestamp outside the window"));
     }
-    match device.offer_nonce(&app.store, check.nonce.0, now)? {
+    match device.offer_nonce(&*app.store, check.nonce.0, now)? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
             rejected(app, Some(device), ip, "replayed PIN check")?;
@@ -315,14 +257,12 @@ pub async fn pin_check(app: &App, device: &DeviceEntry, check: PinCheck, ip: Opt
         }
         NonceCheck::Full => return Err(ServiceError::new(ErrorCode::RateLimited, "too many signed requests")),
     }
-    let verdict = device
-        .judge_pin(&app.store, &app.sealer, now, |s| check.check(&device.id, s, now) == PinCheckOutcome::Correct)?;
-    let result = match verdict {
-        PinVerdict::Right => Ok(()),
-        other => Err(pin_refusal(app, device, other, ip, None, "PIN check")),
-    };
+    pin::require_right(app, device, now, ip, "PIN check", |s| {
+        check.check(&device.id, s, now) == PinCheckOutcome::Correct
+    })
+    .await?;
     app.store.flush().await?;
-    result
+    Ok(())
 }
 
 /// `POST /v1/device/rekey` (PROTOCOL.md §4.7): a PIN change agrees a new `S`, authorised by
@@ -334,7 +274,7 @@ pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>
         rejected(app, Some(device), ip, "stale PIN change")?;
         return Err(ServiceError::stale(now, "PIN change timestamp outside the window"));
     }
-    match device.offer_nonce(&app.store, req.nonce.0, now)? {
+    match device.offer_nonce(&*app.store, req.nonce.0, now)? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
             rejected(app, Some(device), ip, "replayed PIN change")?;
@@ -342,16 +282,13 @@ pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>
         }
         NonceCheck::Full => return Err(ServiceError::new(ErrorCode::RateLimited, "too many signed requests")),
     }
-    let verdict = device
-        .judge_pin(&app.store, &app.sealer, now, |s| req.check(&device.id, s, now) == PinCheckOutcome::Correct)?;
-    if verdict != PinVerdict::Right {
-        let refusal = pin_refusal(app, device, verdict, ip, None, "PIN change");
-        app.store.flush().await?;
-        return Err(refusal);
-    }
+    pin::require_right(app, device, now, ip, "PIN change", |s| {
+        req.check(&device.id, s, now) == PinCheckOutcome::Correct
+    })
+    .await?;
     let (response, secret) = Rekeyed::issue(&device.id, &req, &app.key).map_err(|e| ServiceError::internal(&e))?;
     let sealed = app.sealer.seal(&device.id, &secret)?;
-    device.update(&app.store, |r| r.pending_secret = Some(sealed))?;
+    device.update(&*app.store, |r| r.pending_secret = Some(sealed.clone()))?;
     app.record(
         Entry::new(AuditKind::PinChanged, "device")
             .tenant(&device.tenant)
@@ -379,7 +316,7 @@ pub async fn remove_device(
     actor: &str,
     ip: Option<&str>,
 ) -> Result<(), ServiceError> {
-    app.store.devices.remove(device.id.as_str().as_bytes())?;
+    app.store.devices().remove(device.id.as_str().as_bytes())?;
     app.devices.remove(&device.id);
     app.record(Entry::new(kind, actor).tenant(&device.tenant).user(&device.user).device(&device.id).ip(ip))?;
     app.store.flush().await?;

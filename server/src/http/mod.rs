@@ -158,7 +158,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     if app.shutting_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    match crate::tenants::list(&app.store) {
+    match crate::tenants::list(&*app.store) {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => {
             tracing::error!("readiness: the store failed: {e}");

@@ -94,12 +94,3 @@ impl ServiceError {
         }
     }
 }
-
-impl From<crate::devices::PinJudgeError> for ServiceError {
-    fn from(e: crate::devices::PinJudgeError) -> Self {
-        match e {
-            crate::devices::PinJudgeError::Seal(e) => Self::Seal(e),
-            crate::devices::PinJudgeError::Store(e) => Self::Store(e),
-        }
-    }
-}

@@ -3,5 +3,6 @@
 //! through [`crate::live`]; the HTTP layer maps their [`ServiceError`] to responses.
 
 pub mod error;
+pub mod pin;
 
 pub use error::ServiceError;
