@@ -187,6 +187,11 @@ impl Audit {
         }
     }
 
+    /// The sled database the chain is written to (tests tamper with stored events through it).
+    pub fn sled(&self) -> &SledStore {
+        &self.store
+    }
+
     /// The log in `store`, its head signed by `key`. Events written before the chain existed
     /// are adopted (renumbered from 1 and chained) once. Open one `Audit` per store and
     /// clone it to share: clones share the chain state, separate instances would not.

@@ -86,7 +86,7 @@ async fn enrollment_token_expiry_and_proof_are_checked() {
     // window ends (the bad proof's window ended when the expired attempt came 300 s later).
     assert_eq!(h.audit_kinds().await.iter().filter(|k| *k == "enrollment_failed").count(), 2);
     h.clock.advance(61);
-    h.app.housekeeping();
+    nyckel_server::service::housekeeping::run_once(&h.app);
     assert_eq!(h.audit_kinds().await.iter().filter(|k| *k == "enrollment_failed").count(), 3);
 }
 

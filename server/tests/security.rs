@@ -37,7 +37,7 @@ async fn five_wrong_pins_block_the_device_until_an_admin_unblocks_it() {
     assert_eq!(list["devices"][0]["pin_failures"], 5);
     // The counter is in the store, not only in memory.
     let stored: nyckel_server::devices::DeviceRecord =
-        h.app.sled.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
+        h.sled.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
     assert!(stored.blocked);
     let (s, _) = h.admin("POST", &format!("/v1/admin/devices/{}/unblock", phone.device_id)).await;
     assert_eq!(s, 204);
@@ -116,7 +116,7 @@ async fn poll_requests_are_refused_outside_the_window_with_a_bad_signature_or_re
     // anyone can send naming any device — one summary when the window ends.
     assert_eq!(h.audit_kinds().await.iter().filter(|k| *k == "signature_rejected").count(), 1);
     h.clock.advance(61);
-    h.app.housekeeping();
+    nyckel_server::service::housekeeping::run_once(&h.app);
     assert_eq!(h.audit_kinds().await.iter().filter(|k| *k == "signature_rejected").count(), 2);
 }
 
@@ -137,7 +137,7 @@ async fn an_unused_device_becomes_inactive_and_an_admin_reactivates_it() {
     // Revocation deletes the device.
     assert_eq!(h.admin("POST", &format!("/v1/admin/devices/{}/revoke", phone.device_id)).await.0, 204);
     assert_eq!(phone.signed(&h, "GET", "/v1/device", None).await.0, 401);
-    assert!(h.app.sled.devices.get::<serde_json::Value>(phone.device_id.as_str().as_bytes()).unwrap().is_none());
+    assert!(h.sled.devices.get::<serde_json::Value>(phone.device_id.as_str().as_bytes()).unwrap().is_none());
 }
 
 #[tokio::test]
@@ -168,7 +168,7 @@ async fn relying_parties_and_admins_must_authenticate_and_stay_in_their_lane() {
     // the window ends (here by housekeeping after the clock moves on).
     assert!(!second["events"].as_array().unwrap().iter().any(|e| e["kind"] == "authentication_failed"));
     h.clock.advance(61);
-    h.app.housekeeping();
+    nyckel_server::service::housekeeping::run_once(&h.app);
     let (_, all) = h.admin("GET", "/v1/admin/audit?limit=500").await;
     let summaries: Vec<_> =
         all["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "authentication_failed").collect();
@@ -210,7 +210,7 @@ async fn parallel_wrong_pins_cannot_pass_the_lockout_and_a_right_pin_after_it_is
         assert_eq!((s, body["error"]["code"].as_str()), (403, Some("device_blocked")), "{body}");
     }
     let stored: nyckel_server::devices::DeviceRecord =
-        h.app.sled.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
+        h.sled.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
     assert_eq!((stored.pin_failures, stored.blocked), (5, true));
     assert_eq!(h.audit_kinds().await.iter().filter(|k| *k == "pin_failed").count(), 5);
     let (_, status) =
@@ -221,7 +221,7 @@ async fn parallel_wrong_pins_cannot_pass_the_lockout_and_a_right_pin_after_it_is
     let (s, body) = phone.signed(&h, "POST", "/v1/device/pin-check", Some(serde_json::to_vec(&right).unwrap())).await;
     assert_eq!((s, body["error"]["code"].as_str()), (403, Some("device_blocked")));
     let stored: nyckel_server::devices::DeviceRecord =
-        h.app.sled.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
+        h.sled.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
     assert_eq!((stored.pin_failures, stored.blocked), (5, true), "a right PIN after the block changed the record");
 }
 
@@ -372,7 +372,7 @@ async fn phones_follow_a_server_key_rotation() {
     assert_eq!(c.verify(&h.app.server_key, &phone.device_id, h.now()).unwrap().id.as_str(), created["challenge_id"]);
     assert!(h.audit_kinds().await.iter().any(|k| k == "key_rotated"));
     // The audit log still verifies across the rotation.
-    let report = nyckel_server::audit::verify(&h.app.sled, &h.app.known_keys).unwrap();
+    let report = nyckel_server::audit::verify(&h.sled, &h.app.known_keys).unwrap();
     assert!(report.is_intact(), "{:?}", report.findings);
 }
 

@@ -15,12 +15,12 @@ use nyckel_protocol::wire::audit::AuditKind;
 use nyckel_protocol::ErrorCode;
 use serde::de::DeserializeOwned;
 
-use crate::admins::{self, AdminScope};
 use crate::http::error::ApiError;
-use crate::app::App;
-use crate::devices::DeviceEntry;
-use crate::phone::{authenticate, SignedParts};
-use crate::relying_parties::{self, RelyingParty};
+use crate::live::devices::DeviceEntry;
+use crate::service::admins::{self, AdminScope};
+use crate::service::app::App;
+use crate::service::phone::{authenticate, SignedParts};
+use crate::service::relying_parties::{self, RelyingParty};
 
 /// The client's IP address, when known.
 pub struct ClientIp(pub Option<String>);

@@ -23,17 +23,16 @@ use nyckel_protocol::wire::phone::{AnswerAccepted, PendingChallenges};
 use nyckel_protocol::wire::relying_party::{
     ChallengeStatus, CreatePushChallenge, CreateQrChallenge, PushChallengeCreated, QrChallengeCreated, VerifyOtp,
 };
-use nyckel_protocol::{
-    Answer, ChallengeId, CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentReceipt, PinCheck,
-};
+use nyckel_protocol::{Answer, ChallengeId, CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentReceipt, PinCheck};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use self::extract::{decode, Admin, ApiPath, ApiQuery, ClientIp, JsonBody, Rp, Signed};
-use crate::admin::{self, DeviceAction};
 use crate::http::error::ApiError;
-use crate::app::App;
-use crate::{audit, challenges, enrollments, phone, qr_image};
+use crate::service::admin::{self, DeviceAction};
+use crate::service::app::App;
+use crate::service::{challenges, enrollments, phone};
+use crate::{audit, qr_image};
 
 type Api<T> = Result<Json<T>, ApiError>;
 
@@ -158,7 +157,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     if app.shutting_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    match crate::tenants::list(&*app.store) {
+    match crate::service::tenants::list(&*app.store) {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => {
             tracing::error!("readiness: the store failed: {e}");
@@ -200,7 +199,7 @@ pub async fn run(
     });
     let routes = limits::limit(router(app.clone()), rates, Some(on_refusal))?
         .layer(axum::middleware::from_fn_with_state(Arc::new(trusted), client_addr::resolve));
-    let housekeeping = app.spawn_housekeeping();
+    let housekeeping = crate::service::housekeeping::spawn(&app);
     let service = routes.into_make_service_with_connect_info::<SocketAddr>();
     // axum runs the shutdown future in a task of its own that outlives an aborted server:
     // it holds the app weakly, so dropping the server still closes the store.

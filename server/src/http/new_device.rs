@@ -14,8 +14,8 @@ use nyckel_protocol::{CompleteEnrollment, DeviceId};
 
 use super::extract::{decode, ApiPath, ClientIp, JsonBody, Signed};
 use crate::http::error::ApiError;
-use crate::app::App;
-use crate::new_device;
+use crate::service::app::App;
+use crate::service::new_device;
 
 pub(super) async fn start(State(app): State<Arc<App>>, signed: Signed) -> Result<Json<EnrollmentStarted>, ApiError> {
     let body: StartDeviceEnrollment = decode(&signed.body)?;

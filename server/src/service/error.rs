@@ -1,5 +1,5 @@
 //! The error every rule returns: a refusal named by a protocol error code, or a server fault
-//! with its cause. Only the HTTP layer (`crate::http::error`) turns it into a response.
+//! with its cause. Only the HTTP layer turns it into a response.
 
 use nyckel_protocol::ErrorCode;
 

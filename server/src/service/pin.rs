@@ -9,14 +9,14 @@ use nyckel_protocol::policy::MAX_PIN_FAILURES;
 use nyckel_protocol::wire::audit::AuditKind;
 use nyckel_protocol::{ChallengeId, ErrorCode, PinSecret};
 
-use crate::app::App;
 use crate::audit::Entry;
-use crate::devices::DeviceEntry;
+use crate::live::devices::DeviceEntry;
 use crate::model::{DeviceRecord, UserRecord};
 use crate::seal::SealError;
+use crate::service::app::App;
 use crate::service::ServiceError;
+use crate::store::scoped_key;
 use crate::store::{update_with, Change};
-use crate::tenants::scoped_key;
 
 /// Consecutive wrong QR one-time passwords (PIN wrong, question right) after which a user's
 /// QR one-time passwords are locked until an administrator unlocks them; push is unaffected.
@@ -48,16 +48,15 @@ pub fn apply(record: &mut DeviceRecord, right: bool, now: u64) -> PinVerdict {
     }
     record.pin_failures = record.pin_failures.saturating_add(1);
     record.blocked = record.pin_failures >= MAX_PIN_FAILURES;
-    PinVerdict::Wrong { attempts_left: MAX_PIN_FAILURES.saturating_sub(record.pin_failures), now_blocked: record.blocked }
+    PinVerdict::Wrong {
+        attempts_left: MAX_PIN_FAILURES.saturating_sub(record.pin_failures),
+        now_blocked: record.blocked,
+    }
 }
 
 /// Whether `is_right` holds for the record's `S`, or else for its pending `S` from a PIN
 /// change (a match promotes the pending one and destroys the old).
-fn matches(
-    app: &App,
-    record: &mut DeviceRecord,
-    is_right: &impl Fn(&PinSecret) -> bool,
-) -> Result<bool, SealError> {
+fn matches(app: &App, record: &mut DeviceRecord, is_right: &impl Fn(&PinSecret) -> bool) -> Result<bool, SealError> {
     if is_right(&app.sealer.open(&record.device_id, &record.sealed_secret)?) {
         return Ok(true);
     }

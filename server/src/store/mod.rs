@@ -16,12 +16,20 @@ use std::pin::Pin;
 
 use nyckel_protocol::DeviceId;
 
-use crate::model::{
-    AdminScope, ChallengeRecord, DeviceRecord, EnrollmentRecord, RelyingParty, Tenant, UserRecord,
-};
+use crate::model::{AdminScope, ChallengeRecord, DeviceRecord, EnrollmentRecord, RelyingParty, Tenant, UserRecord};
 use crate::nonces::NonceCheck;
 
 pub use self::sled::SledStore;
+
+/// The store key of something named `name` inside `tenant`: the two cannot run together
+/// because tenant names never contain a NUL byte.
+pub fn scoped_key(tenant: &str, name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(tenant.len() + 1 + name.len());
+    key.extend_from_slice(tenant.as_bytes());
+    key.push(0);
+    key.extend_from_slice(name.as_bytes());
+    key
+}
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -105,7 +113,7 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 pub trait Store: Send + Sync {
     /// Tenants by name.
     fn tenants(&self) -> &dyn Records<Tenant>;
-    /// Users by [`crate::tenants::scoped_key`] of tenant and name.
+    /// Users by [`crate::store::scoped_key`] of tenant and name.
     fn users(&self) -> &dyn Records<UserRecord>;
     /// Relying parties by SHA-256 of their API key.
     fn relying_parties(&self) -> &dyn Records<RelyingParty>;

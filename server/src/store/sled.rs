@@ -28,7 +28,7 @@ impl From<::sled::Error> for StoreError {
 pub mod trees {
     /// Tenants by name.
     pub const TENANTS: &str = "tenants";
-    /// Users by tenant and name ([`crate::tenants::scoped_key`]).
+    /// Users by tenant and name ([`crate::store::scoped_key`]).
     pub const USERS: &str = "users";
     /// Relying parties by SHA-256 of their API key.
     pub const RELYING_PARTIES: &str = "relying_parties";
@@ -224,7 +224,6 @@ impl SledStore {
         Ok(())
     }
 }
-
 
 fn encode<T: Serialize>(tree: &'static str, value: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(value).map_err(|source| StoreError::Corrupt { tree, source })

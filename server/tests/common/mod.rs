@@ -32,6 +32,8 @@ pub struct Harness {
     pub rp_key: String,
     pub admin_token: String,
     pub app: Arc<nyckel_server::app::App>,
+    /// The sled database behind the server's store (to read and tamper with stored bytes).
+    pub sled: nyckel_server::store::SledStore,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -79,10 +81,11 @@ impl Harness {
         let server = Server::open(listener, config).unwrap();
         let base = format!("http://{}", server.local_addr().unwrap());
         let app = server.app();
+        let sled = server.sled();
         let task = tokio::spawn(async move {
             let _ = server.run().await;
         });
-        Self { dir, kek, base, http: client(), clock, rp_key, admin_token, app, task }
+        Self { dir, kek, base, http: client(), clock, rp_key, admin_token, app, sled, task }
     }
 
     /// Stops this server and opens a new one on the same data directory and clock.

@@ -4,12 +4,11 @@
 pub use crate::model::AdminScope;
 use nyckel_protocol::display::check_text;
 
-use crate::relying_parties::{key_hash, new_token};
+use crate::service::relying_parties::{key_hash, new_token};
 use crate::store::{Store, StoreError};
 
 /// Prefix of tenant-administrator tokens, so a leaked token is recognisable.
 pub const TOKEN_PREFIX: &str = "tadm_";
-
 
 /// Why an administrator could not be added.
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +24,7 @@ pub enum AdminError {
     Random,
     /// The tenant does not exist.
     #[error(transparent)]
-    Tenant(#[from] crate::tenants::TenantError),
+    Tenant(#[from] crate::service::tenants::TenantError),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -34,7 +33,7 @@ pub enum AdminError {
 /// Adds an administrator of `tenant` and returns the new token (shown once, never stored).
 pub fn add(store: &dyn Store, tenant: &str, name: &str) -> Result<String, AdminError> {
     check_text("administrator", name, 1, 64).map_err(|e| AdminError::BadName(e.to_string()))?;
-    crate::tenants::require(store, tenant)?;
+    crate::service::tenants::require(store, tenant)?;
     let existing: Vec<AdminScope> = store.admins().all()?;
     if existing.iter().any(|a| a.tenant.as_deref() == Some(tenant) && a.name == name) {
         return Err(AdminError::Exists(name.to_owned()));

@@ -14,13 +14,13 @@ use nyckel_protocol::{
     Answer, AnswerError, ChallengeId, ChallengeState, Decision, ErrorCode, PinCheck, PinCheckOutcome, RequestAuth,
 };
 
-use crate::service::ServiceError;
-use crate::app::App;
 use crate::audit::Entry;
-use crate::challenges::{decide_or_refuse, settle_expiry};
-use crate::devices::DeviceEntry;
-use crate::service::pin::{self, PinVerdict};
+use crate::live::devices::DeviceEntry;
 use crate::nonces::NonceCheck;
+use crate::service::app::App;
+use crate::service::challenges::{decide_or_refuse, settle_expiry};
+use crate::service::pin::{self, PinVerdict};
+use crate::service::ServiceError;
 
 /// The parts of an HTTP request a device signature covers.
 pub struct SignedParts<'a> {
@@ -38,7 +38,12 @@ pub struct SignedParts<'a> {
 /// (a replay, a stale answer), otherwise — headers that do not parse, a bad signature, a
 /// stale timestamp, which anyone can send naming any device — aggregated like every
 /// unauthenticated failure, so nobody can grow the log.
-pub(crate) fn rejected(app: &App, device: Option<&DeviceEntry>, ip: Option<&str>, why: &str) -> Result<(), ServiceError> {
+pub(crate) fn rejected(
+    app: &App,
+    device: Option<&DeviceEntry>,
+    ip: Option<&str>,
+    why: &str,
+) -> Result<(), ServiceError> {
     match device {
         Some(d) => app.record(
             Entry::new(AuditKind::SignatureRejected, "device")
@@ -110,7 +115,7 @@ fn check_state(app: &App, device: &DeviceEntry, now: u64) -> Result<(), ServiceE
             Err(ServiceError::new(ErrorCode::DeviceBlocked, "the device is blocked after too many wrong PINs"))
         }
         DeviceState::Inactive => {
-            app.note_inactive(device, now)?;
+            crate::service::housekeeping::note_inactive(app, device, now)?;
             Err(ServiceError::new(ErrorCode::DeviceInactive, "the device is inactive after four months unused"))
         }
     }

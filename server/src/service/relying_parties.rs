@@ -10,7 +10,6 @@ use crate::store::{Store, StoreError};
 /// Prefix of relying-party API keys, so a leaked key is recognisable.
 pub const KEY_PREFIX: &str = "rp_";
 
-
 /// Why a relying party could not be added.
 #[derive(Debug, thiserror::Error)]
 pub enum RelyingPartyError {
@@ -25,7 +24,7 @@ pub enum RelyingPartyError {
     Random,
     /// The tenant does not exist.
     #[error(transparent)]
-    Tenant(#[from] crate::tenants::TenantError),
+    Tenant(#[from] crate::service::tenants::TenantError),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -48,7 +47,7 @@ pub fn key_hash(api_key: &str) -> [u8; 32] {
 /// Adds a relying party to `tenant` and returns its new API key (shown once, never stored).
 pub fn add(store: &dyn Store, tenant: &str, name: &str, now: u64) -> Result<String, RelyingPartyError> {
     check_text("relying party", name, 1, 64).map_err(|e| RelyingPartyError::BadName(e.to_string()))?;
-    crate::tenants::require(store, tenant)?;
+    crate::service::tenants::require(store, tenant)?;
     if list(store)?.iter().any(|rp| rp.tenant == tenant && rp.name == name) {
         return Err(RelyingPartyError::Exists(name.to_owned()));
     }

@@ -6,8 +6,8 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use nyckel_protocol::display::check_text;
 
+use crate::service::tenants::scoped_key;
 use crate::store::{Store, StoreError};
-use crate::tenants::scoped_key;
 
 /// Shortest acceptable password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -71,7 +71,7 @@ pub enum UserError {
     NotFound(String),
     /// The tenant does not exist.
     #[error(transparent)]
-    Tenant(#[from] crate::tenants::TenantError),
+    Tenant(#[from] crate::service::tenants::TenantError),
     /// Hashing failed.
     #[error("password hashing failed: {0}")]
     Hash(String),
@@ -79,7 +79,6 @@ pub enum UserError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
-
 
 /// Checks a user name.
 pub fn check_name(name: &str) -> Result<(), UserError> {
@@ -120,7 +119,7 @@ pub fn add_with_hash(
     now: u64,
 ) -> Result<UserRecord, UserError> {
     check_name(name)?;
-    crate::tenants::require(store, tenant)?;
+    crate::service::tenants::require(store, tenant)?;
     let key = scoped_key(tenant, name);
     if store.users().get(&key)?.is_some() {
         return Err(UserError::Exists(name.to_owned()));
@@ -139,7 +138,7 @@ pub fn add_with_hash(
 
 /// Every user of `tenant`, by name.
 pub fn list(store: &dyn Store, tenant: &str) -> Result<Vec<UserRecord>, UserError> {
-    crate::tenants::require(store, tenant)?;
+    crate::service::tenants::require(store, tenant)?;
     Ok(store.users().all()?.into_iter().filter(|u| u.tenant == tenant).collect())
 }
 

@@ -1,22 +1,19 @@
-//! The server state shared by every request: store, keys, registries, clock; and housekeeping.
+//! The context every rule runs with: store, live registries, keys, audit log, clock, metrics.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use nyckel_protocol::wire::audit::AuditKind;
-use nyckel_protocol::wire::devices::DeviceState;
 use nyckel_protocol::{ServerPublicKey, ServerSigningKey};
 
-use crate::service::ServiceError;
 use crate::audit::{Audit, Entry};
-use crate::challenges::ChallengeRegistry;
 use crate::clock::Clock;
-use crate::devices::DeviceRegistry;
-use crate::enrollments::EnrollmentRegistry;
+use crate::live::challenges::ChallengeRegistry;
+use crate::live::devices::DeviceRegistry;
+use crate::live::enrollments::EnrollmentRegistry;
 use crate::seal::Sealer;
 use crate::secrets::KeyRing;
-use crate::store::{SledStore, Store};
+use crate::service::ServiceError;
+use crate::store::Store;
 use crate::{ServerConfig, ServerError};
 use nyckel_protocol::key_rotation::KeyRotation;
 
@@ -24,11 +21,8 @@ use nyckel_protocol::key_rotation::KeyRotation;
 pub struct App {
     /// The clock.
     pub clock: Arc<dyn Clock>,
-    /// The durable store, as the rules use it.
+    /// The durable store.
     pub store: Arc<dyn Store>,
-    /// The sled database behind it (the audit chain writes its trees directly; tests tamper
-    /// with stored bytes through it).
-    pub sled: SledStore,
     /// The audit log.
     pub audit: Audit,
     /// The Ed25519 key that signs challenges, receipts and the audit head (the newest of the ring).
@@ -62,12 +56,18 @@ pub struct App {
     /// Events appended by [`App::record`].
     recorded: std::sync::atomic::AtomicU64,
     /// When stored nonces were last pruned.
-    nonces_pruned_at: std::sync::atomic::AtomicU64,
+    pub(crate) nonces_pruned_at: std::sync::atomic::AtomicU64,
 }
 
 impl App {
     /// Opens the data directory: keys (created at first start), store, registries.
-    pub fn open(config: &ServerConfig, public_url: String) -> Result<Arc<Self>, ServerError> {
+    /// `store` is the durable store; `open_audit` opens the audit log on it with the signing key.
+    pub fn open(
+        config: &ServerConfig,
+        public_url: String,
+        store: Arc<dyn Store>,
+        open_audit: impl FnOnce(Arc<ServerSigningKey>) -> Result<Audit, crate::audit::AuditError>,
+    ) -> Result<Arc<Self>, ServerError> {
         let kek = config.kek()?;
         let ring = KeyRing::open(&config.data_dir, &kek)?;
         let key = ring.signing_key();
@@ -78,16 +78,10 @@ impl App {
             .iter()
             .map(|r| KeyRotation { old_key: r.old_key, new_key: r.new_key, signature: r.signature })
             .collect();
-        let sled = SledStore::open(&config.data_dir)?;
-        let store: Arc<dyn Store> = Arc::new(sled.clone());
-        let now = config.clock.now();
-        let devices = DeviceRegistry::load(&*store)?;
-        let challenges = ChallengeRegistry::default();
-        challenges.load_open(&*store, &devices, now)?;
+        let (devices, challenges) = crate::live::load(&*store, config.clock.now())?;
         Ok(Arc::new(Self {
             clock: config.clock.clone(),
-            audit: Audit::open(sled.clone(), key.clone())?,
-            sled,
+            audit: open_audit(key.clone())?,
             server_key: key.public_key(),
             key,
             known_keys: ring.public_keys(),
@@ -146,68 +140,5 @@ impl App {
     /// store before answering a request during which this moved).
     pub fn recorded(&self) -> u64 {
         self.recorded.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Audits a device's move to inactive, once.
-    pub fn note_inactive(&self, device: &crate::devices::DeviceEntry, now: u64) -> Result<(), ServiceError> {
-        let record = device.record();
-        if record.state(now) == DeviceState::Inactive
-            && !record.inactive_noted
-            && device.update(&*self.store, |r| r.inactive_noted = true).is_ok()
-        {
-            self.record(
-                Entry::new(AuditKind::DeviceInactive, "server")
-                    .tenant(&record.tenant)
-                    .user(&record.user)
-                    .device(&device.id),
-            )?;
-        }
-        Ok(())
-    }
-
-    /// One housekeeping pass: expire challenges, drop closed ones from memory and inboxes,
-    /// forget old enrollments, audit devices that became inactive.
-    pub fn housekeeping(&self) {
-        let now = self.now();
-        if let Err(e) = self.audit.flush_aggregates(now) {
-            tracing::error!("writing audit summaries failed: {e}");
-        }
-        self.challenges.sweep(self, now);
-        self.enrollments.sweep(now);
-        for device in self.devices.all() {
-            device.prune_inbox(now);
-            if let Err(e) = self.note_inactive(&device, now) {
-                tracing::error!("housekeeping: {e}");
-            }
-        }
-        // Stored nonces older than the replay window are dropped about once a minute.
-        let last = self.nonces_pruned_at.load(std::sync::atomic::Ordering::Relaxed);
-        if now >= last.saturating_add(60) {
-            self.nonces_pruned_at.store(now, std::sync::atomic::Ordering::Relaxed);
-            if let Err(e) = self.prune_nonces(now) {
-                tracing::error!("pruning stored nonces failed: {e}");
-            }
-        }
-    }
-
-    fn prune_nonces(&self, now: u64) -> Result<(), crate::store::StoreError> {
-        self.store.nonces().prune(now)
-    }
-
-    /// Runs [`App::housekeeping`] every few seconds until the server stops. Delivery never
-    /// depends on it: expiry is also applied whenever a challenge is read.
-    pub fn spawn_housekeeping(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                match weak.upgrade() {
-                    Some(app) => app.housekeeping(),
-                    None => return,
-                }
-            }
-        })
     }
 }

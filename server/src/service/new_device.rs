@@ -20,22 +20,23 @@ use nyckel_protocol::{
     ChallengeState, CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentToken, ErrorCode, NewDeviceDetails,
     PinCheckOutcome,
 };
-use tokio::sync::watch;
 
-use crate::service::ServiceError;
-use crate::app::App;
 use crate::audit::Entry;
-use crate::challenges::{
-    active_devices, check_user, check_user_limits, random_ids, settle_expiry, ChallengeEntry, ChallengeKind,
-    ChallengeRecord, Target,
-};
-use crate::devices::{lock, DeviceEntry};
-use crate::service::pin;
-use crate::enrollments::EnrollmentRecord;
-use crate::enrollments::{check_code, check_token, enroll_device, failed, ApprovalRecord, Enroll, EnrollmentEntry};
+use crate::live::challenges::ChallengeEntry;
+use crate::live::devices::DeviceEntry;
+use crate::live::enrollments::EnrollmentEntry;
+use crate::live::lock;
 use crate::nonces::NonceCheck;
-use crate::phone::rejected;
-use crate::tenants;
+use crate::service::app::App;
+use crate::service::challenges::{
+    active_devices, check_user, check_user_limits, random_ids, settle_expiry, ChallengeKind, ChallengeRecord, Target,
+};
+use crate::service::enrollments::EnrollmentRecord;
+use crate::service::enrollments::{check_code, check_token, enroll_device, failed, ApprovalRecord, Enroll};
+use crate::service::phone::rejected;
+use crate::service::pin;
+use crate::service::tenants;
+use crate::service::ServiceError;
 
 /// `POST /v1/device/enrollments` (signed): an "add a phone" code for the calling device's user.
 pub fn start(
@@ -68,12 +69,14 @@ pub fn start(
         approval: None,
         receipt: None,
     };
-    let qr = record.qr(&app.public_url, app.server_key).ok_or_else(|| ServiceError::internal(&"fresh enrollment without token"))?.to_uri();
+    let qr = record
+        .qr(&app.public_url, app.server_key)
+        .ok_or_else(|| ServiceError::internal(&"fresh enrollment without token"))?
+        .to_uri();
     app.store.enrollments().put(id.as_str().as_bytes(), &record)?;
     let expires_at = record.expires_at;
     let name = record.device_name.clone();
-    let entry = Arc::new(EnrollmentEntry { record: std::sync::Mutex::new(record), changed: watch::channel(()).0 });
-    lock(&app.enrollments.map).insert(id.clone(), entry);
+    app.enrollments.insert(EnrollmentEntry::new(record));
     app.record(
         Entry::new(AuditKind::EnrollmentStarted, "device")
             .tenant(&device.tenant)
@@ -114,7 +117,10 @@ pub async fn request_approval(
         }
         if record.approval.is_some() {
             failed(app, &record, ip, "reused")?;
-            return Err(ServiceError::new(ErrorCode::EnrollmentUsed, "a phone already asked for approval with this code"));
+            return Err(ServiceError::new(
+                ErrorCode::EnrollmentUsed,
+                "a phone already asked for approval with this code",
+            ));
         }
         check_code(app, &mut record, &req, ip)?;
         let Some(origin) = record.origin_device.clone() else {
@@ -207,7 +213,11 @@ pub async fn request_approval(
 /// `POST /v1/enroll/result` (the new phone's long poll; the token authorises): the approval's
 /// state, and on approval the new device's own registration (its own `S`, agreed with the key
 /// share it sent; the approving device's secrets are never involved).
-pub async fn result(app: &App, req: EnrollmentResultRequest, ip: Option<&str>) -> Result<EnrollmentResult, ServiceError> {
+pub async fn result(
+    app: &App,
+    req: EnrollmentResultRequest,
+    ip: Option<&str>,
+) -> Result<EnrollmentResult, ServiceError> {
     let entry = entry_of(app, &req.enrollment_id)?;
     let challenge_id = {
         let mut record = lock(&entry.record);
@@ -217,7 +227,9 @@ pub async fn result(app: &App, req: EnrollmentResultRequest, ip: Option<&str>) -
         check_token(app, &mut record, &req.token, ip)?;
         match &record.approval {
             Some(approval) => approval.challenge_id.clone(),
-            None => return Err(ServiceError::new(ErrorCode::ApprovalRequired, "no approval was asked with this code yet")),
+            None => {
+                return Err(ServiceError::new(ErrorCode::ApprovalRequired, "no approval was asked with this code yet"))
+            }
         }
     };
     let challenge = app
@@ -238,7 +250,10 @@ pub async fn result(app: &App, req: EnrollmentResultRequest, ip: Option<&str>) -
                 ))
             }
             ChallengeState::Denied | ChallengeState::Fraud | ChallengeState::Blocked => {
-                return Err(ServiceError::new(ErrorCode::EnrollmentDenied, "a registered device refused to add this phone"))
+                return Err(ServiceError::new(
+                    ErrorCode::EnrollmentDenied,
+                    "a registered device refused to add this phone",
+                ))
             }
             ChallengeState::Pending => {}
         }
@@ -288,7 +303,7 @@ async fn complete(
 
 /// `GET /v1/device/devices` (signed): the devices of the caller's user, the caller included.
 pub fn user_devices(app: &App, device: &DeviceEntry) -> DeviceList {
-    crate::admin::list_devices(app, &device.tenant, Some(&device.user), None)
+    crate::service::admin::list_devices(app, &device.tenant, Some(&device.user), None)
 }
 
 /// `POST /v1/device/devices/{id}/retire` (signed, PIN-MACed): retires a device of the caller's

@@ -3,13 +3,14 @@
 
 pub use crate::model::DeviceRecord;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use nyckel_protocol::wire::devices::DeviceState;
 use nyckel_protocol::{DeviceId, DevicePublicKey, SignedChallenge};
 use tokio::sync::watch;
 
-use crate::challenges::ChallengeEntry;
+use super::challenges::ChallengeEntry;
+use super::{lock, UserKey};
 use crate::metrics::Metrics;
 use crate::nonces::NonceCheck;
 use crate::store::{update_with, Change, Store, StoreError};
@@ -32,12 +33,6 @@ pub struct DeviceEntry {
     record: Mutex<DeviceRecord>,
     inbox: Mutex<Vec<InboxItem>>,
     signal: watch::Sender<u64>,
-}
-
-/// Locks a mutex, recovering from poisoning: every critical section leaves the data
-/// consistent before anything that could panic.
-pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl DeviceEntry {
@@ -63,7 +58,11 @@ impl DeviceEntry {
     /// keeps the result as this entry's copy (the caller flushes). `change` may run more than
     /// once; the value of the run that took effect is returned. A device removed meanwhile is
     /// left removed.
-    pub fn update<R>(&self, store: &dyn Store, mut change: impl FnMut(&mut DeviceRecord) -> R) -> Result<R, StoreError> {
+    pub fn update<R>(
+        &self,
+        store: &dyn Store,
+        mut change: impl FnMut(&mut DeviceRecord) -> R,
+    ) -> Result<R, StoreError> {
         self.update_if(store, |r| (Change::Write, change(r))).map(|(_, value)| value)
     }
 
@@ -142,9 +141,6 @@ impl DeviceEntry {
         lock(&self.inbox).retain(|item| item.challenge.is_open(now));
     }
 }
-
-/// A user's identity across tenants: (tenant, user name).
-pub(crate) type UserKey = (String, String);
 
 #[derive(Default)]
 struct Maps {

@@ -1,10 +1,10 @@
 //! Tenants: the organisations whose users, devices, relying parties and audit events are kept apart.
 
 pub use crate::model::Tenant;
+pub use crate::store::scoped_key;
 use nyckel_protocol::display::check_text;
 
 use crate::store::{Store, StoreError};
-
 
 /// Why a tenant operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,16 +62,6 @@ pub fn require(store: &dyn Store, name: &str) -> Result<Tenant, TenantError> {
 /// Every tenant, by name.
 pub fn list(store: &dyn Store) -> Result<Vec<Tenant>, StoreError> {
     store.tenants().all()
-}
-
-/// The store key of something named `name` inside `tenant`: the two cannot run together
-/// because tenant names never contain a NUL byte.
-pub fn scoped_key(tenant: &str, name: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(tenant.len() + 1 + name.len());
-    key.extend_from_slice(tenant.as_bytes());
-    key.push(0);
-    key.extend_from_slice(name.as_bytes());
-    key
 }
 
 #[cfg(test)]

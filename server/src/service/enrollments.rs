@@ -2,8 +2,7 @@
 //! starter's long poll for "registered yet".
 
 pub use crate::model::{ApprovalRecord, EnrollmentRecord};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nyckel_protocol::enrollment::{
@@ -12,51 +11,22 @@ use nyckel_protocol::enrollment::{
 use nyckel_protocol::policy::clamp_wait;
 use nyckel_protocol::wire::audit::AuditKind;
 use nyckel_protocol::{CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentReceipt, EnrollmentToken, ErrorCode};
-use tokio::sync::watch;
 
-use crate::service::ServiceError;
-use crate::app::App;
 use crate::audit::Entry;
-use crate::devices::{lock, DeviceEntry, DeviceRecord};
-use crate::relying_parties::RelyingParty;
-use crate::store::{Change, Store, StoreError};
-use crate::tenants;
+use crate::live::devices::DeviceEntry;
+use crate::live::enrollments::EnrollmentEntry;
+use crate::live::lock;
+use crate::model::DeviceRecord;
+use crate::service::app::App;
+use crate::service::relying_parties::RelyingParty;
+use crate::service::tenants;
+use crate::service::ServiceError;
+use crate::store::Change;
 
 /// Default lifetime of an enrollment code: five minutes, as the issue asks.
 pub const DEFAULT_ENROLLMENT_TTL: u64 = nyckel_protocol::policy::ENROLLMENT_TTL;
 /// Wrong tokens after which an enrollment is cancelled (PROTOCOL.md §6.1).
 pub const MAX_TOKEN_FAILURES: u32 = 5;
-
-
-/// An enrollment in memory.
-pub struct EnrollmentEntry {
-    pub(crate) record: Mutex<EnrollmentRecord>,
-    pub(crate) changed: watch::Sender<()>,
-}
-
-/// Enrollments being watched or completed recently.
-#[derive(Default)]
-pub struct EnrollmentRegistry {
-    pub(crate) map: Mutex<HashMap<EnrollmentId, Arc<EnrollmentEntry>>>,
-}
-
-impl EnrollmentRegistry {
-    pub(crate) fn get(&self, store: &dyn Store, id: &EnrollmentId) -> Result<Option<Arc<EnrollmentEntry>>, StoreError> {
-        if let Some(entry) = lock(&self.map).get(id) {
-            return Ok(Some(entry.clone()));
-        }
-        let Some(record) = store.enrollments().get(id.as_str().as_bytes())? else {
-            return Ok(None);
-        };
-        let entry = Arc::new(EnrollmentEntry { record: Mutex::new(record), changed: watch::channel(()).0 });
-        Ok(Some(lock(&self.map).entry(id.clone()).or_insert(entry).clone()))
-    }
-
-    /// Forgets enrollments long past their expiry (they stay in the store).
-    pub fn sweep(&self, now: u64) {
-        lock(&self.map).retain(|_, e| now < lock(&e.record).expires_at.saturating_add(600));
-    }
-}
 
 /// An enrollment the relying party started; anything else is the same 404.
 fn owned(app: &App, rp: &RelyingParty, id: &EnrollmentId) -> Result<Arc<EnrollmentEntry>, ServiceError> {
@@ -79,7 +49,7 @@ pub fn start(
     ip: Option<&str>,
 ) -> Result<EnrollmentStarted, ServiceError> {
     req.validate().map_err(|e| ServiceError::new(ErrorCode::InvalidDisplay, e.to_string()))?;
-    crate::challenges::check_user(app, &rp.tenant, &req.user)?;
+    crate::service::challenges::check_user(app, &rp.tenant, &req.user)?;
     let now = app.now();
     let id = EnrollmentId::random().map_err(|e| ServiceError::internal(&e))?;
     let token = EnrollmentToken::random().map_err(|e| ServiceError::internal(&e))?;
@@ -101,11 +71,13 @@ pub fn start(
         approval: None,
         receipt: None,
     };
-    let qr = record.qr(&app.public_url, app.server_key).ok_or_else(|| ServiceError::internal(&"fresh enrollment without token"))?.to_uri();
+    let qr = record
+        .qr(&app.public_url, app.server_key)
+        .ok_or_else(|| ServiceError::internal(&"fresh enrollment without token"))?
+        .to_uri();
     app.store.enrollments().put(id.as_str().as_bytes(), &record)?;
     let expires_at = record.expires_at;
-    let entry = Arc::new(EnrollmentEntry { record: Mutex::new(record), changed: watch::channel(()).0 });
-    lock(&app.enrollments.map).insert(id.clone(), entry);
+    app.enrollments.insert(EnrollmentEntry::new(record));
     app.record(
         Entry::new(AuditKind::EnrollmentStarted, format!("rp:{}", rp.name)).tenant(&rp.tenant).user(&req.user).ip(ip),
     )?;
@@ -117,9 +89,10 @@ pub fn qr_uri(app: &App, rp: &RelyingParty, id: &EnrollmentId) -> Result<String,
     let entry = owned(app, rp, id)?;
     let record = lock(&entry.record).clone();
     match record.state(app.now()) {
-        EnrollmentState::Pending => {
-            record.qr(&app.public_url, app.server_key).map(|qr| qr.to_uri()).ok_or_else(|| ServiceError::not_found("enrollment code"))
-        }
+        EnrollmentState::Pending => record
+            .qr(&app.public_url, app.server_key)
+            .map(|qr| qr.to_uri())
+            .ok_or_else(|| ServiceError::not_found("enrollment code")),
         EnrollmentState::Completed => Err(ServiceError::new(ErrorCode::EnrollmentUsed, "the enrollment was completed")),
         EnrollmentState::Expired => Err(ServiceError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired")),
     }
