@@ -411,3 +411,122 @@ struct TypedTables {
     enrollments: std::sync::Arc<Typed<EnrollmentRecord>>,
     challenges: std::sync::Arc<Typed<ChallengeRecord>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nyckel_protocol::{DevicePublicKey, EnrollmentId};
+
+    fn open() -> (tempfile::TempDir, SledStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    fn device(id: &DeviceId) -> DeviceRecord {
+        use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        DeviceRecord {
+            device_id: id.clone(),
+            tenant: "acme".into(),
+            user: "alice".into(),
+            name: "phone".into(),
+            platform: "test".into(),
+            public_key: DevicePublicKey::from_sec1(pair.public_key().as_ref()).unwrap(),
+            sealed_secret: "sealed".into(),
+            pending_secret: None,
+            created_at: 1,
+            last_used_at: 1,
+            pin_failures: 0,
+            blocked: false,
+            inactive_noted: false,
+        }
+    }
+
+    fn enrollment() -> EnrollmentRecord {
+        EnrollmentRecord {
+            id: EnrollmentId::random().unwrap(),
+            tenant: "acme".into(),
+            rp: "portal".into(),
+            user: "alice".into(),
+            device_name: "phone".into(),
+            token: None,
+            created_at: 1,
+            expires_at: 100,
+            device_id: None,
+            platform: None,
+            fingerprint: None,
+            token_failures: 0,
+            cancelled: false,
+            origin_device: None,
+            approval: None,
+            receipt: None,
+        }
+    }
+
+    /// Concurrent read-modify-writes through `update` lose nothing: each is a compare-and-swap
+    /// retried on conflict (a plain read then write would drop increments here).
+    #[test]
+    fn concurrent_updates_are_not_lost() {
+        let (_dir, store) = open();
+        let tenant = Tenant { name: "acme".into(), display_name: "Acme".into(), created_at: 0 };
+        store.tenants().put(b"acme", &tenant).unwrap();
+        let barrier = std::sync::Barrier::new(4);
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    barrier.wait();
+                    for _ in 0..300 {
+                        store
+                            .tenants()
+                            .update(b"acme", &mut |t| {
+                                t.created_at += 1;
+                                Change::Write
+                            })
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(store.tenants().get(b"acme").unwrap().unwrap().created_at, 1200);
+        assert!(store.tenants().update(b"none", &mut |_| Change::Write).unwrap().is_none());
+    }
+
+    /// An enrollment completes once: a second completion (another phone with the same code)
+    /// writes neither the enrollment nor its device.
+    #[test]
+    fn an_enrollment_completes_once() {
+        let (_dir, store) = open();
+        let pending = enrollment();
+        store.enrollments().put(pending.id.as_str().as_bytes(), &pending).unwrap();
+        let (first, second) = (DeviceId::random().unwrap(), DeviceId::random().unwrap());
+        let done = |device: &DeviceId| EnrollmentRecord { device_id: Some(device.clone()), ..pending.clone() };
+        assert!(store.complete_enrollment(&done(&first), &device(&first)).unwrap());
+        assert!(!store.complete_enrollment(&done(&second), &device(&second)).unwrap());
+        let stored = store.enrollments().get(pending.id.as_str().as_bytes()).unwrap().unwrap();
+        assert_eq!(stored.device_id, Some(first.clone()));
+        assert!(store.devices().get(first.as_str().as_bytes()).unwrap().is_some());
+        assert!(store.devices().get(second.as_str().as_bytes()).unwrap().is_none());
+    }
+
+    /// A nonce is accepted once, still refused after the store is reopened, and forgotten
+    /// only when it is too old to matter.
+    #[test]
+    fn a_nonce_is_accepted_once_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = DeviceId::random().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            assert_eq!(store.nonces().offer(&device, [1; 16], 100).unwrap(), NonceCheck::Fresh);
+            assert_eq!(store.nonces().offer(&device, [1; 16], 101).unwrap(), NonceCheck::Replayed);
+            store.flush_sync().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        assert_eq!(store.nonces().offer(&device, [1; 16], 102).unwrap(), NonceCheck::Replayed);
+        store.nonces().prune(100 + NONCE_MEMORY).unwrap();
+        assert!(store.nonces.entries::<u64>().unwrap().is_empty());
+        assert_eq!(store.nonces().offer(&device, [1; 16], 100 + NONCE_MEMORY).unwrap(), NonceCheck::Fresh);
+    }
+}
