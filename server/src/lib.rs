@@ -4,8 +4,10 @@
 //! - [`serve`] runs the server on a listener; [`Server`] splits opening from running.
 //! - [`admin`] holds the offline administration the binary uses (users, relying parties,
 //!   admin token); it needs the data directory unlocked, i.e. the server stopped.
-//! - State lives in memory for speed (devices with their challenge inboxes, open
-//!   challenges) and in sled (`--data-dir/db`) for durability; see [`app`].
+//! - Layers, top to bottom: [`http`] (axum; the one place errors become responses) →
+//!   [`service`] (the rules, no axum, no storage engine) → [`live`] (inboxes, long-poll
+//!   wake-ups) and [`store`] (the `Store` trait; sled in `--data-dir/db` behind it), over the
+//!   records of [`model`]. `tests/layers.rs` checks it.
 
 pub mod admin;
 pub mod audit;

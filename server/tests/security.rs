@@ -225,6 +225,52 @@ async fn parallel_wrong_pins_cannot_pass_the_lockout_and_a_right_pin_after_it_is
     assert_eq!((stored.pin_failures, stored.blocked), (5, true), "a right PIN after the block changed the record");
 }
 
+/// Wrong QR one-time passwords raced in parallel over several challenges cannot pass the
+/// user's limit: each is counted by one atomic update before it is judged, so exactly five are
+/// judged (four `wrong_pin`, the fifth locks), and every other one is refused unjudged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_one_time_passwords_cannot_pass_the_user_limit() {
+    use nyckel_protocol::qr::QrPayload;
+    let h = Harness::start(&["alice"]).await;
+    let phone = h.enroll("alice").await;
+    let wrong = PinSecret::from_bytes([9; 32]);
+    let mut requests = Vec::new();
+    for _ in 0..7 {
+        let body = json!({"user": "alice", "service": "Trade portal", "action": "Sign in"});
+        let (s, created) = h.rp("POST", "/v1/challenges/qr", Some(body)).await;
+        assert_eq!(s, 200, "{created}");
+        let QrPayload::Otp(qr) = QrPayload::parse(created["qr"].as_str().unwrap()).unwrap() else { panic!() };
+        let typed = nyckel_protocol::qr_otp::compute(&wrong, &qr.question()).unwrap().to_string();
+        let url = h.url(&format!("/v1/challenges/{}/otp", created["challenge_id"].as_str().unwrap()));
+        for _ in 0..3 {
+            requests.push(h.http.post(&url).bearer_auth(&h.rp_key).json(&json!({"otp": typed})));
+        }
+    }
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|r| tokio::spawn(async move { common::status_json(r.send().await.unwrap()).await }))
+        .collect();
+    let mut codes = Vec::new();
+    for task in tasks {
+        let (s, body) = task.await.unwrap();
+        let code = body["error"]["code"].as_str().unwrap_or("none").to_owned();
+        assert!(
+            matches!((s, code.as_str()), (403, "wrong_pin" | "otp_locked") | (409, "already_answered")),
+            "{s} {body}"
+        );
+        codes.push(code);
+    }
+    assert_eq!(codes.iter().filter(|c| *c == "wrong_pin").count(), 4, "{codes:?}");
+    let alice = nyckel_server::users::get(&*h.app.store, common::TENANT, "alice").unwrap().unwrap();
+    assert_eq!(alice.otp_failures, 5);
+    let kinds = h.audit_kinds().await;
+    assert_eq!(kinds.iter().filter(|k| *k == "pin_failed").count(), 5, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| *k == "otp_locked").count(), 1);
+    // The device itself was never counted against: push still works.
+    let (_, me) = phone.signed(&h, "GET", "/v1/device", None).await;
+    assert_eq!((me["state"].as_str(), me["pin_failures"].as_u64()), (Some("active"), Some(0)));
+}
+
 /// The same race judged directly on the device entry, below HTTP and its request checks:
 /// twenty threads with wrong PINs give exactly five wrong verdicts, then only "blocked",
 /// and a right PIN afterwards is not even looked at.

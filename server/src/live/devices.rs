@@ -1,5 +1,6 @@
-//! Devices: the stored record, and the in-memory registry with each device's challenge
-//! inbox, wake-up signal and nonce window.
+//! Devices in memory: each one's challenge inbox and long-poll wake-up, and this process's
+//! copy of its record (changed only through the store's atomic update); the registry by id
+//! and by user.
 
 pub use crate::model::DeviceRecord;
 use std::collections::HashMap;

@@ -1,5 +1,5 @@
-//! Challenges: the stored record, the in-memory registry with each challenge's state watch,
-//! and the relying-party operations (create push / QR, watch state, verify an OTP).
+//! The challenge rules: the relying-party operations (create push / QR, watch the state,
+//! verify a one-time password), expiry, the per-user limits, and deciding a challenge once.
 
 pub use crate::model::{ChallengeKind, ChallengeRecord, Target};
 use std::sync::Arc;
