@@ -298,8 +298,7 @@ async fn verify_otp(
 }
 
 async fn user_devices(State(app): State<Arc<App>>, Rp(rp): Rp, ApiPath(user): ApiPath<String>) -> Api<DeviceList> {
-    challenges::check_user(&app, &rp.tenant, &user)?;
-    Ok(Json(admin::list_devices(&app, &rp.tenant, Some(&user), None)))
+    Ok(Json(admin::user_devices(&app, &rp, &user)?))
 }
 
 async fn remove_user_device(
@@ -308,12 +307,7 @@ async fn remove_user_device(
     ClientIp(ip): ClientIp,
     ApiPath((user, device_id)): ApiPath<(String, DeviceId)>,
 ) -> Result<StatusCode, ApiError> {
-    let device = app
-        .devices
-        .get(&device_id)
-        .filter(|d| d.tenant == rp.tenant && d.user == user)
-        .ok_or_else(|| ApiError::not_found("device"))?;
-    phone::remove_device(&app, &device, AuditKind::DeviceRemoved, &format!("rp:{}", rp.name), ip.as_deref()).await?;
+    admin::remove_user_device(&app, &rp, &user, &device_id, ip.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -376,13 +370,7 @@ async fn admin_devices(
     Admin(scope): Admin,
     ApiQuery(q): ApiQuery<DevicesQuery>,
 ) -> Api<DeviceList> {
-    let tenant = match (&scope.tenant, q.tenant) {
-        (Some(own), Some(asked)) if *own != asked => return Err(ApiError::not_found("tenant")),
-        (Some(own), _) => own.clone(),
-        (None, Some(asked)) => asked,
-        (None, None) => return Ok(Json(admin::list_all_devices(&app, q.state))),
-    };
-    Ok(Json(admin::list_devices(&app, &tenant, q.user.as_deref(), q.state)))
+    Ok(Json(admin::devices_in_scope(&app, &scope, q.tenant, q.user.as_deref(), q.state)?))
 }
 
 async fn admin_otp_unlock(

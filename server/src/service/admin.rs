@@ -6,7 +6,7 @@ use nyckel_protocol::wire::devices::{DeviceList, DeviceState};
 use nyckel_protocol::DeviceId;
 
 use crate::audit::Entry;
-use crate::model::AdminScope;
+use crate::model::{AdminScope, RelyingParty};
 use crate::service::app::App;
 use crate::service::ServiceError;
 
@@ -17,6 +17,50 @@ pub fn list_devices(app: &App, tenant: &str, user: Option<&str>, state: Option<D
         None => app.devices.all().into_iter().filter(|d| d.tenant == tenant).collect(),
     };
     device_list(app, source, state)
+}
+
+/// `GET /v1/admin/devices`: the devices an administrator may see, of one tenant (a tenant
+/// administrator's own; another tenant is 404) or of every tenant (the global administrator
+/// without a tenant), of one user and in one state if given.
+pub fn devices_in_scope(
+    app: &App,
+    scope: &AdminScope,
+    tenant: Option<String>,
+    user: Option<&str>,
+    state: Option<DeviceState>,
+) -> Result<DeviceList, ServiceError> {
+    let tenant = match (&scope.tenant, tenant) {
+        (Some(own), Some(asked)) if *own != asked => return Err(ServiceError::not_found("tenant")),
+        (Some(own), _) => own.clone(),
+        (None, Some(asked)) => asked,
+        (None, None) => return Ok(list_all_devices(app, state)),
+    };
+    Ok(list_devices(app, &tenant, user, state))
+}
+
+/// `GET /v1/users/{user}/devices`: a relying party's view of its tenant's user's devices
+/// (another tenant's user is 404, a disabled one 403).
+pub fn user_devices(app: &App, rp: &RelyingParty, user: &str) -> Result<DeviceList, ServiceError> {
+    crate::service::challenges::check_user(app, &rp.tenant, user)?;
+    Ok(list_devices(app, &rp.tenant, Some(user), None))
+}
+
+/// `DELETE /v1/users/{user}/devices/{id}`: a relying party removes a device of its tenant's
+/// user; any other device is the same 404.
+pub async fn remove_user_device(
+    app: &App,
+    rp: &RelyingParty,
+    user: &str,
+    id: &DeviceId,
+    ip: Option<&str>,
+) -> Result<(), ServiceError> {
+    let device = app
+        .devices
+        .get(id)
+        .filter(|d| d.tenant == rp.tenant && d.user == user)
+        .ok_or_else(|| ServiceError::not_found("device"))?;
+    let actor = format!("rp:{}", rp.name);
+    crate::service::phone::remove_device(app, &device, AuditKind::DeviceRemoved, &actor, ip).await
 }
 
 /// Every tenant's devices (the global administrator).
