@@ -37,6 +37,7 @@ use crate::service::phone::rejected;
 use crate::service::pin;
 use crate::service::tenants;
 use crate::service::ServiceError;
+use crate::store::{update_with, Change};
 
 /// `POST /v1/device/enrollments` (signed): an "add a phone" code for the calling device's user.
 pub fn start(
@@ -171,13 +172,31 @@ pub async fn request_approval(
             let signed = challenge.push_for(&device.id).sign(&app.key);
             challenge.targets.push(Target { device_id: device.id.clone(), signature: signed.signature });
         }
+        // One approval per code, decided by one atomic update of the stored enrollment; the
+        // code's lifetime stretches to the approval's, so the new phone can collect it.
+        let approval = ApprovalRecord { challenge_id: id.clone(), request: req.clone() };
+        let bound = update_with(app.store.enrollments(), record.id.as_str().as_bytes(), |stored| {
+            if stored.approval.is_some() || stored.device_id.is_some() {
+                return (Change::Keep, false);
+            }
+            stored.approval = Some(approval.clone());
+            stored.expires_at = stored.expires_at.max(expires_at);
+            (Change::Write, true)
+        })?;
+        match bound {
+            Some((stored, true)) => *record = stored,
+            Some((stored, false)) => {
+                *record = stored;
+                failed(app, &record, ip, "reused")?;
+                return Err(ServiceError::new(
+                    ErrorCode::EnrollmentUsed,
+                    "a phone already asked for approval with this code",
+                ));
+            }
+            None => return Err(ServiceError::internal(&format!("enrollment {} is not stored", record.id))),
+        }
+        // Stored after the code is bound to it, so a refused second request leaves no push behind.
         app.store.challenges().put(id.as_str().as_bytes(), &challenge)?;
-        let mut next = record.clone();
-        next.approval = Some(ApprovalRecord { challenge_id: id.clone(), request: req.clone() });
-        // The code's lifetime stretches to the approval's, so the new phone can collect it.
-        next.expires_at = next.expires_at.max(expires_at);
-        app.store.enrollments().put(next.id.as_str().as_bytes(), &next)?;
-        *record = next;
         app.metrics.challenge_created(true);
         let challenge_entry = ChallengeEntry::new(challenge);
         app.challenges.insert(challenge_entry.clone(), id.clone());
