@@ -45,7 +45,9 @@ pub fn add(store: &dyn Store, name: &str, display_name: &str, now: u64) -> Resul
         return Err(TenantError::Exists(name.to_owned()));
     }
     let tenant = Tenant { name: name.to_owned(), display_name: display_name.to_owned(), created_at: now };
-    store.tenants().put(name.as_bytes(), &tenant)?;
+    if !store.tenants().insert_new(name.as_bytes(), &tenant)? {
+        return Err(TenantError::Exists(name.to_owned()));
+    }
     Ok(tenant)
 }
 

@@ -132,7 +132,10 @@ pub fn add_with_hash(
         created_at: now,
         otp_failures: 0,
     };
-    store.users().put(&key, &record)?;
+    // Created only if absent, so two concurrent adds of one name cannot both succeed.
+    if !store.users().insert_new(&key, &record)? {
+        return Err(UserError::Exists(name.to_owned()));
+    }
     Ok(record)
 }
 

@@ -68,6 +68,9 @@ pub trait Records<T>: Send + Sync {
     fn get(&self, key: &[u8]) -> Result<Option<T>, StoreError>;
     /// Writes one record (durable at the next [`Store::flush`]).
     fn put(&self, key: &[u8], value: &T) -> Result<(), StoreError>;
+    /// Writes `value` only when nothing is stored under `key`, atomically; `false` (nothing
+    /// written) when something is. Names that must be unique are created with this.
+    fn insert_new(&self, key: &[u8], value: &T) -> Result<bool, StoreError>;
     /// Removes one record.
     fn remove(&self, key: &[u8]) -> Result<(), StoreError>;
     /// Every record, in key order.

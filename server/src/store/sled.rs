@@ -250,6 +250,11 @@ impl<T: Serialize + DeserializeOwned> Records<T> for Typed<T> {
         self.table.put(key, value)
     }
 
+    fn insert_new(&self, key: &[u8], value: &T) -> Result<bool, StoreError> {
+        let bytes = encode(self.table.name, value)?;
+        Ok(self.table.tree.compare_and_swap(key, None as Option<&[u8]>, Some(bytes))?.is_ok())
+    }
+
     fn remove(&self, key: &[u8]) -> Result<(), StoreError> {
         self.table.remove(key)
     }
@@ -492,6 +497,11 @@ mod tests {
         });
         assert_eq!(store.tenants().get(b"acme").unwrap().unwrap().created_at, 1200);
         assert!(store.tenants().update(b"none", &mut |_| Change::Write).unwrap().is_none());
+        // Created once: a second insert of the same key writes nothing.
+        let other = Tenant { name: "acme".into(), display_name: "Other".into(), created_at: 7 };
+        assert!(!store.tenants().insert_new(b"acme", &other).unwrap());
+        assert!(store.tenants().insert_new(b"beta", &other).unwrap());
+        assert_eq!(store.tenants().get(b"acme").unwrap().unwrap().display_name, "Acme");
     }
 
     /// An enrollment completes once: a second completion (another phone with the same code)
