@@ -24,10 +24,10 @@ pub use companion::{ApprovalListener, ApprovalSubscription};
 pub use error::NyckelError;
 pub use new_phone::{AddPhoneCode, NewDeviceInfo, NewPhoneProgress, NewPhoneRequest, UserDevice};
 pub use platform::{PlatformBiometricKey, PlatformClock, PlatformKeyStore, StoredVaultKey};
+pub use providers::PlatformRsaKeyStore;
 pub use records::{
     AccountInfo, AccountOrigin, AnswerResult, ApprovalRequest, ChallengeOutcome, CodeInfo, DeclineReason, DetailLine,
     ImportFormat, ImportOutcome, ImportReport, ImportedEntry, NumberChoice, OtpType, PinCheck, Provider, QrOtpRequest,
     RegistrationInfo, RequestAnswer, TokenInfo,
 };
-pub use providers::PlatformRsaKeyStore;
 pub use scan::{scan_image, FrameScanner, PayloadType, ScannedCode};

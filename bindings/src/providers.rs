@@ -55,7 +55,8 @@ impl Nyckel {
     /// software keys sealed in the vault. Set it before enrolling: a token's key stays where
     /// it was made.
     pub fn set_rsa_key_store(&self, store: Option<Arc<dyn PlatformRsaKeyStore>>) {
-        self.companion.set_rsa_key_store(store.map(|store| Arc::new(ForeignRsaKeyStore(store)) as Arc<dyn RsaKeyStore>));
+        self.companion
+            .set_rsa_key_store(store.map(|store| Arc::new(ForeignRsaKeyStore(store)) as Arc<dyn RsaKeyStore>));
     }
 
     /// Enrolls a privacyIDEA push token (`otpauth://pipush/…`, `pia://pipush/…`; `pin` is the
@@ -163,9 +164,9 @@ impl Nyckel {
                 })
             }
             RequestAnswer::Decline { reason } => ProviderAnswer::Decline { reason: reason.map(Into::into) },
-            RequestAnswer::ReportFraud => ProviderAnswer::Decline {
-                reason: Some(nyckel_core::privacyidea::DeclineReason::UnknownTrigger),
-            },
+            RequestAnswer::ReportFraud => {
+                ProviderAnswer::Decline { reason: Some(nyckel_core::privacyidea::DeclineReason::UnknownTrigger) }
+            }
         };
         let companion = self.companion.clone();
         let outcome =

@@ -11,8 +11,8 @@ use nyckel_core::{
 use nyckel_protocol::{ChallengeDisplay, ChallengeState, NumberPrompt};
 
 use crate::args::{CodeArgs, Global};
-use crate::providers::CodeKind as ProviderKind;
 use crate::error::CliError;
+use crate::providers::CodeKind as ProviderKind;
 use crate::secrets;
 
 /// What `approve` answers.

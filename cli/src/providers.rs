@@ -3,12 +3,9 @@
 
 use std::io::{BufRead, Write};
 
-
-use nyckel_core::privacyidea::DeclineReason;
-use nyckel_core::{
-    parse_otpauth, Companion, PinCheck, ProviderAnswer, ProviderOutcome, ProviderRequest, TokenOrigin,
-};
 use nyckel_core::approvals::LOCAL_GATE_NOTICE;
+use nyckel_core::privacyidea::DeclineReason;
+use nyckel_core::{parse_otpauth, Companion, PinCheck, ProviderAnswer, ProviderOutcome, ProviderRequest, TokenOrigin};
 
 use crate::companion::{runtime, Decision};
 use crate::error::CliError;
@@ -59,7 +56,8 @@ pub fn register(companion: &Companion, payload: &str, kind: CodeKind) -> Result<
             } else {
                 None
             };
-            let token = runtime()?.block_on(companion.enroll_push_token(payload, pin.as_deref().map(|p| p.as_str())))?;
+            let token =
+                runtime()?.block_on(companion.enroll_push_token(payload, pin.as_deref().map(|p| p.as_str())))?;
             println!("registered privacyIDEA push token {}", token.id);
             print_token(&token);
         }
@@ -76,7 +74,9 @@ pub fn register(companion: &Companion, payload: &str, kind: CodeKind) -> Result<
             let label = account.label();
             let id = companion.vault().add_with_origin(account, origin.as_ref())?;
             match origin {
-                Some(origin) => println!("added #{id} {label} (serial {}, created by {})", origin.serial, origin.creator),
+                Some(origin) => {
+                    println!("added #{id} {label} (serial {}, created by {})", origin.serial, origin.creator)
+                }
                 None => println!("added #{id} {label}"),
             }
         }
@@ -219,4 +219,3 @@ pub fn decline_reason(name: Option<&str>) -> Result<Option<DeclineReason>, CliEr
         Some(other) => Err(CliError::Input(format!("unknown decline reason {other:?}"))),
     }
 }
-

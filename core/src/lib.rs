@@ -34,8 +34,8 @@ pub mod vault;
 
 pub use account::Account;
 pub use approvals::{
-    ApprovalError, ApprovalListener, InboxItem, PendingApproval, PinCheck, PollConfig, PollOutcome, PollingHandle, Provider,
-    ProviderAnswer, ProviderOutcome, ProviderRequest, ProviderTokenSummary,
+    ApprovalError, ApprovalListener, InboxItem, PendingApproval, PinCheck, PollConfig, PollOutcome, PollingHandle,
+    Provider, ProviderAnswer, ProviderOutcome, ProviderRequest, ProviderTokenSummary,
 };
 pub use biometrics::{BiometricError, BiometricKey};
 pub use clock::{Clock, FixedClock, SystemClock};

@@ -574,12 +574,18 @@ mod inbox {
         let request = device.companion.poll_provider_token(&token.id).await.unwrap().new.remove(0);
         assert_eq!(request.pin, PinCheck::LocalGate);
         let wrong = device.companion.answer_provider(&token.id, &request.request_id, approve(Some("1357"), None)).await;
-        assert!(matches!(wrong, Err(CompanionError::Push(PushError::Pin(PinGateError::WrongPin { attempts_left: 4 })))));
+        assert!(matches!(
+            wrong,
+            Err(CompanionError::Push(PushError::Pin(PinGateError::WrongPin { attempts_left: 4 })))
+        ));
         device.restart();
         // The count survived the restart; the request comes back with the next poll.
         let request = device.companion.poll_provider_token(&token.id).await.unwrap().new.remove(0);
         let wrong = device.companion.answer_provider(&token.id, &request.request_id, approve(Some("0000"), None)).await;
-        assert!(matches!(wrong, Err(CompanionError::Push(PushError::Pin(PinGateError::WrongPin { attempts_left: 3 })))));
+        assert!(matches!(
+            wrong,
+            Err(CompanionError::Push(PushError::Pin(PinGateError::WrongPin { attempts_left: 3 })))
+        ));
         assert_eq!(pi.status(&transaction).await, "pending", "a wrong local PIN sends nothing");
         let right = device.companion.answer_provider(&token.id, &request.request_id, approve(Some("2468"), None)).await;
         assert_eq!(right.unwrap(), ProviderOutcome::Approved);
@@ -630,7 +636,12 @@ mod inbox {
         let login = shown["attributes"]["value"].as_str().unwrap().to_owned();
         let (_, offline) = device.companion.tiqr_offline_response(&login, "2468").unwrap();
         let auth = nyckel_core::privacyidea::tiqr::parse_auth_code(&login).unwrap();
-        let form = [("sessionKey", auth.session_key.as_str()), ("userId", "x"), ("response", &offline), ("operation", "login")];
+        let form = [
+            ("sessionKey", auth.session_key.as_str()),
+            ("userId", "x"),
+            ("response", &offline),
+            ("operation", "login"),
+        ];
         let url = format!("{}/ttype/tiqr", pi.url);
         let answer = PiHttp::new().unwrap().post_form(&url, &form).await.unwrap();
         assert_eq!(String::from_utf8_lossy(&answer.body), "OK");

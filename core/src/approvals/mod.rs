@@ -24,8 +24,8 @@ use crate::vault::registrations::{Registration, RegistrationId, SeenBefore};
 
 pub use poller::{ApprovalListener, PollConfig, PollingHandle};
 pub use providers::{
-    InboxItem, PinCheck, Provider, ProviderAnswer, ProviderOutcome, ProviderPoll, ProviderRequest, ProviderTokenSummary,
-    LOCAL_GATE_NOTICE,
+    InboxItem, PinCheck, Provider, ProviderAnswer, ProviderOutcome, ProviderPoll, ProviderRequest,
+    ProviderTokenSummary, LOCAL_GATE_NOTICE,
 };
 pub use verify::{verify_challenge, ChallengeRejection};
 

@@ -19,8 +19,8 @@ use tokio::time::Instant;
 
 use super::providers::ProviderRequest;
 use super::{ChallengeRejection, PendingApproval};
-use crate::vault::provider_tokens::ProviderToken;
 use crate::companion::{Companion, CompanionError};
+use crate::vault::provider_tokens::ProviderToken;
 use crate::vault::registrations::RegistrationId;
 
 /// Receives what the polling task finds. Called from the task; keep the calls short.

@@ -114,7 +114,9 @@ impl InboxItem {
     /// The service it comes from, with the server host: what the list shows first.
     pub fn service(&self) -> String {
         match self {
-            InboxItem::Nyckel(pending) => format!("{} ({})", pending.display.context.service, pending.registration_name),
+            InboxItem::Nyckel(pending) => {
+                format!("{} ({})", pending.display.context.service, pending.registration_name)
+            }
             InboxItem::Provider(request) => format!("{} ({})", request.service, request.server_host),
         }
     }
@@ -416,7 +418,11 @@ impl Companion {
     /// The tiqr response to type when the phone cannot reach the server (offline login), for
     /// a scanned `tiqrauth://` code. Any PIN gives digits; only the server knows if they are
     /// right, and counts a wrong one.
-    pub fn tiqr_offline_response(&self, code: &str, pin: &str) -> Result<(ProviderTokenSummary, String), CompanionError> {
+    pub fn tiqr_offline_response(
+        &self,
+        code: &str,
+        pin: &str,
+    ) -> Result<(ProviderTokenSummary, String), CompanionError> {
         let auth = tiqr::parse_auth_code(code)?;
         let (id, token) = self.tiqr_token_for(&auth)?;
         let response = token.response(&auth, pin, self.now())?;
@@ -463,9 +469,11 @@ impl Companion {
         answer: ProviderAnswer,
     ) -> Result<ProviderOutcome, CompanionError> {
         let key = (token_id.to_owned(), request_id.to_owned());
-        let request = self.provider_pending_map().get(&key).cloned().ok_or_else(|| {
-            CompanionError::Push(PushError::UnknownChallenge { nonce: request_id.to_owned() })
-        })?;
+        let request = self
+            .provider_pending_map()
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| CompanionError::Push(PushError::UnknownChallenge { nonce: request_id.to_owned() }))?;
         let forget = || {
             self.provider_pending_map().remove(&key);
         };
@@ -495,8 +503,10 @@ impl Companion {
             }
             Provider::PrivacyIdea | Provider::Nyckel => {
                 let _guard = self.provider_lock.lock().await;
-                let record =
-                    self.vault.provider_token(token_id)?.ok_or_else(|| CompanionError::UnknownToken(token_id.to_owned()))?;
+                let record = self
+                    .vault
+                    .provider_token(token_id)?
+                    .ok_or_else(|| CompanionError::UnknownToken(token_id.to_owned()))?;
                 let ProviderToken::PrivacyideaPush { token, mut inbox, mut gate } = record else {
                     return Err(CompanionError::UnknownToken(token_id.to_owned()));
                 };
