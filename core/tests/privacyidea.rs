@@ -603,6 +603,12 @@ mod inbox {
         assert_eq!(pi.status(&transaction).await, "pending");
         let again = device.companion.answer_provider(&token.id, &request.request_id, approve(None, Some(&right))).await;
         assert!(again.is_err(), "the request left the inbox with the server's refusal");
+        // privacyIDEA still lists the challenge (a wrong number leaves it open there); only the
+        // phone's stored memory keeps it from being offered again after a restart.
+        device.restart();
+        let poll = device.companion.poll_provider_token(&token.id).await.unwrap();
+        assert!(poll.new.iter().all(|new| new.request_id != request.request_id), "{poll:?}");
+        assert!(device.provider_items().is_empty());
     }
 
     #[tokio::test]
