@@ -119,6 +119,29 @@ impl Nyckel {
         Ok(self.companion.tiqr_offline_response(&payload, &pin)?.1)
     }
 
+    /// Turns on biometric unlock of a privacyIDEA token's app PIN (a local gate), with the app
+    /// PIN once; the platform prompts. Then `answerRequest(…, ApproveWithBiometrics)` opens
+    /// the gate instead of the PIN. A wrong PIN is `WrongPin` and counts.
+    pub async fn enable_token_biometrics(&self, token_id: String, pin: String) -> Result<(), NyckelError> {
+        let companion = self.companion.clone();
+        let pin = zeroize::Zeroizing::new(pin);
+        let task = self.runtime()?.spawn_blocking(move || companion.enable_token_biometrics(&token_id, &pin));
+        match task.await {
+            Ok(result) => Ok(result?),
+            Err(error) => Err(NyckelError::Platform { reason: format!("background task failed: {error}") }),
+        }
+    }
+
+    /// Whether biometric unlock is on for a privacyIDEA token.
+    pub fn token_biometrics_enabled(&self, token_id: String) -> Result<bool, NyckelError> {
+        Ok(self.companion.token_biometrics_enabled(&token_id)?)
+    }
+
+    /// Turns biometric unlock off for a privacyIDEA token (the app PIN still works).
+    pub fn disable_token_biometrics(&self, token_id: String) -> Result<(), NyckelError> {
+        Ok(self.companion.disable_token_biometrics(&token_id)?)
+    }
+
     /// privacyIDEA's serial and creator of an account it enrolled, if recorded.
     pub fn account_origin(&self, id: u64) -> Result<Option<AccountOrigin>, NyckelError> {
         Ok(self
@@ -158,11 +181,7 @@ impl Nyckel {
         }
         let answer = match answer {
             RequestAnswer::Approve { pin, number } => ProviderAnswer::Approve { pin, choice: number },
-            RequestAnswer::ApproveWithBiometrics { .. } => {
-                return Err(NyckelError::BiometricUnavailable {
-                    reason: "biometric unlock of privacyIDEA and tiqr requests is not built; use the PIN".into(),
-                })
-            }
+            RequestAnswer::ApproveWithBiometrics { number } => ProviderAnswer::ApproveWithBiometrics { choice: number },
             RequestAnswer::Decline { reason } => ProviderAnswer::Decline { reason: reason.map(Into::into) },
             RequestAnswer::ReportFraud => {
                 ProviderAnswer::Decline { reason: Some(nyckel_core::privacyidea::DeclineReason::UnknownTrigger) }

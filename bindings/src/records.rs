@@ -377,7 +377,8 @@ pub enum RequestAnswer {
         /// The number.
         number: Option<String>,
     },
-    /// Approve with biometrics instead of the PIN (Nyckel registrations).
+    /// Approve with biometrics instead of the PIN (Nyckel registrations; privacyIDEA tokens whose
+    /// app PIN has biometric unlock on; not tiqr, whose PIN unmasks the secret).
     ApproveWithBiometrics {
         /// The number.
         number: Option<String>,

@@ -24,6 +24,7 @@ fn push_token(serial: &str) -> ProviderToken {
         },
         inbox: PushInbox::default(),
         gate: Some(LocalPinGate::new("2468").unwrap()),
+        biometric: None,
     }
 }
 
@@ -73,7 +74,7 @@ fn push_token_with_same_gate(vault: &Vault, id: &str) -> ProviderToken {
     let stored = vault.provider_token(id).unwrap().unwrap();
     let ProviderToken::PrivacyideaPush { gate, .. } = &stored else { panic!("not a push token") };
     let ProviderToken::PrivacyideaPush { token, inbox, .. } = push_token("PIPU0001") else { unreachable!() };
-    ProviderToken::PrivacyideaPush { token, inbox, gate: gate.clone() }
+    ProviderToken::PrivacyideaPush { token, inbox, gate: gate.clone(), biometric: None }
 }
 
 #[test]

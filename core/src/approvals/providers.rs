@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use crate::biometrics::BiometricError;
 use crate::companion::{Companion, CompanionError};
 use crate::device_keys::{RsaKeyStore, VaultRsaKeyStore, DEFAULT_RSA_BITS};
 use crate::privacyidea::push::{self, DEFAULT_CHALLENGE_LIFETIME};
@@ -18,7 +19,7 @@ use crate::privacyidea::{
     parse_push_code, DeclineReason, LocalPinGate, PinGateError, PushAnswer, PushDecision, PushError, PushOutcome,
     TiqrError,
 };
-use crate::vault::provider_tokens::{ProviderToken, PUSH_PREFIX, TIQR_PREFIX};
+use crate::vault::provider_tokens::{GateUnlock, ProviderToken, PUSH_PREFIX, TIQR_PREFIX};
 use crate::vault::registrations::host_of;
 
 use super::PendingApproval;
@@ -157,6 +158,12 @@ pub enum ProviderAnswer {
         /// The number matching option picked.
         choice: Option<String>,
     },
+    /// Approve with biometrics instead of the app PIN (a privacyIDEA token whose gate has
+    /// biometric unlock on, [`Companion::enable_token_biometrics`]).
+    ApproveWithBiometrics {
+        /// The number matching option picked.
+        choice: Option<String>,
+    },
     /// Decline, with a reason when the server takes one (tiqr has no decline on the wire:
     /// the request is dropped on the phone).
     Decline {
@@ -277,7 +284,7 @@ impl Companion {
         let keys = self.rsa_key_store();
         let alias = format!("pipush-{}-{}", code.serial, random_hex()?);
         let token = push::enroll(&self.pi_http, &code, keys.as_ref(), &alias, self.now()).await?;
-        let record = ProviderToken::PrivacyideaPush { token, inbox: Default::default(), gate };
+        let record = ProviderToken::PrivacyideaPush { token, inbox: Default::default(), gate, biometric: None };
         match self.vault.add_provider_token(&record) {
             Ok(id) => {
                 self.registrations_changed();
@@ -331,7 +338,7 @@ impl Companion {
     pub async fn poll_provider_token(&self, id: &str) -> Result<ProviderPoll, CompanionError> {
         let _guard = self.provider_lock.lock().await;
         let record = self.vault.provider_token(id)?.ok_or_else(|| CompanionError::UnknownToken(id.to_owned()))?;
-        let ProviderToken::PrivacyideaPush { token, mut inbox, gate } = record.clone() else {
+        let ProviderToken::PrivacyideaPush { token, mut inbox, gate, .. } = record.clone() else {
             return Ok(ProviderPoll::default());
         };
         let keys = self.rsa_key_store();
@@ -459,6 +466,82 @@ impl Companion {
         Ok(items)
     }
 
+    /// Turns on biometric unlock of a push token's local gate, with its app PIN once (checked
+    /// by the gate, counted like any try). A random marker is sealed under a new key of the
+    /// platform's biometric key store (which prompts) and stored with its SHA-256; from then
+    /// on [`ProviderAnswer::ApproveWithBiometrics`] opens the gate. Local, like the gate itself.
+    pub fn enable_token_biometrics(&self, token_id: &str, pin: &str) -> Result<(), CompanionError> {
+        let key = self.biometric_key()?;
+        let record =
+            self.vault.provider_token(token_id)?.ok_or_else(|| CompanionError::UnknownToken(token_id.to_owned()))?;
+        let ProviderToken::PrivacyideaPush { inbox, gate: Some(mut gate), .. } = record else {
+            return Err(BiometricError::NotAvailable {
+                reason: "only a privacyIDEA token with an app PIN has a gate to unlock".into(),
+            }
+            .into());
+        };
+        let checked = gate.check(pin);
+        self.store_push_state(token_id, &inbox, Some(&gate))?;
+        checked.map_err(PushError::from)?;
+        let alias = format!("nyckel-bio-{token_id}");
+        let mut marker = zeroize::Zeroizing::new([0u8; 32]);
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), marker.as_mut())
+            .map_err(|_| BiometricError::Failed { reason: "no randomness".into() })?;
+        key.create_key(alias.clone())?;
+        let sealed =
+            key.seal(alias.clone(), marker.to_vec(), gate_aad(token_id), "Turn on biometrics for this token".into())?;
+        let unlock = GateUnlock {
+            key_alias: alias,
+            sealed,
+            check: ring::digest::digest(&ring::digest::SHA256, marker.as_ref()).as_ref().to_vec(),
+        };
+        self.vault.update_provider_token::<CompanionError>(token_id, |record| {
+            if let ProviderToken::PrivacyideaPush { biometric, .. } = record {
+                *biometric = Some(unlock.clone());
+            }
+            Ok(true)
+        })?;
+        Ok(())
+    }
+
+    /// Whether biometric unlock is on for a push token.
+    pub fn token_biometrics_enabled(&self, token_id: &str) -> Result<bool, CompanionError> {
+        Ok(matches!(
+            self.vault.provider_token(token_id)?,
+            Some(ProviderToken::PrivacyideaPush { biometric: Some(_), .. })
+        ))
+    }
+
+    /// Turns biometric unlock off for a push token and deletes its biometric key.
+    pub fn disable_token_biometrics(&self, token_id: &str) -> Result<(), CompanionError> {
+        let mut removed = None;
+        self.vault.update_provider_token::<CompanionError>(token_id, |record| {
+            if let ProviderToken::PrivacyideaPush { biometric, .. } = record {
+                removed = biometric.take();
+            }
+            Ok(removed.is_some())
+        })?;
+        if let (Some(unlock), Ok(key)) = (removed, self.biometric_key()) {
+            key.delete_key(unlock.key_alias)?;
+        }
+        Ok(())
+    }
+
+    /// Opens the gate with the platform's prompt: the marker must come back and hash right.
+    fn open_gate_with_biometrics(&self, token_id: &str, unlock: &GateUnlock) -> Result<(), CompanionError> {
+        let key = self.biometric_key()?;
+        let marker = zeroize::Zeroizing::new(key.open(
+            unlock.key_alias.clone(),
+            unlock.sealed.clone(),
+            gate_aad(token_id),
+            "Approve the sign-in".into(),
+        )?);
+        if ring::digest::digest(&ring::digest::SHA256, &marker).as_ref() != unlock.check.as_slice() {
+            return Err(BiometricError::Tampered.into());
+        }
+        Ok(())
+    }
+
     /// Answers a privacyIDEA push or tiqr request from the inbox. The request stays in the
     /// inbox when the user may try again (wrong local PIN, wrong tiqr PIN, network failure)
     /// and leaves it once the answer is final.
@@ -486,7 +569,10 @@ impl Companion {
                         return Ok(ProviderOutcome::Dismissed);
                     }
                     ProviderAnswer::Approve { pin: Some(pin), .. } => pin,
-                    ProviderAnswer::Approve { pin: None, .. } => return Err(PushError::PinRequired.into()),
+                    // The tiqr PIN unmasks the secret: biometrics cannot stand in for it.
+                    ProviderAnswer::Approve { pin: None, .. } | ProviderAnswer::ApproveWithBiometrics { .. } => {
+                        return Err(PushError::PinRequired.into())
+                    }
                 };
                 let (_, token) = self.tiqr_token_for(&auth)?;
                 match tiqr::login(&self.pi_http, &token, &auth, &pin, self.now()).await {
@@ -507,12 +593,19 @@ impl Companion {
                     .vault
                     .provider_token(token_id)?
                     .ok_or_else(|| CompanionError::UnknownToken(token_id.to_owned()))?;
-                let ProviderToken::PrivacyideaPush { token, mut inbox, mut gate } = record else {
+                let ProviderToken::PrivacyideaPush { token, mut inbox, mut gate, biometric } = record else {
                     return Err(CompanionError::UnknownToken(token_id.to_owned()));
                 };
+                let mut unlocked = false;
                 let (push_answer, pin) = match answer {
                     ProviderAnswer::Approve { pin, choice } => {
                         (PushAnswer { decision: PushDecision::Accept, presence_answer: choice }, pin)
+                    }
+                    ProviderAnswer::ApproveWithBiometrics { choice } => {
+                        let unlock = biometric.as_ref().ok_or(BiometricError::NotEnabled)?;
+                        self.open_gate_with_biometrics(token_id, unlock)?;
+                        unlocked = true;
+                        (PushAnswer { decision: PushDecision::Accept, presence_answer: choice }, None)
                     }
                     // Declining needs no PIN: refusing must be effortless.
                     ProviderAnswer::Decline { reason } => {
@@ -520,15 +613,15 @@ impl Companion {
                     }
                 };
                 let is_accept = push_answer.decision == PushDecision::Accept;
-                let gate_arg = match (gate.as_mut(), pin.as_deref(), is_accept) {
+                let gate_arg = match (gate.as_mut(), pin.as_deref(), is_accept && !unlocked) {
                     (Some(gate), Some(pin), true) => Some((gate, pin)),
                     (Some(_), None, true) => return Err(PushError::PinRequired.into()),
                     _ => None,
                 };
-                // A gated token whose decline skips the gate: the token's own flag must not
-                // demand it either.
+                // A decline, or biometrics, pass the gate: the token's own flag must not
+                // demand the PIN either.
                 let mut answering = token.clone();
-                if !is_accept {
+                if !is_accept || unlocked {
                     answering.app_pin = false;
                 }
                 let keys = self.rsa_key_store();
@@ -578,4 +671,9 @@ impl Companion {
         // Single inserts and removes: a panic elsewhere cannot leave the map inconsistent.
         self.provider_pending.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// Associated data of a token's biometric marker: a marker sealed for another token does not open.
+fn gate_aad(token_id: &str) -> Vec<u8> {
+    [b"nyckel-token-gate/".as_slice(), token_id.as_bytes()].concat()
 }

@@ -32,6 +32,9 @@ pub enum ProviderToken {
         inbox: PushInbox,
         /// The local app-PIN gate, when the server's policy asks for one or the user set one.
         gate: Option<LocalPinGate>,
+        /// Biometric unlock of the gate, when the user enabled it (absent from older records).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        biometric: Option<GateUnlock>,
     },
     /// A tiqr token.
     Tiqr {
@@ -51,6 +54,25 @@ impl ProviderToken {
             }
             ProviderToken::Tiqr { token } => format!("{TIQR_PREFIX}{}", token.account()),
         }
+    }
+}
+
+/// Biometric unlock of a push token's local gate: a random marker sealed by the platform's
+/// biometric key (which prompts), and its SHA-256, so only the sealed marker opens the gate.
+/// Like the PIN gate it is local: privacyIDEA never sees it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateUnlock {
+    /// Alias of the key in the platform's biometric key store.
+    pub key_alias: String,
+    /// The platform's ciphertext of the marker, bound to the token id.
+    pub sealed: Vec<u8>,
+    /// SHA-256 of the marker.
+    pub check: Vec<u8>,
+}
+
+impl std::fmt::Debug for GateUnlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "GateUnlock({:?}, <{} bytes>)", self.key_alias, self.sealed.len())
     }
 }
 

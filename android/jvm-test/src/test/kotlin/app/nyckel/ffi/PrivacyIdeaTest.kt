@@ -3,6 +3,7 @@ package app.nyckel.ffi
 import java.util.concurrent.TimeUnit
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
 import kotlin.test.assertNotNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
@@ -89,6 +90,28 @@ class PrivacyIdeaTest {
         assertEquals("pending", pi.status(gatedTransaction))
         assertEquals(ChallengeOutcome.APPROVED, runBlocking { phone.approve(gatedRequest.registrationId, gatedRequest.challengeId, "2468", null) })
         assertEquals("accept", pi.status(gatedTransaction))
+
+        // Biometrics instead of the app PIN: off until enabled with the PIN, then the prompt opens the gate.
+        val biometricKey = SoftwareBiometricKey()
+        phone.setBiometricKey(biometricKey)
+        val (secondTransaction, _) = pi.trigger("erin", gated)
+        val second = runBlocking { phone.pollTokens() }.single { it.registrationId == token.id }
+        assertFailsWith<NyckelException.BiometricUnavailable> {
+            runBlocking { phone.answerRequest(second.registrationId, second.challengeId, RequestAnswer.ApproveWithBiometrics(null)) }
+        }
+        assertFailsWith<NyckelException.WrongPin> { runBlocking { phone.enableTokenBiometrics(token.id, "0000") } }
+        assertFalse(phone.tokenBiometricsEnabled(token.id))
+        runBlocking { phone.enableTokenBiometrics(token.id, "2468") }
+        assertTrue(phone.tokenBiometricsEnabled(token.id))
+        biometricKey.prompt = SoftwareBiometricKey.Prompt.CANCEL
+        assertFailsWith<NyckelException.BiometricCancelled> {
+            runBlocking { phone.answerRequest(second.registrationId, second.challengeId, RequestAnswer.ApproveWithBiometrics(null)) }
+        }
+        assertEquals("pending", pi.status(secondTransaction))
+        biometricKey.prompt = SoftwareBiometricKey.Prompt.SUCCEED
+        val viaBiometrics = runBlocking { phone.answerRequest(second.registrationId, second.challengeId, RequestAnswer.ApproveWithBiometrics(null)) }
+        assertEquals(ChallengeOutcome.APPROVED, viaBiometrics.outcome)
+        assertEquals("accept", pi.status(secondTransaction))
     }
 
     @Test
