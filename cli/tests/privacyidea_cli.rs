@@ -63,6 +63,16 @@ impl Pi {
         response.unwrap().json().await.unwrap()
     }
 
+    /// The PNG of a `data:image/png;base64,…` image privacyIDEA sends, written to a file.
+    fn png(&self, data_url: &str, name: &str) -> String {
+        use base64::Engine as _;
+        let encoded =
+            data_url.strip_prefix("data:image/png;base64,").unwrap_or_else(|| panic!("not a PNG: {data_url:.40}"));
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap();
+        path.to_str().unwrap().to_owned()
+    }
+
     /// A token's enrollment: (serial, QR content at `key`).
     async fn init(&self, kind: &str, user: &str, key: &str) -> (String, String) {
         let mut form = vec![("type", kind), ("user", user), ("realm", "realm1")];
@@ -224,4 +234,26 @@ async fn privacyidea_hotp_and_totp_import_with_serial_and_log_in() {
         let body = pi.post("/validate/check", &[("serial", &serial), ("pass", code)]).await;
         assert_eq!(body["result"]["authentication"], "ACCEPT", "{kind}: {body}");
     }
+}
+
+/// The QR images privacyIDEA itself draws: `register --qr` for a push token, `approve --qr`
+/// for a tiqr login.
+#[tokio::test]
+async fn register_and_approve_from_privacyideas_own_qr_images() {
+    let Some(pi) = Pi::connect().await else { return };
+    let body = pi.post("/token/init", &[("type", "push"), ("genkey", "1"), ("user", "bob"), ("realm", "realm1")]).await;
+    let serial = body["detail"]["serial"].as_str().unwrap().to_owned();
+    let image = pi.png(body["detail"]["pushurl"]["img"].as_str().unwrap(), "push.png");
+    let out = pi.ok(&["register", "--qr", &image], &[]).await;
+    assert!(out.contains(&format!("registered privacyIDEA push token pipush:{serial}@")), "{out}");
+
+    let body = pi.post("/token/init", &[("type", "tiqr"), ("user", "frank"), ("realm", "realm1")]).await;
+    let serial = body["detail"]["serial"].as_str().unwrap().to_owned();
+    let image = pi.png(body["detail"]["tiqrenroll"]["img"].as_str().unwrap(), "tiqr.png");
+    pi.ok(&["register", "--qr", &image], &[("NYCKEL_PIN", "2468")]).await;
+    let (transaction, shown) = pi.trigger("frank", &serial).await;
+    let image = pi.png(shown["attributes"]["img"].as_str().unwrap(), "login.png");
+    let out = pi.ok(&["approve", "--qr", &image], &[("NYCKEL_PIN", "2468")]).await;
+    assert!(out.contains("Provider:    tiqr") && out.trim_end().ends_with("approved"), "{out}");
+    assert_eq!(pi.status(&transaction).await, "accept");
 }
