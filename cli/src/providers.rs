@@ -28,7 +28,8 @@ pub enum CodeKind {
 
 /// The kind of a code by its scheme (case-insensitive), or `None`.
 pub fn code_kind(text: &str) -> Option<CodeKind> {
-    let lower = text.trim().get(..20.min(text.trim().len()))?.to_ascii_lowercase();
+    // By characters, so a label with non-ASCII letters near the start cannot split one.
+    let lower: String = text.trim().chars().take(20).collect::<String>().to_ascii_lowercase();
     if lower.starts_with("nyckel://") {
         Some(CodeKind::Nyckel)
     } else if lower.starts_with("otpauth://pipush/") || lower.starts_with("pia://") {
@@ -217,5 +218,22 @@ pub fn decline_reason(name: Option<&str>) -> Result<Option<DeclineReason>, CliEr
         Some("unknown-trigger" | "unknown_trigger") => Ok(Some(DeclineReason::UnknownTrigger)),
         Some("cancelled") => Ok(Some(DeclineReason::Cancelled)),
         Some(other) => Err(CliError::Input(format!("unknown decline reason {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_told_apart_by_scheme() {
+        assert_eq!(code_kind("nyckel://enroll?x"), Some(CodeKind::Nyckel));
+        assert_eq!(code_kind("OTPAUTH://pipush/PIPU1?url=x"), Some(CodeKind::PrivacyideaPush));
+        assert_eq!(code_kind("pia://pipush/PIPU1?url=x"), Some(CodeKind::PrivacyideaPush));
+        assert_eq!(code_kind("tiqrenroll://http://x"), Some(CodeKind::TiqrEnroll));
+        assert_eq!(code_kind(" tiqrauth://u@s/1/2/n"), Some(CodeKind::TiqrAuth));
+        assert_eq!(code_kind("otpauth://totp/Bäckerei-Ölgärten?secret=AA"), Some(CodeKind::Otpauth));
+        assert_eq!(code_kind("https://example.org"), None);
+        assert_eq!(code_kind(""), None);
     }
 }
