@@ -177,7 +177,7 @@ pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> R
     enroll_device(app, &entry, record, now, ip, Enroll::Register { request: req, detail, challenge: None }).await
 }
 
-/// What [`enroll_device`]'s check decided.
+/// What the checks before [`enroll_device`] decided.
 pub(crate) enum Enroll {
     /// Register the device of this verified request, audited with `detail` (and the approval
     /// challenge, if any).
