@@ -40,7 +40,7 @@ impl Setup {
         nyckel_server::secrets::Kek::create_file(&kek_file, &data).unwrap();
         let config =
             nyckel_server::ServerConfig { kek_file: Some(kek_file), ..nyckel_server::ServerConfig::new(&data) };
-        let server = nyckel_server::Server::open(listener, config).unwrap();
+        let server = nyckel_server::Server::open(listener, config).await.unwrap();
         let url = format!("http://{}", server.local_addr().unwrap());
         let app = server.app();
         let server = tokio::spawn(async move {

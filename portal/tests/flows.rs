@@ -66,7 +66,7 @@ impl Harness {
         let unlimited = nyckel_server::limits::Rate { per_second: 1_000_000, burst: 1_000_000 };
         config.limits = nyckel_server::limits::Limits { per_key: unlimited, per_address: unlimited };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = nyckel_server::Server::open(listener, config).unwrap();
+        let server = nyckel_server::Server::open(listener, config).await.unwrap();
         let server_url = format!("http://{}", server.local_addr().unwrap());
         let server_task = tokio::spawn(async move {
             let _ = server.run().await;

@@ -22,71 +22,99 @@ fn open(dir: &Path) -> Result<SledStore, ServerError> {
     Ok(SledStore::open(dir)?)
 }
 
+/// Runs one command's store work to its end. These commands are synchronous for their callers
+/// (the binary, and tests that run them inside their own tokio runtime), while the store is
+/// async: the future runs on a small current-thread runtime of its own, on a thread of its
+/// own, because a runtime cannot be started on a thread that already runs one.
+fn block_on<T: Send>(work: impl std::future::Future<Output = Result<T, ServerError>> + Send) -> Result<T, ServerError> {
+    std::thread::scope(|scope| {
+        let runner = scope.spawn(|| {
+            tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(ServerError::Io)?.block_on(work)
+        });
+        runner.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// Adds a tenant (an organisation; `display_name` is what phones show). Needs the server stopped.
 pub fn add_tenant(dir: &Path, name: &str, display_name: &str) -> Result<Tenant, ServerError> {
     let store = open(dir)?;
-    let tenant = tenants::add(&store, name, display_name, SystemClock.now())?;
-    store.flush_blocking()?;
-    Ok(tenant)
+    block_on(async {
+        let tenant = tenants::add(&store, name, display_name, SystemClock.now()).await?;
+        store.flush().await?;
+        Ok(tenant)
+    })
 }
 
 /// Every tenant. Needs the server stopped.
 pub fn list_tenants(dir: &Path) -> Result<Vec<Tenant>, ServerError> {
-    Ok(tenants::list(&open(dir)?)?)
+    let store = open(dir)?;
+    block_on(async { Ok(tenants::list(&store).await?) })
 }
 
 /// Adds a user to a tenant (Argon2id hash, password policy enforced). Needs the server stopped.
 pub fn add_user(dir: &Path, tenant: &str, name: &str, password: &str) -> Result<UserRecord, ServerError> {
     let store = open(dir)?;
     let now = SystemClock.now();
-    let record = users::add(&store, tenant, name, password, now)?;
-    store.flush_blocking()?;
-    Ok(record)
+    block_on(async {
+        let record = users::add(&store, tenant, name, password, now).await?;
+        store.flush().await?;
+        Ok(record)
+    })
 }
 
 /// Adds users of one tenant sharing one precomputed Argon2id hash (benchmarks, bulk import).
 pub fn add_users_with_hash(dir: &Path, tenant: &str, names: &[String], password_hash: &str) -> Result<(), ServerError> {
     let store = open(dir)?;
     let now = SystemClock.now();
-    for name in names {
-        users::add_with_hash(&store, tenant, name, password_hash.to_owned(), now)?;
-    }
-    store.flush_blocking()?;
-    Ok(())
+    block_on(async {
+        for name in names {
+            users::add_with_hash(&store, tenant, name, password_hash.to_owned(), now).await?;
+        }
+        store.flush().await?;
+        Ok(())
+    })
 }
 
 /// Every user of a tenant. Needs the server stopped.
 pub fn list_users(dir: &Path, tenant: &str) -> Result<Vec<UserRecord>, ServerError> {
-    Ok(users::list(&open(dir)?, tenant)?)
+    let store = open(dir)?;
+    block_on(async { Ok(users::list(&store, tenant).await?) })
 }
 
 /// Disables a user. Needs the server stopped.
 pub fn disable_user(dir: &Path, tenant: &str, name: &str) -> Result<(), ServerError> {
     let store = open(dir)?;
-    users::disable(&store, tenant, name)?;
-    store.flush_blocking()?;
-    Ok(())
+    block_on(async {
+        users::disable(&store, tenant, name).await?;
+        store.flush().await?;
+        Ok(())
+    })
 }
 
 /// Adds a relying party to a tenant and returns its API key. Needs the server stopped.
 pub fn add_relying_party(dir: &Path, tenant: &str, name: &str) -> Result<Zeroizing<String>, ServerError> {
     let store = open(dir)?;
-    let key = relying_parties::add(&store, tenant, name, SystemClock.now())?;
-    store.flush_blocking()?;
-    Ok(Zeroizing::new(key))
+    block_on(async {
+        let key = Zeroizing::new(relying_parties::add(&store, tenant, name, SystemClock.now()).await?);
+        store.flush().await?;
+        Ok(key)
+    })
 }
 
 /// Adds an administrator of one tenant and returns their token. Needs the server stopped.
 pub fn add_tenant_admin(dir: &Path, tenant: &str, name: &str) -> Result<Zeroizing<String>, ServerError> {
     let store = open(dir)?;
-    let token = admins::add(&store, tenant, name)?;
-    store.flush_blocking()?;
-    Ok(Zeroizing::new(token))
+    block_on(async {
+        let token = Zeroizing::new(admins::add(&store, tenant, name).await?);
+        store.flush().await?;
+        Ok(token)
+    })
 }
 
 /// Every relying party. Needs the server stopped.
 pub fn list_relying_parties(dir: &Path) -> Result<Vec<RelyingParty>, ServerError> {
-    Ok(relying_parties::list(&open(dir)?)?)
+    let store = open(dir)?;
+    block_on(async { Ok(relying_parties::list(&store).await?) })
 }
 
 /// The global admin token, created with the other secrets on first use (works while the
@@ -111,7 +139,7 @@ pub fn rotate_signing_key(dir: &Path, kek: &Kek) -> Result<RotationStatement, Se
         )),
         SystemClock.now(),
     )?;
-    store.flush_blocking()?;
+    store.flush_sync()?;
     Ok(statement)
 }
 

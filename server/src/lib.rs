@@ -142,7 +142,7 @@ pub struct Server {
 
 impl Server {
     /// Opens the data directory (creating the signing key on first start) for `listener`.
-    pub fn open(listener: tokio::net::TcpListener, config: ServerConfig) -> Result<Self, ServerError> {
+    pub async fn open(listener: tokio::net::TcpListener, config: ServerConfig) -> Result<Self, ServerError> {
         let addr: SocketAddr = listener.local_addr()?;
         let mut local = addr;
         if local.ip().is_unspecified() {
@@ -154,8 +154,8 @@ impl Server {
         // The storage engine is chosen here, above the rules: sled in the data directory.
         let sled = store::SledStore::open(&config.data_dir)?;
         let audit_store = sled.clone();
-        let app =
-            app::App::open(&config, url, Arc::new(sled.clone()), move |key| audit::Audit::open(audit_store, key))?;
+        let app = app::App::open(&config, url, Arc::new(sled.clone()), move |key| audit::Audit::open(audit_store, key))
+            .await?;
         Ok(Self { app, sled, listener, limits: config.limits, trusted: config.trusted_proxies })
     }
 
@@ -192,5 +192,5 @@ impl Server {
 
 /// Opens the data directory and serves on `listener`.
 pub async fn serve(listener: tokio::net::TcpListener, config: ServerConfig) -> Result<(), ServerError> {
-    Server::open(listener, config)?.run().await
+    Server::open(listener, config).await?.run().await
 }

@@ -207,7 +207,7 @@ fn serve(config: ServerConfig, listen: &str) -> Result<(), CliError> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|source| CliError::Bind { addr: listen.to_owned(), source })?;
-        let server = nyckel_server::Server::open(listener, config)?;
+        let server = nyckel_server::Server::open(listener, config).await?;
         let addr = server.local_addr()?;
         let mut out = std::io::stdout().lock();
         // Tests and scripts wait for exactly this line; a closed stdout must not stop the server.

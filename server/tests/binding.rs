@@ -95,7 +95,7 @@ async fn a_relay_that_rewrites_the_url_gets_neither_s_nor_a_registration() {
     assert_eq!(status["state"], "pending");
     // Refused completions are audited in aggregate, written when the window ends.
     h.clock.advance(61);
-    nyckel_server::service::housekeeping::run_once(&h.app);
+    nyckel_server::service::housekeeping::run_once(&h.app).await;
     assert!(h.audit_kinds().await.iter().any(|k| k == "enrollment_failed"));
     let phone = h.complete(&started.qr).await;
     assert_eq!(phone.signed(&h, "GET", "/v1/device", None).await.0, 200);

@@ -262,7 +262,7 @@ async fn knowing_the_user_name_is_not_enough() {
 async fn another_tenants_devices_are_out_of_reach() {
     let h = Harness::start(&["alice"]).await;
     let old = h.enroll("alice").await;
-    let other_rp = h.other_tenant("globex", &["alice"]);
+    let other_rp = h.other_tenant("globex", &["alice"]).await;
     let (status, body) = h
         .rp_as(&other_rp, "POST", "/v1/enrollments", Some(json!({"user": "alice", "device_name": "Globex phone"})))
         .await;

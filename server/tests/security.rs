@@ -116,7 +116,7 @@ async fn poll_requests_are_refused_outside_the_window_with_a_bad_signature_or_re
     // anyone can send naming any device — one summary when the window ends.
     assert_eq!(h.audit_kinds().await.iter().filter(|k| *k == "signature_rejected").count(), 1);
     h.clock.advance(61);
-    nyckel_server::service::housekeeping::run_once(&h.app);
+    nyckel_server::service::housekeeping::run_once(&h.app).await;
     assert_eq!(h.audit_kinds().await.iter().filter(|k| *k == "signature_rejected").count(), 2);
 }
 
@@ -154,7 +154,7 @@ async fn relying_parties_and_admins_must_authenticate_and_stay_in_their_lane() {
     }
     // Another relying party, even of the same tenant, cannot see this one's challenge: to it,
     // the challenge does not exist.
-    let other_key = nyckel_server::relying_parties::add(&*h.app.store, common::TENANT, "other", h.now()).unwrap();
+    let other_key = nyckel_server::relying_parties::add(&*h.app.store, common::TENANT, "other", h.now()).await.unwrap();
     let resp = h.http.get(h.url(&format!("/v1/challenges/{id}?wait=0"))).bearer_auth(other_key).send().await.unwrap();
     assert_eq!(resp.status(), 404);
     // Audit paging.
@@ -168,7 +168,7 @@ async fn relying_parties_and_admins_must_authenticate_and_stay_in_their_lane() {
     // the window ends (here by housekeeping after the clock moves on).
     assert!(!second["events"].as_array().unwrap().iter().any(|e| e["kind"] == "authentication_failed"));
     h.clock.advance(61);
-    nyckel_server::service::housekeeping::run_once(&h.app);
+    nyckel_server::service::housekeeping::run_once(&h.app).await;
     let (_, all) = h.admin("GET", "/v1/admin/audit?limit=500").await;
     let summaries: Vec<_> =
         all["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "authentication_failed").collect();
@@ -261,7 +261,7 @@ async fn parallel_wrong_one_time_passwords_cannot_pass_the_user_limit() {
         codes.push(code);
     }
     assert_eq!(codes.iter().filter(|c| *c == "wrong_pin").count(), 4, "{codes:?}");
-    let alice = nyckel_server::users::get(&*h.app.store, common::TENANT, "alice").unwrap().unwrap();
+    let alice = nyckel_server::users::get(&*h.app.store, common::TENANT, "alice").await.unwrap().unwrap();
     assert_eq!(alice.otp_failures, 5);
     let kinds = h.audit_kinds().await;
     assert_eq!(kinds.iter().filter(|k| *k == "pin_failed").count(), 5, "{kinds:?}");
@@ -280,11 +280,13 @@ async fn pin_verdicts_are_atomic_per_device() {
     let h = Harness::start(&["alice"]).await;
     let phone = h.enroll("alice").await;
     let device = h.app.devices.get(&phone.device_id).unwrap();
+    // Each thread drives its judgement to its end on the test's runtime.
+    let runtime = tokio::runtime::Handle::current();
     let verdicts: Vec<PinVerdict> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..20)
             .map(|_| {
-                let (device, app) = (&device, &h.app);
-                scope.spawn(move || judge(app, device, 0, |_| false).unwrap())
+                let (device, app, runtime) = (&device, &h.app, &runtime);
+                scope.spawn(move || runtime.block_on(judge(app, device, 0, |_| false)).unwrap())
             })
             .collect();
         handles.into_iter().map(|t| t.join().unwrap()).collect()
@@ -292,7 +294,7 @@ async fn pin_verdicts_are_atomic_per_device() {
     let wrong = verdicts.iter().filter(|v| matches!(v, PinVerdict::Wrong { .. })).count();
     let blocked = verdicts.iter().filter(|v| **v == PinVerdict::Blocked).count();
     assert_eq!((wrong, blocked), (5, 15));
-    let right = judge(&h.app, &device, 0, |_| true).unwrap();
+    let right = judge(&h.app, &device, 0, |_| true).await.unwrap();
     assert_eq!(right, PinVerdict::Blocked);
     let record = device.record();
     assert_eq!((record.pin_failures, record.blocked), (5, true));

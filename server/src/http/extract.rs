@@ -51,7 +51,7 @@ impl FromRequestParts<Arc<App>> for Rp {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
         if let Some(key) = bearer(&parts.headers) {
-            if let Some(rp) = relying_parties::authenticate(&*app.store, key)? {
+            if let Some(rp) = relying_parties::authenticate(&*app.store, key).await? {
                 return Ok(Rp(rp));
             }
         }
@@ -75,7 +75,7 @@ impl FromRequestParts<Arc<App>> for Admin {
             if constant_time_eq(&sha256(token.as_bytes()), &app.admin_token_hash) {
                 return Ok(Admin(AdminScope::global()));
             }
-            if let Some(scope) = admins::authenticate(&*app.store, token)? {
+            if let Some(scope) = admins::authenticate(&*app.store, token).await? {
                 return Ok(Admin(scope));
             }
         }
@@ -134,7 +134,8 @@ impl FromRequest<Arc<App>> for Signed {
         let body = read_body(req).await?;
         let parts = SignedParts { method: &method, path_and_query: &target, body: &body, ip: ip.as_deref() };
         let device =
-            authenticate(app, |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned), &parts)?;
+            authenticate(app, |name| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned), &parts)
+                .await?;
         Ok(Signed { device, body, ip })
     }
 }

@@ -157,7 +157,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     if app.shutting_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    match crate::service::tenants::list(&*app.store) {
+    match crate::service::tenants::list(&*app.store).await {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => {
             tracing::error!("readiness: the store failed: {e}");
@@ -228,7 +228,7 @@ async fn start_enrollment(
     ClientIp(ip): ClientIp,
     JsonBody(req): JsonBody<StartEnrollment>,
 ) -> Api<EnrollmentStarted> {
-    Ok(Json(enrollments::start(&app, &rp, req, ip.as_deref())?))
+    Ok(Json(enrollments::start(&app, &rp, req, ip.as_deref()).await?))
 }
 
 async fn enrollment_status(
@@ -245,7 +245,7 @@ async fn enrollment_png(
     Rp(rp): Rp,
     ApiPath(id): ApiPath<EnrollmentId>,
 ) -> Result<Response, ApiError> {
-    let uri = enrollments::qr_uri(&app, &rp, &id)?;
+    let uri = enrollments::qr_uri(&app, &rp, &id).await?;
     let png = qr_image::png(&uri).map_err(|e| ApiError::internal(&e))?;
     Ok(([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "no-store")], png).into_response())
 }
@@ -255,7 +255,7 @@ async fn enrollment_svg(
     Rp(rp): Rp,
     ApiPath(id): ApiPath<EnrollmentId>,
 ) -> Result<Response, ApiError> {
-    let uri = enrollments::qr_uri(&app, &rp, &id)?;
+    let uri = enrollments::qr_uri(&app, &rp, &id).await?;
     let svg = qr_image::svg(&uri).map_err(|e| ApiError::internal(&e))?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "no-store")], svg).into_response())
 }
@@ -266,7 +266,7 @@ async fn create_push(
     ClientIp(ip): ClientIp,
     JsonBody(req): JsonBody<CreatePushChallenge>,
 ) -> Api<PushChallengeCreated> {
-    Ok(Json(challenges::create_push(&app, &rp, req, ip.as_deref())?))
+    Ok(Json(challenges::create_push(&app, &rp, req, ip.as_deref()).await?))
 }
 
 async fn create_qr(
@@ -275,7 +275,7 @@ async fn create_qr(
     ClientIp(ip): ClientIp,
     JsonBody(req): JsonBody<CreateQrChallenge>,
 ) -> Api<QrChallengeCreated> {
-    Ok(Json(challenges::create_qr(&app, &rp, req, ip.as_deref())?))
+    Ok(Json(challenges::create_qr(&app, &rp, req, ip.as_deref()).await?))
 }
 
 async fn challenge_status(
@@ -298,7 +298,7 @@ async fn verify_otp(
 }
 
 async fn user_devices(State(app): State<Arc<App>>, Rp(rp): Rp, ApiPath(user): ApiPath<String>) -> Api<DeviceList> {
-    Ok(Json(admin::user_devices(&app, &rp, &user)?))
+    Ok(Json(admin::user_devices(&app, &rp, &user).await?))
 }
 
 async fn remove_user_device(

@@ -19,7 +19,7 @@ use crate::service::new_device;
 
 pub(super) async fn start(State(app): State<Arc<App>>, signed: Signed) -> Result<Json<EnrollmentStarted>, ApiError> {
     let body: StartDeviceEnrollment = decode(&signed.body)?;
-    Ok(Json(new_device::start(&app, &signed.device, body, signed.ip.as_deref())?))
+    Ok(Json(new_device::start(&app, &signed.device, body, signed.ip.as_deref()).await?))
 }
 
 pub(super) async fn request_approval(

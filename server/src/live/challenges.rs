@@ -18,6 +18,9 @@ const KEEP_CLOSED: u64 = 600;
 /// A challenge in memory.
 pub struct ChallengeEntry {
     record: Mutex<ChallengeRecord>,
+    /// Held across each store update of the record, so this process's copy follows the
+    /// store's order of writes (an async lock: the update is awaited under it).
+    writing: tokio::sync::Mutex<()>,
     state: watch::Sender<ChallengeState>,
     /// When this process made or loaded it (delivery latency).
     since: std::time::Instant,
@@ -27,7 +30,12 @@ impl ChallengeEntry {
     /// An entry for a stored record.
     pub fn new(record: ChallengeRecord) -> Arc<Self> {
         let state = watch::channel(record.state).0;
-        Arc::new(Self { record: Mutex::new(record), state, since: std::time::Instant::now() })
+        Arc::new(Self {
+            record: Mutex::new(record),
+            writing: tokio::sync::Mutex::new(()),
+            state,
+            since: std::time::Instant::now(),
+        })
     }
 
     /// How long ago this process made (or loaded) it.
@@ -67,25 +75,26 @@ impl ChallengeEntry {
     /// Changes the challenge in the store, atomically ([`crate::store::Records::update`]),
     /// keeps the result as this entry's copy and wakes the watchers when the state moved.
     /// `change` may run more than once; the value of the run that took effect is returned.
-    fn change<R>(
+    async fn change<R: Send>(
         &self,
         store: &dyn Store,
-        mut change: impl FnMut(&mut ChallengeRecord) -> (Change, R),
+        mut change: impl FnMut(&mut ChallengeRecord) -> (Change, R) + Send,
     ) -> Result<(ChallengeRecord, R), StoreError> {
-        // The entry's lock is held across the store's atomic update so this process's copy
+        // One writer at a time across the store's atomic update, so this process's copy
         // follows the store's order of writes.
-        let mut copy = lock(&self.record);
-        let key = copy.id.as_str().as_bytes().to_vec();
-        let (stored, value) = match update_with(store.challenges(), &key, &mut change)? {
+        let _writing = self.writing.lock().await;
+        let key = self.record().id.as_str().as_bytes().to_vec();
+        let (stored, value) = match update_with(store.challenges(), &key, &mut change).await? {
             Some(done) => done,
             None => {
                 // Stored before it was ever in memory, so this is a store that lost it: write it back.
-                let mut record = copy.clone();
+                let mut record = self.record();
                 let (_, value) = change(&mut record);
-                store.challenges().put(&key, &record)?;
+                store.challenges().put(&key, &record).await?;
                 (record, value)
             }
         };
+        let mut copy = lock(&self.record);
         let moved = stored.state != copy.state;
         *copy = stored.clone();
         drop(copy);
@@ -97,26 +106,28 @@ impl ChallengeEntry {
 
     /// Moves `pending` to `state`, once, as one atomic store update; refuses when it is no
     /// longer pending (409) or has expired (410, and the challenge becomes expired).
-    pub fn decide(
+    pub async fn decide(
         &self,
         store: &dyn Store,
         state: ChallengeState,
         device: Option<&DeviceId>,
         now: u64,
     ) -> Result<Result<ChallengeRecord, Decided>, StoreError> {
-        let (record, outcome) = self.change(store, |r| {
-            if r.state != ChallengeState::Pending {
-                return (Change::Keep, Some(Decided::AlreadyFinal(r.state)));
-            }
-            if now >= r.expires_at {
-                r.state = ChallengeState::Expired;
-                return (Change::Write, Some(Decided::JustExpired(Box::new(r.clone()))));
-            }
-            r.state = state;
-            r.device_id = device.cloned();
-            r.answered_at = Some(now);
-            (Change::Write, None)
-        })?;
+        let (record, outcome) = self
+            .change(store, |r| {
+                if r.state != ChallengeState::Pending {
+                    return (Change::Keep, Some(Decided::AlreadyFinal(r.state)));
+                }
+                if now >= r.expires_at {
+                    r.state = ChallengeState::Expired;
+                    return (Change::Write, Some(Decided::JustExpired(Box::new(r.clone()))));
+                }
+                r.state = state;
+                r.device_id = device.cloned();
+                r.answered_at = Some(now);
+                (Change::Write, None)
+            })
+            .await?;
         Ok(match outcome {
             Some(refused) => Err(refused),
             None => Ok(record),
@@ -125,7 +136,7 @@ impl ChallengeEntry {
 
     /// The state at `now`; an overdue pending challenge becomes `expired` (stored) and its
     /// record is returned for the caller to audit.
-    pub fn expire_if_due(
+    pub async fn expire_if_due(
         &self,
         store: &dyn Store,
         now: u64,
@@ -136,23 +147,27 @@ impl ChallengeEntry {
                 return Ok((r.state, None));
             }
         }
-        let (record, expired_now) = self.change(store, |r| {
-            if r.state != ChallengeState::Pending || now < r.expires_at {
-                return (Change::Keep, false);
-            }
-            r.state = ChallengeState::Expired;
-            (Change::Write, true)
-        })?;
+        let (record, expired_now) = self
+            .change(store, |r| {
+                if r.state != ChallengeState::Pending || now < r.expires_at {
+                    return (Change::Keep, false);
+                }
+                r.state = ChallengeState::Expired;
+                (Change::Write, true)
+            })
+            .await?;
         let state = record.state;
         Ok((state, expired_now.then_some(record)))
     }
 
     /// Counts one wrong one-time password on the challenge; returns the count.
-    pub fn count_otp_attempt(&self, store: &dyn Store) -> Result<u32, StoreError> {
-        let (record, ()) = self.change(store, |r| {
-            r.otp_attempts = r.otp_attempts.saturating_add(1);
-            (Change::Write, ())
-        })?;
+    pub async fn count_otp_attempt(&self, store: &dyn Store) -> Result<u32, StoreError> {
+        let (record, ()) = self
+            .change(store, |r| {
+                r.otp_attempts = r.otp_attempts.saturating_add(1);
+                (Change::Write, ())
+            })
+            .await?;
         Ok(record.otp_attempts)
     }
 
@@ -193,11 +208,11 @@ impl ChallengeRegistry {
     }
 
     /// A challenge, from memory or the store.
-    pub fn get(&self, store: &dyn Store, id: &ChallengeId) -> Result<Option<Arc<ChallengeEntry>>, StoreError> {
-        if let Some(entry) = lock(&self.map).get(id) {
-            return Ok(Some(entry.clone()));
+    pub async fn get(&self, store: &dyn Store, id: &ChallengeId) -> Result<Option<Arc<ChallengeEntry>>, StoreError> {
+        if let Some(entry) = lock(&self.map).get(id).cloned() {
+            return Ok(Some(entry));
         }
-        let Some(record) = store.challenges().get(id.as_str().as_bytes())? else {
+        let Some(record) = store.challenges().get(id.as_str().as_bytes()).await? else {
             return Ok(None);
         };
         let mut map = lock(&self.map);

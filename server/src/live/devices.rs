@@ -32,6 +32,9 @@ pub struct DeviceEntry {
     /// Its key.
     pub public_key: DevicePublicKey,
     record: Mutex<DeviceRecord>,
+    /// Held across each store update of the record, so this process's copy follows the
+    /// store's order of writes (an async lock: the update is awaited under it).
+    writing: tokio::sync::Mutex<()>,
     inbox: Mutex<Vec<InboxItem>>,
     signal: watch::Sender<u64>,
 }
@@ -45,6 +48,7 @@ impl DeviceEntry {
             user: record.user.clone(),
             public_key: record.public_key,
             record: Mutex::new(record),
+            writing: tokio::sync::Mutex::new(()),
             inbox: Mutex::new(Vec::new()),
             signal: watch::channel(0).0,
         })
@@ -59,35 +63,36 @@ impl DeviceEntry {
     /// keeps the result as this entry's copy (the caller flushes). `change` may run more than
     /// once; the value of the run that took effect is returned. A device removed meanwhile is
     /// left removed.
-    pub fn update<R>(
+    pub async fn update<R: Send>(
         &self,
         store: &dyn Store,
-        mut change: impl FnMut(&mut DeviceRecord) -> R,
+        mut change: impl FnMut(&mut DeviceRecord) -> R + Send,
     ) -> Result<R, StoreError> {
-        self.update_if(store, |r| (Change::Write, change(r))).map(|(_, value)| value)
+        self.update_if(store, |r| (Change::Write, change(r))).await.map(|(_, value)| value)
     }
 
     /// [`DeviceEntry::update`] whose closure also says whether to write, returning the record
     /// as stored afterwards with the closure's value.
-    pub fn update_if<R>(
+    pub async fn update_if<R: Send>(
         &self,
         store: &dyn Store,
-        mut change: impl FnMut(&mut DeviceRecord) -> (Change, R),
+        mut change: impl FnMut(&mut DeviceRecord) -> (Change, R) + Send,
     ) -> Result<(DeviceRecord, R), StoreError> {
-        // The entry's lock is held across the store's atomic update so this process's copy
+        // One writer at a time across the store's atomic update, so this process's copy
         // follows the store's order of writes.
-        let mut copy = lock(&self.record);
+        let _writing = self.writing.lock().await;
         let key = self.id.as_str().as_bytes();
-        match update_with(store.devices(), key, &mut change)? {
+        match update_with(store.devices(), key, &mut change).await? {
             Some((stored, value)) => {
-                *copy = stored.clone();
+                *lock(&self.record) = stored.clone();
                 Ok((stored, value))
             }
             None => {
                 // Removed from the store (revoked): decide on the last copy, write nothing.
+                let copy = self.record();
                 let mut gone = copy.clone();
                 let (_, value) = change(&mut gone);
-                Ok((copy.clone(), value))
+                Ok((copy, value))
             }
         }
     }
@@ -99,8 +104,8 @@ impl DeviceEntry {
 
     /// Remembers a request nonce ([`crate::store::NonceRepo::offer`]: durable, so it is still
     /// refused after a restart).
-    pub fn offer_nonce(&self, store: &dyn Store, nonce: [u8; 16], now: u64) -> Result<NonceCheck, StoreError> {
-        store.nonces().offer(&self.id, nonce, now)
+    pub async fn offer_nonce(&self, store: &dyn Store, nonce: [u8; 16], now: u64) -> Result<NonceCheck, StoreError> {
+        store.nonces().offer(&self.id, nonce, now).await
     }
 
     /// Queues a challenge for this device and wakes its long poll.
@@ -157,9 +162,9 @@ pub struct DeviceRegistry {
 
 impl DeviceRegistry {
     /// Loads every stored device.
-    pub fn load(store: &dyn Store) -> Result<Self, StoreError> {
+    pub async fn load(store: &dyn Store) -> Result<Self, StoreError> {
         let registry = Self::default();
-        for record in store.devices().all()? {
+        for record in store.devices().all().await? {
             registry.insert(DeviceEntry::new(record));
         }
         Ok(registry)

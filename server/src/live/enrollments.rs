@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::Mutex as AsyncMutex;
+
 use nyckel_protocol::EnrollmentId;
 use tokio::sync::watch;
 
@@ -13,8 +15,9 @@ use crate::store::{Store, StoreError};
 
 /// An enrollment in memory.
 pub struct EnrollmentEntry {
-    /// The record (the completion checks run under this lock).
-    pub record: Mutex<EnrollmentRecord>,
+    /// The record (the completion checks run under this lock; an async lock, because they
+    /// await the store while holding it).
+    pub record: AsyncMutex<EnrollmentRecord>,
     /// Signalled when the enrollment completes.
     pub changed: watch::Sender<()>,
 }
@@ -28,31 +31,34 @@ pub struct EnrollmentRegistry {
 impl EnrollmentEntry {
     /// An entry for a stored record.
     pub fn new(record: EnrollmentRecord) -> Arc<Self> {
-        Arc::new(Self { record: Mutex::new(record), changed: watch::channel(()).0 })
+        Arc::new(Self { record: AsyncMutex::new(record), changed: watch::channel(()).0 })
     }
 }
 
 impl EnrollmentRegistry {
     /// Adds a new enrollment.
-    pub fn insert(&self, entry: Arc<EnrollmentEntry>) {
-        let id = lock(&entry.record).id.clone();
+    pub fn insert(&self, id: EnrollmentId, entry: Arc<EnrollmentEntry>) {
         lock(&self.map).insert(id, entry);
     }
 
     /// An enrollment, from memory or the store.
-    pub fn get(&self, store: &dyn Store, id: &EnrollmentId) -> Result<Option<Arc<EnrollmentEntry>>, StoreError> {
-        if let Some(entry) = lock(&self.map).get(id) {
-            return Ok(Some(entry.clone()));
+    pub async fn get(&self, store: &dyn Store, id: &EnrollmentId) -> Result<Option<Arc<EnrollmentEntry>>, StoreError> {
+        if let Some(entry) = lock(&self.map).get(id).cloned() {
+            return Ok(Some(entry));
         }
-        let Some(record) = store.enrollments().get(id.as_str().as_bytes())? else {
+        let Some(record) = store.enrollments().get(id.as_str().as_bytes()).await? else {
             return Ok(None);
         };
-        let entry = Arc::new(EnrollmentEntry { record: Mutex::new(record), changed: watch::channel(()).0 });
+        let entry = EnrollmentEntry::new(record);
         Ok(Some(lock(&self.map).entry(id.clone()).or_insert(entry).clone()))
     }
 
-    /// Forgets enrollments long past their expiry (they stay in the store).
+    /// Forgets enrollments long past their expiry (they stay in the store); one in use right
+    /// now (its lock held) is kept until a later sweep.
     pub fn sweep(&self, now: u64) {
-        lock(&self.map).retain(|_, e| now < lock(&e.record).expires_at.saturating_add(600));
+        lock(&self.map).retain(|_, e| match e.record.try_lock() {
+            Ok(record) => now < record.expires_at.saturating_add(600),
+            Err(_) => true,
+        });
     }
 }

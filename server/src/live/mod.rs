@@ -24,13 +24,13 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// This process's registries at start: every stored device, and the pending, unexpired
 /// challenges queued in their devices' inboxes.
-pub fn load(
+pub async fn load(
     store: &dyn Store,
     now: u64,
 ) -> Result<(devices::DeviceRegistry, challenges::ChallengeRegistry), StoreError> {
-    let devices = devices::DeviceRegistry::load(store)?;
+    let devices = devices::DeviceRegistry::load(store).await?;
     let open = challenges::ChallengeRegistry::default();
-    for record in store.challenges().all()? {
+    for record in store.challenges().all().await? {
         if record.state == ChallengeState::Pending && now < record.expires_at {
             let entry = challenges::ChallengeEntry::new(record.clone());
             open.insert(entry.clone(), record.id.clone());

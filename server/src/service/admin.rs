@@ -40,8 +40,8 @@ pub fn devices_in_scope(
 
 /// `GET /v1/users/{user}/devices`: a relying party's view of its tenant's user's devices
 /// (another tenant's user is 404, a disabled one 403).
-pub fn user_devices(app: &App, rp: &RelyingParty, user: &str) -> Result<DeviceList, ServiceError> {
-    crate::service::challenges::check_user(app, &rp.tenant, user)?;
+pub async fn user_devices(app: &App, rp: &RelyingParty, user: &str) -> Result<DeviceList, ServiceError> {
+    crate::service::challenges::check_user(app, &rp.tenant, user).await?;
     Ok(list_devices(app, &rp.tenant, Some(user), None))
 }
 
@@ -92,7 +92,7 @@ pub async fn unlock_otp(
     if !scope.reaches(tenant) {
         return Err(ServiceError::not_found("user"));
     }
-    crate::service::pin::reset_otp_failures(app, tenant, user)?.ok_or_else(|| ServiceError::not_found("user"))?;
+    crate::service::pin::reset_otp_failures(app, tenant, user).await?.ok_or_else(|| ServiceError::not_found("user"))?;
     app.record(
         Entry::new(AuditKind::DeviceUnblocked, scope.actor())
             .tenant(tenant)
@@ -129,10 +129,12 @@ pub async fn device_action(
     let now = app.now();
     match action {
         DeviceAction::Unblock => {
-            device.update(&*app.store, |r| {
-                r.blocked = false;
-                r.pin_failures = 0;
-            })?;
+            device
+                .update(&*app.store, |r| {
+                    r.blocked = false;
+                    r.pin_failures = 0;
+                })
+                .await?;
             app.record(
                 Entry::new(AuditKind::DeviceUnblocked, &*actor)
                     .tenant(&device.tenant)
@@ -142,10 +144,12 @@ pub async fn device_action(
             )?;
         }
         DeviceAction::Reactivate => {
-            device.update(&*app.store, |r| {
-                r.last_used_at = now;
-                r.inactive_noted = false;
-            })?;
+            device
+                .update(&*app.store, |r| {
+                    r.last_used_at = now;
+                    r.inactive_noted = false;
+                })
+                .await?;
             app.record(
                 Entry::new(AuditKind::DeviceUnblocked, &*actor)
                     .tenant(&device.tenant)

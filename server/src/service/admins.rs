@@ -31,19 +31,22 @@ pub enum AdminError {
 }
 
 /// Adds an administrator of `tenant` and returns the new token (shown once, never stored).
-pub fn add(store: &dyn Store, tenant: &str, name: &str) -> Result<String, AdminError> {
+pub async fn add(store: &dyn Store, tenant: &str, name: &str) -> Result<String, AdminError> {
     check_text("administrator", name, 1, 64).map_err(|e| AdminError::BadName(e.to_string()))?;
-    crate::service::tenants::require(store, tenant)?;
-    let existing: Vec<AdminScope> = store.admins().all()?;
+    crate::service::tenants::require(store, tenant).await?;
+    let existing: Vec<AdminScope> = store.admins().all().await?;
     if existing.iter().any(|a| a.tenant.as_deref() == Some(tenant) && a.name == name) {
         return Err(AdminError::Exists(name.to_owned()));
     }
     let token = new_token(TOKEN_PREFIX).ok_or(AdminError::Random)?;
-    store.admins().put(&key_hash(&token), &AdminScope { name: name.to_owned(), tenant: Some(tenant.to_owned()) })?;
+    store
+        .admins()
+        .put(&key_hash(&token), &AdminScope { name: name.to_owned(), tenant: Some(tenant.to_owned()) })
+        .await?;
     Ok(token)
 }
 
 /// The tenant administrator owning `token`, if any.
-pub fn authenticate(store: &dyn Store, token: &str) -> Result<Option<AdminScope>, StoreError> {
-    store.admins().get(&key_hash(token))
+pub async fn authenticate(store: &dyn Store, token: &str) -> Result<Option<AdminScope>, StoreError> {
+    store.admins().get(&key_hash(token)).await
 }

@@ -62,7 +62,7 @@ pub struct App {
 impl App {
     /// Opens the data directory: keys (created at first start), store, registries.
     /// `store` is the durable store; `open_audit` opens the audit log on it with the signing key.
-    pub fn open(
+    pub async fn open(
         config: &ServerConfig,
         public_url: String,
         store: Arc<dyn Store>,
@@ -78,7 +78,7 @@ impl App {
             .iter()
             .map(|r| KeyRotation { old_key: r.old_key, new_key: r.new_key, signature: r.signature })
             .collect();
-        let (devices, challenges) = crate::live::load(&*store, config.clock.now())?;
+        let (devices, challenges) = crate::live::load(&*store, config.clock.now()).await?;
         Ok(Arc::new(Self {
             clock: config.clock.clone(),
             audit: open_audit(key.clone())?,

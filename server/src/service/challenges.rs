@@ -38,8 +38,8 @@ pub const MAX_OTP_ATTEMPTS_PER_CHALLENGE: u32 = 3;
 pub use crate::service::pin::MAX_OTP_FAILURES_PER_USER;
 
 /// Makes an overdue pending challenge `expired` (persisted, audited). Returns its state.
-pub fn settle_expiry(app: &App, entry: &ChallengeEntry, now: u64) -> Result<ChallengeState, ServiceError> {
-    let (state, just_expired) = entry.expire_if_due(&*app.store, now)?;
+pub async fn settle_expiry(app: &App, entry: &ChallengeEntry, now: u64) -> Result<ChallengeState, ServiceError> {
+    let (state, just_expired) = entry.expire_if_due(&*app.store, now).await?;
     if let Some(record) = just_expired {
         note_expired(app, &record)?;
     }
@@ -59,8 +59,8 @@ pub fn note_expired(app: &App, record: &ChallengeRecord) -> Result<(), ServiceEr
 
 /// A relying party's view of a challenge it created: anything else — unknown, another
 /// relying party's, another tenant's — is the same 404, so nothing outside leaks.
-pub fn owned(app: &App, rp: &RelyingParty, id: &ChallengeId) -> Result<Arc<ChallengeEntry>, ServiceError> {
-    let entry = app.challenges.get(&*app.store, id)?.ok_or_else(|| ServiceError::not_found("challenge"))?;
+pub async fn owned(app: &App, rp: &RelyingParty, id: &ChallengeId) -> Result<Arc<ChallengeEntry>, ServiceError> {
+    let entry = app.challenges.get(&*app.store, id).await?.ok_or_else(|| ServiceError::not_found("challenge"))?;
     if !entry.created_by(&rp.tenant, &rp.name) {
         return Err(ServiceError::not_found("challenge"));
     }
@@ -68,8 +68,8 @@ pub fn owned(app: &App, rp: &RelyingParty, id: &ChallengeId) -> Result<Arc<Chall
 }
 
 /// The user must exist in the tenant (404 otherwise, as for any other tenant's user) and be enabled.
-pub fn check_user(app: &App, tenant: &str, user: &str) -> Result<users::UserRecord, ServiceError> {
-    match users::get(&*app.store, tenant, user)? {
+pub async fn check_user(app: &App, tenant: &str, user: &str) -> Result<users::UserRecord, ServiceError> {
+    match users::get(&*app.store, tenant, user).await? {
         None => Err(ServiceError::not_found("user")),
         Some(u) if u.disabled => Err(ServiceError::forbidden("the user is disabled")),
         Some(u) => Ok(u),
@@ -108,14 +108,14 @@ pub(crate) fn random_ids() -> Result<(ChallengeId, Nonce), ServiceError> {
 }
 
 /// `POST /v1/challenges/push`.
-pub fn create_push(
+pub async fn create_push(
     app: &App,
     rp: &RelyingParty,
     req: CreatePushChallenge,
     ip: Option<&str>,
 ) -> Result<PushChallengeCreated, ServiceError> {
     req.validate().map_err(invalid_display)?;
-    check_user(app, &rp.tenant, &req.user)?;
+    check_user(app, &rp.tenant, &req.user).await?;
     let now = app.now();
     let devices = active_devices(app, &rp.tenant, &req.user, now);
     if devices.is_empty() {
@@ -154,7 +154,7 @@ pub fn create_push(
     }
     // Stored before it is delivered, so an answer never meets an unknown challenge; not
     // flushed: losing an unanswered challenge in a crash only makes the RP ask again.
-    app.store.challenges().put(id.as_str().as_bytes(), &record)?;
+    app.store.challenges().put(id.as_str().as_bytes(), &record).await?;
     app.metrics.challenge_created(true);
     let browser = record_browser(&record.display.context);
     let entry = ChallengeEntry::new(record);
@@ -179,14 +179,14 @@ pub fn create_push(
 }
 
 /// `POST /v1/challenges/qr`.
-pub fn create_qr(
+pub async fn create_qr(
     app: &App,
     rp: &RelyingParty,
     req: CreateQrChallenge,
     ip: Option<&str>,
 ) -> Result<QrChallengeCreated, ServiceError> {
     req.validate().map_err(invalid_display)?;
-    let user = check_user(app, &rp.tenant, &req.user)?;
+    let user = check_user(app, &rp.tenant, &req.user).await?;
     let now = app.now();
     if active_devices(app, &rp.tenant, &req.user, now).is_empty() {
         return Err(ServiceError::new(ErrorCode::NoDevice, "the user has no active device"));
@@ -232,7 +232,7 @@ pub fn create_qr(
         answered_at: None,
         otp_attempts: 0,
     };
-    app.store.challenges().put(id.as_str().as_bytes(), &record)?;
+    app.store.challenges().put(id.as_str().as_bytes(), &record).await?;
     app.challenges.insert(ChallengeEntry::new(record), id.clone());
     app.metrics.challenge_created(false);
     app.record(
@@ -253,13 +253,13 @@ pub async fn watch_status(
     id: &ChallengeId,
     wait: Option<u64>,
 ) -> Result<ChallengeStatus, ServiceError> {
-    let entry = owned(app, rp, id)?;
+    let entry = owned(app, rp, id).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(clamp_wait(wait));
     let mut stopping = app.shutdown_signal();
     let mut rx = entry.subscribe();
     loop {
         let now = app.now();
-        let state = settle_expiry(app, &entry, now)?;
+        let state = settle_expiry(app, &entry, now).await?;
         let record = entry.record();
         if state.is_final() || tokio::time::Instant::now() >= deadline || *stopping.borrow() {
             return Ok(record.status());
@@ -293,13 +293,13 @@ pub async fn verify_otp(
     typed: &str,
     ip: Option<&str>,
 ) -> Result<ChallengeStatus, ServiceError> {
-    let entry = owned(app, rp, id)?;
+    let entry = owned(app, rp, id).await?;
     let record = entry.record();
     let Some(kind) = record.otp_kind() else {
         return Err(ServiceError::not_found("QR challenge"));
     };
     let now = app.now();
-    match settle_expiry(app, &entry, now)? {
+    match settle_expiry(app, &entry, now).await? {
         ChallengeState::Pending => {}
         ChallengeState::Expired => return Err(ServiceError::new(ErrorCode::ChallengeExpired, "the challenge expired")),
         _ => return Err(ServiceError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending")),
@@ -307,7 +307,7 @@ pub async fn verify_otp(
     let otp = Otp::parse(typed).map_err(|e| ServiceError::bad_request(e.to_string()))?;
     let actor = format!("rp:{}", rp.name);
     let base = |kind| Entry::new(kind, &*actor).tenant(&rp.tenant).user(&record.user).challenge(id).ip(ip);
-    let user = check_user(app, &rp.tenant, &record.user)?;
+    let user = check_user(app, &rp.tenant, &record.user).await?;
     if user.otp_failures >= MAX_OTP_FAILURES_PER_USER {
         return Err(pin::otp_locked());
     }
@@ -317,7 +317,7 @@ pub async fn verify_otp(
     };
     if verdict_for(&nyckel_protocol::PinSecret::from_bytes([0; 32])) == OtpVerdict::OtherQuestion {
         // The check digits do not depend on S: any secret tells whether the question fits.
-        count_challenge_attempt(app, &entry, now)?;
+        count_challenge_attempt(app, &entry, now).await?;
         app.record(base(AuditKind::QrTampered).detail(
             "the one-time password was made for other details than this challenge shows (altered QR code or typing error)",
         ))?;
@@ -329,26 +329,26 @@ pub async fn verify_otp(
     }
     // Counted before it is judged (one atomic update), so parallel guesses cannot pass the
     // limit; a right password takes the count back to 0.
-    let failures = pin::reserve_otp_attempt(app, &rp.tenant, &record.user)?;
+    let failures = pin::reserve_otp_attempt(app, &rp.tenant, &record.user).await?;
     // Every candidate is computed and compared, no early exit, so timing does not tell
     // which device (if any) matched.
     let mut matched: Option<Arc<DeviceEntry>> = None;
     for device in active_devices(app, &rp.tenant, &record.user, now) {
-        let right = pin::otp_device_matches(app, &device, now, |s| verdict_for(s) == OtpVerdict::Right)?;
+        let right = pin::otp_device_matches(app, &device, now, |s| verdict_for(s) == OtpVerdict::Right).await?;
         if right && matched.is_none() {
             matched = Some(device);
         }
     }
     let result = if let Some(device) = matched {
-        pin::otp_succeeded(app, &rp.tenant, &record.user)?;
-        let decided = decide_or_refuse(app, &entry, ChallengeState::Approved, Some(&device.id), now)?;
+        pin::otp_succeeded(app, &rp.tenant, &record.user).await?;
+        let decided = decide_or_refuse(app, &entry, ChallengeState::Approved, Some(&device.id), now).await?;
         app.record(base(AuditKind::ChallengeApproved).device(&device.id).detail("otp"))?;
         Ok(decided.status())
     } else {
         app.metrics.pin_failure();
         let left = MAX_OTP_FAILURES_PER_USER.saturating_sub(failures);
         app.record(base(AuditKind::PinFailed).detail(format!("wrong one-time password; {left} left for this user")))?;
-        count_challenge_attempt(app, &entry, now)?;
+        count_challenge_attempt(app, &entry, now).await?;
         if left == 0 {
             app.record(base(AuditKind::OtpLocked).detail("QR one-time passwords locked; push still works"))?;
             Err(pin::otp_locked())
@@ -363,12 +363,12 @@ pub async fn verify_otp(
 
 /// Counts one wrong OTP on the challenge; at the limit the challenge is denied (the
 /// relying party sees it in the challenge's state).
-fn count_challenge_attempt(app: &App, entry: &ChallengeEntry, now: u64) -> Result<(), ServiceError> {
-    let attempts = entry.count_otp_attempt(&*app.store)?;
+async fn count_challenge_attempt(app: &App, entry: &ChallengeEntry, now: u64) -> Result<(), ServiceError> {
+    let attempts = entry.count_otp_attempt(&*app.store).await?;
     if attempts < MAX_OTP_ATTEMPTS_PER_CHALLENGE {
         return Ok(());
     }
-    let decided = decide_or_refuse(app, entry, ChallengeState::Denied, None, now)?;
+    let decided = decide_or_refuse(app, entry, ChallengeState::Denied, None, now).await?;
     app.record(
         Entry::new(AuditKind::ChallengeDenied, "server")
             .tenant(&decided.tenant)
@@ -385,14 +385,14 @@ fn record_browser(context: &DisplayContext) -> String {
 }
 
 /// [`ChallengeEntry::decide`] with the refusals as API errors.
-pub fn decide_or_refuse(
+pub async fn decide_or_refuse(
     app: &App,
     entry: &ChallengeEntry,
     state: ChallengeState,
     device: Option<&DeviceId>,
     now: u64,
 ) -> Result<ChallengeRecord, ServiceError> {
-    let decided = entry.decide(&*app.store, state, device, now)?;
+    let decided = entry.decide(&*app.store, state, device, now).await?;
     if decided.is_ok() {
         app.metrics.challenge_decided(state);
     }

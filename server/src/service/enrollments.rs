@@ -15,7 +15,6 @@ use nyckel_protocol::{CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentRece
 use crate::audit::Entry;
 use crate::live::devices::DeviceEntry;
 use crate::live::enrollments::EnrollmentEntry;
-use crate::live::lock;
 use crate::model::DeviceRecord;
 use crate::service::app::App;
 use crate::service::relying_parties::RelyingParty;
@@ -29,10 +28,10 @@ pub const DEFAULT_ENROLLMENT_TTL: u64 = nyckel_protocol::policy::ENROLLMENT_TTL;
 pub const MAX_TOKEN_FAILURES: u32 = 5;
 
 /// An enrollment the relying party started; anything else is the same 404.
-fn owned(app: &App, rp: &RelyingParty, id: &EnrollmentId) -> Result<Arc<EnrollmentEntry>, ServiceError> {
-    let entry = app.enrollments.get(&*app.store, id)?.ok_or_else(|| ServiceError::not_found("enrollment"))?;
+async fn owned(app: &App, rp: &RelyingParty, id: &EnrollmentId) -> Result<Arc<EnrollmentEntry>, ServiceError> {
+    let entry = app.enrollments.get(&*app.store, id).await?.ok_or_else(|| ServiceError::not_found("enrollment"))?;
     let mine = {
-        let r = lock(&entry.record);
+        let r = entry.record.lock().await;
         r.tenant == rp.tenant && r.rp == rp.name && r.origin_device.is_none()
     };
     if !mine {
@@ -42,14 +41,14 @@ fn owned(app: &App, rp: &RelyingParty, id: &EnrollmentId) -> Result<Arc<Enrollme
 }
 
 /// `POST /v1/enrollments`.
-pub fn start(
+pub async fn start(
     app: &App,
     rp: &RelyingParty,
     req: StartEnrollment,
     ip: Option<&str>,
 ) -> Result<EnrollmentStarted, ServiceError> {
     req.validate().map_err(|e| ServiceError::new(ErrorCode::InvalidDisplay, e.to_string()))?;
-    crate::service::challenges::check_user(app, &rp.tenant, &req.user)?;
+    crate::service::challenges::check_user(app, &rp.tenant, &req.user).await?;
     let now = app.now();
     let id = EnrollmentId::random().map_err(|e| ServiceError::internal(&e))?;
     let token = EnrollmentToken::random().map_err(|e| ServiceError::internal(&e))?;
@@ -75,9 +74,9 @@ pub fn start(
         .qr(&app.public_url, app.server_key)
         .ok_or_else(|| ServiceError::internal(&"fresh enrollment without token"))?
         .to_uri();
-    app.store.enrollments().put(id.as_str().as_bytes(), &record)?;
+    app.store.enrollments().put(id.as_str().as_bytes(), &record).await?;
     let expires_at = record.expires_at;
-    app.enrollments.insert(EnrollmentEntry::new(record));
+    app.enrollments.insert(id.clone(), EnrollmentEntry::new(record));
     app.record(
         Entry::new(AuditKind::EnrollmentStarted, format!("rp:{}", rp.name)).tenant(&rp.tenant).user(&req.user).ip(ip),
     )?;
@@ -85,9 +84,9 @@ pub fn start(
 }
 
 /// The `nyckel://enroll` URI of a pending enrollment (for the PNG and SVG renderings).
-pub fn qr_uri(app: &App, rp: &RelyingParty, id: &EnrollmentId) -> Result<String, ServiceError> {
-    let entry = owned(app, rp, id)?;
-    let record = lock(&entry.record).clone();
+pub async fn qr_uri(app: &App, rp: &RelyingParty, id: &EnrollmentId) -> Result<String, ServiceError> {
+    let entry = owned(app, rp, id).await?;
+    let record = entry.record.lock().await.clone();
     match record.state(app.now()) {
         EnrollmentState::Pending => record
             .qr(&app.public_url, app.server_key)
@@ -105,13 +104,13 @@ pub async fn watch_status(
     id: &EnrollmentId,
     wait: Option<u64>,
 ) -> Result<EnrollmentStatus, ServiceError> {
-    let entry = owned(app, rp, id)?;
+    let entry = owned(app, rp, id).await?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(clamp_wait(wait));
     let mut stopping = app.shutdown_signal();
     let mut rx = entry.changed.subscribe();
     loop {
         let now = app.now();
-        let record = lock(&entry.record).clone();
+        let record = entry.record.lock().await.clone();
         let status = record.status(now);
         if status.state != EnrollmentState::Pending || tokio::time::Instant::now() >= deadline || *stopping.borrow() {
             return Ok(status);
@@ -121,7 +120,7 @@ pub async fn watch_status(
         tokio::select! {
             changed = rx.changed() => {
                 if changed.is_err() {
-                    return Ok(lock(&entry.record).status(app.now()));
+                    return Ok(entry.record.lock().await.status(app.now()));
                 }
             }
             _ = tokio::time::sleep_until(wake) => {}
@@ -147,36 +146,38 @@ pub(crate) fn failed(app: &App, record: &EnrollmentRecord, ip: Option<&str>, why
 
 /// `POST /v1/enroll` (PROTOCOL.md §6.1 step 3).
 pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> Result<EnrollmentReceipt, ServiceError> {
-    let entry =
-        app.enrollments.get(&*app.store, &req.enrollment_id)?.ok_or_else(|| ServiceError::not_found("enrollment"))?;
+    let entry = app
+        .enrollments
+        .get(&*app.store, &req.enrollment_id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("enrollment"))?;
     let now = app.now();
     // The store completes an enrollment once, so two phones racing with the same code cannot
     // both register; the checks run under the entry's lock so they see one another's counts.
-    enroll_device(app, &entry, now, ip, |record| {
-        match record.state(now) {
-            EnrollmentState::Completed => {
-                failed(app, record, ip, "reused")?;
-                return Err(ServiceError::new(ErrorCode::EnrollmentUsed, "the enrollment was already completed"));
-            }
-            EnrollmentState::Expired => {
-                failed(app, record, ip, "expired")?;
-                return Err(ServiceError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired"));
-            }
-            EnrollmentState::Pending => {}
+    let mut record = entry.record.lock().await;
+    match record.state(now) {
+        EnrollmentState::Completed => {
+            failed(app, &record, ip, "reused")?;
+            return Err(ServiceError::new(ErrorCode::EnrollmentUsed, "the enrollment was already completed"));
         }
-        check_code(app, record, &req, ip)?;
-        if record.origin_device.is_some() {
-            return Err(ServiceError::new(
-                ErrorCode::ApprovalRequired,
-                "this code adds a phone and needs the approval of a registered one: POST /v1/enroll/approval",
-            ));
+        EnrollmentState::Expired => {
+            failed(app, &record, ip, "expired")?;
+            return Err(ServiceError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired"));
         }
-        Ok(Enroll::Register { request: req.clone(), detail: format!("platform {}", req.platform), challenge: None })
-    })
-    .await
+        EnrollmentState::Pending => {}
+    }
+    check_code(app, &mut record, &req, ip).await?;
+    if record.origin_device.is_some() {
+        return Err(ServiceError::new(
+            ErrorCode::ApprovalRequired,
+            "this code adds a phone and needs the approval of a registered one: POST /v1/enroll/approval",
+        ));
+    }
+    let detail = format!("platform {}", req.platform);
+    enroll_device(app, &entry, record, now, ip, Enroll::Register { request: req, detail, challenge: None }).await
 }
 
-/// What [`enroll_device`]'s check decided.
+/// What the checks before [`enroll_device`] decided.
 pub(crate) enum Enroll {
     /// Register the device of this verified request, audited with `detail` (and the approval
     /// challenge, if any).
@@ -193,23 +194,24 @@ pub(crate) enum Enroll {
 }
 
 /// The one way an enrollment ends in a device, for codes used directly and for approved new
-/// phones: `check` runs under the enrollment's lock and decides; then the device is
-/// registered ([`register_device`], completed once by the store), audited, made durable,
-/// put in the registry, and the starter's long poll is woken.
+/// phones: the caller checks under the enrollment's lock (`record`, held until the device is
+/// registered) and decides; then the device is registered ([`register_device`], completed
+/// once by the store), audited, made durable, put in the registry, and the starter's long
+/// poll is woken.
 pub(crate) async fn enroll_device(
     app: &App,
     entry: &EnrollmentEntry,
+    mut record: tokio::sync::MutexGuard<'_, EnrollmentRecord>,
     now: u64,
     ip: Option<&str>,
-    check: impl FnOnce(&mut EnrollmentRecord) -> Result<Enroll, ServiceError>,
+    decision: Enroll,
 ) -> Result<EnrollmentReceipt, ServiceError> {
     let (receipt, device) = {
-        let mut record = lock(&entry.record);
-        let (request, detail, challenge) = match check(&mut record)? {
+        let (request, detail, challenge) = match decision {
             Enroll::Done(receipt) => return Ok(receipt),
             Enroll::Register { request, detail, challenge } => (request, detail, challenge),
         };
-        let (receipt, device) = register_device(app, &mut record, &request, now)?;
+        let (receipt, device) = register_device(app, &mut record, &request, now).await?;
         let event = Entry::new(AuditKind::DeviceEnrolled, "device")
             .tenant(&record.tenant)
             .user(&record.user)
@@ -220,6 +222,7 @@ pub(crate) async fn enroll_device(
             Some(id) => event.challenge(id),
             None => event,
         })?;
+        drop(record);
         (receipt, device)
     };
     // Durable before the phone is told it is registered.
@@ -232,13 +235,13 @@ pub(crate) async fn enroll_device(
 /// The checks of a code's use by a phone (PROTOCOL.md §6.1 step 3): the token (a wrong one is
 /// counted; the fifth cancels the enrollment), then the proof of possession and the server URL.
 /// The caller holds the entry's lock and has checked the state.
-pub(crate) fn check_code(
+pub(crate) async fn check_code(
     app: &App,
     record: &mut EnrollmentRecord,
     req: &CompleteEnrollment,
     ip: Option<&str>,
 ) -> Result<(), ServiceError> {
-    check_token(app, record, &req.token, ip)?;
+    check_token(app, record, &req.token, ip).await?;
     match req.verify_proof(&app.server_key, &app.public_url) {
         Ok(()) => Ok(()),
         Err(EnrollmentError::WrongServer) => {
@@ -257,7 +260,7 @@ pub(crate) fn check_code(
 }
 
 /// The token check alone, counted like [`check_code`]'s.
-pub(crate) fn check_token(
+pub(crate) async fn check_token(
     app: &App,
     record: &mut EnrollmentRecord,
     token: &EnrollmentToken,
@@ -274,10 +277,14 @@ pub(crate) fn check_token(
         }
     };
     // One atomic count in the store; this process's copy follows it.
-    let stored = app.store.enrollments().update(record.id.as_str().as_bytes(), &mut |r| {
-        count(r);
-        Change::Write
-    })?;
+    let stored = app
+        .store
+        .enrollments()
+        .update(record.id.as_str().as_bytes(), &mut |r| {
+            count(r);
+            Change::Write
+        })
+        .await?;
     match stored {
         Some(stored) => *record = stored,
         None => count(record),
@@ -289,13 +296,14 @@ pub(crate) fn check_token(
 /// Creates the device of a verified request: agrees `S` over the transcript, stores the
 /// device with `S` sealed and the enrollment as completed (the caller audits, flushes and
 /// then puts the device in the registry). Returns the receipt and the device.
-pub(crate) fn register_device(
+pub(crate) async fn register_device(
     app: &App,
     record: &mut EnrollmentRecord,
     req: &CompleteEnrollment,
     now: u64,
 ) -> Result<(EnrollmentReceipt, DeviceRecord), ServiceError> {
-    let organisation = tenants::get(&*app.store, &record.tenant)?
+    let organisation = tenants::get(&*app.store, &record.tenant)
+        .await?
         .ok_or_else(|| ServiceError::internal(&format!("enrollment of unknown tenant {}", record.tenant)))?
         .display_name;
     let device_id = DeviceId::random().map_err(|e| ServiceError::internal(&e))?;
@@ -335,7 +343,7 @@ pub(crate) fn register_device(
     } else {
         next.receipt = Some(receipt.clone());
     }
-    if !app.store.complete_enrollment(&next, &device)? {
+    if !app.store.complete_enrollment(&next, &device).await? {
         return Err(ServiceError::new(ErrorCode::EnrollmentUsed, "the enrollment was already completed"));
     }
     *record = next;

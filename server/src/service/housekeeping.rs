@@ -15,11 +15,11 @@ use crate::service::challenges::settle_expiry;
 use crate::service::ServiceError;
 
 /// Audits a device's move to inactive, once.
-pub fn note_inactive(app: &App, device: &DeviceEntry, now: u64) -> Result<(), ServiceError> {
+pub async fn note_inactive(app: &App, device: &DeviceEntry, now: u64) -> Result<(), ServiceError> {
     let record = device.record();
     if record.state(now) == DeviceState::Inactive
         && !record.inactive_noted
-        && device.update(&*app.store, |r| r.inactive_noted = true).is_ok()
+        && device.update(&*app.store, |r| r.inactive_noted = true).await.is_ok()
     {
         app.record(
             Entry::new(AuditKind::DeviceInactive, "server")
@@ -32,13 +32,13 @@ pub fn note_inactive(app: &App, device: &DeviceEntry, now: u64) -> Result<(), Se
 }
 
 /// One housekeeping pass.
-pub fn run_once(app: &App) {
+pub async fn run_once(app: &App) {
     let now = app.now();
     if let Err(e) = app.audit.flush_aggregates(now) {
         tracing::error!("writing audit summaries failed: {e}");
     }
     for entry in app.challenges.entries() {
-        if let Err(e) = settle_expiry(app, &entry, now) {
+        if let Err(e) = settle_expiry(app, &entry, now).await {
             tracing::error!("housekeeping: {e}");
         }
     }
@@ -46,7 +46,7 @@ pub fn run_once(app: &App) {
     app.enrollments.sweep(now);
     for device in app.devices.all() {
         device.prune_inbox(now);
-        if let Err(e) = note_inactive(app, &device, now) {
+        if let Err(e) = note_inactive(app, &device, now).await {
             tracing::error!("housekeeping: {e}");
         }
     }
@@ -54,7 +54,7 @@ pub fn run_once(app: &App) {
     let last = app.nonces_pruned_at.load(Ordering::Relaxed);
     if now >= last.saturating_add(60) {
         app.nonces_pruned_at.store(now, Ordering::Relaxed);
-        if let Err(e) = app.store.nonces().prune(now) {
+        if let Err(e) = app.store.nonces().prune(now).await {
             tracing::error!("pruning stored nonces failed: {e}");
         }
     }
@@ -70,7 +70,7 @@ pub fn spawn(app: &Arc<App>) -> tokio::task::JoinHandle<()> {
         loop {
             tick.tick().await;
             match weak.upgrade() {
-                Some(app) => run_once(&app),
+                Some(app) => run_once(&app).await,
                 None => return,
             }
         }

@@ -25,7 +25,6 @@ use crate::audit::Entry;
 use crate::live::challenges::ChallengeEntry;
 use crate::live::devices::DeviceEntry;
 use crate::live::enrollments::EnrollmentEntry;
-use crate::live::lock;
 use crate::nonces::NonceCheck;
 use crate::service::app::App;
 use crate::service::challenges::{
@@ -40,14 +39,14 @@ use crate::service::ServiceError;
 use crate::store::{update_with, Change};
 
 /// `POST /v1/device/enrollments` (signed): an "add a phone" code for the calling device's user.
-pub fn start(
+pub async fn start(
     app: &App,
     device: &DeviceEntry,
     req: StartDeviceEnrollment,
     ip: Option<&str>,
 ) -> Result<EnrollmentStarted, ServiceError> {
     req.validate().map_err(|e| ServiceError::new(ErrorCode::InvalidDisplay, e.to_string()))?;
-    check_user(app, &device.tenant, &device.user)?;
+    check_user(app, &device.tenant, &device.user).await?;
     let now = app.now();
     let id = EnrollmentId::random().map_err(|e| ServiceError::internal(&e))?;
     let token = EnrollmentToken::random().map_err(|e| ServiceError::internal(&e))?;
@@ -74,10 +73,10 @@ pub fn start(
         .qr(&app.public_url, app.server_key)
         .ok_or_else(|| ServiceError::internal(&"fresh enrollment without token"))?
         .to_uri();
-    app.store.enrollments().put(id.as_str().as_bytes(), &record)?;
+    app.store.enrollments().put(id.as_str().as_bytes(), &record).await?;
     let expires_at = record.expires_at;
     let name = record.device_name.clone();
-    app.enrollments.insert(EnrollmentEntry::new(record));
+    app.enrollments.insert(id.clone(), EnrollmentEntry::new(record));
     app.record(
         Entry::new(AuditKind::EnrollmentStarted, "device")
             .tenant(&device.tenant)
@@ -89,8 +88,8 @@ pub fn start(
     Ok(EnrollmentStarted { enrollment_id: id, qr, expires_at })
 }
 
-fn entry_of(app: &App, id: &EnrollmentId) -> Result<Arc<EnrollmentEntry>, ServiceError> {
-    app.enrollments.get(&*app.store, id)?.ok_or_else(|| ServiceError::not_found("enrollment"))
+async fn entry_of(app: &App, id: &EnrollmentId) -> Result<Arc<EnrollmentEntry>, ServiceError> {
+    app.enrollments.get(&*app.store, id).await?.ok_or_else(|| ServiceError::not_found("enrollment"))
 }
 
 /// `POST /v1/enroll/approval` (the new phone; the code's token authorises): binds the new
@@ -101,10 +100,10 @@ pub async fn request_approval(
     req: CompleteEnrollment,
     ip: Option<&str>,
 ) -> Result<ApprovalRequested, ServiceError> {
-    let entry = entry_of(app, &req.enrollment_id)?;
+    let entry = entry_of(app, &req.enrollment_id).await?;
     let now = app.now();
     let response = {
-        let mut record = lock(&entry.record);
+        let mut record = entry.record.lock().await;
         match record.state(now) {
             EnrollmentState::Completed => {
                 failed(app, &record, ip, "reused")?;
@@ -123,20 +122,21 @@ pub async fn request_approval(
                 "a phone already asked for approval with this code",
             ));
         }
-        check_code(app, &mut record, &req, ip)?;
+        check_code(app, &mut record, &req, ip).await?;
         let Some(origin) = record.origin_device.clone() else {
             return Err(ServiceError::new(
                 ErrorCode::ApprovalRequired,
                 "this code registers a phone without approval: POST /v1/enroll",
             ));
         };
-        check_user(app, &record.tenant, &record.user)?;
+        check_user(app, &record.tenant, &record.user).await?;
         let devices = active_devices(app, &record.tenant, &record.user, now);
         if devices.is_empty() {
             return Err(ServiceError::new(ErrorCode::NoDevice, "the user has no active device to approve the new one"));
         }
         check_user_limits(app, &record.tenant, &record.user, true, now)?;
-        let organisation = tenants::get(&*app.store, &record.tenant)?
+        let organisation = tenants::get(&*app.store, &record.tenant)
+            .await?
             .ok_or_else(|| ServiceError::internal(&format!("enrollment of unknown tenant {}", record.tenant)))?
             .display_name;
         let details = NewDeviceDetails {
@@ -182,7 +182,8 @@ pub async fn request_approval(
             stored.approval = Some(approval.clone());
             stored.expires_at = stored.expires_at.max(expires_at);
             (Change::Write, true)
-        })?;
+        })
+        .await?;
         match bound {
             Some((stored, true)) => *record = stored,
             Some((stored, false)) => {
@@ -196,7 +197,7 @@ pub async fn request_approval(
             None => return Err(ServiceError::internal(&format!("enrollment {} is not stored", record.id))),
         }
         // Stored after the code is bound to it, so a refused second request leaves no push behind.
-        app.store.challenges().put(id.as_str().as_bytes(), &challenge)?;
+        app.store.challenges().put(id.as_str().as_bytes(), &challenge).await?;
         app.metrics.challenge_created(true);
         let challenge_entry = ChallengeEntry::new(challenge);
         app.challenges.insert(challenge_entry.clone(), id.clone());
@@ -237,13 +238,13 @@ pub async fn result(
     req: EnrollmentResultRequest,
     ip: Option<&str>,
 ) -> Result<EnrollmentResult, ServiceError> {
-    let entry = entry_of(app, &req.enrollment_id)?;
+    let entry = entry_of(app, &req.enrollment_id).await?;
     let challenge_id = {
-        let mut record = lock(&entry.record);
+        let mut record = entry.record.lock().await;
         if record.cancelled {
             return Err(ServiceError::new(ErrorCode::EnrollmentExpired, "the enrollment code was cancelled"));
         }
-        check_token(app, &mut record, &req.token, ip)?;
+        check_token(app, &mut record, &req.token, ip).await?;
         match &record.approval {
             Some(approval) => approval.challenge_id.clone(),
             None => {
@@ -253,14 +254,15 @@ pub async fn result(
     };
     let challenge = app
         .challenges
-        .get(&*app.store, &challenge_id)?
+        .get(&*app.store, &challenge_id)
+        .await?
         .ok_or_else(|| ServiceError::internal(&format!("approval challenge {challenge_id} is gone")))?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(clamp_wait(req.wait));
     let mut stopping = app.shutdown_signal();
     let mut rx = challenge.subscribe();
     loop {
         let now = app.now();
-        match settle_expiry(app, &challenge, now)? {
+        match settle_expiry(app, &challenge, now).await? {
             ChallengeState::Approved => return complete(app, &entry, &challenge, ip).await,
             ChallengeState::Expired => {
                 return Err(ServiceError::new(
@@ -304,19 +306,20 @@ async fn complete(
     let decided = challenge.record();
     let now = app.now();
     let approver = decided.device_id.as_ref().map_or_else(|| "?".to_owned(), DeviceId::to_string);
-    let receipt = enroll_device(app, entry, now, ip, |record| {
-        if let Some(receipt) = record.receipt.clone() {
-            return Ok(Enroll::Done(receipt));
+    let record = entry.record.lock().await;
+    let decision = match record.receipt.clone() {
+        Some(receipt) => Enroll::Done(receipt),
+        None => {
+            let request = record
+                .approval
+                .as_ref()
+                .map(|a| a.request.clone())
+                .ok_or_else(|| ServiceError::internal(&"approved enrollment without a request"))?;
+            let detail = format!("platform {}; added with the approval of device {approver}", request.platform);
+            Enroll::Register { request, detail, challenge: Some(decided.id.clone()) }
         }
-        let request = record
-            .approval
-            .as_ref()
-            .map(|a| a.request.clone())
-            .ok_or_else(|| ServiceError::internal(&"approved enrollment without a request"))?;
-        let detail = format!("platform {}; added with the approval of device {approver}", request.platform);
-        Ok(Enroll::Register { request, detail, challenge: Some(decided.id.clone()) })
-    })
-    .await?;
+    };
+    let receipt = enroll_device(app, entry, record, now, ip, decision).await?;
     Ok(EnrollmentResult { state: ApprovalState::Approved, expires_at: decided.expires_at, receipt: Some(receipt) })
 }
 
@@ -346,7 +349,7 @@ pub async fn retire(
         rejected(app, Some(device), ip, "stale retirement")?;
         return Err(ServiceError::stale(now, "retirement timestamp outside the window"));
     }
-    match device.offer_nonce(&*app.store, req.nonce.0, now)? {
+    match device.offer_nonce(&*app.store, req.nonce.0, now).await? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
             rejected(app, Some(device), ip, "replayed retirement")?;
@@ -358,7 +361,7 @@ pub async fn retire(
         req.check(&device.id, &target.id, s, now) == PinCheckOutcome::Correct
     })
     .await?;
-    app.store.devices().remove(target.id.as_str().as_bytes())?;
+    app.store.devices().remove(target.id.as_str().as_bytes()).await?;
     app.devices.remove(&target.id);
     let detail = if target.id == device.id {
         "retired itself (with the PIN)".to_owned()

@@ -62,7 +62,7 @@ pub(crate) fn rejected(
 
 /// Authenticates a device request (PROTOCOL.md §7.3): headers, device, timestamp,
 /// signature, nonce, then the device's state.
-pub fn authenticate(
+pub async fn authenticate(
     app: &App,
     header: impl Fn(&str) -> Option<String>,
     parts: &SignedParts<'_>,
@@ -96,7 +96,7 @@ pub fn authenticate(
             return Err(ServiceError::new(ErrorCode::BadSignature, e.to_string()));
         }
     }
-    match device.offer_nonce(&*app.store, auth.nonce.0, now)? {
+    match device.offer_nonce(&*app.store, auth.nonce.0, now).await? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
             rejected(app, Some(&device), parts.ip, "replayed request nonce")?;
@@ -104,18 +104,18 @@ pub fn authenticate(
         }
         NonceCheck::Full => return Err(ServiceError::new(ErrorCode::RateLimited, "too many signed requests")),
     }
-    check_state(app, &device, now)?;
+    check_state(app, &device, now).await?;
     Ok(device)
 }
 
-fn check_state(app: &App, device: &DeviceEntry, now: u64) -> Result<(), ServiceError> {
+async fn check_state(app: &App, device: &DeviceEntry, now: u64) -> Result<(), ServiceError> {
     match device.state(now) {
         DeviceState::Active => Ok(()),
         DeviceState::Blocked => {
             Err(ServiceError::new(ErrorCode::DeviceBlocked, "the device is blocked after too many wrong PINs"))
         }
         DeviceState::Inactive => {
-            crate::service::housekeeping::note_inactive(app, device, now)?;
+            crate::service::housekeeping::note_inactive(app, device, now).await?;
             Err(ServiceError::new(ErrorCode::DeviceInactive, "the device is inactive after four months unused"))
         }
     }
@@ -174,11 +174,12 @@ pub async fn answer(
 ) -> Result<AnswerAccepted, ServiceError> {
     let entry = app
         .challenges
-        .get(&*app.store, id)?
+        .get(&*app.store, id)
+        .await?
         .filter(|e| e.targets(&device.id))
         .ok_or_else(|| ServiceError::not_found("challenge for this device"))?;
     let now = app.now();
-    match settle_expiry(app, &entry, now)? {
+    match settle_expiry(app, &entry, now).await? {
         ChallengeState::Pending => {}
         ChallengeState::Expired => return Err(ServiceError::new(ErrorCode::ChallengeExpired, "the challenge expired")),
         _ => return Err(ServiceError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending")),
@@ -207,17 +208,17 @@ pub async fn answer(
             } else {
                 (ChallengeState::Denied, AuditKind::ChallengeDenied)
             };
-            decide_or_refuse(app, &entry, state, Some(&device.id), now)?;
-            device.update(&*app.store, |r| r.last_used_at = r.last_used_at.max(now))?;
+            decide_or_refuse(app, &entry, state, Some(&device.id), now).await?;
+            device.update(&*app.store, |r| r.last_used_at = r.last_used_at.max(now)).await?;
             app.record(base(kind))?;
             Ok(accepted(state))
         }
         Decision::Approve => {
-            let verdict = pin::judge(app, device, now, |s| answer.pin_is_correct(&push, s))?;
+            let verdict = pin::judge(app, device, now, |s| answer.pin_is_correct(&push, s)).await?;
             if verdict != PinVerdict::Right {
                 let refusal = pin::refusal(app, device, verdict, ip, Some(id), "answer");
                 if matches!(verdict, PinVerdict::Wrong { now_blocked: true, .. })
-                    && entry.decide(&*app.store, ChallengeState::Blocked, Some(&device.id), now)?.is_ok()
+                    && entry.decide(&*app.store, ChallengeState::Blocked, Some(&device.id), now).await?.is_ok()
                 {
                     app.metrics.challenge_decided(ChallengeState::Blocked);
                 }
@@ -231,11 +232,11 @@ pub async fn answer(
                     _ => false,
                 };
                 if number_ok {
-                    decide_or_refuse(app, &entry, ChallengeState::Approved, Some(&device.id), now)?;
+                    decide_or_refuse(app, &entry, ChallengeState::Approved, Some(&device.id), now).await?;
                     app.record(base(AuditKind::ChallengeApproved))?;
                     Ok(accepted(ChallengeState::Approved))
                 } else {
-                    decide_or_refuse(app, &entry, ChallengeState::Denied, Some(&device.id), now)?;
+                    decide_or_refuse(app, &entry, ChallengeState::Denied, Some(&device.id), now).await?;
                     app.record(base(AuditKind::NumberMismatch))?;
                     Err(ServiceError::new(ErrorCode::NumberMismatch, "wrong number; the challenge is denied"))
                 }
@@ -254,7 +255,7 @@ pub async fn pin_check(app: &App, device: &DeviceEntry, check: PinCheck, ip: Opt
         rejected(app, Some(device), ip, "stale PIN check")?;
         return Err(ServiceError::stale(now, "PIN check timestamp outside the window"));
     }
-    match device.offer_nonce(&*app.store, check.nonce.0, now)? {
+    match device.offer_nonce(&*app.store, check.nonce.0, now).await? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
             rejected(app, Some(device), ip, "replayed PIN check")?;
@@ -279,7 +280,7 @@ pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>
         rejected(app, Some(device), ip, "stale PIN change")?;
         return Err(ServiceError::stale(now, "PIN change timestamp outside the window"));
     }
-    match device.offer_nonce(&*app.store, req.nonce.0, now)? {
+    match device.offer_nonce(&*app.store, req.nonce.0, now).await? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
             rejected(app, Some(device), ip, "replayed PIN change")?;
@@ -293,7 +294,7 @@ pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>
     .await?;
     let (response, secret) = Rekeyed::issue(&device.id, &req, &app.key).map_err(|e| ServiceError::internal(&e))?;
     let sealed = app.sealer.seal(&device.id, &secret)?;
-    device.update(&*app.store, |r| r.pending_secret = Some(sealed.clone()))?;
+    device.update(&*app.store, |r| r.pending_secret = Some(sealed.clone())).await?;
     app.record(
         Entry::new(AuditKind::PinChanged, "device")
             .tenant(&device.tenant)
@@ -321,7 +322,7 @@ pub async fn remove_device(
     actor: &str,
     ip: Option<&str>,
 ) -> Result<(), ServiceError> {
-    app.store.devices().remove(device.id.as_str().as_bytes())?;
+    app.store.devices().remove(device.id.as_str().as_bytes()).await?;
     app.devices.remove(&device.id);
     app.record(Entry::new(kind, actor).tenant(&device.tenant).user(&device.user).device(&device.id).ip(ip))?;
     app.store.flush().await?;

@@ -73,21 +73,23 @@ fn matches(app: &App, record: &mut DeviceRecord, is_right: &impl Fn(&PinSecret) 
 /// Judges one PIN-dependent value of `device` and counts it, as one atomic update of the
 /// device's record: concurrent answers are judged one at a time, against the count the other
 /// left. A blocked device gets [`PinVerdict::Blocked`] without its value being looked at.
-pub fn judge(
+pub async fn judge(
     app: &App,
     device: &DeviceEntry,
     now: u64,
-    is_right: impl Fn(&PinSecret) -> bool,
+    is_right: impl Fn(&PinSecret) -> bool + Send + Sync,
 ) -> Result<PinVerdict, ServiceError> {
-    let (_, outcome) = device.update_if(&*app.store, |record| {
-        if record.blocked {
-            return (Change::Keep, Ok(PinVerdict::Blocked));
-        }
-        match matches(app, record, &is_right) {
-            Ok(right) => (Change::Write, Ok(apply(record, right, now))),
-            Err(e) => (Change::Keep, Err(e)),
-        }
-    })?;
+    let (_, outcome) = device
+        .update_if(&*app.store, |record| {
+            if record.blocked {
+                return (Change::Keep, Ok(PinVerdict::Blocked));
+            }
+            match matches(app, record, &is_right) {
+                Ok(right) => (Change::Write, Ok(apply(record, right, now))),
+                Err(e) => (Change::Keep, Err(e)),
+            }
+        })
+        .await?;
     Ok(outcome?)
 }
 
@@ -99,9 +101,9 @@ pub async fn require_right(
     now: u64,
     ip: Option<&str>,
     what: &str,
-    is_right: impl Fn(&PinSecret) -> bool,
+    is_right: impl Fn(&PinSecret) -> bool + Send + Sync,
 ) -> Result<(), ServiceError> {
-    let verdict = judge(app, device, now, is_right)?;
+    let verdict = judge(app, device, now, is_right).await?;
     if verdict == PinVerdict::Right {
         return Ok(());
     }
@@ -165,25 +167,27 @@ pub fn blocked() -> ServiceError {
 /// Whether `is_right` holds for `device`'s `S` (or its pending `S`, which a match promotes),
 /// for QR one-time passwords: a match resets the device's PIN count, a miss counts nothing on
 /// the device (the user's count is [`reserve_otp_attempt`]). A blocked device never matches.
-pub fn otp_device_matches(
+pub async fn otp_device_matches(
     app: &App,
     device: &DeviceEntry,
     now: u64,
-    is_right: impl Fn(&PinSecret) -> bool,
+    is_right: impl Fn(&PinSecret) -> bool + Send + Sync,
 ) -> Result<bool, ServiceError> {
-    let (_, outcome) = device.update_if(&*app.store, |record| {
-        if record.blocked {
-            return (Change::Keep, Ok(false));
-        }
-        match matches(app, record, &is_right) {
-            Ok(true) => {
-                apply(record, true, now);
-                (Change::Write, Ok(true))
+    let (_, outcome) = device
+        .update_if(&*app.store, |record| {
+            if record.blocked {
+                return (Change::Keep, Ok(false));
             }
-            Ok(false) => (Change::Keep, Ok(false)),
-            Err(e) => (Change::Keep, Err(e)),
-        }
-    })?;
+            match matches(app, record, &is_right) {
+                Ok(true) => {
+                    apply(record, true, now);
+                    (Change::Write, Ok(true))
+                }
+                Ok(false) => (Change::Keep, Ok(false)),
+                Err(e) => (Change::Keep, Err(e)),
+            }
+        })
+        .await?;
     Ok(outcome?)
 }
 
@@ -199,14 +203,15 @@ pub fn otp_locked() -> ServiceError {
 /// update, so parallel guesses cannot pass the limit: refused with `otp_locked` when the user
 /// is at [`MAX_OTP_FAILURES_PER_USER`]. Returns the user's count including this attempt; a
 /// right password takes it back with [`otp_succeeded`].
-pub fn reserve_otp_attempt(app: &App, tenant: &str, user: &str) -> Result<u32, ServiceError> {
+pub async fn reserve_otp_attempt(app: &App, tenant: &str, user: &str) -> Result<u32, ServiceError> {
     let reserved = update_with(app.store.users(), &scoped_key(tenant, user), |u: &mut UserRecord| {
         if u.otp_failures >= MAX_OTP_FAILURES_PER_USER {
             return (Change::Keep, false);
         }
         u.otp_failures = u.otp_failures.saturating_add(1);
         (Change::Write, true)
-    })?;
+    })
+    .await?;
     match reserved {
         None => Err(ServiceError::not_found("user")),
         Some((_, false)) => Err(otp_locked()),
@@ -215,19 +220,23 @@ pub fn reserve_otp_attempt(app: &App, tenant: &str, user: &str) -> Result<u32, S
 }
 
 /// A right one-time password: the user's count of consecutive wrong ones goes back to 0.
-pub fn otp_succeeded(app: &App, tenant: &str, user: &str) -> Result<(), ServiceError> {
-    reset_otp_failures(app, tenant, user)?.ok_or_else(|| ServiceError::not_found("user"))
+pub async fn otp_succeeded(app: &App, tenant: &str, user: &str) -> Result<(), ServiceError> {
+    reset_otp_failures(app, tenant, user).await?.ok_or_else(|| ServiceError::not_found("user"))
 }
 
 /// Sets the user's count of wrong one-time passwords to 0 (a right one, or an administrator's
 /// unlock); `None` when there is no such user.
-pub fn reset_otp_failures(app: &App, tenant: &str, user: &str) -> Result<Option<()>, ServiceError> {
-    let done = app.store.users().update(&scoped_key(tenant, user), &mut |u: &mut UserRecord| {
-        if u.otp_failures == 0 {
-            return Change::Keep;
-        }
-        u.otp_failures = 0;
-        Change::Write
-    })?;
+pub async fn reset_otp_failures(app: &App, tenant: &str, user: &str) -> Result<Option<()>, ServiceError> {
+    let done = app
+        .store
+        .users()
+        .update(&scoped_key(tenant, user), &mut |u: &mut UserRecord| {
+            if u.otp_failures == 0 {
+                return Change::Keep;
+            }
+            u.otp_failures = 0;
+            Change::Write
+        })
+        .await?;
     Ok(done.map(|_| ()))
 }

@@ -45,26 +45,26 @@ pub fn key_hash(api_key: &str) -> [u8; 32] {
 }
 
 /// Adds a relying party to `tenant` and returns its new API key (shown once, never stored).
-pub fn add(store: &dyn Store, tenant: &str, name: &str, now: u64) -> Result<String, RelyingPartyError> {
+pub async fn add(store: &dyn Store, tenant: &str, name: &str, now: u64) -> Result<String, RelyingPartyError> {
     check_text("relying party", name, 1, 64).map_err(|e| RelyingPartyError::BadName(e.to_string()))?;
-    crate::service::tenants::require(store, tenant)?;
-    if list(store)?.iter().any(|rp| rp.tenant == tenant && rp.name == name) {
+    crate::service::tenants::require(store, tenant).await?;
+    if list(store).await?.iter().any(|rp| rp.tenant == tenant && rp.name == name) {
         return Err(RelyingPartyError::Exists(name.to_owned()));
     }
     let api_key = new_token(KEY_PREFIX).ok_or(RelyingPartyError::Random)?;
-    store.relying_parties().put(
-        &key_hash(&api_key),
-        &RelyingParty { tenant: tenant.to_owned(), name: name.to_owned(), created_at: now },
-    )?;
+    store
+        .relying_parties()
+        .put(&key_hash(&api_key), &RelyingParty { tenant: tenant.to_owned(), name: name.to_owned(), created_at: now })
+        .await?;
     Ok(api_key)
 }
 
 /// Every relying party of every tenant.
-pub fn list(store: &dyn Store) -> Result<Vec<RelyingParty>, StoreError> {
-    store.relying_parties().all()
+pub async fn list(store: &dyn Store) -> Result<Vec<RelyingParty>, StoreError> {
+    store.relying_parties().all().await
 }
 
 /// The relying party owning `api_key`, if any.
-pub fn authenticate(store: &dyn Store, api_key: &str) -> Result<Option<RelyingParty>, StoreError> {
-    store.relying_parties().get(&key_hash(api_key))
+pub async fn authenticate(store: &dyn Store, api_key: &str) -> Result<Option<RelyingParty>, StoreError> {
+    store.relying_parties().get(&key_hash(api_key)).await
 }

@@ -38,32 +38,32 @@ pub fn check_name(name: &str) -> Result<(), TenantError> {
 }
 
 /// Adds a tenant.
-pub fn add(store: &dyn Store, name: &str, display_name: &str, now: u64) -> Result<Tenant, TenantError> {
+pub async fn add(store: &dyn Store, name: &str, display_name: &str, now: u64) -> Result<Tenant, TenantError> {
     check_name(name)?;
     check_text("organisation", display_name, 1, 64).map_err(|e| TenantError::BadDisplayName(e.to_string()))?;
-    if store.tenants().get(name.as_bytes())?.is_some() {
+    if store.tenants().get(name.as_bytes()).await?.is_some() {
         return Err(TenantError::Exists(name.to_owned()));
     }
     let tenant = Tenant { name: name.to_owned(), display_name: display_name.to_owned(), created_at: now };
-    if !store.tenants().insert_new(name.as_bytes(), &tenant)? {
+    if !store.tenants().insert_new(name.as_bytes(), &tenant).await? {
         return Err(TenantError::Exists(name.to_owned()));
     }
     Ok(tenant)
 }
 
 /// One tenant.
-pub fn get(store: &dyn Store, name: &str) -> Result<Option<Tenant>, StoreError> {
-    store.tenants().get(name.as_bytes())
+pub async fn get(store: &dyn Store, name: &str) -> Result<Option<Tenant>, StoreError> {
+    store.tenants().get(name.as_bytes()).await
 }
 
 /// One tenant, which must exist.
-pub fn require(store: &dyn Store, name: &str) -> Result<Tenant, TenantError> {
-    get(store, name)?.ok_or_else(|| TenantError::NotFound(name.to_owned()))
+pub async fn require(store: &dyn Store, name: &str) -> Result<Tenant, TenantError> {
+    get(store, name).await?.ok_or_else(|| TenantError::NotFound(name.to_owned()))
 }
 
 /// Every tenant, by name.
-pub fn list(store: &dyn Store) -> Result<Vec<Tenant>, StoreError> {
-    store.tenants().all()
+pub async fn list(store: &dyn Store) -> Result<Vec<Tenant>, StoreError> {
+    store.tenants().all().await
 }
 
 #[cfg(test)]

@@ -103,15 +103,21 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 }
 
 /// Adds a user to `tenant` after checking the name and the password policy.
-pub fn add(store: &dyn Store, tenant: &str, name: &str, password: &str, now: u64) -> Result<UserRecord, UserError> {
+pub async fn add(
+    store: &dyn Store,
+    tenant: &str,
+    name: &str,
+    password: &str,
+    now: u64,
+) -> Result<UserRecord, UserError> {
     check_name(name)?;
     check_password_policy(password)?;
     let hash = hash_password(password)?;
-    add_with_hash(store, tenant, name, hash, now)
+    add_with_hash(store, tenant, name, hash, now).await
 }
 
 /// Adds a user with an already computed Argon2id hash (bulk import, benchmarks).
-pub fn add_with_hash(
+pub async fn add_with_hash(
     store: &dyn Store,
     tenant: &str,
     name: &str,
@@ -119,9 +125,9 @@ pub fn add_with_hash(
     now: u64,
 ) -> Result<UserRecord, UserError> {
     check_name(name)?;
-    crate::service::tenants::require(store, tenant)?;
+    crate::service::tenants::require(store, tenant).await?;
     let key = scoped_key(tenant, name);
-    if store.users().get(&key)?.is_some() {
+    if store.users().get(&key).await?.is_some() {
         return Err(UserError::Exists(name.to_owned()));
     }
     let record = UserRecord {
@@ -133,33 +139,33 @@ pub fn add_with_hash(
         otp_failures: 0,
     };
     // Created only if absent, so two concurrent adds of one name cannot both succeed.
-    if !store.users().insert_new(&key, &record)? {
+    if !store.users().insert_new(&key, &record).await? {
         return Err(UserError::Exists(name.to_owned()));
     }
     Ok(record)
 }
 
 /// Every user of `tenant`, by name.
-pub fn list(store: &dyn Store, tenant: &str) -> Result<Vec<UserRecord>, UserError> {
-    crate::service::tenants::require(store, tenant)?;
-    Ok(store.users().all()?.into_iter().filter(|u| u.tenant == tenant).collect())
+pub async fn list(store: &dyn Store, tenant: &str) -> Result<Vec<UserRecord>, UserError> {
+    crate::service::tenants::require(store, tenant).await?;
+    Ok(store.users().all().await?.into_iter().filter(|u| u.tenant == tenant).collect())
 }
 
 /// Looks a user of `tenant` up.
-pub fn get(store: &dyn Store, tenant: &str, name: &str) -> Result<Option<UserRecord>, StoreError> {
-    store.users().get(&scoped_key(tenant, name))
+pub async fn get(store: &dyn Store, tenant: &str, name: &str) -> Result<Option<UserRecord>, StoreError> {
+    store.users().get(&scoped_key(tenant, name)).await
 }
 
 /// Changes a stored user (the caller serialises changes to one user).
-pub fn put(store: &dyn Store, record: &UserRecord) -> Result<(), StoreError> {
-    store.users().put(&scoped_key(&record.tenant, &record.name), record)
+pub async fn put(store: &dyn Store, record: &UserRecord) -> Result<(), StoreError> {
+    store.users().put(&scoped_key(&record.tenant, &record.name), record).await
 }
 
 /// Disables a user.
-pub fn disable(store: &dyn Store, tenant: &str, name: &str) -> Result<(), UserError> {
-    let mut record = get(store, tenant, name)?.ok_or_else(|| UserError::NotFound(name.to_owned()))?;
+pub async fn disable(store: &dyn Store, tenant: &str, name: &str) -> Result<(), UserError> {
+    let mut record = get(store, tenant, name).await?.ok_or_else(|| UserError::NotFound(name.to_owned()))?;
     record.disabled = true;
-    put(store, &record)?;
+    put(store, &record).await?;
     Ok(())
 }
 

@@ -63,39 +63,50 @@ pub enum Change {
 }
 
 /// One kind of record by key: reads, writes, and atomic read-modify-write.
+///
+/// Every method returns a [`StoreFuture`]: a backend on a database server (PostgreSQL) does a
+/// network round trip per call, which must not block a tokio worker thread.
 pub trait Records<T>: Send + Sync {
     /// One record.
-    fn get(&self, key: &[u8]) -> Result<Option<T>, StoreError>;
+    fn get<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, Option<T>>;
     /// Writes one record (durable at the next [`Store::flush`]).
-    fn put(&self, key: &[u8], value: &T) -> Result<(), StoreError>;
+    fn put<'a>(&'a self, key: &'a [u8], value: &'a T) -> StoreFuture<'a, ()>;
     /// Writes `value` only when nothing is stored under `key`, atomically; `false` (nothing
     /// written) when something is. Names that must be unique are created with this.
-    fn insert_new(&self, key: &[u8], value: &T) -> Result<bool, StoreError>;
+    fn insert_new<'a>(&'a self, key: &'a [u8], value: &'a T) -> StoreFuture<'a, bool>;
     /// Removes one record.
-    fn remove(&self, key: &[u8]) -> Result<(), StoreError>;
+    fn remove<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, ()>;
     /// Every record, in key order.
-    fn all(&self) -> Result<Vec<T>, StoreError>;
+    fn all(&self) -> StoreFuture<'_, Vec<T>>;
     /// Atomically reads the record under `key`, lets `change` modify a copy, and stores it
     /// when `change` says [`Change::Write`] and nobody wrote it meanwhile; otherwise `change`
     /// runs again on the newer record, so it must decide from the record alone (a closure
     /// that reports an outcome overwrites it on every run). Returns the record as it is
-    /// afterwards; `None` (and `change` never called) when there is none.
-    fn update(&self, key: &[u8], change: &mut dyn FnMut(&mut T) -> Change) -> Result<Option<T>, StoreError>;
+    /// afterwards; `None` (and `change` never called) when there is none. `change` is
+    /// synchronous: a SQL backend runs it inside one transaction, between reading the row
+    /// for update and writing it.
+    fn update<'a>(
+        &'a self,
+        key: &'a [u8],
+        change: &'a mut (dyn FnMut(&mut T) -> Change + Send),
+    ) -> StoreFuture<'a, Option<T>>;
 }
 
 /// [`Records::update`] with an outcome: `change` returns what to do and a value, and the
 /// value of the run that took effect comes back with the record.
-pub fn update_with<T, R>(
+pub async fn update_with<T, R: Send>(
     records: &dyn Records<T>,
     key: &[u8],
-    mut change: impl FnMut(&mut T) -> (Change, R),
+    mut change: impl FnMut(&mut T) -> (Change, R) + Send,
 ) -> Result<Option<(T, R)>, StoreError> {
     let mut outcome = None;
-    let record = records.update(key, &mut |r| {
-        let (what, value) = change(r);
-        outcome = Some(value);
-        what
-    })?;
+    let record = records
+        .update(key, &mut |r| {
+            let (what, value) = change(r);
+            outcome = Some(value);
+            what
+        })
+        .await?;
     Ok(record.zip(outcome))
 }
 
@@ -104,15 +115,16 @@ pub trait NonceRepo: Send + Sync {
     /// Atomically remembers `nonce` for `device` at `now`, unless it was used within
     /// [`crate::nonces::NONCE_MEMORY`] ([`NonceCheck::Replayed`]) or the device used
     /// [`crate::nonces::MAX_NONCES_PER_DEVICE`] in that time ([`NonceCheck::Full`]).
-    fn offer(&self, device: &DeviceId, nonce: [u8; 16], now: u64) -> Result<NonceCheck, StoreError>;
+    fn offer<'a>(&'a self, device: &'a DeviceId, nonce: [u8; 16], now: u64) -> StoreFuture<'a, NonceCheck>;
     /// Forgets nonces too old to matter at `now`.
-    fn prune(&self, now: u64) -> Result<(), StoreError>;
+    fn prune(&self, now: u64) -> StoreFuture<'_, ()>;
 }
 
 /// A future the store returns (boxed so [`Store`] stays usable as `dyn Store`).
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-/// The store: one repository per record kind, multi-record operations, durability.
+/// The store: one repository per record kind, multi-record operations, durability. Every
+/// operation is a future (see [`Records`]).
 pub trait Store: Send + Sync {
     /// Tenants by name.
     fn tenants(&self) -> &dyn Records<Tenant>;
@@ -133,9 +145,11 @@ pub trait Store: Send + Sync {
     /// All or nothing: stores `completed` over its enrollment and creates `device`, if the
     /// stored enrollment has no device yet. `false` (nothing written) when it has one: an
     /// enrollment completes once.
-    fn complete_enrollment(&self, completed: &EnrollmentRecord, device: &DeviceRecord) -> Result<bool, StoreError>;
+    fn complete_enrollment<'a>(
+        &'a self,
+        completed: &'a EnrollmentRecord,
+        device: &'a DeviceRecord,
+    ) -> StoreFuture<'a, bool>;
     /// Makes every write so far durable; awaited before acknowledging security-relevant changes.
     fn flush(&self) -> StoreFuture<'_, ()>;
-    /// [`Store::flush`] for synchronous callers (the offline admin commands).
-    fn flush_blocking(&self) -> Result<(), StoreError>;
 }

@@ -241,44 +241,54 @@ impl<T> Typed<T> {
     }
 }
 
-impl<T: Serialize + DeserializeOwned> Records<T> for Typed<T> {
-    fn get(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
-        self.table.get(key)
+// The sled calls below are local and fast (in-memory pages, no fsync), so each runs inside
+// its future without a blocking-pool hop; only `flush` touches the disk and goes there.
+impl<T: Serialize + DeserializeOwned + Send + Sync> Records<T> for Typed<T> {
+    fn get<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, Option<T>> {
+        Box::pin(async move { self.table.get(key) })
     }
 
-    fn put(&self, key: &[u8], value: &T) -> Result<(), StoreError> {
-        self.table.put(key, value)
+    fn put<'a>(&'a self, key: &'a [u8], value: &'a T) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.table.put(key, value) })
     }
 
-    fn insert_new(&self, key: &[u8], value: &T) -> Result<bool, StoreError> {
-        let bytes = encode(self.table.name, value)?;
-        Ok(self.table.tree.compare_and_swap(key, None as Option<&[u8]>, Some(bytes))?.is_ok())
+    fn insert_new<'a>(&'a self, key: &'a [u8], value: &'a T) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let bytes = encode(self.table.name, value)?;
+            Ok(self.table.tree.compare_and_swap(key, None as Option<&[u8]>, Some(bytes))?.is_ok())
+        })
     }
 
-    fn remove(&self, key: &[u8]) -> Result<(), StoreError> {
-        self.table.remove(key)
+    fn remove<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.table.remove(key) })
     }
 
-    fn all(&self) -> Result<Vec<T>, StoreError> {
-        self.table.all()
+    fn all(&self) -> StoreFuture<'_, Vec<T>> {
+        Box::pin(async move { self.table.all() })
     }
 
-    fn update(&self, key: &[u8], change: &mut dyn FnMut(&mut T) -> Change) -> Result<Option<T>, StoreError> {
-        let name = self.table.name;
-        loop {
-            let Some(old) = self.table.tree.get(key)? else {
-                return Ok(None);
-            };
-            let mut record: T = decode(name, &old)?;
-            if change(&mut record) == Change::Keep {
-                return Ok(Some(record));
+    fn update<'a>(
+        &'a self,
+        key: &'a [u8],
+        change: &'a mut (dyn FnMut(&mut T) -> Change + Send),
+    ) -> StoreFuture<'a, Option<T>> {
+        Box::pin(async move {
+            let name = self.table.name;
+            loop {
+                let Some(old) = self.table.tree.get(key)? else {
+                    return Ok(None);
+                };
+                let mut record: T = decode(name, &old)?;
+                if change(&mut record) == Change::Keep {
+                    return Ok(Some(record));
+                }
+                let new = encode(name, &record)?;
+                // Someone else wrote in between: decide again on their record.
+                if self.table.tree.compare_and_swap(key, Some(old), Some(new))?.is_ok() {
+                    return Ok(Some(record));
+                }
             }
-            let new = encode(name, &record)?;
-            // Someone else wrote in between: decide again on their record.
-            if self.table.tree.compare_and_swap(key, Some(old), Some(new))?.is_ok() {
-                return Ok(Some(record));
-            }
-        }
+        })
     }
 }
 
@@ -311,28 +321,33 @@ impl SledNonces {
 }
 
 impl NonceRepo for SledStore {
-    fn offer(&self, device: &DeviceId, nonce: [u8; 16], now: u64) -> Result<NonceCheck, StoreError> {
-        // The check and the write happen under the one lock, so a nonce is accepted once.
-        let mut windows = self.windows.windows();
-        let check = windows.entry(device.clone()).or_default().offer(nonce, now);
-        if check == NonceCheck::Fresh {
-            // Not flushed here: every security-relevant request flushes before it answers.
-            self.windows.table.put(&stored_key(device.as_str(), &nonce), &now)?;
-        }
-        Ok(check)
+    fn offer<'a>(&'a self, device: &'a DeviceId, nonce: [u8; 16], now: u64) -> StoreFuture<'a, NonceCheck> {
+        Box::pin(async move {
+            // The check and the write happen under the one lock, so a nonce is accepted once
+            // (the future never awaits while holding it).
+            let mut windows = self.windows.windows();
+            let check = windows.entry(device.clone()).or_default().offer(nonce, now);
+            if check == NonceCheck::Fresh {
+                // Not flushed here: every security-relevant request flushes before it answers.
+                self.windows.table.put(&stored_key(device.as_str(), &nonce), &now)?;
+            }
+            Ok(check)
+        })
     }
 
-    fn prune(&self, now: u64) -> Result<(), StoreError> {
-        for (key, at) in self.nonces.entries::<u64>()? {
-            if at.saturating_add(NONCE_MEMORY) <= now {
-                self.nonces.remove(&key)?;
+    fn prune(&self, now: u64) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            for (key, at) in self.nonces.entries::<u64>()? {
+                if at.saturating_add(NONCE_MEMORY) <= now {
+                    self.nonces.remove(&key)?;
+                }
             }
-        }
-        self.windows.windows().retain(|_, window| {
-            window.expire(now);
-            !window.is_empty()
-        });
-        Ok(())
+            self.windows.windows().retain(|_, window| {
+                window.expire(now);
+                !window.is_empty()
+            });
+            Ok(())
+        })
     }
 }
 
@@ -369,7 +384,22 @@ impl Store for SledStore {
         self
     }
 
-    fn complete_enrollment(&self, completed: &EnrollmentRecord, device: &DeviceRecord) -> Result<bool, StoreError> {
+    fn complete_enrollment<'a>(
+        &'a self,
+        completed: &'a EnrollmentRecord,
+        device: &'a DeviceRecord,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move { self.complete_enrollment_now(completed, device) })
+    }
+
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        Box::pin(self.flush_async())
+    }
+}
+
+impl SledStore {
+    /// [`Store::complete_enrollment`]: one sled transaction over the two trees.
+    fn complete_enrollment_now(&self, completed: &EnrollmentRecord, device: &DeviceRecord) -> Result<bool, StoreError> {
         let enrollment_key = completed.id.as_str().as_bytes();
         let device_key = device.device_id.as_str().as_bytes();
         let enrollment_bytes = encode(trees::ENROLLMENTS, completed)?;
@@ -394,14 +424,6 @@ impl Store for SledStore {
             Err(TransactionError::Abort(e)) => Err(e),
             Err(TransactionError::Storage(e)) => Err(e.into()),
         }
-    }
-
-    fn flush(&self) -> StoreFuture<'_, ()> {
-        Box::pin(self.flush_async())
-    }
-
-    fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.flush_sync()
     }
 }
 
@@ -472,17 +494,20 @@ mod tests {
     }
 
     /// Concurrent read-modify-writes through `update` lose nothing: each is a compare-and-swap
-    /// retried on conflict (a plain read then write would drop increments here).
-    #[test]
-    fn concurrent_updates_are_not_lost() {
+    /// retried on conflict (a plain read then write would drop increments here). Four tasks on
+    /// four worker threads.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_updates_are_not_lost() {
         let (_dir, store) = open();
         let tenant = Tenant { name: "acme".into(), display_name: "Acme".into(), created_at: 0 };
-        store.tenants().put(b"acme", &tenant).unwrap();
-        let barrier = std::sync::Barrier::new(4);
-        std::thread::scope(|scope| {
-            for _ in 0..4 {
-                scope.spawn(|| {
-                    barrier.wait();
+        store.tenants().put(b"acme", &tenant).await.unwrap();
+        let store = std::sync::Arc::new(store);
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(4));
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let (store, barrier) = (store.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
                     for _ in 0..300 {
                         store
                             .tenants()
@@ -490,53 +515,57 @@ mod tests {
                                 t.created_at += 1;
                                 Change::Write
                             })
+                            .await
                             .unwrap();
                     }
-                });
-            }
-        });
-        assert_eq!(store.tenants().get(b"acme").unwrap().unwrap().created_at, 1200);
-        assert!(store.tenants().update(b"none", &mut |_| Change::Write).unwrap().is_none());
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(store.tenants().get(b"acme").await.unwrap().unwrap().created_at, 1200);
+        assert!(store.tenants().update(b"none", &mut |_| Change::Write).await.unwrap().is_none());
         // Created once: a second insert of the same key writes nothing.
         let other = Tenant { name: "acme".into(), display_name: "Other".into(), created_at: 7 };
-        assert!(!store.tenants().insert_new(b"acme", &other).unwrap());
-        assert!(store.tenants().insert_new(b"beta", &other).unwrap());
-        assert_eq!(store.tenants().get(b"acme").unwrap().unwrap().display_name, "Acme");
+        assert!(!store.tenants().insert_new(b"acme", &other).await.unwrap());
+        assert!(store.tenants().insert_new(b"beta", &other).await.unwrap());
+        assert_eq!(store.tenants().get(b"acme").await.unwrap().unwrap().display_name, "Acme");
     }
 
     /// An enrollment completes once: a second completion (another phone with the same code)
     /// writes neither the enrollment nor its device.
-    #[test]
-    fn an_enrollment_completes_once() {
+    #[tokio::test]
+    async fn an_enrollment_completes_once() {
         let (_dir, store) = open();
         let pending = enrollment();
-        store.enrollments().put(pending.id.as_str().as_bytes(), &pending).unwrap();
+        store.enrollments().put(pending.id.as_str().as_bytes(), &pending).await.unwrap();
         let (first, second) = (DeviceId::random().unwrap(), DeviceId::random().unwrap());
         let done = |device: &DeviceId| EnrollmentRecord { device_id: Some(device.clone()), ..pending.clone() };
-        assert!(store.complete_enrollment(&done(&first), &device(&first)).unwrap());
-        assert!(!store.complete_enrollment(&done(&second), &device(&second)).unwrap());
-        let stored = store.enrollments().get(pending.id.as_str().as_bytes()).unwrap().unwrap();
+        assert!(store.complete_enrollment(&done(&first), &device(&first)).await.unwrap());
+        assert!(!store.complete_enrollment(&done(&second), &device(&second)).await.unwrap());
+        let stored = store.enrollments().get(pending.id.as_str().as_bytes()).await.unwrap().unwrap();
         assert_eq!(stored.device_id, Some(first.clone()));
-        assert!(store.devices().get(first.as_str().as_bytes()).unwrap().is_some());
-        assert!(store.devices().get(second.as_str().as_bytes()).unwrap().is_none());
+        assert!(store.devices().get(first.as_str().as_bytes()).await.unwrap().is_some());
+        assert!(store.devices().get(second.as_str().as_bytes()).await.unwrap().is_none());
     }
 
     /// A nonce is accepted once, still refused after the store is reopened, and forgotten
     /// only when it is too old to matter.
-    #[test]
-    fn a_nonce_is_accepted_once_across_a_restart() {
+    #[tokio::test]
+    async fn a_nonce_is_accepted_once_across_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let device = DeviceId::random().unwrap();
         {
             let store = SledStore::open(dir.path()).unwrap();
-            assert_eq!(store.nonces().offer(&device, [1; 16], 100).unwrap(), NonceCheck::Fresh);
-            assert_eq!(store.nonces().offer(&device, [1; 16], 101).unwrap(), NonceCheck::Replayed);
-            store.flush_sync().unwrap();
+            assert_eq!(store.nonces().offer(&device, [1; 16], 100).await.unwrap(), NonceCheck::Fresh);
+            assert_eq!(store.nonces().offer(&device, [1; 16], 101).await.unwrap(), NonceCheck::Replayed);
+            store.flush().await.unwrap();
         }
         let store = SledStore::open(dir.path()).unwrap();
-        assert_eq!(store.nonces().offer(&device, [1; 16], 102).unwrap(), NonceCheck::Replayed);
-        store.nonces().prune(100 + NONCE_MEMORY).unwrap();
+        assert_eq!(store.nonces().offer(&device, [1; 16], 102).await.unwrap(), NonceCheck::Replayed);
+        store.nonces().prune(100 + NONCE_MEMORY).await.unwrap();
         assert!(store.nonces.entries::<u64>().unwrap().is_empty());
-        assert_eq!(store.nonces().offer(&device, [1; 16], 100 + NONCE_MEMORY).unwrap(), NonceCheck::Fresh);
+        assert_eq!(store.nonces().offer(&device, [1; 16], 100 + NONCE_MEMORY).await.unwrap(), NonceCheck::Fresh);
     }
 }

@@ -78,7 +78,7 @@ impl Harness {
             ..ServerConfig::new(dir.path())
         };
         configure(&mut config);
-        let server = Server::open(listener, config).unwrap();
+        let server = Server::open(listener, config).await.unwrap();
         let base = format!("http://{}", server.local_addr().unwrap());
         let app = server.app();
         let sled = server.sled();
@@ -187,12 +187,12 @@ impl Harness {
     }
 
     /// A second tenant with a relying party of its own; returns that relying party's key.
-    pub fn other_tenant(&self, tenant: &str, users: &[&str]) -> String {
-        nyckel_server::tenants::add(&*self.app.store, tenant, "Other organisation", self.now()).unwrap();
+    pub async fn other_tenant(&self, tenant: &str, users: &[&str]) -> String {
+        nyckel_server::tenants::add(&*self.app.store, tenant, "Other organisation", self.now()).await.unwrap();
         for user in users {
-            nyckel_server::users::add_with_hash(&*self.app.store, tenant, user, "x".into(), self.now()).unwrap();
+            nyckel_server::users::add_with_hash(&*self.app.store, tenant, user, "x".into(), self.now()).await.unwrap();
         }
-        nyckel_server::relying_parties::add(&*self.app.store, tenant, "intruder", self.now()).unwrap()
+        nyckel_server::relying_parties::add(&*self.app.store, tenant, "intruder", self.now()).await.unwrap()
     }
 
     /// A push without number matching unless `extra` asks for it (the server's default is a
