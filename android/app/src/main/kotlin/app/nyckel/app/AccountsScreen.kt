@@ -37,8 +37,9 @@ import app.nyckel.ffi.TokenInfo
 import kotlinx.coroutines.delay
 
 /**
- * The main screen: registrations with Nyckel servers, then accounts with live codes and a
- * countdown. Scanning adds accounts, registers the phone or answers a login QR code.
+ * The main screen: registrations with Nyckel servers, privacyIDEA push and tiqr tokens (Remove
+ * asks first), then accounts with live codes and a countdown. Scanning adds accounts, registers
+ * the phone, adds a token, or answers a login QR code (a tiqr login goes to the approval screen).
  */
 @OptIn(ExperimentalMaterial3Api::class)
 @Composable
