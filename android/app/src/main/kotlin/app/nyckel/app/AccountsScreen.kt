@@ -31,6 +31,7 @@ import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import app.nyckel.ffi.CodeInfo
 import app.nyckel.ffi.OtpType
+import app.nyckel.ffi.PinCheck
 import app.nyckel.ffi.Provider
 import app.nyckel.ffi.RegistrationInfo
 import app.nyckel.ffi.TokenInfo
@@ -147,6 +148,17 @@ fun AccountsScreen(model: NyckelViewModel) {
                             if (who.isNotEmpty()) Text(who, style = MaterialTheme.typography.bodySmall)
                         }
                         TextButton(onClick = { removingToken = token }) { Text("Remove") }
+                    }
+                    if (token.pinCheck == PinCheck.LOCAL_GATE) {
+                        Row(Modifier.padding(start = 16.dp, end = 16.dp, bottom = 8.dp), verticalAlignment = Alignment.CenterVertically) {
+                            Text("Unlock app PIN with fingerprint/face", Modifier.weight(1f), style = MaterialTheme.typography.bodyMedium)
+                            Switch(
+                                checked = biometrics[token.id] == true,
+                                onCheckedChange = { on ->
+                                    if (on) model.openEnableTokenBiometrics(token) else model.disableTokenBiometrics(token)
+                                },
+                            )
+                        }
                     }
                 }
                 item { HorizontalDivider() }

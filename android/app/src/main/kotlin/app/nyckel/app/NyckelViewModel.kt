@@ -24,6 +24,7 @@ import app.nyckel.ffi.NewPhoneRequest
 import app.nyckel.ffi.Nyckel
 import app.nyckel.ffi.NyckelException
 import app.nyckel.ffi.PayloadType
+import app.nyckel.ffi.PinCheck
 import app.nyckel.ffi.Provider
 import app.nyckel.ffi.QrOtpRequest
 import app.nyckel.ffi.RegistrationInfo
@@ -79,6 +80,9 @@ sealed interface Route {
 
     /** The user's devices at the server for a registration, each retirable. */
     data class Devices(val registration: RegistrationInfo) : Route
+
+    /** Turning on fingerprint/face unlock of a privacyIDEA token's app PIN. */
+    data class EnableTokenBiometrics(val token: TokenInfo) : Route
 
     /** Adding a privacyIDEA push or tiqr token from a scanned enrolment code (`tiqr` for tiqr). */
     data class AddToken(val payload: String, val tiqr: Boolean) : Route
@@ -487,6 +491,40 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
 
     private fun refreshTokens() {
         attempt { core.tokens() }?.let { _tokens.value = it }
+        refreshBiometrics()
+    }
+
+    /** Opens the screen that turns fingerprint/face unlock on for a token's app PIN. */
+    fun openEnableTokenBiometrics(token: TokenInfo) {
+        if (_biometricSetup.value != Work.Running) _biometricSetup.value = Work.Idle
+        _route.value = Route.EnableTokenBiometrics(token)
+    }
+
+    /**
+     * Turns fingerprint/face unlock on for a privacyIDEA token's app PIN: the app PIN once
+     * (checked on this phone; a wrong one counts toward its lock), then the system prompt.
+     */
+    fun enableTokenBiometrics(token: TokenInfo, pin: String) {
+        if (_biometricSetup.value == Work.Running) return
+        _biometricSetup.value = Work.Running
+        viewModelScope.launch {
+            _biometricSetup.value = try {
+                // The prompt blocks its thread and the key refuses the main thread.
+                withContext(Dispatchers.IO) { core.enableTokenBiometrics(token.id, pin) }
+                Work.Done(Unit)
+            } catch (error: NyckelException) {
+                val retry = error is NyckelException.WrongPin ||
+                    error is NyckelException.BiometricCancelled || error is NyckelException.BiometricLockout
+                Work.Failed(describe(error), retry)
+            }
+            refreshBiometrics()
+        }
+    }
+
+    /** Turns fingerprint/face unlock off for a token; the app PIN still works. */
+    fun disableTokenBiometrics(token: TokenInfo) {
+        attempt { core.disableTokenBiometrics(token.id) }
+        refreshBiometrics()
     }
 
     /** Whether a tiqr offline response can be shown for this request (a scanned tiqr login). */
@@ -977,7 +1015,7 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
     }
 
     private fun refreshBiometrics() {
-        _biometrics.value = _registrations.value.associate { registration ->
+        val registrations = _registrations.value.associate { registration ->
             // A registration whose state cannot be read shows as off: the PIN always works.
             val enabled = try {
                 core.biometricsEnabled(registration.id)
@@ -986,6 +1024,16 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
             }
             registration.id to enabled
         }
+        // Only a privacyIDEA token's app PIN can be unlocked so (tiqr's PIN unmasks its secret).
+        val tokens = _tokens.value.filter { it.pinCheck == PinCheck.LOCAL_GATE }.associate { token ->
+            val enabled = try {
+                core.tokenBiometricsEnabled(token.id)
+            } catch (error: NyckelException) {
+                false
+            }
+            token.id to enabled
+        }
+        _biometrics.value = registrations + tokens
     }
 
     private fun show(message: String) {
