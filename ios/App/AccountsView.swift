@@ -74,6 +74,19 @@ struct AccountsView: View {
                                 if !who.isEmpty {
                                     Text(who).font(.caption).foregroundStyle(.secondary)
                                 }
+                                if token.pinCheck == .localGate {
+                                    Toggle("Unlock app PIN with \(biometryName())", isOn: Binding(
+                                        get: { model.biometrics[token.id] == true },
+                                        set: { on in
+                                            if on {
+                                                sheet = .enableTokenBiometrics(token)
+                                            } else {
+                                                model.disableTokenBiometrics(token)
+                                            }
+                                        }
+                                    ))
+                                    .font(.subheadline)
+                                }
                             }
                             .swipeActions {
                                 Button("Remove", role: .destructive) { removingToken = token }
@@ -137,6 +150,8 @@ struct AccountsView: View {
                     ChangePinView(model: model, registration: registration) { sheet = nil }
                 case .enableBiometrics(let registration):
                     EnableBiometricsView(model: model, registration: registration) { sheet = nil }
+                case .enableTokenBiometrics(let token):
+                    EnableBiometricsView(model: model, token: token) { sheet = nil }
                 case .history:
                     HistoryView(model: history, registrations: model.registrations) { sheet = nil }
                 case .importFile:
@@ -198,6 +213,7 @@ enum AccountsSheet: Identifiable {
     case destination(ScanDestination)
     case changePin(RegistrationInfo)
     case enableBiometrics(RegistrationInfo)
+    case enableTokenBiometrics(TokenInfo)
     case history
     case importFile
     case export
@@ -214,6 +230,7 @@ enum AccountsSheet: Identifiable {
         case .destination(.tiqrLogin(let payload, _)): return "tiqr login " + payload
         case .changePin(let registration): return "pin " + registration.id
         case .enableBiometrics(let registration): return "biometrics " + registration.id
+        case .enableTokenBiometrics(let token): return "token biometrics " + token.id
         case .history: return "history"
         case .importFile: return "import"
         case .export: return "export"

@@ -66,7 +66,24 @@ public final class AccountsModel: ObservableObject {
         for registration in registrations {
             states[registration.id] = (try? core.biometricsEnabled(registrationId: registration.id)) ?? false
         }
+        // Only a privacyIDEA token's app PIN can be unlocked so (tiqr's PIN unmasks its secret).
+        for token in tokens where token.pinCheck == .localGate {
+            states[token.id] = (try? core.tokenBiometricsEnabled(tokenId: token.id)) ?? false
+        }
         biometrics = states
+    }
+
+    /// Turns Face ID/Touch ID unlock on for a privacyIDEA token's app PIN: the app PIN once
+    /// (checked on this phone; a wrong one counts toward its lock), then the system prompt.
+    public func enableTokenBiometrics(_ token: TokenInfo, pin: String) async throws {
+        defer { refreshBiometrics() }
+        try await core.enableTokenBiometrics(tokenId: token.id, pin: pin)
+    }
+
+    /// Turns it off for a token; the app PIN still works.
+    public func disableTokenBiometrics(_ token: TokenInfo) {
+        attempt { try core.disableTokenBiometrics(tokenId: token.id) }
+        refreshBiometrics()
     }
 
     /// Turns Face ID/Touch ID unlock on: the server checks the PIN (a wrong one counts like a

@@ -59,7 +59,11 @@ public final class ApprovalsModel: ObservableObject, ApprovalListener {
     /// registration whose state cannot be read counts as off: the PIN always works).
     public func refreshBiometrics() {
         let ids = Set(requests.map(\.registrationId))
-        biometricRegistrations = ids.filter { (try? core.biometricsEnabled(registrationId: $0)) ?? false }
+        // A registration's or a privacyIDEA token's (the other call fails or says no for the other kind).
+        biometricRegistrations = ids.filter {
+            ((try? core.biometricsEnabled(registrationId: $0)) ?? false)
+                || ((try? core.tokenBiometricsEnabled(tokenId: $0)) ?? false)
+        }
     }
 
     /// A scanned tiqr login (from `scanLoginCode`): shown like any pushed request, and kept
