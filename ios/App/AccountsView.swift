@@ -2,8 +2,10 @@ import SwiftUI
 import Nyckel
 import NyckelFFI
 
-/// The main screen: registrations with Nyckel servers, then accounts with live codes and a
-/// countdown. Scanning adds accounts, registers the phone or answers a login QR code.
+/// The main screen: registrations with Nyckel servers, privacyIDEA push and tiqr tokens (swipe
+/// to remove, confirmed), then accounts with live codes and a countdown. Scanning adds accounts,
+/// registers the phone, adds a token, or answers a login QR code (a tiqr login goes to the
+/// approval screen).
 struct AccountsView: View {
     @ObservedObject var model: AccountsModel
     @ObservedObject var approvals: ApprovalsModel
@@ -12,6 +14,7 @@ struct AccountsView: View {
     let newPhone: NewPhoneModel
     @State private var sheet: AccountsSheet?
     @State private var removing: RegistrationInfo?
+    @State private var removingToken: TokenInfo?
 
     var body: some View {
         NavigationStack {
@@ -60,6 +63,37 @@ struct AccountsView: View {
                 } footer: {
                     if let error = approvals.pollingError { Text(error) }
                 }
+                if !model.tokens.isEmpty {
+                    Section("privacyIDEA and tiqr tokens") {
+                        ForEach(model.tokens, id: \.id) { token in
+                            VStack(alignment: .leading) {
+                                Text(token.service.isEmpty ? token.serverHost : token.service).font(.headline)
+                                Text("\(token.provider == .tiqr ? "tiqr" : "privacyIDEA push") · \(token.serverHost)")
+                                    .font(.caption).foregroundStyle(.secondary)
+                                let who = [token.account, token.serial].filter { !$0.isEmpty }.joined(separator: " · ")
+                                if !who.isEmpty {
+                                    Text(who).font(.caption).foregroundStyle(.secondary)
+                                }
+                                if token.pinCheck == .localGate {
+                                    Toggle("Unlock app PIN with \(biometryName())", isOn: Binding(
+                                        get: { model.biometrics[token.id] == true },
+                                        set: { on in
+                                            if on {
+                                                sheet = .enableTokenBiometrics(token)
+                                            } else {
+                                                model.disableTokenBiometrics(token)
+                                            }
+                                        }
+                                    ))
+                                    .font(.subheadline)
+                                }
+                            }
+                            .swipeActions {
+                                Button("Remove", role: .destructive) { removingToken = token }
+                            }
+                        }
+                    }
+                }
                 Section("Accounts") {
                     ForEach(model.codes, id: \.account.id) { entry in
                         CodeRow(entry: entry, hotpCode: model.hotpCodes[entry.account.id]) {
@@ -93,17 +127,31 @@ struct AccountsView: View {
                 switch current {
                 case .scanner:
                     ScannerView { code in
-                        // Swapping the item replaces the scanner sheet with where the code leads.
-                        sheet = model.route(scanned: code).map(AccountsSheet.destination)
+                        let destination = model.route(scanned: code)
+                        if case .tiqrLogin(let payload, let request)? = destination {
+                            // The login joins the inbox; the approval screen replaces this one.
+                            approvals.add(scannedLogin: request, payload: payload)
+                            sheet = nil
+                        } else {
+                            // Swapping the item replaces the scanner sheet with where the code leads.
+                            sheet = destination.map(AccountsSheet.destination)
+                        }
                     }
                 case .destination(.register(let payload)):
                     RegistrationView(model: model, payload: payload) { sheet = nil }
                 case .destination(.qrOtp(let payload, let request)):
                     QrOtpView(model: model, payload: payload, request: request) { sheet = nil }
+                case .destination(.addToken(let payload, let tiqr)):
+                    AddTokenView(model: model, payload: payload, tiqr: tiqr) { sheet = nil }
+                case .destination(.tiqrLogin):
+                    // Routed to the approval screen when scanned; never shown as a sheet.
+                    EmptyView()
                 case .changePin(let registration):
                     ChangePinView(model: model, registration: registration) { sheet = nil }
                 case .enableBiometrics(let registration):
                     EnableBiometricsView(model: model, registration: registration) { sheet = nil }
+                case .enableTokenBiometrics(let token):
+                    EnableBiometricsView(model: model, token: token) { sheet = nil }
                 case .history:
                     HistoryView(model: history, registrations: model.registrations) { sheet = nil }
                 case .importFile:
@@ -137,6 +185,17 @@ struct AccountsView: View {
                     removing = nil
                 }
             }
+            .confirmationDialog(
+                "Remove \(removingToken.map { $0.service.isEmpty ? $0.serverHost : $0.service } ?? "")? "
+                    + "Its key is deleted from this phone; the server is not told, so remove the token there too.",
+                isPresented: Binding(get: { removingToken != nil }, set: { if !$0 { removingToken = nil } }),
+                titleVisibility: .visible
+            ) {
+                Button("Remove", role: .destructive) {
+                    if let token = removingToken { model.removeToken(token) }
+                    removingToken = nil
+                }
+            }
             .alert("Nyckel", isPresented: Binding(get: { model.errorText != nil }, set: { _ in model.errorText = nil })) {
                 Button("OK", role: .cancel) {}
             } message: {
@@ -154,6 +213,7 @@ enum AccountsSheet: Identifiable {
     case destination(ScanDestination)
     case changePin(RegistrationInfo)
     case enableBiometrics(RegistrationInfo)
+    case enableTokenBiometrics(TokenInfo)
     case history
     case importFile
     case export
@@ -166,8 +226,11 @@ enum AccountsSheet: Identifiable {
         case .scanner: return "scanner"
         case .destination(.register(let payload)): return "register " + payload
         case .destination(.qrOtp(let payload, _)): return "otp " + payload
+        case .destination(.addToken(let payload, _)): return "token " + payload
+        case .destination(.tiqrLogin(let payload, _)): return "tiqr login " + payload
         case .changePin(let registration): return "pin " + registration.id
         case .enableBiometrics(let registration): return "biometrics " + registration.id
+        case .enableTokenBiometrics(let token): return "token biometrics " + token.id
         case .history: return "history"
         case .importFile: return "import"
         case .export: return "export"

@@ -5,7 +5,10 @@ import NyckelFFI
 /// A pushed request: who asks, for what, from where and when, the transaction's exact lines,
 /// number matching; Continue asks the PIN, or "Use Face ID/Touch ID" when biometric unlock is on
 /// for the registration (a failed prompt falls back to the PIN pad). Deny and "Not me" need no
-/// PIN, so refusing is easy.
+/// PIN, so refusing is easy. privacyIDEA and tiqr requests say whose server sent them; a
+/// privacyIDEA token without an app PIN approves without the pad; privacyIDEA's decline takes a
+/// reason; a scanned tiqr login can instead show the response to type when the phone is offline.
+/// The same screen as Android's ApprovalScreen.
 struct ApprovalView: View {
     @ObservedObject var model: ApprovalsModel
     let request: ApprovalRequest
@@ -15,6 +18,16 @@ struct ApprovalView: View {
     @State private var number = ""
     @State private var askingPin = false
     @State private var pin = ""
+    /// The tiqr offline path: its own PIN pad, then the response to type.
+    @State private var offline = false
+    @State private var offlinePhase = OfflinePhase.pin
+
+    private enum OfflinePhase {
+        case pin
+        case computing
+        case shown(String)
+        case failed(String)
+    }
 
     var body: some View {
         NavigationStack {
@@ -38,6 +51,18 @@ struct ApprovalView: View {
                             .font(.caption)
                             .foregroundStyle(.secondary)
                     }
+                    // privacyIDEA and tiqr requests arrive in the same list: say whose server sent them.
+                    switch request.provider {
+                    case .privacyIdea:
+                        Text("privacyIDEA push · \(request.serverHost)").font(.caption).foregroundStyle(.secondary)
+                    case .tiqr:
+                        Text("tiqr · \(request.serverHost)").font(.caption).foregroundStyle(.secondary)
+                    case .nyckel:
+                        EmptyView()
+                    }
+                    if request.pinCheck == .localGate {
+                        Text(localGateNotice()).font(.caption).foregroundStyle(.secondary)
+                    }
                     if let failed = model.answerError, failed.challengeId == request.challengeId {
                         Text(failed.message).foregroundStyle(.red)
                     }
@@ -45,7 +70,7 @@ struct ApprovalView: View {
                 }
                 .padding()
             }
-            .navigationTitle(newDevice != nil ? "Add a new phone?" : request.transaction.isEmpty ? "Approve sign-in?" : "Confirm this change?")
+            .navigationTitle(title)
         }
         .onChange(of: model.answering) { busy in
             // The biometric path failed (cancelled, locked out, changed, unavailable): the PIN pad takes over.
@@ -67,8 +92,14 @@ struct ApprovalView: View {
     private var actions: some View {
         if model.answering {
             ProgressView().frame(maxWidth: .infinity)
+        } else if offline {
+            offlineResponse.frame(maxWidth: .infinity)
         } else if askingPin {
-            PinPad(title: "Enter your PIN to approve", pin: $pin, doneLabel: "Approve") {
+            PinPad(
+                title: request.pinCheck == .localGate ? "Enter the app PIN (checked on this phone only)" : "Enter your PIN to approve",
+                pin: $pin,
+                doneLabel: "Approve"
+            ) {
                 model.approve(request, pin: pin, number: request.numberChoice == nil ? nil : number)
                 pin = ""
             }
@@ -91,6 +122,15 @@ struct ApprovalView: View {
                 }
                 .buttonStyle(.bordered)
                 .disabled(!numberReady)
+            } else if request.pinCheck == PinCheck.none {
+                // A privacyIDEA token without an app PIN: nothing to ask.
+                Button {
+                    model.approve(request, pin: "", number: request.numberChoice == nil ? nil : number)
+                } label: {
+                    Text("Approve").frame(maxWidth: .infinity)
+                }
+                .buttonStyle(.borderedProminent)
+                .disabled(!numberReady)
             } else {
                 Button {
                     askingPin = true
@@ -100,17 +140,81 @@ struct ApprovalView: View {
                 .buttonStyle(.borderedProminent)
                 .disabled(!numberReady)
             }
-            Button {
-                model.deny(request)
-            } label: {
-                Text("Deny").frame(maxWidth: .infinity)
+            if model.canRespondOffline(request) {
+                Button("Offline? Show the response to type") {
+                    offlinePhase = .pin
+                    offline = true
+                }
+                .frame(maxWidth: .infinity)
             }
-            .buttonStyle(.bordered)
-            Button(role: .destructive) {
-                model.reportFraud(request)
-            } label: {
-                Text("Not me: deny and report").frame(maxWidth: .infinity)
+            if request.declineReasons {
+                // privacyIDEA takes the reason with the decline.
+                Button {
+                    model.deny(request, reason: .cancelled)
+                } label: {
+                    Text("Deny: I changed my mind").frame(maxWidth: .infinity)
+                }
+                .buttonStyle(.bordered)
+                Button(role: .destructive) {
+                    model.deny(request, reason: .unknownTrigger)
+                } label: {
+                    Text("Not me: I did not start this").frame(maxWidth: .infinity)
+                }
+            } else {
+                Button {
+                    model.deny(request)
+                } label: {
+                    Text("Deny").frame(maxWidth: .infinity)
+                }
+                .buttonStyle(.bordered)
+                // Only Nyckel's server records a fraud report; tiqr has no decline on the wire.
+                if request.provider == .nyckel {
+                    Button(role: .destructive) {
+                        model.reportFraud(request)
+                    } label: {
+                        Text("Not me: deny and report").frame(maxWidth: .infinity)
+                    }
+                }
             }
+        }
+    }
+
+    private var title: String {
+        if newDevice != nil { return "Add a new phone?" }
+        if let title = request.title, !title.trimmingCharacters(in: .whitespaces).isEmpty { return title }
+        return request.transaction.isEmpty ? "Approve sign-in?" : "Confirm this change?"
+    }
+
+    /// tiqr offline: the tiqr PIN on the pad, then the response to type on the login page. Any
+    /// PIN gives digits; the server checks them when typed and counts a wrong one.
+    @ViewBuilder
+    private var offlineResponse: some View {
+        switch offlinePhase {
+        case .pin:
+            PinPad(title: "Enter your tiqr PIN", pin: $pin, doneLabel: "Show response") {
+                let entered = pin
+                pin = ""
+                offlinePhase = .computing
+                Task { @MainActor in
+                    do {
+                        offlinePhase = .shown(try await model.offlineResponse(request, pin: entered))
+                    } catch {
+                        offlinePhase = .failed(describe(error))
+                    }
+                }
+            }
+            Button("Back") { offline = false }
+        case .computing:
+            ProgressView()
+        case .shown(let response):
+            Text("Type this on the login page:")
+            Text(response).font(.largeTitle.monospacedDigit()).textSelection(.enabled)
+            Text("The server checks it: a wrong PIN gives a wrong response, and counts.")
+                .font(.caption).foregroundStyle(.secondary)
+            Button("Done") { model.finishOffline(request) }.buttonStyle(.borderedProminent)
+        case .failed(let message):
+            Text(message).foregroundStyle(.red)
+            Button("Back") { offline = false }
         }
     }
 

@@ -6,10 +6,32 @@ import NyckelFFI
 /// "Unlock with Face ID/Touch ID" for one registration: the PIN once (the server checks it and
 /// counts a wrong one like a wrong approval), then the PIN's secret is sealed under a Secure
 /// Enclave key only Face ID/Touch ID opens. The PIN keeps working afterwards.
+/// The same for a privacyIDEA token's app PIN (`init(model:token:close:)`): a gate on this phone only.
 struct EnableBiometricsView: View {
     @ObservedObject var model: AccountsModel
-    let registration: RegistrationInfo
+    let name: String
+    let explanation: String
+    let pinTitle: String
+    let enableWith: (String) async throws -> Void
     let close: () -> Void
+
+    init(model: AccountsModel, registration: RegistrationInfo, close: @escaping () -> Void) {
+        self.model = model
+        name = registration.name
+        explanation = "Approve sign-ins and make one-time passwords with \(biometryName()). Your PIN keeps working. If the enrolled faces or fingerprints change, this turns itself off."
+        pinTitle = "Enter your PIN once"
+        enableWith = { pin in try await model.enableBiometrics(registration, pin: pin) }
+        self.close = close
+    }
+
+    init(model: AccountsModel, token: TokenInfo, close: @escaping () -> Void) {
+        self.model = model
+        name = "\(token.service.isEmpty ? token.serverHost : token.service) (privacyIDEA push)"
+        explanation = "Approve this token's requests with \(biometryName()) instead of the app PIN, which keeps working. \(localGateNotice())"
+        pinTitle = "Enter the app PIN once"
+        enableWith = { pin in try await model.enableTokenBiometrics(token, pin: pin) }
+        self.close = close
+    }
 
     private enum Phase {
         case entering
@@ -24,16 +46,16 @@ struct EnableBiometricsView: View {
     var body: some View {
         NavigationStack {
             VStack(spacing: 20) {
-                Text(registration.name).font(.subheadline).foregroundStyle(.secondary)
+                Text(name).font(.subheadline).foregroundStyle(.secondary)
                 switch phase {
                 case .entering, .enabling:
-                    Text("Approve sign-ins and make one-time passwords with \(biometryName()). Your PIN keeps working. If the enrolled faces or fingerprints change, this turns itself off.")
+                    Text(explanation)
                         .font(.caption)
                         .multilineTextAlignment(.center)
-                    PinPad(title: "Enter your PIN once", pin: $pin, doneLabel: "Next", enabled: !isEnabling, onDone: enable)
+                    PinPad(title: pinTitle, pin: $pin, doneLabel: "Next", enabled: !isEnabling, onDone: enable)
                     if isEnabling { ProgressView() }
                 case .done:
-                    Text("\(biometryName()) unlock is on for \(registration.name).").multilineTextAlignment(.center)
+                    Text("\(biometryName()) unlock is on for \(name).").multilineTextAlignment(.center)
                     Button("Done", action: close).buttonStyle(.borderedProminent)
                 case .failed(let message, let retry):
                     Text(message).foregroundStyle(.red).multilineTextAlignment(.center)
@@ -66,7 +88,7 @@ struct EnableBiometricsView: View {
         phase = .enabling
         Task { @MainActor in
             do {
-                try await model.enableBiometrics(registration, pin: entered)
+                try await enableWith(entered)
                 phase = .done
             } catch {
                 phase = .failed(describe(error), retry: Self.canRetry(error))

@@ -7,6 +7,10 @@ public enum ScanDestination {
     case register(payload: String)
     /// Show an offline one-time password for a login or transaction code.
     case qrOtp(payload: String, request: QrOtpRequest)
+    /// Add a privacyIDEA push token (`tiqr` false) or a tiqr token from its enrolment code.
+    case addToken(payload: String, tiqr: Bool)
+    /// A scanned tiqr login, now a request of the inbox ([`ApprovalsModel.add(scannedLogin:payload:)`]).
+    case tiqrLogin(payload: String, request: ApprovalRequest)
 }
 
 /// The main screen's state: codes refreshed every second, registrations, and what scanning leads to.
@@ -18,6 +22,8 @@ public final class AccountsModel: ObservableObject {
     @Published public private(set) var registrations: [RegistrationInfo] = []
     /// Per registration id, whether Face ID/Touch ID unlock is on for it.
     @Published public private(set) var biometrics: [String: Bool] = [:]
+    /// The privacyIDEA push and tiqr tokens on this phone.
+    @Published public private(set) var tokens: [TokenInfo] = []
     @Published public var errorText: String?
 
     private let core: Nyckel
@@ -49,6 +55,7 @@ public final class AccountsModel: ObservableObject {
 
     public func refreshRegistrations() {
         attempt { registrations = try core.registrations() }
+        attempt { tokens = try core.tokens() }
         refreshBiometrics()
     }
 
@@ -59,7 +66,24 @@ public final class AccountsModel: ObservableObject {
         for registration in registrations {
             states[registration.id] = (try? core.biometricsEnabled(registrationId: registration.id)) ?? false
         }
+        // Only a privacyIDEA token's app PIN can be unlocked so (tiqr's PIN unmasks its secret).
+        for token in tokens where token.pinCheck == .localGate {
+            states[token.id] = (try? core.tokenBiometricsEnabled(tokenId: token.id)) ?? false
+        }
         biometrics = states
+    }
+
+    /// Turns Face ID/Touch ID unlock on for a privacyIDEA token's app PIN: the app PIN once
+    /// (checked on this phone; a wrong one counts toward its lock), then the system prompt.
+    public func enableTokenBiometrics(_ token: TokenInfo, pin: String) async throws {
+        defer { refreshBiometrics() }
+        try await core.enableTokenBiometrics(tokenId: token.id, pin: pin)
+    }
+
+    /// Turns it off for a token; the app PIN still works.
+    public func disableTokenBiometrics(_ token: TokenInfo) {
+        attempt { try core.disableTokenBiometrics(tokenId: token.id) }
+        refreshBiometrics()
     }
 
     /// Turns Face ID/Touch ID unlock on: the server checks the PIN (a wrong one counts like a
@@ -96,6 +120,13 @@ public final class AccountsModel: ObservableObject {
             case .nyckelLogin, .nyckelTransaction:
                 let request = try core.readQrOtp(payload: text)
                 return .qrOtp(payload: text, request: request)
+            case .privacyIdeaPush:
+                return .addToken(payload: text, tiqr: false)
+            case .tiqrEnroll:
+                return .addToken(payload: text, tiqr: true)
+            case .tiqrAuth:
+                let request = try core.scanLoginCode(payload: text)
+                return .tiqrLogin(payload: text, request: request)
             default:
                 errorText = "This QR code is not one Nyckel can use."
             }
@@ -131,6 +162,19 @@ public final class AccountsModel: ObservableObject {
         // them off: the toggle follows either way.
         defer { refreshBiometrics() }
         try await core.changePin(registrationId: registration.id, oldPin: oldPin, newPin: newPin)
+    }
+
+    /// Enrolls a privacyIDEA push token (`pin` the optional app PIN, a gate on this phone only)
+    /// or a tiqr token (`pin` the tiqr PIN, which the server checks). On failure nothing is stored.
+    public func enrollToken(payload: String, pin: String?) async throws -> TokenInfo {
+        defer { refreshRegistrations() }
+        return try await core.enrollToken(payload: payload, pin: pin)
+    }
+
+    /// Forgets a token and its key on this phone (the server is not told).
+    public func removeToken(_ token: TokenInfo) {
+        attempt { _ = try core.removeToken(tokenId: token.id) }
+        refreshRegistrations()
     }
 
     public func unregister(_ registration: RegistrationInfo) {

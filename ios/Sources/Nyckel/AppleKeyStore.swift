@@ -49,7 +49,9 @@ public final class AppleKeyStore: PlatformKeyStore {
 }
 
 /// Opens (or creates on first run) the vault in `directory` with the Keychain and Secure
-/// Enclave key store; the platform name is what the server shows for this device.
+/// Enclave key store; the platform name is what the server shows for this device. privacyIDEA
+/// push keys go to the Keychain too (`KeychainRsaKeyStore`), set on every open: the core looks
+/// every token's key up in the store that is set, so it must not change between runs.
 public func openNyckel(directory: URL) throws -> Nyckel {
     let version = ProcessInfo.processInfo.operatingSystemVersion
     #if os(iOS)
@@ -57,10 +59,12 @@ public func openNyckel(directory: URL) throws -> Nyckel {
     #else
     let system = "macOS"
     #endif
-    return try Nyckel.open(
+    let core = try Nyckel.open(
         directory: directory.path,
         keyStore: AppleKeyStore(),
         clock: DeviceClock(),
         platform: "\(system) \(version.majorVersion).\(version.minorVersion)"
     )
+    core.setRsaKeyStore(store: KeychainRsaKeyStore())
+    return core
 }

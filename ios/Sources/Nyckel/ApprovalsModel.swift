@@ -19,6 +19,8 @@ public final class ApprovalsModel: ObservableObject, ApprovalListener {
 
     private let core: Nyckel
     private var subscription: ApprovalSubscription?
+    // Scanned tiqr login codes by request id: the offline response is computed from the code.
+    private var tiqrLogins: [String: String] = [:]
 
     public init(core: Nyckel) {
         self.core = core
@@ -45,6 +47,8 @@ public final class ApprovalsModel: ObservableObject, ApprovalListener {
         let now = UInt64(max(0, Date().timeIntervalSince1970))
         do {
             requests = try core.pendingApprovals().filter { $0.expiresAt > now }
+            let open = Set(requests.map(\.challengeId))
+            tiqrLogins = tiqrLogins.filter { open.contains($0.key) }
         } catch {
             pollingError = describe(error)
         }
@@ -55,37 +59,68 @@ public final class ApprovalsModel: ObservableObject, ApprovalListener {
     /// registration whose state cannot be read counts as off: the PIN always works).
     public func refreshBiometrics() {
         let ids = Set(requests.map(\.registrationId))
-        biometricRegistrations = ids.filter { (try? core.biometricsEnabled(registrationId: $0)) ?? false }
+        // A registration's or a privacyIDEA token's (the other call fails or says no for the other kind).
+        biometricRegistrations = ids.filter {
+            ((try? core.biometricsEnabled(registrationId: $0)) ?? false)
+                || ((try? core.tokenBiometricsEnabled(tokenId: $0)) ?? false)
+        }
     }
 
-    public func approve(_ request: ApprovalRequest, pin: String, number: String?) {
-        answer(request) { core in
-            try await core.approve(
-                registrationId: request.registrationId, challengeIdText: request.challengeId, pin: pin, number: number
-            )
+    /// A scanned tiqr login (from `scanLoginCode`): shown like any pushed request, and kept
+    /// with its code for the offline response.
+    public func add(scannedLogin request: ApprovalRequest, payload: String) {
+        tiqrLogins[request.challengeId] = payload
+        if !requests.contains(where: { $0.challengeId == request.challengeId }) {
+            requests.append(request)
         }
+    }
+
+    /// Whether an offline response can be shown for this request (a scanned tiqr login).
+    public func canRespondOffline(_ request: ApprovalRequest) -> Bool {
+        request.provider == .tiqr && tiqrLogins[request.challengeId] != nil
+    }
+
+    /// The tiqr response to type on the login page when the phone is offline. Any PIN gives
+    /// digits: the server checks them and counts a wrong one.
+    public func offlineResponse(_ request: ApprovalRequest, pin: String) async throws -> String {
+        guard let payload = tiqrLogins[request.challengeId] else {
+            throw NyckelError.NotFound(reason: "the scanned tiqr login code is gone")
+        }
+        let core = self.core
+        return try await Task.detached { try core.tiqrOfflineResponse(payload: payload, pin: pin) }.value
+    }
+
+    /// The offline response was typed: the login leaves the inbox (tiqr has no decline on the wire).
+    public func finishOffline(_ request: ApprovalRequest) {
+        tiqrLogins[request.challengeId] = nil
+        let core = self.core
+        Task {
+            // Already gone from the inbox: nothing left to dismiss.
+            _ = try? await core.answerRequest(
+                registrationId: request.registrationId, requestId: request.challengeId, answer: .decline(reason: nil)
+            )
+            refresh()
+        }
+    }
+
+    /// Approves; an empty PIN is no PIN (a privacyIDEA token without an app PIN).
+    public func approve(_ request: ApprovalRequest, pin: String, number: String?) {
+        answer(request, .approve(pin: pin.isEmpty ? nil : pin, number: number))
     }
 
     /// Approves with Face ID/Touch ID instead of the PIN. The core prompts from its own thread;
     /// a biometric failure leaves the request open for the PIN.
     public func approveWithBiometrics(_ request: ApprovalRequest, number: String?) {
-        answer(request) { core in
-            try await core.approveWithBiometrics(
-                registrationId: request.registrationId, challengeIdText: request.challengeId, number: number
-            )
-        }
+        answer(request, .approveWithBiometrics(number: number))
     }
 
-    public func deny(_ request: ApprovalRequest) {
-        answer(request) { core in
-            try await core.deny(registrationId: request.registrationId, challengeIdText: request.challengeId)
-        }
+    /// Declines, with a reason when the request takes one (privacyIDEA push).
+    public func deny(_ request: ApprovalRequest, reason: DeclineReason? = nil) {
+        answer(request, .decline(reason: reason))
     }
 
     public func reportFraud(_ request: ApprovalRequest) {
-        answer(request) { core in
-            try await core.reportFraud(registrationId: request.registrationId, challengeIdText: request.challengeId)
-        }
+        answer(request, .reportFraud)
     }
 
     nonisolated public func onApprovalRequest(request: ApprovalRequest) {
@@ -106,14 +141,19 @@ public final class ApprovalsModel: ObservableObject, ApprovalListener {
         }
     }
 
-    private func answer(_ request: ApprovalRequest, _ call: @escaping @Sendable (Nyckel) async throws -> ChallengeOutcome) {
+    // Every answer goes through answerRequest, which dispatches on the registration id
+    // (Nyckel, privacyIDEA push or tiqr).
+    private func answer(_ request: ApprovalRequest, _ reply: RequestAnswer) {
         guard !answering else { return }
         answering = true
         answerError = nil
+        let core = self.core
         Task {
             do {
-                let outcome = try await call(core)
-                notice = describe(outcome)
+                let result = try await core.answerRequest(
+                    registrationId: request.registrationId, requestId: request.challengeId, answer: reply
+                )
+                notice = describe(result)
             } catch {
                 answerError = (request.challengeId, describe(error), isBiometricError(error))
             }

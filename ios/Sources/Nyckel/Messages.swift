@@ -52,6 +52,42 @@ public func isBiometricError(_ error: Error) -> Bool {
     }
 }
 
+/// Whether an enrolment failed only because the code demands the app PIN and none was chosen.
+/// The bindings fold that case into `InvalidInput`; its text is the only tell.
+public func isPinRequired(_ error: Error) -> Bool {
+    if case .InvalidInput(let reason)? = error as? NyckelError {
+        return reason.contains("requires the app PIN")
+    }
+    return false
+}
+
+/// What an answer came to; privacyIDEA's code-to-phone gives a code to type on the login page.
+public func describe(_ result: AnswerResult) -> String {
+    guard let code = result.displayCode else { return describe(result.outcome) }
+    return "Type this code on the login page: \(code)" + (result.message.map { " (\($0))" } ?? "")
+}
+
+/// What a privacyIDEA push or tiqr enrolment code says about where it leads, read from the code
+/// itself before anything is sent: the issuer (push only) and the server's host. Not verified:
+/// the server's own answer names the service once enrolled.
+public struct TokenCodeInfo: Equatable {
+    public let issuer: String?
+    public let host: String?
+
+    public init(payload: String) {
+        let text = payload.trimmingCharacters(in: .whitespacesAndNewlines)
+        let tiqrPrefix = "tiqrenroll://"
+        if text.lowercased().hasPrefix(tiqrPrefix) {
+            issuer = nil
+            host = URL(string: String(text.dropFirst(tiqrPrefix.count)))?.host
+            return
+        }
+        let items = URLComponents(string: text)?.queryItems ?? []
+        issuer = items.first { $0.name == "issuer" }?.value.flatMap { $0.isEmpty ? nil : $0 }
+        host = items.first { $0.name == "url" }?.value.flatMap { URL(string: $0)?.host }
+    }
+}
+
 /// What an answered request came to.
 public func describe(_ outcome: ChallengeOutcome) -> String {
     switch outcome {

@@ -177,3 +177,25 @@ final class NyckelTests: XCTestCase {
         model.stop()
     }
 }
+
+/// The Keychain exports an RSA public key as PKCS#1; the core wants DER SubjectPublicKeyInfo.
+final class RsaSpkiTests: XCTestCase {
+    func testDerLengthShortAndLongForm() {
+        XCTAssertEqual(KeychainRsaKeyStore.derLength(0x7f), [0x7f])
+        XCTAssertEqual(KeychainRsaKeyStore.derLength(0x80), [0x81, 0x80])
+        XCTAssertEqual(KeychainRsaKeyStore.derLength(0x1a2), [0x82, 0x01, 0xa2])
+    }
+
+    func testRsa3072PublicKeyIsWrappedAsOpenSslWritesIt() {
+        // A 3072-bit RSAPublicKey is 398 bytes of DER; OpenSSL's SPKI of it is 422 bytes with this header.
+        let pkcs1 = Data([0x30, 0x82, 0x01, 0x8a] + [UInt8](repeating: 0x5a, count: 394))
+        let spki = KeychainRsaKeyStore.subjectPublicKeyInfo(rsaPublicKey: pkcs1)
+        let header: [UInt8] = [
+            0x30, 0x82, 0x01, 0xa2, 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+            0x05, 0x00, 0x03, 0x82, 0x01, 0x8f, 0x00,
+        ]
+        XCTAssertEqual(spki.count, 422)
+        XCTAssertEqual([UInt8](spki.prefix(header.count)), header)
+        XCTAssertEqual(spki.suffix(pkcs1.count), pkcs1)
+    }
+}

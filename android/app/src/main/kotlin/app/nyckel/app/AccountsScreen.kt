@@ -31,12 +31,16 @@ import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import app.nyckel.ffi.CodeInfo
 import app.nyckel.ffi.OtpType
+import app.nyckel.ffi.PinCheck
+import app.nyckel.ffi.Provider
 import app.nyckel.ffi.RegistrationInfo
+import app.nyckel.ffi.TokenInfo
 import kotlinx.coroutines.delay
 
 /**
- * The main screen: registrations with Nyckel servers, then accounts with live codes and a
- * countdown. Scanning adds accounts, registers the phone or answers a login QR code.
+ * The main screen: registrations with Nyckel servers, privacyIDEA push and tiqr tokens (Remove
+ * asks first), then accounts with live codes and a countdown. Scanning adds accounts, registers
+ * the phone, adds a token, or answers a login QR code (a tiqr login goes to the approval screen).
  */
 @OptIn(ExperimentalMaterial3Api::class)
 @Composable
@@ -49,6 +53,8 @@ fun AccountsScreen(model: NyckelViewModel) {
     // currentCodes() leaves HOTP codes empty: a revealed one is kept here until deleted.
     var hotpCodes by remember { mutableStateOf(emptyMap<ULong, String>()) }
     var removing by remember { mutableStateOf<RegistrationInfo?>(null) }
+    val tokens by model.tokens.collectAsStateWithLifecycle()
+    var removingToken by remember { mutableStateOf<TokenInfo?>(null) }
 
     LaunchedEffect(Unit) {
         while (true) {
@@ -128,6 +134,35 @@ fun AccountsScreen(model: NyckelViewModel) {
                     }
                 }
             }
+            if (tokens.isNotEmpty()) {
+                item { SectionTitle("privacyIDEA and tiqr tokens") }
+                items(tokens, key = { it.id }) { token ->
+                    Row(Modifier.padding(horizontal = 16.dp, vertical = 8.dp), verticalAlignment = Alignment.CenterVertically) {
+                        Column(Modifier.weight(1f)) {
+                            Text(token.service.ifEmpty { token.serverHost }, style = MaterialTheme.typography.titleMedium)
+                            Text(
+                                (if (token.provider == Provider.TIQR) "tiqr" else "privacyIDEA push") + " · ${token.serverHost}",
+                                style = MaterialTheme.typography.bodySmall,
+                            )
+                            val who = listOf(token.account, token.serial).filter { it.isNotEmpty() }.joinToString(" · ")
+                            if (who.isNotEmpty()) Text(who, style = MaterialTheme.typography.bodySmall)
+                        }
+                        TextButton(onClick = { removingToken = token }) { Text("Remove") }
+                    }
+                    if (token.pinCheck == PinCheck.LOCAL_GATE) {
+                        Row(Modifier.padding(start = 16.dp, end = 16.dp, bottom = 8.dp), verticalAlignment = Alignment.CenterVertically) {
+                            Text("Unlock app PIN with fingerprint/face", Modifier.weight(1f), style = MaterialTheme.typography.bodyMedium)
+                            Switch(
+                                checked = biometrics[token.id] == true,
+                                onCheckedChange = { on ->
+                                    if (on) model.openEnableTokenBiometrics(token) else model.disableTokenBiometrics(token)
+                                },
+                            )
+                        }
+                    }
+                }
+                item { HorizontalDivider() }
+            }
             item { SectionTitle("Accounts") }
             items(codes, key = { it.account.id.toLong() }) { entry ->
                 CodeRow(entry, hotpCodes[entry.account.id]) {
@@ -149,6 +184,26 @@ fun AccountsScreen(model: NyckelViewModel) {
                 }) { Text("Remove") }
             },
             dismissButton = { TextButton(onClick = { removing = null }) { Text("Cancel") } },
+        )
+    }
+
+    removingToken?.let { token ->
+        AlertDialog(
+            onDismissRequest = { removingToken = null },
+            title = { Text("Remove ${token.service.ifEmpty { token.serverHost }}?") },
+            text = {
+                Text(
+                    "Its key is deleted from this phone, which can then no longer answer its requests. " +
+                        "The server is not told: ask there to remove the token too.",
+                )
+            },
+            confirmButton = {
+                TextButton(onClick = {
+                    removingToken = null
+                    model.removeToken(token)
+                }) { Text("Remove") }
+            },
+            dismissButton = { TextButton(onClick = { removingToken = null }) { Text("Cancel") } },
         )
     }
 }

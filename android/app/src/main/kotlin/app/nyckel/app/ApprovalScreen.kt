@@ -32,6 +32,7 @@ import androidx.compose.ui.text.input.KeyboardType
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import app.nyckel.ffi.ApprovalRequest
+import app.nyckel.ffi.DeclineReason
 import app.nyckel.ffi.DetailLine
 import app.nyckel.ffi.NumberChoice
 import app.nyckel.ffi.PinCheck
@@ -42,6 +43,9 @@ import kotlinx.coroutines.delay
 /**
  * A pushed request: who asks, for what, from where and when, the transaction's exact lines,
  * number matching; Continue asks the PIN. Deny and "Not me" need no PIN, so refusing is easy.
+ * privacyIDEA and tiqr requests say whose server sent them; a privacyIDEA token without an
+ * app PIN approves without the pad; privacyIDEA's decline takes a reason; a scanned tiqr login
+ * can instead show the response to type on the login page when the phone is offline.
  */
 @Composable
 fun ApprovalScreen(model: NyckelViewModel, request: ApprovalRequest) {
@@ -51,6 +55,10 @@ fun ApprovalScreen(model: NyckelViewModel, request: ApprovalRequest) {
     var number by remember { mutableStateOf("") }
     var askingPin by remember { mutableStateOf(false) }
     var pin by remember { mutableStateOf("") }
+    // The tiqr offline path: its own PIN pad, then the response to type.
+    var offline by remember { mutableStateOf(false) }
+    val offlineResponse by model.offlineResponse.collectAsStateWithLifecycle()
+    val offlineWork = offlineResponse?.takeIf { it.first == request.challengeId }?.second
     var secondsLeft by remember { mutableLongStateOf(request.expiresAt.toLong() - nowSeconds()) }
     val biometrics by model.biometrics.collectAsStateWithLifecycle()
     val biometricsOn = biometrics[request.registrationId] == true
@@ -79,7 +87,8 @@ fun ApprovalScreen(model: NyckelViewModel, request: ApprovalRequest) {
             NewDeviceCard(newDevice)
         } else {
             Text(
-                if (request.transaction.isEmpty()) "Approve sign-in?" else "Confirm this change?",
+                request.title?.takeIf { it.isNotBlank() }
+                    ?: if (request.transaction.isEmpty()) "Approve sign-in?" else "Confirm this change?",
                 style = MaterialTheme.typography.headlineSmall,
             )
         }
@@ -114,6 +123,17 @@ fun ApprovalScreen(model: NyckelViewModel, request: ApprovalRequest) {
         }
         if (answering) {
             CircularProgressIndicator(Modifier.align(Alignment.CenterHorizontally))
+        } else if (offline) {
+            OfflineResponse(
+                work = offlineWork,
+                onPin = { model.computeOfflineResponse(request, it) },
+                onDone = { model.finishOffline(request) },
+                onBack = {
+                    offline = false
+                    model.clearOfflineResponse()
+                },
+                modifier = Modifier.align(Alignment.CenterHorizontally),
+            )
         } else if (askingPin) {
             PinPad(
                 title = if (request.pinCheck == PinCheck.LOCAL_GATE) "Enter the app PIN (checked on this phone only)" else "Enter your PIN to approve",
@@ -151,9 +171,70 @@ fun ApprovalScreen(model: NyckelViewModel, request: ApprovalRequest) {
                     Text("Continue")
                 }
             }
-            OutlinedButton(onClick = { model.deny(request) }, modifier = Modifier.fillMaxWidth()) { Text("Deny") }
-            TextButton(onClick = { model.reportFraud(request) }, modifier = Modifier.fillMaxWidth()) {
-                Text("Not me: deny and report", color = MaterialTheme.colorScheme.error)
+            if (model.canRespondOffline(request)) {
+                TextButton(onClick = { offline = true }, modifier = Modifier.fillMaxWidth()) {
+                    Text("Offline? Show the response to type")
+                }
+            }
+            if (request.declineReasons) {
+                // privacyIDEA takes the reason with the decline.
+                OutlinedButton(onClick = { model.deny(request, DeclineReason.CANCELLED) }, modifier = Modifier.fillMaxWidth()) {
+                    Text("Deny: I changed my mind")
+                }
+                TextButton(onClick = { model.deny(request, DeclineReason.UNKNOWN_TRIGGER) }, modifier = Modifier.fillMaxWidth()) {
+                    Text("Not me: I did not start this", color = MaterialTheme.colorScheme.error)
+                }
+            } else {
+                OutlinedButton(onClick = { model.deny(request) }, modifier = Modifier.fillMaxWidth()) { Text("Deny") }
+                // Only Nyckel's server records a fraud report; tiqr has no decline on the wire.
+                if (request.provider == Provider.NYCKEL) {
+                    TextButton(onClick = { model.reportFraud(request) }, modifier = Modifier.fillMaxWidth()) {
+                        Text("Not me: deny and report", color = MaterialTheme.colorScheme.error)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/**
+ * tiqr offline: the tiqr PIN on the pad, then the response to type on the login page. Any PIN
+ * gives digits; the server checks them when typed and counts a wrong one.
+ */
+@Composable
+private fun OfflineResponse(
+    work: Work<String>?,
+    onPin: (String) -> Unit,
+    onDone: () -> Unit,
+    onBack: () -> Unit,
+    modifier: Modifier = Modifier,
+) {
+    var pin by remember { mutableStateOf("") }
+    Column(modifier, horizontalAlignment = Alignment.CenterHorizontally, verticalArrangement = Arrangement.spacedBy(12.dp)) {
+        when (work) {
+            null, Work.Idle -> {
+                PinPad(
+                    title = "Enter your tiqr PIN",
+                    pin = pin,
+                    onPinChange = { pin = it },
+                    onDone = {
+                        onPin(pin)
+                        pin = ""
+                    },
+                    doneLabel = "Show response",
+                )
+                TextButton(onClick = onBack) { Text("Back") }
+            }
+            Work.Running -> CircularProgressIndicator()
+            is Work.Done -> {
+                Text("Type this on the login page:")
+                Text(work.value, fontFamily = FontFamily.Monospace, style = MaterialTheme.typography.headlineMedium)
+                Text("The server checks it: a wrong PIN gives a wrong response, and counts.", style = MaterialTheme.typography.bodySmall)
+                Button(onClick = onDone) { Text("Done") }
+            }
+            is Work.Failed -> {
+                Text(work.message, color = MaterialTheme.colorScheme.error)
+                TextButton(onClick = onBack) { Text("Back") }
             }
         }
     }

@@ -20,6 +20,8 @@ import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import app.nyckel.ffi.RegistrationInfo
+import app.nyckel.ffi.TokenInfo
+import app.nyckel.ffi.localGateNotice
 
 /**
  * "Unlock with fingerprint/face" for one registration: the PIN once (the server checks it and
@@ -27,7 +29,40 @@ import app.nyckel.ffi.RegistrationInfo
  * a key only a fingerprint or face opens. The PIN keeps working afterwards.
  */
 @Composable
-fun EnableBiometricsScreen(model: NyckelViewModel, registration: RegistrationInfo) {
+fun EnableBiometricsScreen(model: NyckelViewModel, registration: RegistrationInfo) =
+    BiometricSetup(
+        model = model,
+        name = registration.name,
+        explanation = "Approve sign-ins and make one-time passwords with your fingerprint or face. " +
+            "Your PIN keeps working. If the phone's fingerprints or faces change, this turns itself off.",
+        pinTitle = "Enter your PIN once",
+        onPin = { model.enableBiometrics(registration, it) },
+    )
+
+/**
+ * "Unlock with fingerprint/face" for a privacyIDEA push token with an app PIN: the app PIN once
+ * (checked on this phone; a wrong one counts toward its lock), then the system prompt. Like the
+ * app PIN it opens a gate on this phone only; the app PIN keeps working.
+ */
+@Composable
+fun EnableTokenBiometricsScreen(model: NyckelViewModel, token: TokenInfo) =
+    BiometricSetup(
+        model = model,
+        name = "${token.service.ifEmpty { token.serverHost }} (privacyIDEA push)",
+        explanation = "Approve this token's requests with your fingerprint or face instead of the app PIN, " +
+            "which keeps working. ${localGateNotice()}",
+        pinTitle = "Enter the app PIN once",
+        onPin = { model.enableTokenBiometrics(token, it) },
+    )
+
+@Composable
+private fun BiometricSetup(
+    model: NyckelViewModel,
+    name: String,
+    explanation: String,
+    pinTitle: String,
+    onPin: (String) -> Unit,
+) {
     val work by model.biometricSetup.collectAsStateWithLifecycle()
     var pin by remember { mutableStateOf("") }
 
@@ -40,21 +75,17 @@ fun EnableBiometricsScreen(model: NyckelViewModel, registration: RegistrationInf
         verticalArrangement = Arrangement.spacedBy(16.dp, Alignment.CenterVertically),
     ) {
         Text("Unlock with fingerprint/face", style = MaterialTheme.typography.headlineSmall)
-        Text(registration.name, style = MaterialTheme.typography.bodyMedium)
+        Text(name, style = MaterialTheme.typography.bodyMedium)
         when (val state = work) {
             Work.Idle, Work.Running -> {
-                Text(
-                    "Approve sign-ins and make one-time passwords with your fingerprint or face. " +
-                        "Your PIN keeps working. If the phone's fingerprints or faces change, this turns itself off.",
-                    style = MaterialTheme.typography.bodySmall,
-                )
+                Text(explanation, style = MaterialTheme.typography.bodySmall)
                 if (state == Work.Running) CircularProgressIndicator()
                 PinPad(
-                    title = "Enter your PIN once",
+                    title = pinTitle,
                     pin = pin,
                     onPinChange = { pin = it },
                     onDone = {
-                        model.enableBiometrics(registration, pin)
+                        onPin(pin)
                         pin = ""
                     },
                     enabled = state == Work.Idle,

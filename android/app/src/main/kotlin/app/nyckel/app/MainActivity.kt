@@ -80,5 +80,7 @@ fun NyckelApp(model: NyckelViewModel) {
         is Route.AddPhone -> key(current.registration.id) { AddPhoneScreen(model, current.registration) }
         Route.NewPhone -> NewPhoneScreen(model)
         is Route.Devices -> key(current.registration.id) { DevicesScreen(model, current.registration) }
+        is Route.EnableTokenBiometrics -> key(current.token.id) { EnableTokenBiometricsScreen(model, current.token) }
+        is Route.AddToken -> key(current.payload) { AddTokenScreen(model, current.payload, current.tiqr) }
     }
 }

@@ -1,5 +1,6 @@
 package app.nyckel.app
 
+import app.nyckel.ffi.AnswerResult
 import app.nyckel.ffi.ChallengeOutcome
 import app.nyckel.ffi.NyckelException
 import java.text.DateFormat
@@ -44,6 +45,12 @@ fun describe(outcome: ChallengeOutcome): String = when (outcome) {
     ChallengeOutcome.EXPIRED -> "The request had expired."
     ChallengeOutcome.BLOCKED -> "This device is blocked."
     ChallengeOutcome.PENDING -> "The request is still open."
+}
+
+/** What an answer came to; privacyIDEA's code-to-phone gives a code to type on the login page. */
+fun describe(result: AnswerResult): String {
+    val code = result.displayCode ?: return describe(result.outcome)
+    return "Type this code on the login page: $code" + (result.message?.let { " ($it)" } ?: "")
 }
 
 /** A Unix time as the user's locale writes a date and time. */

@@ -10,9 +10,10 @@ import app.nyckel.android.openNyckel
 import app.nyckel.ffi.AddPhoneCode
 import app.nyckel.ffi.ApprovalListener
 import app.nyckel.ffi.ApprovalRequest
+import app.nyckel.ffi.AnswerResult
 import app.nyckel.ffi.ApprovalSubscription
-import app.nyckel.ffi.ChallengeOutcome
 import app.nyckel.ffi.CodeInfo
+import app.nyckel.ffi.DeclineReason
 import app.nyckel.ffi.HistoryCheck
 import app.nyckel.ffi.HistoryEntry
 import app.nyckel.ffi.ImportFormat
@@ -23,9 +24,13 @@ import app.nyckel.ffi.NewPhoneRequest
 import app.nyckel.ffi.Nyckel
 import app.nyckel.ffi.NyckelException
 import app.nyckel.ffi.PayloadType
+import app.nyckel.ffi.PinCheck
+import app.nyckel.ffi.Provider
 import app.nyckel.ffi.QrOtpRequest
 import app.nyckel.ffi.RegistrationInfo
+import app.nyckel.ffi.RequestAnswer
 import app.nyckel.ffi.ScannedCode
+import app.nyckel.ffi.TokenInfo
 import app.nyckel.ffi.UserDevice
 import app.nyckel.ffi.detectImportFormat
 import kotlinx.coroutines.Dispatchers
@@ -75,7 +80,57 @@ sealed interface Route {
 
     /** The user's devices at the server for a registration, each retirable. */
     data class Devices(val registration: RegistrationInfo) : Route
+
+    /** Turning on fingerprint/face unlock of a privacyIDEA token's app PIN. */
+    data class EnableTokenBiometrics(val token: TokenInfo) : Route
+
+    /** Adding a privacyIDEA push or tiqr token from a scanned enrolment code (`tiqr` for tiqr). */
+    data class AddToken(val payload: String, val tiqr: Boolean) : Route
 }
+
+/** Where adding a privacyIDEA push or tiqr token stands. */
+sealed interface TokenEnrollState {
+    /** Push: the app PIN is optional (`pinRequired` once the code turned out to demand one); tiqr: the PIN is asked. */
+    data class Idle(val pinRequired: Boolean = false) : TokenEnrollState
+
+    /** Enrolling at the server. */
+    data object Running : TokenEnrollState
+
+    /** Stored on this phone. */
+    data class Done(val token: TokenInfo) : TokenEnrollState
+
+    /** Failed, with what to tell the user; nothing was stored. */
+    data class Failed(val message: String) : TokenEnrollState
+}
+
+/**
+ * What a privacyIDEA push or tiqr enrolment code says about where it leads, read from the
+ * code itself before anything is sent: the issuer (push only) and the server's host. Not
+ * verified: the server's own answer names the service once enrolled.
+ */
+data class TokenCodeInfo(val issuer: String?, val host: String?)
+
+/** Reads [TokenCodeInfo] from an `otpauth://pipush/…`, `pia://pipush/…` or `tiqrenroll://…` code; null fields when absent. */
+fun tokenCodeInfo(payload: String): TokenCodeInfo {
+    val text = payload.trim()
+    if (text.startsWith("tiqrenroll://", ignoreCase = true)) {
+        return TokenCodeInfo(null, hostOf(text.substring("tiqrenroll://".length)))
+    }
+    val query = text.substringAfter('?', "")
+    val params = query.split('&').mapNotNull { pair ->
+        val name = pair.substringBefore('=')
+        val value = pair.substringAfter('=', "")
+        runCatching { name to java.net.URLDecoder.decode(value, "UTF-8") }.getOrNull()
+    }.toMap()
+    return TokenCodeInfo(params["issuer"]?.takeIf { it.isNotBlank() }, params["url"]?.let(::hostOf))
+}
+
+private fun hostOf(url: String): String? = runCatching { java.net.URI(url.trim()).host }.getOrNull()?.takeIf { it.isNotEmpty() }
+
+/** Whether an enrolment failed only because the code demands the app PIN and none was chosen. */
+fun isPinRequired(error: NyckelException): Boolean =
+    // The bindings fold PushError::PinRequired into InvalidInput; its text is the only tell.
+    error is NyckelException.InvalidInput && error.reason.contains("requires the app PIN")
 
 /** Where registering this phone from another phone's "add a phone" code stands. */
 sealed interface NewPhoneState {
@@ -232,6 +287,24 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
     /** Retiring a device from the Devices screen; done with what to tell the user. */
     val retire: StateFlow<Work<String>> = _retire.asStateFlow()
 
+    private val _tokens = MutableStateFlow(emptyList<TokenInfo>())
+
+    /** The privacyIDEA push and tiqr tokens on this phone. */
+    val tokens: StateFlow<List<TokenInfo>> = _tokens.asStateFlow()
+
+    private val _tokenEnroll = MutableStateFlow<TokenEnrollState>(TokenEnrollState.Idle())
+
+    /** Adding a token on the AddToken screen. */
+    val tokenEnroll: StateFlow<TokenEnrollState> = _tokenEnroll.asStateFlow()
+
+    // Scanned tiqr login codes by request id: the offline response is computed from the code.
+    private val tiqrLogins = mutableMapOf<String, String>()
+
+    private val _offlineResponse = MutableStateFlow<Pair<String, Work<String>>?>(null)
+
+    /** The tiqr offline response being computed or shown, with the request id it is for. */
+    val offlineResponse: StateFlow<Pair<String, Work<String>>?> = _offlineResponse.asStateFlow()
+
     private val _biometrics = MutableStateFlow<Map<String, Boolean>>(emptyMap())
 
     /** Per registration id, whether fingerprint/face unlock is on for it. */
@@ -361,6 +434,16 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
                     _qrOtpNotice.value = null
                     _route.value = Route.QrOtp(text, request)
                 }
+                PayloadType.PRIVACY_IDEA_PUSH, PayloadType.TIQR_ENROLL -> {
+                    _tokenEnroll.value = TokenEnrollState.Idle()
+                    _route.value = Route.AddToken(text, tiqr = code.payloadType == PayloadType.TIQR_ENROLL)
+                }
+                PayloadType.TIQR_AUTH -> {
+                    // The login joins the one inbox; the approval screen shows it over every route.
+                    val request = core.scanLoginCode(text)
+                    tiqrLogins[request.challengeId] = text
+                    _approvals.update { list -> if (list.any { it.challengeId == request.challengeId }) list else list + request }
+                }
                 else -> show("This QR code is not one Nyckel can use.")
             }
         }
@@ -377,6 +460,110 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
                 Work.Failed(describe(error))
             }
             refreshRegistrations()
+        }
+    }
+
+    /**
+     * Enrolls a privacyIDEA push token (`pin` the optional app PIN, a gate on this phone only)
+     * or a tiqr token (`pin` the tiqr PIN, which the server checks). When a push code demands
+     * the app PIN and none was given, the screen asks for one instead of failing.
+     */
+    fun enrollToken(payload: String, pin: String?) {
+        if (_tokenEnroll.value == TokenEnrollState.Running) return
+        _tokenEnroll.value = TokenEnrollState.Running
+        viewModelScope.launch {
+            _tokenEnroll.value = try {
+                TokenEnrollState.Done(core.enrollToken(payload, pin))
+            } catch (error: NyckelException) {
+                if (pin == null && isPinRequired(error)) TokenEnrollState.Idle(pinRequired = true) else TokenEnrollState.Failed(describe(error))
+            }
+            refreshTokens()
+        }
+    }
+
+    /** Forgets a token and its key on this phone (the server is not told). */
+    fun removeToken(token: TokenInfo) {
+        attempt { core.removeToken(token.id) }?.let { removed ->
+            show(if (removed) "Removed ${token.service.ifEmpty { token.serverHost }}." else "That token was already gone.")
+        }
+        refreshTokens()
+    }
+
+    private fun refreshTokens() {
+        attempt { core.tokens() }?.let { _tokens.value = it }
+        refreshBiometrics()
+    }
+
+    /** Opens the screen that turns fingerprint/face unlock on for a token's app PIN. */
+    fun openEnableTokenBiometrics(token: TokenInfo) {
+        if (_biometricSetup.value != Work.Running) _biometricSetup.value = Work.Idle
+        _route.value = Route.EnableTokenBiometrics(token)
+    }
+
+    /**
+     * Turns fingerprint/face unlock on for a privacyIDEA token's app PIN: the app PIN once
+     * (checked on this phone; a wrong one counts toward its lock), then the system prompt.
+     */
+    fun enableTokenBiometrics(token: TokenInfo, pin: String) {
+        if (_biometricSetup.value == Work.Running) return
+        _biometricSetup.value = Work.Running
+        viewModelScope.launch {
+            _biometricSetup.value = try {
+                // The prompt blocks its thread and the key refuses the main thread.
+                withContext(Dispatchers.IO) { core.enableTokenBiometrics(token.id, pin) }
+                Work.Done(Unit)
+            } catch (error: NyckelException) {
+                val retry = error is NyckelException.WrongPin ||
+                    error is NyckelException.BiometricCancelled || error is NyckelException.BiometricLockout
+                Work.Failed(describe(error), retry)
+            }
+            refreshBiometrics()
+        }
+    }
+
+    /** Turns fingerprint/face unlock off for a token; the app PIN still works. */
+    fun disableTokenBiometrics(token: TokenInfo) {
+        attempt { core.disableTokenBiometrics(token.id) }
+        refreshBiometrics()
+    }
+
+    /** Whether a tiqr offline response can be shown for this request (a scanned tiqr login). */
+    fun canRespondOffline(request: ApprovalRequest): Boolean =
+        request.provider == Provider.TIQR && tiqrLogins.containsKey(request.challengeId)
+
+    /**
+     * The tiqr response to type on the login page when the phone is offline. Any PIN gives
+     * digits: the server checks them and counts a wrong one.
+     */
+    fun computeOfflineResponse(request: ApprovalRequest, pin: String) {
+        val payload = tiqrLogins[request.challengeId] ?: return
+        _offlineResponse.value = request.challengeId to Work.Running
+        viewModelScope.launch {
+            val result: Work<String> = try {
+                Work.Done(withContext(Dispatchers.Default) { core.tiqrOfflineResponse(payload, pin) })
+            } catch (error: NyckelException) {
+                Work.Failed(describe(error))
+            }
+            _offlineResponse.value = request.challengeId to result
+        }
+    }
+
+    /** Leaves the offline path; the request stays open for an online answer. */
+    fun clearOfflineResponse() {
+        _offlineResponse.value = null
+    }
+
+    /** The offline response was typed: the login leaves the inbox (tiqr has no decline on the wire). */
+    fun finishOffline(request: ApprovalRequest) {
+        _offlineResponse.value = null
+        tiqrLogins.remove(request.challengeId)
+        viewModelScope.launch {
+            try {
+                core.answerRequest(request.registrationId, request.challengeId, RequestAnswer.Decline(null))
+            } catch (error: NyckelException) {
+                // Already gone from the inbox: nothing left to dismiss.
+            }
+            refreshApprovals()
         }
     }
 
@@ -427,8 +614,11 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
         }
     }
 
+    /** Approves; an empty PIN is no PIN (a privacyIDEA token without an app PIN). */
     fun approve(request: ApprovalRequest, pin: String, number: String?) =
-        answer(request) { core.approve(request.registrationId, request.challengeId, pin, number) }
+        answer(request) {
+            core.answerRequest(request.registrationId, request.challengeId, RequestAnswer.Approve(pin.ifEmpty { null }, number))
+        }
 
     /**
      * Approves with fingerprint/face instead of the PIN. The key blocks its thread until the
@@ -437,7 +627,9 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
     fun approveWithBiometrics(request: ApprovalRequest, number: String?) =
         answer(request) {
             try {
-                withContext(Dispatchers.IO) { core.approveWithBiometrics(request.registrationId, request.challengeId, number) }
+                withContext(Dispatchers.IO) {
+                    core.answerRequest(request.registrationId, request.challengeId, RequestAnswer.ApproveWithBiometrics(number))
+                }
             } finally {
                 // An invalidated key turned biometrics off in the core: the toggle follows.
                 refreshBiometrics()
@@ -489,16 +681,19 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
         }
     }
 
-    fun deny(request: ApprovalRequest) = answer(request) { core.deny(request.registrationId, request.challengeId) }
+    /** Declines, with a reason when the request takes one (privacyIDEA push). */
+    fun deny(request: ApprovalRequest, reason: DeclineReason? = null) =
+        answer(request) { core.answerRequest(request.registrationId, request.challengeId, RequestAnswer.Decline(reason)) }
 
     fun reportFraud(request: ApprovalRequest) =
-        answer(request) { core.reportFraud(request.registrationId, request.challengeId) }
+        answer(request) { core.answerRequest(request.registrationId, request.challengeId, RequestAnswer.ReportFraud) }
 
     /** Re-reads the open requests from the core, dropping those the phone's clock says expired. */
     fun refreshApprovals() {
         val now = System.currentTimeMillis() / 1000
         attempt { core.pendingApprovals() }?.let { pending ->
             _approvals.value = pending.filter { it.expiresAt.toLong() > now }
+            tiqrLogins.keys.retainAll(pending.map { it.challengeId }.toSet())
         }
     }
 
@@ -790,13 +985,14 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
         }
     }
 
-    private fun answer(request: ApprovalRequest, call: suspend () -> ChallengeOutcome) {
+    private fun answer(request: ApprovalRequest, call: suspend () -> AnswerResult) {
         if (_answering.value) return
         _answering.value = true
         _answerError.value = null
         viewModelScope.launch {
             try {
                 show(describe(call()))
+                if (_offlineResponse.value?.first == request.challengeId) _offlineResponse.value = null
             } catch (error: NyckelException) {
                 _answerError.value = AnswerError(request.challengeId, describe(error), usePin = isBiometricError(error))
             }
@@ -814,11 +1010,12 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
 
     private fun refreshRegistrations() {
         attempt { core.registrations() }?.let { _registrations.value = it }
+        refreshTokens()
         refreshBiometrics()
     }
 
     private fun refreshBiometrics() {
-        _biometrics.value = _registrations.value.associate { registration ->
+        val registrations = _registrations.value.associate { registration ->
             // A registration whose state cannot be read shows as off: the PIN always works.
             val enabled = try {
                 core.biometricsEnabled(registration.id)
@@ -827,6 +1024,16 @@ class NyckelViewModel(application: Application) : AndroidViewModel(application) 
             }
             registration.id to enabled
         }
+        // Only a privacyIDEA token's app PIN can be unlocked so (tiqr's PIN unmasks its secret).
+        val tokens = _tokens.value.filter { it.pinCheck == PinCheck.LOCAL_GATE }.associate { token ->
+            val enabled = try {
+                core.tokenBiometricsEnabled(token.id)
+            } catch (error: NyckelException) {
+                false
+            }
+            token.id to enabled
+        }
+        _biometrics.value = registrations + tokens
     }
 
     private fun show(message: String) {

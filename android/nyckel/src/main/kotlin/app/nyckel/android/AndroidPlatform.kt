@@ -51,10 +51,13 @@ class AndroidClock : PlatformClock {
 /**
  * Opens (or creates on first run) the app's vault in its private files, with the
  * Keystore-backed key store; the platform name is what the server shows for this device.
+ * privacyIDEA push keys go to Android Keystore too ([AndroidRsaKeyStore]): set on every open,
+ * because the core looks a token's key up in whichever store is set, and the app has made
+ * every token's key there since it could enrol them.
  */
 fun openNyckel(context: Context): Nyckel = Nyckel.open(
     File(context.filesDir, "vault").path,
     AndroidKeyStore(context),
     AndroidClock(),
     "Android ${Build.VERSION.RELEASE}",
-)
+).also { it.setRsaKeyStore(AndroidRsaKeyStore()) }
