@@ -114,6 +114,14 @@ pub enum NyckelError {
         /// Details.
         reason: String,
     },
+    /// The token needs a PIN and none was given: a privacyIDEA push code whose server policy
+    /// demands an app PIN, or a tiqr enrolment or answer without the tiqr PIN. Ask for one and
+    /// try again; nothing was stored.
+    #[error("a PIN is required: {reason}")]
+    PinRequired {
+        /// Details.
+        reason: String,
+    },
     /// No biometric hardware, nothing enrolled, no biometric key set, or biometrics not enabled
     /// for this registration: use the PIN.
     #[error("biometrics unavailable: {reason}")]
@@ -237,7 +245,8 @@ impl From<PushError> for NyckelError {
             PushError::BadCode { .. } | PushError::TooLarge { .. } | PushError::Presence { .. } => {
                 NyckelError::InvalidInput { reason }
             }
-            PushError::PinRequired | PushError::Pin(PinGateError::TooShort) => NyckelError::InvalidInput { reason },
+            PushError::PinRequired => NyckelError::PinRequired { reason },
+            PushError::Pin(PinGateError::TooShort) => NyckelError::InvalidInput { reason },
             PushError::Pin(PinGateError::WrongPin { attempts_left }) => NyckelError::WrongPin { attempts_left },
             PushError::Pin(PinGateError::Locked) => NyckelError::DeviceBlocked { reason },
             PushError::Pin(PinGateError::Hash(_)) | PushError::Key(_) => NyckelError::Platform { reason },

@@ -19,6 +19,8 @@ public func describe(_ error: Error) -> String {
         return "The server refused: \(reason)"
     case .InvalidInput(let reason):
         return "Not valid: \(reason)"
+    case .PinRequired:
+        return "This token needs a PIN. Choose one and try again."
     case .NotFound(let reason):
         return "Not found: \(reason)"
     case .WrongKey(let reason):
@@ -53,11 +55,8 @@ public func isBiometricError(_ error: Error) -> Bool {
 }
 
 /// Whether an enrolment failed only because the code demands the app PIN and none was chosen.
-/// The bindings fold that case into `InvalidInput`; its text is the only tell.
 public func isPinRequired(_ error: Error) -> Bool {
-    if case .InvalidInput(let reason)? = error as? NyckelError {
-        return reason.contains("requires the app PIN")
-    }
+    if case .PinRequired? = error as? NyckelError { return true }
     return false
 }
 

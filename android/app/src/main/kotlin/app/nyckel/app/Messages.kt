@@ -19,6 +19,7 @@ fun describe(error: Throwable): String = when (error) {
     is NyckelException.Network -> "The server cannot be reached. Check the connection and try again."
     is NyckelException.Refused -> "The server refused: ${error.reason}"
     is NyckelException.InvalidInput -> "Not valid: ${error.reason}"
+    is NyckelException.PinRequired -> "This token needs a PIN. Choose one and try again."
     is NyckelException.NotFound -> "Not found: ${error.reason}"
     is NyckelException.WrongKey -> "Wrong key: ${error.reason}"
     is NyckelException.Corrupt -> "The vault is damaged: ${error.reason}"

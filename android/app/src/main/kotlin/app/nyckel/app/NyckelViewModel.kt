@@ -128,9 +128,7 @@ fun tokenCodeInfo(payload: String): TokenCodeInfo {
 private fun hostOf(url: String): String? = runCatching { java.net.URI(url.trim()).host }.getOrNull()?.takeIf { it.isNotEmpty() }
 
 /** Whether an enrolment failed only because the code demands the app PIN and none was chosen. */
-fun isPinRequired(error: NyckelException): Boolean =
-    // The bindings fold PushError::PinRequired into InvalidInput; its text is the only tell.
-    error is NyckelException.InvalidInput && error.reason.contains("requires the app PIN")
+fun isPinRequired(error: NyckelException): Boolean = error is NyckelException.PinRequired
 
 /** Where registering this phone from another phone's "add a phone" code stands. */
 sealed interface NewPhoneState {

@@ -76,7 +76,7 @@ class PrivacyIdeaTest {
         assertEquals("pending", pi.status(transaction), "privacyIDEA refused the wrong number")
 
         val (gated, gatedCode) = pi.init("push", "erin", "pushurl")
-        assertFailsWith<NyckelException.InvalidInput>("the policy asks for an app PIN") { runBlocking { phone.enrollToken(gatedCode, null) } }
+        assertFailsWith<NyckelException.PinRequired>("the policy asks for an app PIN") { runBlocking { phone.enrollToken(gatedCode, null) } }
         val token = runBlocking { phone.enrollToken(gatedCode, "2468") }
         assertEquals(PinCheck.LOCAL_GATE, token.pinCheck)
         assertTrue(localGateNotice().contains("local gate"))
