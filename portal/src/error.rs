@@ -37,4 +37,10 @@ pub enum PortalError {
         /// Why.
         source: std::io::Error,
     },
+    /// An SMS could not be sent.
+    #[error(transparent)]
+    Sms(#[from] crate::sms::SmsError),
+    /// An e-mail could not be sent.
+    #[error(transparent)]
+    Outbox(#[from] crate::outbox::OutboxError),
 }

@@ -6,13 +6,21 @@
 //! `nyckel` is the relying-party API client.
 
 pub mod accounts;
+pub mod audit;
 pub mod clock;
+pub mod codes;
+pub mod contacts;
+pub mod device_names;
 pub mod error;
 pub mod http;
 pub mod i18n;
 pub mod limits;
 pub mod nyckel;
+pub mod nyckel_admin;
+pub mod orgs;
+pub mod outbox;
 pub mod sessions;
+pub mod sms;
 pub mod store;
 pub mod totp;
 
@@ -42,13 +50,24 @@ pub struct PortalConfig {
     pub long_poll_seconds: u64,
     /// Password and code attempts per minute per browser address (0: no limit).
     pub attempts_per_minute: u32,
+    /// Where SMS go (default: files in `<data_dir>/sms-sink`).
+    pub sms: sms::SmsConfig,
+    /// Where e-mail the portal sends goes (default: files in `<data_dir>/outbox`).
+    pub outbox_dir: std::path::PathBuf,
+    /// A tenant administrator's token (`tadm_…`) of the relying party's tenant; with it,
+    /// organisation administrators can unblock devices.
+    pub tenant_admin_token: Option<String>,
 }
 
 impl PortalConfig {
     /// Defaults for a portal with data in `data_dir` using the server at `nyckel_url`.
     pub fn new(data_dir: impl Into<PathBuf>, nyckel_url: &str, rp_key: &str) -> Self {
+        let data_dir: PathBuf = data_dir.into();
         Self {
-            data_dir: data_dir.into(),
+            sms: sms::SmsConfig::Sink(data_dir.join("sms-sink")),
+            outbox_dir: data_dir.join("outbox"),
+            tenant_admin_token: None,
+            data_dir,
             nyckel_url: nyckel_url.to_owned(),
             rp_key: rp_key.to_owned(),
             service_name: "Nyckel portal".to_owned(),
@@ -74,6 +93,22 @@ pub struct Portal {
     pub rp: nyckel::RpClient,
     /// The per-address limit on password and code attempts.
     pub attempts: Option<limits::AttemptLimiter>,
+    /// One-time codes sent by SMS or e-mail.
+    pub codes: codes::Codes,
+    /// Mobile numbers and the SMS gateway.
+    pub sms: sms::Sms,
+    /// Contact e-mail addresses.
+    pub contacts: contacts::Contacts,
+    /// Outgoing e-mail.
+    pub outbox: Arc<dyn outbox::Outbox>,
+    /// Organisations and memberships.
+    pub orgs: orgs::Orgs,
+    /// The portal's audit log.
+    pub audit: audit::Audit,
+    /// Device names set in the portal.
+    pub device_names: device_names::DeviceNames,
+    /// The tenant-administrator client, when a token is configured.
+    pub tenant_admin: Option<nyckel_admin::TenantAdminClient>,
 }
 
 impl Portal {
@@ -86,7 +121,34 @@ impl Portal {
         let sessions = sessions::Sessions::new(store.clone(), config.clock.clone());
         let rp = nyckel::RpClient::new(&config.nyckel_url, &config.rp_key)?;
         let attempts = limits::AttemptLimiter::new(config.attempts_per_minute);
-        Ok(Arc::new(Self { config, store, accounts, sessions, rp, attempts }))
+        let clock = config.clock.clone();
+        let codes = codes::Codes::new(&store, clock.clone())?;
+        let sms = sms::Sms::new(&store, config.sms.gateway()?, clock.clone())?;
+        let contacts = contacts::Contacts::new(&store)?;
+        let outbox: Arc<dyn outbox::Outbox> = Arc::new(outbox::FileOutbox::new(config.outbox_dir.clone()));
+        let orgs = orgs::Orgs::new(&store, clock.clone())?;
+        let audit = audit::Audit::new(&store, clock)?;
+        let device_names = device_names::DeviceNames::new(&store)?;
+        let tenant_admin = match &config.tenant_admin_token {
+            Some(token) => Some(nyckel_admin::TenantAdminClient::new(&config.nyckel_url, token)?),
+            None => None,
+        };
+        Ok(Arc::new(Self {
+            config,
+            store,
+            accounts,
+            sessions,
+            rp,
+            attempts,
+            codes,
+            sms,
+            contacts,
+            outbox,
+            orgs,
+            audit,
+            device_names,
+            tenant_admin,
+        }))
     }
 }
 

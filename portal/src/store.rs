@@ -34,6 +34,12 @@ impl Store {
         &self.sessions
     }
 
+    /// Another tree of the same database, by name (for modules that own their records:
+    /// `sms`, `contacts`, `orgs`, `audit`, `device_names`, `codes`).
+    pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree, PortalError> {
+        Ok(self.db.open_tree(name)?)
+    }
+
     /// Writes everything to disk.
     pub async fn flush(&self) -> Result<(), PortalError> {
         self.db.flush_async().await?;

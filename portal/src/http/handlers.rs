@@ -11,7 +11,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::pages::{self, Frame};
+use super::pages::{self, Factors, Frame};
 use super::{CsrfForm, Ctx, HasCsrf, LANG_COOKIE};
 use crate::accounts::SignInRefusal;
 use crate::error::PortalError;
@@ -43,13 +43,13 @@ csrf_form!(OtpForm { otp });
 csrf_form!(NameForm { name });
 csrf_form!(DeviceForm { device_id });
 
-type Res = Result<Response, Response>;
+pub(super) type Res = Result<Response, Response>;
 
-fn frame(ctx: &Ctx) -> Frame<'_> {
+pub(super) fn frame(ctx: &Ctx) -> Frame<'_> {
     Frame { lang: ctx.lang, csrf: &ctx.session.csrf, path: &ctx.path }
 }
 
-trait OrFail<T> {
+pub(super) trait OrFail<T> {
     fn or_fail(self, ctx: &Ctx) -> Result<T, Response>;
 }
 
@@ -68,7 +68,7 @@ fn refusal_msg(refusal: SignInRefusal) -> Msg {
 }
 
 /// Where a session at its stage belongs.
-fn home_of(stage: &Stage) -> &'static str {
+pub(super) fn home_of(stage: &Stage) -> &'static str {
     match stage {
         Stage::Anonymous => "/",
         Stage::Password { .. } => "/factor",
@@ -78,7 +78,7 @@ fn home_of(stage: &Stage) -> &'static str {
 }
 
 /// The account of a session at `Password` stage, or a redirect to where it belongs.
-fn password_stage(ctx: &Ctx) -> Result<String, Response> {
+pub(super) fn password_stage(ctx: &Ctx) -> Result<String, Response> {
     match &ctx.session.stage {
         Stage::Password { account } => Ok(account.clone()),
         other => Err(ctx.redirect(home_of(other))),
@@ -86,7 +86,7 @@ fn password_stage(ctx: &Ctx) -> Result<String, Response> {
 }
 
 /// The account of a signed-in session, or of one setting up its first factor.
-fn setup_or_signed_in(ctx: &Ctx) -> Result<(String, bool), Response> {
+pub(super) fn setup_or_signed_in(ctx: &Ctx) -> Result<(String, bool), Response> {
     match &ctx.session.stage {
         Stage::SignedIn { account } => Ok((account.clone(), false)),
         Stage::NeedsFactor { account } => Ok((account.clone(), true)),
@@ -96,7 +96,7 @@ fn setup_or_signed_in(ctx: &Ctx) -> Result<(String, bool), Response> {
 
 /// Whether the account has any second factor: an authenticator app or any registered phone
 /// (blocked and inactive ones count, so a blocked phone is not bypassed by registering another).
-async fn has_factor(ctx: &Ctx, account: &str) -> Result<(bool, bool), Response> {
+pub(super) async fn has_factor(ctx: &Ctx, account: &str) -> Result<Factors, Response> {
     let has_totp = ctx.portal.accounts.get(account).or_fail(ctx)?.is_some_and(|a| a.totp_secret.is_some());
     let devices = match ctx.portal.rp.devices(account).await {
         Ok(devices) => devices,
@@ -104,12 +104,15 @@ async fn has_factor(ctx: &Ctx, account: &str) -> Result<(bool, bool), Response> 
         Err(RpError::Api { status: 404, .. }) => Vec::new(),
         Err(e) => return Err(ctx.fail(e.into())),
     };
-    Ok((has_totp, !devices.is_empty()))
+    let sms = ctx.portal.sms.verified_number(account).or_fail(ctx)?.is_some();
+    Ok(Factors { device: !devices.is_empty(), totp: has_totp, sms })
 }
 
 /// Ends the second step: the account is used now, and the browser gets a new session id.
-async fn complete_sign_in(mut ctx: Ctx, account: String) -> Res {
+pub(super) async fn complete_sign_in(mut ctx: Ctx, account: String) -> Res {
     ctx.portal.accounts.mark_used(&account).await.or_fail(&ctx)?;
+    let ip = ctx.ip.clone().unwrap_or_default();
+    ctx.portal.audit_event(&account, &account, crate::audit::AuditKind::SignIn, &ip).or_fail(&ctx)?;
     ctx.rotate(Stage::SignedIn { account }).or_fail(&ctx)?;
     Ok(ctx.redirect("/home"))
 }
@@ -128,6 +131,7 @@ pub async fn login(CsrfForm { mut ctx, form }: CsrfForm<LoginForm>) -> Res {
     let account = match outcome {
         Ok(account) => account,
         Err(refusal) => {
+            super::admin::audit_refusal(&ctx, &user, refusal);
             let status = if refusal == SignInRefusal::WrongCredentials {
                 StatusCode::UNAUTHORIZED
             } else {
@@ -136,8 +140,8 @@ pub async fn login(CsrfForm { mut ctx, form }: CsrfForm<LoginForm>) -> Res {
             return Ok(ctx.page(status, pages::sign_in(&frame(&ctx), &user, Some(ctx.t(refusal_msg(refusal))))));
         }
     };
-    let (has_totp, has_device) = has_factor(&ctx, &account.name).await?;
-    let stage = if has_totp || has_device {
+    let factors = has_factor(&ctx, &account.name).await?;
+    let stage = if factors.any() {
         Stage::Password { account: account.name }
     } else {
         Stage::NeedsFactor { account: account.name }
@@ -171,8 +175,8 @@ pub async fn switch_language(CsrfForm { ctx, form }: CsrfForm<LangForm>) -> Resp
 
 pub async fn factor(ctx: Ctx) -> Res {
     let account = password_stage(&ctx)?;
-    let (has_totp, has_device) = has_factor(&ctx, &account).await?;
-    Ok(ctx.page(StatusCode::OK, pages::factor_choice(&frame(&ctx), has_device, has_totp, None)))
+    let factors = has_factor(&ctx, &account).await?;
+    Ok(ctx.page(StatusCode::OK, pages::factor_choice(&frame(&ctx), &factors, None)))
 }
 
 fn browser_context(ctx: &Ctx) -> BrowserContext {
@@ -204,11 +208,8 @@ pub async fn start_push(CsrfForm { mut ctx, .. }: CsrfForm<Plain>) -> Res {
             Ok(ctx.redirect("/factor/push"))
         }
         Err(RpError::Api { code, .. }) if code == "no_device" || code == "forbidden" => {
-            let (has_totp, has_device) = has_factor(&ctx, &account).await?;
-            Ok(ctx.page(
-                StatusCode::CONFLICT,
-                pages::factor_choice(&frame(&ctx), has_device, has_totp, Some(ctx.t(Msg::NoDevice))),
-            ))
+            let factors = has_factor(&ctx, &account).await?;
+            Ok(ctx.page(StatusCode::CONFLICT, pages::factor_choice(&frame(&ctx), &factors, Some(ctx.t(Msg::NoDevice)))))
         }
         Err(e) => Err(ctx.fail(e.into())),
     }
@@ -269,11 +270,9 @@ pub async fn start_qr(CsrfForm { mut ctx, .. }: CsrfForm<Plain>) -> Res {
             Ok(ctx.redirect("/factor/qr"))
         }
         Err(RpError::Api { code, .. }) if code == "otp_locked" || code == "forbidden" => {
-            let (has_totp, has_device) = has_factor(&ctx, &account).await?;
-            Ok(ctx.page(
-                StatusCode::FORBIDDEN,
-                pages::factor_choice(&frame(&ctx), has_device, has_totp, Some(ctx.t(Msg::OtpLocked))),
-            ))
+            let factors = has_factor(&ctx, &account).await?;
+            Ok(ctx
+                .page(StatusCode::FORBIDDEN, pages::factor_choice(&frame(&ctx), &factors, Some(ctx.t(Msg::OtpLocked)))))
         }
         Err(e) => Err(ctx.fail(e.into())),
     }
@@ -319,7 +318,11 @@ fn pages_state_msg(state: ChallengeState) -> Msg {
 pub async fn verify_totp(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res {
     let account = password_stage(&ctx)?;
     ctx.attempt()?;
-    match ctx.portal.accounts.check_totp(&account, &form.code).await.or_fail(&ctx)? {
+    let outcome = ctx.portal.accounts.check_totp(&account, &form.code).await.or_fail(&ctx)?;
+    if let Err(refusal) = outcome {
+        super::admin::audit_refusal(&ctx, &account, refusal);
+    }
+    match outcome {
         Ok(()) => complete_sign_in(ctx, account).await,
         Err(SignInRefusal::Blocked) => {
             // The account is blocked now: this session goes back to the start.
@@ -327,11 +330,9 @@ pub async fn verify_totp(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res 
             Ok(ctx.page(StatusCode::FORBIDDEN, pages::sign_in(&frame(&ctx), &account, Some(ctx.t(Msg::Blocked)))))
         }
         Err(_) => {
-            let (has_totp, has_device) = has_factor(&ctx, &account).await?;
-            Ok(ctx.page(
-                StatusCode::FORBIDDEN,
-                pages::factor_choice(&frame(&ctx), has_device, has_totp, Some(ctx.t(Msg::WrongCode))),
-            ))
+            let factors = has_factor(&ctx, &account).await?;
+            Ok(ctx
+                .page(StatusCode::FORBIDDEN, pages::factor_choice(&frame(&ctx), &factors, Some(ctx.t(Msg::WrongCode)))))
         }
     }
 }
@@ -345,11 +346,12 @@ pub async fn home(ctx: Ctx) -> Res {
 
 pub async fn devices(ctx: Ctx) -> Res {
     let (account, setup) = setup_or_signed_in(&ctx)?;
-    let devices = match ctx.portal.rp.devices(&account).await {
+    let mut devices = match ctx.portal.rp.devices(&account).await {
         Ok(devices) => devices,
         Err(RpError::Api { status: 404, .. }) => Vec::new(),
         Err(e) => return Err(ctx.fail(e.into())),
     };
+    ctx.portal.device_names.apply(&account, &mut devices).or_fail(&ctx)?;
     Ok(ctx.page(StatusCode::OK, pages::devices(&frame(&ctx), &devices, !setup, setup)))
 }
 
@@ -410,8 +412,8 @@ pub async fn setup_complete(CsrfForm { ctx, .. }: CsrfForm<Plain>) -> Res {
     let Stage::NeedsFactor { account } = ctx.session.stage.clone() else {
         return Ok(ctx.redirect(home_of(&ctx.session.stage)));
     };
-    let (has_totp, has_device) = has_factor(&ctx, &account).await?;
-    if !(has_totp || has_device) {
+    let factors = has_factor(&ctx, &account).await?;
+    if !factors.any() {
         return Ok(ctx.redirect("/devices"));
     }
     complete_sign_in(ctx, account).await
