@@ -275,9 +275,9 @@ catalogue! {
     NewName => ("Nytt namn", "Nyt navn", "New name"),
     TypeCodeTitle => ("Kan du inte skanna?", "Kan du ikke scanne?", "Cannot scan?"),
     TypeCodeIntro => (
-        "Välj Registrera och sedan Skriv in koden i Nyckel-appen och skriv eller klistra in koden nedan. Grupperna är bara för att läsa; mellanslag spelar ingen roll.",
-        "Vælg Registrer og derefter Indtast koden i Nyckel-appen, og skriv eller indsæt koden nedenfor. Grupperne er kun til læsning; mellemrum er ligegyldige.",
-        "In the Nyckel app choose Register, then Type the code, and type or paste the code below. The groups are only for reading; spaces do not matter."
+        "Koden nedan är samma som i QR-koden. Kopiera den till kommandoradsprogrammet nyckel, eller läs upp den grupp för grupp för den som skriver in den. Grupperna är bara för att läsa; mellanslag ingår inte.",
+        "Koden nedenfor er den samme som i QR-koden. Kopiér den til kommandolinjeprogrammet nyckel, eller læs den op gruppe for gruppe for den, der skriver den ind. Grupperne er kun til læsning; mellemrum indgår ikke.",
+        "The code below is the one in the QR code. Copy it into the nyckel command-line program, or read it out group by group to whoever types it in. The groups are only for reading; spaces are not part of the code."
     ),
     TypeCodeField => ("Koden att kopiera", "Koden til kopiering", "The code to copy"),
     TypeCodeCli => ("Med kommandoradsprogrammet:", "Med kommandolinjeprogrammet:", "With the command-line program:"),

@@ -559,3 +559,38 @@ async fn every_new_form_refuses_a_missing_or_foreign_csrf_token() {
     assert!(h.sms().is_empty() && h.mail().is_empty());
     assert!(h.portal.orgs.membership("alice").unwrap().is_none());
 }
+
+#[tokio::test]
+async fn an_sms_code_does_not_sign_in_an_account_blocked_meanwhile() {
+    let h = Harness::start().await;
+    let mut browser = h.browser();
+    alice_with_sms(&h, &mut browser).await;
+    browser.post("/logout", &[]).await;
+    browser.sign_in("alice", PASSWORD).await;
+    browser.get("/factor").await;
+    browser.post("/factor/sms", &[]).await;
+    let code = h.last_sms_code();
+    // Someone else guesses alice's password five times while her code is on its way.
+    let mut guesser = h.browser();
+    for _ in 0..5 {
+        guesser.sign_in("alice", "wrong-password").await;
+    }
+    browser.get("/factor/sms").await;
+    assert_eq!(browser.post("/factor/sms/verify", &[("code", &code)]).await.0, 403);
+    assert_eq!(browser.get("/home").await, (303, "/".to_owned()));
+}
+
+#[tokio::test]
+async fn code_entry_is_limited_per_address() {
+    let h = Harness::start_with(|config| config.attempts_per_minute = 4).await;
+    let mut browser = h.browser();
+    // One password attempt, one verification code, two contact codes: the fifth is refused.
+    alice_with_sms(&h, &mut browser).await;
+    browser.get("/contacts").await;
+    browser.post("/contacts/add", &[("address", "anna@example.se")]).await;
+    for expected in [403, 403, 429] {
+        browser.get("/contacts").await;
+        let status = browser.post("/contacts/verify", &[("address", "anna@example.se"), ("code", "abcdef")]).await.0;
+        assert_eq!(status, expected);
+    }
+}
