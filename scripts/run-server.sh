@@ -5,8 +5,10 @@
 # the relying-party API. The server's secrets are sealed under a key-encryption key kept
 # outside the data directory: ./nyckel-kek (or $NYCKEL_KEK_FILE), created with mode 0600 on
 # first start. On first start it also creates the tenant "demo" ("Demo organisation"), its user
-# "alice", a relying-party API key kept in rp-key.txt, and the portal account "alice" (password
-# $NYCKEL_USER_PASSWORD, else a demo one).
+# "alice", a relying-party API key kept in rp-key.txt, a tenant administrator's token for the
+# portal (portal-admin-token.txt), and the portal account "alice" (password
+# $NYCKEL_USER_PASSWORD, else a demo one), administrator of the portal organisation "demo".
+# SMS go to files in ./nyckel-portal-data/sms-sink (or $NYCKEL_PORTAL_SMS_SINK).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${NYCKEL_DATA_DIR:-nyckel-data}
@@ -28,9 +30,18 @@ if [ ! -f "$data/rp-key.txt" ]; then
   NYCKEL_USER_PASSWORD=$password "$server" --data-dir "$data" user --tenant demo add alice
   (umask 077 && "$server" --data-dir "$data" rp --tenant demo add demo-portal > "$data/rp-key.txt")
 fi
-if [ ! -d "$portal_data" ]; then
-  NYCKEL_PORTAL_PASSWORD=$password "$portal" --data-dir "$portal_data" account add alice
+if [ ! -f "$data/portal-admin-token.txt" ]; then
+  # A tenant administrator's token for the portal, so organisation administrators can unblock devices.
+  (umask 077 && "$server" --data-dir "$data" admin --tenant demo add demo-portal > "$data/portal-admin-token.txt")
 fi
+if [ ! -d "$portal_data" ]; then
+  # alice creates the organisation "demo", so she is its administrator.
+  NYCKEL_PORTAL_PASSWORD=$password "$portal" --data-dir "$portal_data" account add alice --org demo
+fi
+portal_abs=$portal_data
+case "$portal_abs" in /*) ;; *) portal_abs=$PWD/$portal_abs ;; esac
+sms_sink=${NYCKEL_PORTAL_SMS_SINK:-$portal_abs/sms-sink}
+outbox=${NYCKEL_PORTAL_OUTBOX:-$portal_abs/outbox}
 echo "relying-party API key of tenant demo (also in $data/rp-key.txt): $(cat "$data/rp-key.txt")"
 "$server" --data-dir "$data" serve --listen "$listen" &
 server_pid=$!
@@ -38,5 +49,8 @@ trap 'kill "$server_pid" 2>/dev/null || true' EXIT
 echo
 echo "Open http://$portal_listen/ and sign in as alice with the password $password"
 echo "(the first sign-in asks you to register a phone: the page shows a code for 'nyckel register')."
+echo "SMS codes land as files in $sms_sink/ (one JSON file per message);"
+echo "e-mail (contact-address codes) in $outbox/. alice administers the organisation 'demo'."
 echo
-"$portal" --data-dir "$portal_data" serve --listen "$portal_listen" --nyckel-url "http://$listen" --rp-key-file "$data/rp-key.txt"
+"$portal" --data-dir "$portal_data" serve --listen "$portal_listen" --nyckel-url "http://$listen" --rp-key-file "$data/rp-key.txt" \
+  --sms-sink "$sms_sink" --outbox-dir "$outbox" --tenant-admin-token-file "$data/portal-admin-token.txt"

@@ -34,11 +34,16 @@ for user in alice carol; do
   NYCKEL_USER_PASSWORD=$password "$bin/nyckel-server" --data-dir "$work/server" user --tenant demo add "$user" >/dev/null
   NYCKEL_PORTAL_PASSWORD=$password "$bin/nyckel-portal" --data-dir "$work/portal" account add "$user" >/dev/null
 done
+# sms-admin.test.mjs's accounts: portal only (SMS needs no user on the server).
+for user in dave erin frank; do
+  NYCKEL_PORTAL_PASSWORD=$password "$bin/nyckel-portal" --data-dir "$work/portal" account add "$user" >/dev/null
+done
 "$bin/nyckel-server" --data-dir "$work/server" rp --tenant demo add browser-test > "$work/rp-key.txt"
 RUST_LOG=warn "$bin/nyckel-server" --data-dir "$work/server" serve --listen "127.0.0.1:$server_port" >"$work/server.log" 2>&1 &
 pids+=($!)
 RUST_LOG=warn "$bin/nyckel-portal" --data-dir "$work/portal" serve --listen "127.0.0.1:$portal_port" \
-  --nyckel-url "http://127.0.0.1:$server_port" --rp-key-file "$work/rp-key.txt" >"$work/portal.log" 2>&1 &
+  --nyckel-url "http://127.0.0.1:$server_port" --rp-key-file "$work/rp-key.txt" --sms-sink "$work/sms" \
+  >"$work/portal.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
   if curl -fs -o /dev/null "http://127.0.0.1:$portal_port/" && curl -s -o /dev/null "http://127.0.0.1:$server_port/"; then break; fi
@@ -53,6 +58,10 @@ if [ -n "${PORTAL_SCREENSHOTS:-}" ]; then mkdir -p "$PORTAL_SCREENSHOTS"; shots=
 status=0
 PORTAL_URL="http://127.0.0.1:$portal_port" NYCKEL_CLI="$bin/nyckel" PASSWORD=$password SCREENSHOT_DIR=$shots \
   node portal/browser-tests/signin.test.mjs || status=$?
+if [ "$status" = 0 ]; then
+  PORTAL_URL="http://127.0.0.1:$portal_port" SMS_SINK=$work/sms PASSWORD=$password SCREENSHOT_DIR=$shots \
+    node portal/browser-tests/sms-admin.test.mjs || status=$?
+fi
 if [ "$status" != 0 ]; then
   echo "--- server log"; tail -20 "$work/server.log"; echo "--- portal log"; tail -20 "$work/portal.log"
 fi

@@ -332,6 +332,8 @@ catalogue! {
     NotAdmin => ("Bara organisationens administratör får se det här.", "Kun organisationens administrator må se dette.", "Only the organisation's administrator may see this."),
     NotInOrg => ("Det kontot hör inte till din organisation.", "Den konto hører ikke til din organisation.", "That account is not in your organisation."),
     Done => ("Klart.", "Færdig.", "Done."),
+    Decision => ("Beslut", "Afgørelse", "Decision"),
+    SendNewCode => ("Skicka en ny kod", "Send en ny kode", "Send a new code"),
 }
 
 #[cfg(test)]

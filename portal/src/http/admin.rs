@@ -182,7 +182,7 @@ fn admin_page(
                 p id="no-requests" { (t(Msg::NoPendingRequests)) }
             } @else {
                 table id="requests" {
-                    thead { tr { th scope="col" { (t(Msg::UserName)) } th scope="col" { (t(Msg::AuditTime)) } th scope="col" { (t(Msg::AuditEventCol)) } } }
+                    thead { tr { th scope="col" { (t(Msg::UserName)) } th scope="col" { (t(Msg::AuditTime)) } th scope="col" { (t(Msg::Decision)) } } }
                     tbody {
                         @for (account, since) in pending {
                             tr data-account=(account) {

@@ -262,7 +262,10 @@ pub fn devices(f: &Frame, devices: &[DeviceInfo], can_remove: bool, setup: bool)
         f,
         Msg::ManageDevices,
         html! {
-            @if setup { p { (t(Msg::NoFactorIntro)) } p { a href="/totp" { (t(Msg::AuthenticatorApp)) } } }
+            @if setup {
+                p { (t(Msg::NoFactorIntro)) }
+                ul { li { a href="/totp" { (t(Msg::AuthenticatorApp)) } } li { a href="/sms" id="setup-sms" { (t(Msg::SmsLink)) } } }
+            }
             @if devices.is_empty() {
                 p id="no-devices" { (t(Msg::NoDevices)) }
             } @else {

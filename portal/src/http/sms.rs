@@ -202,7 +202,7 @@ fn sms_factor_page(f: &Frame, masked: &str, error: Option<&str>) -> Markup {
                 input id="sms-code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required autofocus;
                 button type="submit" { (t(Msg::ConfirmButton)) }
             }
-            form method="post" action="/factor/sms" { (csrf_field(f.csrf)) button type="submit" { (t(Msg::SendCodeButton)) } }
+            form method="post" action="/factor/sms" { (csrf_field(f.csrf)) button type="submit" { (t(Msg::SendNewCode)) } }
             p { a href="/factor" { (t(Msg::OtherWay)) } }
         },
     )
