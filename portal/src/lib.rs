@@ -1,6 +1,7 @@
 //! Nyckel's sign-in portal: its own accounts, passwords and browser sessions, with the second
 //! factor (push with number matching, QR one-time passwords, phone registration) reached only
-//! through the second-factor server's relying-party API, plus TOTP for other authenticator apps.
+//! through the second-factor server's relying-party API, plus TOTP for other authenticator apps,
+//! SMS codes through a gateway, contact e-mail addresses, and organisations with administrators.
 //!
 //! Layers: `http` (pages, forms, cookies) → `accounts`/`sessions` (the rules) → `store` (sled);
 //! `nyckel` is the relying-party API client.
