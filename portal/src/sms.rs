@@ -207,13 +207,15 @@ impl SmsConfig {
     }
 }
 
-/// An account's mobile number.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// An account's mobile numbers: the verified one (the second factor) and a new one waiting for
+/// its code. A verified number stays the factor until a new one is verified, so changing the
+/// number never leaves the account without its factor.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct MobileNumber {
-    /// The number.
-    pub number: PhoneNumber,
-    /// Verified by a code; only then SMS is offered as a second factor.
-    pub verified: bool,
+    /// Verified by a code: SMS is offered as a second factor to it.
+    pub verified: Option<PhoneNumber>,
+    /// Added, a code sent, not verified yet.
+    pub pending: Option<PhoneNumber>,
 }
 
 /// Mobile numbers and the send limit over the store.
@@ -238,7 +240,7 @@ impl Sms {
         })
     }
 
-    /// The account's number, if any.
+    /// The account's numbers, if any.
     pub fn number(&self, account: &str) -> Result<Option<MobileNumber>, PortalError> {
         match self.numbers.get(account.as_bytes())? {
             Some(bytes) => Ok(Some(decode("mobile number", &bytes)?)),
@@ -248,28 +250,29 @@ impl Sms {
 
     /// The account's verified number, if any (SMS is a second factor only then).
     pub fn verified_number(&self, account: &str) -> Result<Option<PhoneNumber>, PortalError> {
-        Ok(self.number(account)?.filter(|n| n.verified).map(|n| n.number))
+        Ok(self.number(account)?.and_then(|n| n.verified))
     }
 
-    /// Sets a new, unverified number (replacing any earlier one).
+    /// Sets a new number waiting for its code (a verified one stays until then).
     pub fn set_unverified(&self, account: &str, number: &PhoneNumber) -> Result<(), PortalError> {
-        let record = MobileNumber { number: number.clone(), verified: false };
+        let mut record = self.number(account)?.unwrap_or_default();
+        record.pending = Some(number.clone());
         self.numbers.insert(account.as_bytes(), encode(&record))?;
         Ok(())
     }
 
-    /// Marks `number` verified, if it is still the account's number.
+    /// Makes the waiting number `number` the verified one, if it is still the waiting one.
     pub fn mark_verified(&self, account: &str, number: &str) -> Result<bool, PortalError> {
         let Some(mut record) = self.number(account)? else { return Ok(false) };
-        if record.number.as_str() != number {
+        if record.pending.as_ref().is_none_or(|p| p.as_str() != number) {
             return Ok(false);
         }
-        record.verified = true;
+        record.verified = record.pending.take();
         self.numbers.insert(account.as_bytes(), encode(&record))?;
         Ok(true)
     }
 
-    /// Removes the account's number.
+    /// Removes the account's numbers (verified and waiting).
     pub fn remove(&self, account: &str) -> Result<(), PortalError> {
         self.numbers.remove(account.as_bytes())?;
         Ok(())

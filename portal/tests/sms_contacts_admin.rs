@@ -594,3 +594,29 @@ async fn code_entry_is_limited_per_address() {
         assert_eq!(status, expected);
     }
 }
+
+#[tokio::test]
+async fn a_new_number_replaces_the_verified_one_only_once_it_is_verified() {
+    let h = Harness::start().await;
+    let mut browser = h.browser();
+    alice_with_sms(&h, &mut browser).await;
+    browser.get("/sms").await;
+    assert_eq!(browser.post("/sms/number", &[("number", "+4520123456")]).await.0, 303);
+    let code = h.last_sms_code();
+    assert_eq!(h.sms().last().unwrap().to, "+4520123456");
+    // Until the new number is verified, the old one is still the factor.
+    assert_eq!(h.portal.sms.verified_number("alice").unwrap().unwrap().as_str(), NUMBER);
+    browser.get("/home").await;
+    browser.post("/logout", &[]).await;
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, (303, "/factor".to_owned()), "still a factor: no setup path");
+    browser.get("/factor").await;
+    browser.post("/factor/sms", &[]).await;
+    assert_eq!(h.sms().last().unwrap().to, NUMBER, "the sign-in code goes to the verified number");
+    let sign_in_code = h.last_sms_code();
+    browser.get("/factor/sms").await;
+    browser.post("/factor/sms/verify", &[("code", &sign_in_code)]).await;
+    browser.get("/sms").await;
+    assert!(browser.html.contains("id=\"pending-number\""));
+    assert_eq!(browser.post("/sms/verify", &[("code", &code)]).await.0, 200);
+    assert_eq!(h.portal.sms.verified_number("alice").unwrap().unwrap().as_str(), "+4520123456");
+}

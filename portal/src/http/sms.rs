@@ -104,15 +104,21 @@ fn sms_page(
             (alert(error))
             @if let Some(n) = notice { p.notice role="status" { (n) } }
             @if let Some(n) = number {
-                p { (t(Msg::MobileNumber)) ": " strong id="number" { (n.number.as_str()) } " "
-                    span id="number-state" { "(" (if n.verified { t(Msg::Verified) } else { t(Msg::NotVerified) }) ")" } }
-                @if pending && !n.verified {
-                    p { (t(Msg::CodeSentTo)) " " (n.number.masked()) "." }
-                    form method="post" action="/sms/verify" {
-                        (csrf_field(f.csrf))
-                        label for="code" { (t(Msg::SmsCodeLabel)) }
-                        input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required autofocus;
-                        button type="submit" { (t(Msg::VerifyButton)) }
+                @if let Some(v) = &n.verified {
+                    p { (t(Msg::MobileNumber)) ": " strong id="number" { (v.as_str()) } " "
+                        span id="number-state" { "(" (t(Msg::Verified)) ")" } }
+                }
+                @if let Some(p) = &n.pending {
+                    p { (t(Msg::MobileNumber)) ": " strong id="pending-number" { (p.as_str()) } " "
+                        span id="pending-state" { "(" (t(Msg::NotVerified)) ")" } }
+                    @if pending {
+                        p { (t(Msg::CodeSentTo)) " " (p.masked()) "." }
+                        form method="post" action="/sms/verify" {
+                            (csrf_field(f.csrf))
+                            label for="code" { (t(Msg::SmsCodeLabel)) }
+                            input id="code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required autofocus;
+                            button type="submit" { (t(Msg::VerifyButton)) }
+                        }
                     }
                 }
                 form method="post" action="/sms/remove" { (csrf_field(f.csrf)) button type="submit" { (t(Msg::RemoveNumber)) } }
