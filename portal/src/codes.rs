@@ -150,3 +150,38 @@ impl Codes {
         Ok(())
     }
 }
+
+/// Messages per account within a window (SMS, verification e-mail): each send is counted before
+/// it goes out, so a failing transport is no way around the limit.
+#[derive(Clone)]
+pub struct SendLimit {
+    tree: sled::Tree,
+    clock: Arc<dyn Clock>,
+    lock: Arc<tokio::sync::Mutex<()>>,
+    max: usize,
+    window: u64,
+}
+
+impl SendLimit {
+    /// At most `max` sends per account within `window` seconds, counted in `store`'s tree `name`.
+    pub fn new(store: &Store, name: &str, clock: Arc<dyn Clock>, max: usize, window: u64) -> Result<Self, PortalError> {
+        Ok(Self { tree: store.tree(name)?, clock, lock: Arc::new(tokio::sync::Mutex::new(())), max, window })
+    }
+
+    /// Counts one send for `account`; false (and nothing counted) when the limit is reached.
+    pub async fn allow(&self, account: &str) -> Result<bool, PortalError> {
+        let _guard = self.lock.lock().await;
+        let now = self.clock.now();
+        let mut times: Vec<u64> = match self.tree.get(account.as_bytes())? {
+            Some(bytes) => decode("send times", &bytes)?,
+            None => Vec::new(),
+        };
+        times.retain(|t| now.saturating_sub(*t) < self.window);
+        if times.len() >= self.max {
+            return Ok(false);
+        }
+        times.push(now);
+        self.tree.insert(account.as_bytes(), encode(&times))?;
+        Ok(true)
+    }
+}

@@ -57,16 +57,25 @@ pub struct ContactEmail {
     pub added_at: u64,
 }
 
+/// Verification e-mails per account within [`MAIL_WINDOW`].
+pub const MAX_MAILS: usize = 3;
+/// The window of the verification e-mail limit, seconds.
+pub const MAIL_WINDOW: u64 = 10 * 60;
+
 /// The contact addresses over the store.
 #[derive(Clone)]
 pub struct Contacts {
     tree: sled::Tree,
+    /// At most [`MAX_MAILS`] verification e-mails per account per [`MAIL_WINDOW`]: removing
+    /// and adding an address again is no way to mail someone without end.
+    pub mail_limit: crate::codes::SendLimit,
 }
 
 impl Contacts {
     /// Contacts in `store`'s `contacts` tree.
-    pub fn new(store: &Store) -> Result<Self, PortalError> {
-        Ok(Self { tree: store.tree("contacts")? })
+    pub fn new(store: &Store, clock: std::sync::Arc<dyn crate::clock::Clock>) -> Result<Self, PortalError> {
+        let mail_limit = crate::codes::SendLimit::new(store, "mail_sends", clock, MAX_MAILS, MAIL_WINDOW)?;
+        Ok(Self { tree: store.tree("contacts")?, mail_limit })
     }
 
     /// The account's addresses, in the order added.

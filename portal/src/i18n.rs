@@ -333,6 +333,11 @@ catalogue! {
     NotInOrg => ("Det kontot hör inte till din organisation.", "Den konto hører ikke til din organisation.", "That account is not in your organisation."),
     Done => ("Klart.", "Færdig.", "Done."),
     Decision => ("Beslut", "Afgørelse", "Decision"),
+    EmailRateLimited => (
+        "För många bekräftelsemejl på kort tid. Vänta tio minuter och försök igen.",
+        "For mange bekræftelsesmails på kort tid. Vent ti minutter, og prøv igen.",
+        "Too many confirmation e-mails in a short time. Wait ten minutes and try again."
+    ),
     SendNewCode => ("Skicka en ny kod", "Send en ny kode", "Send a new code"),
 }
 

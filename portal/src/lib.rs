@@ -125,7 +125,7 @@ impl Portal {
         let clock = config.clock.clone();
         let codes = codes::Codes::new(&store, clock.clone())?;
         let sms = sms::Sms::new(&store, config.sms.gateway()?, clock.clone())?;
-        let contacts = contacts::Contacts::new(&store)?;
+        let contacts = contacts::Contacts::new(&store, clock.clone())?;
         let outbox: Arc<dyn outbox::Outbox> = Arc::new(outbox::FileOutbox::new(config.outbox_dir.clone()));
         let orgs = orgs::Orgs::new(&store, clock.clone())?;
         let audit = audit::Audit::new(&store, clock)?;

@@ -61,6 +61,13 @@ enum AccountCommand {
         #[arg(long)]
         org: Option<String>,
     },
+    /// Ask for access to an organisation for an existing account (`account request`): creates
+    /// ORG with NAME as its administrator when ORG is new, otherwise its administrator decides.
+    Request {
+        name: String,
+        #[arg(long)]
+        org: String,
+    },
     /// Unblock an account, clear its failures and make it active again; with --password, also
     /// set a new password ($NYCKEL_PORTAL_PASSWORD or asked twice).
     Reset {
@@ -181,12 +188,25 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let portal = Portal::open(config)?;
             match command {
                 AccountCommand::Add { name, org } => {
+                    // Refuse a bad organisation before the account exists, not after.
+                    if org
+                        .as_deref()
+                        .is_some_and(|o| !nyckel_portal::accounts::valid_name(&o.trim().to_ascii_lowercase()))
+                    {
+                        return Err(CliError::Org(nyckel_portal::orgs::OrgError::InvalidId));
+                    }
                     let pw = password()?;
                     portal.accounts.create(&name, &pw).await?;
                     println!("account {name} added");
                     if let Some(org) = org {
                         join(&portal, &name, &org).await?;
                     }
+                }
+                AccountCommand::Request { name, org } => {
+                    if portal.accounts.get(&name)?.is_none() {
+                        return Err(CliError::Portal(PortalError::NoAccount(name)));
+                    }
+                    join(&portal, &name, &org).await?;
                 }
                 AccountCommand::Reset { name, password: new } => {
                     let pw = if new { Some(password()?) } else { None };

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
+use crate::codes::SendLimit;
 use crate::error::PortalError;
 use crate::store::{decode, encode, Store};
 
@@ -95,6 +96,9 @@ pub enum SmsError {
     /// More than [`MAX_SENDS`] messages within [`SEND_WINDOW`].
     #[error("too many messages; try again later")]
     RateLimited,
+    /// The send count could not be kept (the message was not sent).
+    #[error("keeping the send count: {0}")]
+    Store(String),
 }
 
 /// A boxed future, so gateways can be trait objects.
@@ -222,10 +226,8 @@ pub struct MobileNumber {
 #[derive(Clone)]
 pub struct Sms {
     numbers: sled::Tree,
-    sends: sled::Tree,
+    limit: SendLimit,
     gateway: Arc<dyn SmsGateway>,
-    clock: Arc<dyn Clock>,
-    lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Sms {
@@ -233,10 +235,8 @@ impl Sms {
     pub fn new(store: &Store, gateway: Arc<dyn SmsGateway>, clock: Arc<dyn Clock>) -> Result<Self, PortalError> {
         Ok(Self {
             numbers: store.tree("sms_numbers")?,
-            sends: store.tree("sms_sends")?,
+            limit: SendLimit::new(store, "sms_sends", clock, MAX_SENDS, SEND_WINDOW)?,
             gateway,
-            clock,
-            lock: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -281,25 +281,8 @@ impl Sms {
     /// Sends `text` to `to` for `account`, unless the account has sent [`MAX_SENDS`] within
     /// [`SEND_WINDOW`] (counted before sending, so a failing gateway is not a way around it).
     pub async fn send(&self, account: &str, to: &PhoneNumber, text: &str) -> Result<(), SmsError> {
-        {
-            let _guard = self.lock.lock().await;
-            let now = self.clock.now();
-            let mut times: Vec<u64> = self
-                .sends
-                .get(account.as_bytes())
-                .ok()
-                .flatten()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .unwrap_or_default();
-            times.retain(|t| now.saturating_sub(*t) < SEND_WINDOW);
-            if times.len() >= MAX_SENDS {
-                return Err(SmsError::RateLimited);
-            }
-            times.push(now);
-            // A store failure here must not let the message out uncounted.
-            self.sends
-                .insert(account.as_bytes(), encode(&times))
-                .map_err(|e| SmsError::Sink { path: PathBuf::from("sms_sends"), source: e.into() })?;
+        if !self.limit.allow(account).await.map_err(|e| SmsError::Store(e.to_string()))? {
+            return Err(SmsError::RateLimited);
         }
         self.gateway.send(to, text).await
     }

@@ -345,6 +345,11 @@ pub async fn add_contact(CsrfForm { ctx, form }: CsrfForm<AddressForm>) -> Res {
         Ok(address) => address,
         Err(e) => return render_contacts(&ctx, &account, StatusCode::BAD_REQUEST, Some(email_msg(e))).await,
     };
+    if !ctx.portal.contacts.mail_limit.allow(&account).await.or_fail(&ctx)? {
+        // Not sent, so not kept: the address can be added again later.
+        ctx.portal.contacts.remove(&account, &address).or_fail(&ctx)?;
+        return render_contacts(&ctx, &account, StatusCode::TOO_MANY_REQUESTS, Some(Msg::EmailRateLimited)).await;
+    }
     let code =
         ctx.portal.codes.issue(&account, &Purpose::VerifyEmail(address.clone()), &address).await.or_fail(&ctx)?;
     let message = OutboxMessage {
