@@ -96,8 +96,8 @@ pub enum SmsError {
     /// More than [`MAX_SENDS`] messages within [`SEND_WINDOW`].
     #[error("too many messages; try again later")]
     RateLimited,
-    /// The send count could not be kept (the message was not sent).
-    #[error("keeping the send count: {0}")]
+    /// The send count or the code could not be kept (the message was not sent).
+    #[error("portal store: {0}")]
     Store(String),
 }
 
@@ -281,10 +281,22 @@ impl Sms {
     /// Sends `text` to `to` for `account`, unless the account has sent [`MAX_SENDS`] within
     /// [`SEND_WINDOW`] (counted before sending, so a failing gateway is not a way around it).
     pub async fn send(&self, account: &str, to: &PhoneNumber, text: &str) -> Result<(), SmsError> {
+        self.send_with(account, to, async { Ok(text.to_owned()) }).await
+    }
+
+    /// [`Sms::send`] with the text made only once the limit allows the message: a refused
+    /// request issues no code, so it cannot replace (and void) the last one sent.
+    pub async fn send_with(
+        &self,
+        account: &str,
+        to: &PhoneNumber,
+        text: impl Future<Output = Result<String, PortalError>>,
+    ) -> Result<(), SmsError> {
         if !self.limit.allow(account).await.map_err(|e| SmsError::Store(e.to_string()))? {
             return Err(SmsError::RateLimited);
         }
-        self.gateway.send(to, text).await
+        let text = text.await.map_err(|e| SmsError::Store(e.to_string()))?;
+        self.gateway.send(to, &text).await
     }
 }
 

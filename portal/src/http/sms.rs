@@ -74,15 +74,14 @@ async fn send_sms_code(
     number: &PhoneNumber,
     purpose: Purpose,
 ) -> Result<(), Result<Msg, Response>> {
-    let code = ctx.portal.codes.issue(account, &purpose, number.as_str()).await.or_fail(ctx).map_err(Err)?;
-    let text = ctx.t(Msg::SmsText).replace("{code}", &code);
-    match ctx.portal.sms.send(account, number, &text).await {
+    let template = ctx.t(Msg::SmsText);
+    let text = async {
+        let code = ctx.portal.codes.issue(account, &purpose, number.as_str()).await?;
+        Ok(template.replace("{code}", &code))
+    };
+    match ctx.portal.sms.send_with(account, number, text).await {
         Ok(()) => Ok(()),
-        Err(SmsError::RateLimited) => {
-            // The code that was not sent must not stay valid.
-            ctx.portal.codes.revoke(account, &purpose).or_fail(ctx).map_err(Err)?;
-            Err(Ok(Msg::SmsRateLimited))
-        }
+        Err(SmsError::RateLimited) => Err(Ok(Msg::SmsRateLimited)),
         Err(e) => Err(Err(ctx.fail(e.into()))),
     }
 }
