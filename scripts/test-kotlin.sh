@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the host library, generates the Kotlin bindings with the workspace's uniffi-bindgen,
 # runs the JVM tests in android/jvm-test against them (and a real nyckel-server they start), then
-# compile-checks the Android app against them (scripts/check-android.sh).
+# compile-checks the Android app against them (scripts/check-android.sh). PrivacyIdeaTest uses the
+# live privacyIDEA whose NYCKEL_PRIVACYIDEA_* variables scripts/test.sh exports (Maven's test JVM
+# inherits the environment); with NYCKEL_PRIVACYIDEA_REQUIRED set, a missing server fails it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}

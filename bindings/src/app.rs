@@ -85,10 +85,12 @@ impl Nyckel {
         Ok(self.vault().list()?.iter().map(AccountInfo::from_entry).collect())
     }
 
-    /// Adds the account of an `otpauth://` URI (typed or scanned).
+    /// Adds the account of an `otpauth://` URI (typed or scanned). A URI enrolled by
+    /// privacyIDEA keeps its `serial` and `creator` beside the account ([`Nyckel::account_origin`]).
     pub fn add_account(&self, uri: String) -> Result<AccountInfo, NyckelError> {
         let account = parse_otpauth(&uri)?;
-        let id = self.vault().add(account.clone())?;
+        let origin = nyckel_core::TokenOrigin::from_otpauth(&uri);
+        let id = self.vault().add_with_origin(account.clone(), origin.as_ref())?;
         Ok(AccountInfo::new(id, &account))
     }
 

@@ -69,6 +69,11 @@ impl CoreListener for ListenerBridge {
     fn on_error(&self, registration_id: Option<String>, error: CompanionError) {
         self.0.on_polling_error(registration_id, NyckelError::from(error).to_string());
     }
+
+    fn on_provider_request(&self, request: nyckel_core::ProviderRequest) {
+        // The same callback: one list, whichever server the request comes from.
+        self.0.on_approval_request(ApprovalRequest::from(request));
+    }
 }
 
 fn challenge_id(text: &str) -> Result<ChallengeId, NyckelError> {
@@ -83,6 +88,14 @@ impl Nyckel {
         challenge_id_text: String,
         fraud: bool,
     ) -> Result<ChallengeOutcome, NyckelError> {
+        if nyckel_core::is_provider_token_id(&registration_id) {
+            let answer = if fraud {
+                crate::records::RequestAnswer::ReportFraud
+            } else {
+                crate::records::RequestAnswer::Decline { reason: None }
+            };
+            return Ok(self.answer_request(registration_id, challenge_id_text, answer).await?.outcome);
+        }
         let challenge = challenge_id(&challenge_id_text)?;
         let companion = self.companion.clone();
         let state = self
@@ -141,7 +154,8 @@ impl Nyckel {
     }
 
     /// Starts polling every registration for approval requests (long polls, backoff with
-    /// jitter on errors, resumes after network loss). Keep the returned subscription while the
+    /// jitter on errors, resumes after network loss) and every privacyIDEA push token (every
+    /// few seconds); all arrive at the same listener. Keep the returned subscription while the
     /// app wants requests; close or drop it to stop.
     pub fn subscribe_approvals(
         &self,
@@ -152,13 +166,24 @@ impl Nyckel {
         Ok(Arc::new(ApprovalSubscription { handle: Mutex::new(Some(handle)) }))
     }
 
-    /// Requests received and not yet answered (e.g. to show after the app comes back).
+    /// Requests received and not yet answered (e.g. to show after the app comes back): of
+    /// Nyckel registrations, privacyIDEA push tokens and scanned tiqr login codes, oldest first.
     pub fn pending_approvals(&self) -> Result<Vec<ApprovalRequest>, NyckelError> {
-        Ok(self.companion.pending_approvals()?.into_iter().map(ApprovalRequest::from).collect())
+        Ok(self
+            .companion
+            .inbox()?
+            .into_iter()
+            .map(|item| match item {
+                nyckel_core::InboxItem::Nyckel(pending) => ApprovalRequest::from(pending),
+                nyckel_core::InboxItem::Provider(request) => ApprovalRequest::from(request),
+            })
+            .collect())
     }
 
     /// Approves with the PIN and, for number matching, the number the user picked or typed.
-    /// A wrong PIN is [`NyckelError::WrongPin`] and the request stays open.
+    /// A wrong PIN is [`NyckelError::WrongPin`] and the request stays open. Requests of
+    /// privacyIDEA and tiqr tokens go through [`Nyckel::answer_request`] (an empty PIN is no
+    /// PIN); use that directly to get a code-to-phone code.
     pub async fn approve(
         &self,
         registration_id: String,
@@ -166,6 +191,11 @@ impl Nyckel {
         pin: String,
         number: Option<String>,
     ) -> Result<ChallengeOutcome, NyckelError> {
+        if nyckel_core::is_provider_token_id(&registration_id) {
+            let pin = if pin.is_empty() { None } else { Some(pin) };
+            let answer = crate::records::RequestAnswer::Approve { pin, number };
+            return Ok(self.answer_request(registration_id, challenge_id_text, answer).await?.outcome);
+        }
         let challenge = challenge_id(&challenge_id_text)?;
         let companion = self.companion.clone();
         let pin = zeroize::Zeroizing::new(pin);

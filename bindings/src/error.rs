@@ -3,6 +3,7 @@
 use nyckel_core::approvals::ApprovalError;
 use nyckel_core::biometrics::BiometricError;
 use nyckel_core::companion::CompanionError;
+use nyckel_core::privacyidea::{PinGateError, PushError, TiqrError};
 use nyckel_core::qr_otp::QrOtpError;
 use nyckel_core::{
     BackupError, ImportError, KeyStoreError, MigrationError, RegistrationError, ServerApiError, UriError, VaultError,
@@ -172,7 +173,8 @@ impl From<VaultError> for NyckelError {
             | VaultError::EmptyName
             | VaultError::NotHotp(_)
             | VaultError::CounterExhausted
-            | VaultError::AlreadyInitialized(_) => NyckelError::InvalidInput { reason },
+            | VaultError::AlreadyInitialized(_)
+            | VaultError::DuplicateToken(_) => NyckelError::InvalidInput { reason },
             VaultError::Locked(_) | VaultError::Storage(_) | VaultError::Seal(_) => NyckelError::Storage { reason },
         }
     }
@@ -211,6 +213,44 @@ impl From<CompanionError> for NyckelError {
             }
             CompanionError::QrOtp(_) => NyckelError::InvalidInput { reason },
             CompanionError::Biometric(inner) => inner.into(),
+            CompanionError::Push(inner) => inner.into(),
+            CompanionError::Tiqr(TiqrError::Transport(inner)) => inner.into(),
+            CompanionError::Tiqr(TiqrError::WrongResponse { attempts_left }) => NyckelError::WrongPin { attempts_left },
+            CompanionError::Tiqr(TiqrError::InvalidChallenge) => NyckelError::RequestClosed { reason },
+            CompanionError::Tiqr(TiqrError::BadCode { .. } | TiqrError::UnsupportedSuite { .. }) => {
+                NyckelError::InvalidInput { reason }
+            }
+            CompanionError::Tiqr(TiqrError::OtherAccount { .. }) => NyckelError::NotFound { reason },
+            CompanionError::Tiqr(TiqrError::Unexpected(_)) => NyckelError::Refused { reason },
+            CompanionError::Tiqr(TiqrError::Kdf(_)) => NyckelError::Platform { reason },
+            CompanionError::UnknownToken(_) => NyckelError::NotFound { reason },
+        }
+    }
+}
+
+/// privacyIDEA push errors. The app PIN is a local gate: its wrong PIN is `WrongPin` with the
+/// attempts left on this phone, its lock `DeviceBlocked` (the reason says it is the app PIN).
+impl From<PushError> for NyckelError {
+    fn from(error: PushError) -> Self {
+        let reason = error.to_string();
+        match error {
+            PushError::BadCode { .. } | PushError::TooLarge { .. } | PushError::Presence { .. } => {
+                NyckelError::InvalidInput { reason }
+            }
+            PushError::PinRequired | PushError::Pin(PinGateError::TooShort) => NyckelError::InvalidInput { reason },
+            PushError::Pin(PinGateError::WrongPin { attempts_left }) => NyckelError::WrongPin { attempts_left },
+            PushError::Pin(PinGateError::Locked) => NyckelError::DeviceBlocked { reason },
+            PushError::Pin(PinGateError::Hash(_)) | PushError::Key(_) => NyckelError::Platform { reason },
+            PushError::Network { .. } => NyckelError::Network { reason },
+            PushError::Server { .. }
+            | PushError::BadResponse { .. }
+            | PushError::BadSignature { .. }
+            | PushError::WrongSerial { .. }
+            | PushError::WrongUrl { .. } => NyckelError::Refused { reason },
+            PushError::Expired { .. }
+            | PushError::AlreadyAnswered { .. }
+            | PushError::UnknownChallenge { .. }
+            | PushError::AnswerRejected => NyckelError::RequestClosed { reason },
         }
     }
 }

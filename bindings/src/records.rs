@@ -190,10 +190,22 @@ pub struct ApprovalRequest {
     pub transaction: Vec<DetailLine>,
     /// Number matching, when the service asked for it.
     pub number_choice: Option<NumberChoice>,
-    /// Creation time (server clock).
+    /// Creation time (server clock; for privacyIDEA and tiqr, when the phone first saw it).
     pub created_at: u64,
-    /// Expiry (server clock).
+    /// Expiry (server clock; for privacyIDEA and tiqr, when the phone stops offering it).
     pub expires_at: u64,
+    /// Whose protocol: Nyckel's own server, privacyIDEA push, or tiqr.
+    pub provider: Provider,
+    /// The host of the server a privacyIDEA or tiqr request comes from (empty for Nyckel's:
+    /// the registration name carries the host there).
+    pub server_host: String,
+    /// The title the server gave (privacyIDEA push; "Log in" for tiqr), if any.
+    pub title: Option<String>,
+    /// How the PIN of an approval is checked: by the server (Nyckel, tiqr), on this phone only
+    /// (privacyIDEA's app PIN — the UI says it is a local gate, [`local_gate_notice`]), or not at all.
+    pub pin_check: PinCheck,
+    /// A decline may carry a reason ([`DeclineReason`]); privacyIDEA push only.
+    pub decline_reasons: bool,
 }
 
 fn lines(transaction: &[TransactionLine]) -> Vec<DetailLine> {
@@ -221,8 +233,183 @@ impl From<PendingApproval> for ApprovalRequest {
             }),
             created_at: pending.created_at,
             expires_at: pending.expires_at,
+            provider: Provider::Nyckel,
+            server_host: String::new(),
+            title: None,
+            pin_check: PinCheck::Server,
+            decline_reasons: false,
         }
     }
+}
+
+/// Whose protocol a request or token follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Provider {
+    /// Nyckel's own server.
+    Nyckel,
+    /// A privacyIDEA push token (poll-only).
+    PrivacyIdea,
+    /// A tiqr token.
+    Tiqr,
+}
+
+impl From<nyckel_core::Provider> for Provider {
+    fn from(provider: nyckel_core::Provider) -> Self {
+        match provider {
+            nyckel_core::Provider::Nyckel => Provider::Nyckel,
+            nyckel_core::Provider::PrivacyIdea => Provider::PrivacyIdea,
+            nyckel_core::Provider::Tiqr => Provider::Tiqr,
+        }
+    }
+}
+
+/// How an approval's PIN is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PinCheck {
+    /// No PIN is asked (a privacyIDEA push token without an app PIN).
+    None,
+    /// On this phone only: privacyIDEA's app PIN, a local gate ([`local_gate_notice`]).
+    LocalGate,
+    /// By the server, which counts wrong ones (Nyckel, tiqr).
+    Server,
+}
+
+impl From<nyckel_core::PinCheck> for PinCheck {
+    fn from(check: nyckel_core::PinCheck) -> Self {
+        match check {
+            nyckel_core::PinCheck::None => PinCheck::None,
+            nyckel_core::PinCheck::LocalGate => PinCheck::LocalGate,
+            nyckel_core::PinCheck::Server => PinCheck::Server,
+        }
+    }
+}
+
+/// Why the user declined a privacyIDEA request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum DeclineReason {
+    /// "I did not start this login".
+    UnknownTrigger,
+    /// "I changed my mind".
+    Cancelled,
+}
+
+impl From<DeclineReason> for nyckel_core::privacyidea::DeclineReason {
+    fn from(reason: DeclineReason) -> Self {
+        match reason {
+            DeclineReason::UnknownTrigger => nyckel_core::privacyidea::DeclineReason::UnknownTrigger,
+            DeclineReason::Cancelled => nyckel_core::privacyidea::DeclineReason::Cancelled,
+        }
+    }
+}
+
+/// The text a UI shows next to the PIN field of a request whose PIN is a local gate.
+#[uniffi::export]
+pub fn local_gate_notice() -> String {
+    nyckel_core::approvals::LOCAL_GATE_NOTICE.to_owned()
+}
+
+impl From<nyckel_core::ProviderRequest> for ApprovalRequest {
+    fn from(request: nyckel_core::ProviderRequest) -> Self {
+        ApprovalRequest {
+            registration_id: request.token_id,
+            registration_name: request.account,
+            challenge_id: request.request_id,
+            service: request.service,
+            action: request.question,
+            browser: None,
+            ip: None,
+            place: None,
+            time: None,
+            transaction: Vec::new(),
+            number_choice: request.presence_options.map(|choices| NumberChoice::Choose { choices }),
+            created_at: request.first_seen,
+            expires_at: request.expires_at,
+            provider: request.provider.into(),
+            server_host: request.server_host,
+            title: Some(request.title),
+            pin_check: request.pin.into(),
+            decline_reasons: request.decline_reasons,
+        }
+    }
+}
+
+/// A privacyIDEA push or tiqr token on this phone.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TokenInfo {
+    /// Its id (`pipush:…` or `tiqr:…`): pass it as the registration id of its requests.
+    pub id: String,
+    /// privacyIDEA or tiqr.
+    pub provider: Provider,
+    /// The service: the issuer (privacyIDEA) or service name (tiqr).
+    pub service: String,
+    /// The server host.
+    pub server_host: String,
+    /// The account: the token label (privacyIDEA) or the user's name (tiqr).
+    pub account: String,
+    /// The serial (privacyIDEA) or service identifier (tiqr).
+    pub serial: String,
+    /// How its PIN is checked.
+    pub pin_check: PinCheck,
+}
+
+impl From<nyckel_core::ProviderTokenSummary> for TokenInfo {
+    fn from(token: nyckel_core::ProviderTokenSummary) -> Self {
+        TokenInfo {
+            id: token.id,
+            provider: token.provider.into(),
+            service: token.service,
+            server_host: token.server_host,
+            account: token.account,
+            serial: token.serial,
+            pin_check: token.pin.into(),
+        }
+    }
+}
+
+/// The answer to any request of the inbox, whichever provider it comes from.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum RequestAnswer {
+    /// Approve with the PIN (Nyckel, tiqr: checked by the server; privacyIDEA: the local gate,
+    /// `None` when the token has none) and the number picked or typed, for number matching.
+    Approve {
+        /// The PIN.
+        pin: Option<String>,
+        /// The number.
+        number: Option<String>,
+    },
+    /// Approve with biometrics instead of the PIN (Nyckel registrations; privacyIDEA tokens whose
+    /// app PIN has biometric unlock on; not tiqr, whose PIN unmasks the secret).
+    ApproveWithBiometrics {
+        /// The number.
+        number: Option<String>,
+    },
+    /// Decline (no PIN), with a reason privacyIDEA gets when it takes one.
+    Decline {
+        /// Why.
+        reason: Option<DeclineReason>,
+    },
+    /// Decline and report as not the user's (Nyckel: fraud; privacyIDEA: "I did not start this login").
+    ReportFraud,
+}
+
+/// What came of an answer.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AnswerResult {
+    /// Where the request stands.
+    pub outcome: ChallengeOutcome,
+    /// privacyIDEA code-to-phone: the code the user types on the login page.
+    pub display_code: Option<String>,
+    /// The server's message with it.
+    pub message: Option<String>,
+}
+
+/// privacyIDEA's `serial` and `creator` of an account it enrolled.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AccountOrigin {
+    /// The token serial at the server.
+    pub serial: String,
+    /// The `creator` parameter, e.g. `privacyidea`.
+    pub creator: String,
 }
 
 /// Where a request stands after an answer.

@@ -92,7 +92,10 @@ pub enum Command {
         query: String,
     },
     /// Register this computer as a phone with a Nyckel server, from an enrollment code
-    /// (PIN of 4–16 digits asked twice, or $NYCKEL_PIN).
+    /// (PIN of 4–16 digits asked twice, or $NYCKEL_PIN). Also takes privacyIDEA push codes
+    /// (`otpauth://pipush/…`, `pia://…`; the app PIN, when the server's policy asks for one,
+    /// is a gate on this computer only), tiqr codes (`tiqrenroll://…`, with the tiqr PIN) and
+    /// `otpauth://hotp|totp` codes (privacyIDEA's keep their serial and creator).
     Register {
         #[command(flatten)]
         code: CodeArgs,
@@ -112,9 +115,20 @@ pub enum Command {
         #[arg(long, default_value = "New phone")]
         name: String,
     },
-    /// Answer pending sign-in and transaction requests: shows everything the request says,
-    /// then asks the number (if any, or $NYCKEL_NUMBER) and the PIN (or $NYCKEL_PIN).
+    /// Answer pending sign-in and transaction requests — of Nyckel registrations, privacyIDEA
+    /// push tokens (polled) and a scanned tiqr login code — in one list: shows everything the
+    /// request says and which service it comes from, then asks the number (if any, or
+    /// $NYCKEL_NUMBER) and the PIN (or $NYCKEL_PIN).
     Approve {
+        /// A tiqr login code (`tiqrauth://…`) to answer with the others.
+        login: Option<String>,
+        /// A PNG, JPEG or WebP image of a tiqr login QR code.
+        #[arg(long, value_name = "IMAGE", conflicts_with = "login")]
+        qr: Option<PathBuf>,
+        /// With --deny: the reason privacyIDEA gets (`unknown-trigger`: "I did not start this
+        /// login"; `cancelled`).
+        #[arg(long, requires = "deny", value_name = "REASON", value_parser = ["unknown-trigger", "cancelled"])]
+        reason: Option<String>,
         /// Keep polling and answer requests as they arrive (Ctrl-C to stop).
         #[arg(long)]
         watch: bool,
@@ -130,12 +144,13 @@ pub enum Command {
         /// Without --watch: seconds to wait for a request to arrive (0–30).
         #[arg(long, default_value_t = 0, value_name = "SECONDS")]
         wait: u64,
-        /// Only this registration (its id, or a unique prefix of it).
+        /// Only this registration or token (its id, or a unique prefix of it).
         #[arg(long, value_name = "ID")]
         registration: Option<String>,
     },
     /// The 8-digit one-time password for a sign-in or transaction QR code, offline
-    /// (PIN asked, or $NYCKEL_PIN).
+    /// (PIN asked, or $NYCKEL_PIN); for a tiqr login code (`tiqrauth://…`), the response to
+    /// type on the login page.
     Otp {
         #[command(flatten)]
         code: CodeArgs,
@@ -159,7 +174,8 @@ pub enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// List the registrations with servers, and each server's view of this device; `list`
+    /// List the registrations with servers (and each server's view of this device), then the
+    /// privacyIDEA push and tiqr tokens; `list`
     /// shows every device of the user at the server, `retire` retires one.
     Devices {
         #[command(subcommand)]
@@ -206,7 +222,7 @@ pub enum DevicesAction {
 #[derive(Args)]
 #[group(required = true, multiple = false)]
 pub struct CodeArgs {
-    /// The code's text (nyckel://…).
+    /// The code's text (nyckel://…, otpauth://pipush/…, pia://…, tiqrenroll://…, tiqrauth://…).
     pub payload: Option<String>,
     /// A PNG, JPEG or WebP image of the QR code.
     #[arg(long, value_name = "IMAGE")]

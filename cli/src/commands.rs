@@ -22,10 +22,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             println!("created vault at {}", path.display());
         }
         Command::Add { uri: Some(uri), .. } => {
-            let account = parse_otpauth(uri.to_str().ok_or(nyckel_core::UriError::NotUtf8)?)?;
+            let text = uri.to_str().ok_or(nyckel_core::UriError::NotUtf8)?;
+            let account = parse_otpauth(text)?;
             let vault = open(&path)?;
             let label = account.label();
-            let id = vault.add(account)?;
+            // privacyIDEA's URIs name the token's serial and creator: kept beside the account.
+            let id = vault.add_with_origin(account, nyckel_core::TokenOrigin::from_otpauth(text).as_ref())?;
             println!("added #{id} {label}");
         }
         Command::Add { uri: None, qr: Some(image) } => {
@@ -63,7 +65,16 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     ),
                     OtpKind::Steam => "Steam".to_string(),
                 };
-                println!("#{:<4} {:<40} {kind}", entry.id, account.label());
+                match vault.origin(entry.id)? {
+                    Some(origin) => println!(
+                        "#{:<4} {:<40} {kind}  [{} serial {}]",
+                        entry.id,
+                        account.label(),
+                        origin.creator,
+                        origin.serial
+                    ),
+                    None => println!("#{:<4} {:<40} {kind}", entry.id, account.label()),
+                }
             }
         }
         Command::Code { query } => codes(&path, &cli.global, query.as_deref())?,
@@ -89,13 +100,19 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::AddPhone { registration, name } => {
             crate::new_phone::add_phone(&path, &cli.global, registration.as_deref(), &name)?
         }
-        Command::Approve { watch, count, deny, fraud, wait, registration } => {
+        Command::Approve { login, qr, reason, watch, count, deny, fraud, wait, registration } => {
             let decision = match (deny, fraud) {
                 (_, true) => crate::companion::Decision::Fraud,
                 (true, false) => crate::companion::Decision::Deny,
                 (false, false) => crate::companion::Decision::Approve,
             };
-            let options = crate::companion::ApproveOptions { watch, count, decision, wait, registration };
+            let login = match (login, qr) {
+                (None, None) => None,
+                (payload, qr) => Some(crate::companion::code_text(&crate::args::CodeArgs { payload, qr })?),
+            };
+            let reason = crate::providers::decline_reason(reason.as_deref())?;
+            let options =
+                crate::companion::ApproveOptions { watch, count, decision, reason, wait, registration, login };
             crate::companion::approve(&path, &cli.global, options)?
         }
         Command::Otp { code, registration } => {

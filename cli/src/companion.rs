@@ -12,6 +12,7 @@ use nyckel_protocol::{ChallengeDisplay, ChallengeState, NumberPrompt};
 
 use crate::args::{CodeArgs, Global};
 use crate::error::CliError;
+use crate::providers::CodeKind as ProviderKind;
 use crate::secrets;
 
 /// What `approve` answers.
@@ -26,8 +27,12 @@ pub struct ApproveOptions {
     pub watch: bool,
     pub count: Option<usize>,
     pub decision: Decision,
+    /// The decline reason privacyIDEA gets with `--deny`.
+    pub reason: Option<nyckel_core::privacyidea::DeclineReason>,
     pub wait: u64,
     pub registration: Option<String>,
+    /// A scanned tiqr login code to answer with the others.
+    pub login: Option<String>,
 }
 
 pub(crate) fn companion(path: &Path, global: &Global) -> Result<Arc<Companion>, CliError> {
@@ -60,13 +65,22 @@ pub(crate) fn code_text(code: &CodeArgs) -> Result<String, CliError> {
     codes
         .into_iter()
         .filter_map(|code| code.text)
-        .find(|text| text.get(..9).is_some_and(|scheme| scheme.eq_ignore_ascii_case("nyckel://")))
-        .ok_or_else(|| scan_error("no Nyckel QR code found in the image".into()))
+        .find(|text| crate::providers::code_kind(text).is_some())
+        .ok_or_else(|| scan_error("no Nyckel, privacyIDEA or tiqr QR code found in the image".into()))
 }
 
 pub fn register(path: &Path, global: &Global, code: &CodeArgs) -> Result<(), CliError> {
     let payload = code_text(code)?;
     let companion = companion(path, global)?;
+    match crate::providers::code_kind(&payload) {
+        Some(kind @ (ProviderKind::PrivacyideaPush | ProviderKind::TiqrEnroll | ProviderKind::Otpauth)) => {
+            return crate::providers::register(&companion, &payload, kind)
+        }
+        Some(ProviderKind::TiqrAuth) => {
+            return Err(CliError::Input("a tiqr login code: answer it with `nyckel approve CODE`".into()))
+        }
+        _ => {}
+    }
     // Read the code first, so a wrong code is reported before the PIN is asked.
     nyckel_core::registration::parse_enrollment(&payload).map_err(CompanionError::from)?;
     let pin = secrets::pin(true)?;
@@ -86,12 +100,23 @@ pub fn register(path: &Path, global: &Global, code: &CodeArgs) -> Result<(), Cli
 
 pub fn approve(path: &Path, global: &Global, options: ApproveOptions) -> Result<(), CliError> {
     let companion = companion(path, global)?;
-    let registrations = selected(&companion, options.registration.as_deref())?;
+    let tokens = companion.provider_tokens()?;
+    let filter = options.registration.as_deref();
+    // Nyckel registrations, unless the filter names a privacyIDEA or tiqr token.
+    let registrations = match filter {
+        Some(query) if nyckel_core::is_provider_token_id(query) => Vec::new(),
+        _ if tokens.is_empty() || filter.is_some() => selected(&companion, filter)?,
+        _ => companion.registrations()?,
+    };
+    if let Some(login) = &options.login {
+        companion.scan_login_code(login)?;
+    }
     let runtime = runtime()?;
     if options.watch {
         return runtime.block_on(watch(companion, registrations, &options));
     }
     runtime.block_on(async {
+        crate::providers::poll_all(&companion, filter.filter(|query| nyckel_core::is_provider_token_id(query))).await?;
         let mut found = Vec::new();
         for registration in &registrations {
             let outcome = companion.poll_once(&registration.id, options.wait).await?;
@@ -102,26 +127,41 @@ pub fn approve(path: &Path, global: &Global, options: ApproveOptions) -> Result<
             }
             found.extend(outcome.new);
         }
-        if found.is_empty() {
+        let others = companion.provider_requests();
+        if found.is_empty() && others.is_empty() {
             println!("no pending requests");
         }
         for pending in found {
             answer(&companion, &pending, options.decision).await?;
         }
+        for request in others {
+            crate::providers::answer(&companion, &request, options.decision, options.reason).await?;
+        }
         Ok(())
     })
 }
 
+/// What the poller hands to `approve --watch`.
+enum Event {
+    Nyckel(PendingApproval),
+    Provider(nyckel_core::ProviderRequest),
+    Error(String),
+}
+
 /// Forwards what the poller finds to the main loop.
-struct Forward(tokio::sync::mpsc::UnboundedSender<Result<PendingApproval, String>>);
+struct Forward(tokio::sync::mpsc::UnboundedSender<Event>);
 
 impl ApprovalListener for Forward {
     fn on_challenge(&self, challenge: PendingApproval) {
-        let _ = self.0.send(Ok(challenge));
+        let _ = self.0.send(Event::Nyckel(challenge));
     }
 
     fn on_error(&self, _registration_id: Option<String>, error: CompanionError) {
-        let _ = self.0.send(Err(error.to_string()));
+        let _ = self.0.send(Event::Error(error.to_string()));
+    }
+
+    fn on_provider_request(&self, request: nyckel_core::ProviderRequest) {
+        let _ = self.0.send(Event::Provider(request));
     }
 }
 
@@ -132,22 +172,46 @@ async fn watch(
 ) -> Result<(), CliError> {
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
     let handle = companion.start_polling(Arc::new(Forward(sender)), PollConfig::default())?;
-    eprintln!("watching {} registration(s) for requests; Ctrl-C to stop", registrations.len());
+    eprintln!(
+        "watching {} registration(s) and {} privacyIDEA/tiqr token(s) for requests; Ctrl-C to stop",
+        registrations.len(),
+        companion.provider_tokens()?.len()
+    );
     let mut answered = 0;
-    while let Some(event) = receiver.recv().await {
-        match event {
-            Ok(pending) if registrations.iter().any(|registration| registration.id == pending.registration_id) => {
-                // One failed answer (a wrong PIN, a mismatch) does not end the watch.
-                if let Err(error) = answer(&companion, &pending, options.decision).await {
-                    eprintln!("nyckel: {error}");
-                }
-                answered += 1;
-                if options.count.is_some_and(|count| answered >= count) {
-                    break;
-                }
+    // A scanned tiqr login code is answered first.
+    let mut scanned = companion.provider_requests().into_iter();
+    loop {
+        let event = match scanned.next() {
+            Some(request) => Event::Provider(request),
+            None => match receiver.recv().await {
+                Some(event) => event,
+                None => break,
+            },
+        };
+        // One failed answer (a wrong PIN, a mismatch) does not end the watch.
+        let result = match event {
+            Event::Nyckel(pending)
+                if registrations.iter().any(|registration| registration.id == pending.registration_id) =>
+            {
+                answer(&companion, &pending, options.decision).await
             }
-            Ok(_) => {}
-            Err(message) => eprintln!("nyckel: warning: {message}"),
+            Event::Provider(request)
+                if options.registration.as_deref().is_none_or(|query| request.token_id.starts_with(query)) =>
+            {
+                crate::providers::answer(&companion, &request, options.decision, options.reason).await
+            }
+            Event::Nyckel(_) | Event::Provider(_) => continue,
+            Event::Error(message) => {
+                eprintln!("nyckel: warning: {message}");
+                continue;
+            }
+        };
+        if let Err(error) = result {
+            eprintln!("nyckel: {error}");
+        }
+        answered += 1;
+        if options.count.is_some_and(|count| answered >= count) {
+            break;
         }
     }
     handle.shutdown().await;
@@ -252,6 +316,9 @@ fn print_display(display: &ChallengeDisplay) {
 pub fn otp(path: &Path, global: &Global, code: &CodeArgs, registration: Option<&str>) -> Result<(), CliError> {
     let payload = code_text(code)?;
     let companion = companion(path, global)?;
+    if crate::providers::code_kind(&payload) == Some(ProviderKind::TiqrAuth) {
+        return crate::providers::tiqr_offline(&companion, &payload);
+    }
     let prompt = companion.read_otp_code(&payload)?;
     let registration = match registration {
         Some(query) => Some(pick(&prompt.registrations, query)?.id.clone()),
@@ -304,8 +371,11 @@ pub fn change_pin(path: &Path, global: &Global, registration: Option<&str>) -> R
 pub fn devices(path: &Path, global: &Global) -> Result<(), CliError> {
     let companion = companion(path, global)?;
     let registrations = companion.registrations()?;
+    let tokens = crate::providers::list_tokens(&companion)?;
     if registrations.is_empty() {
-        println!("no registrations");
+        if tokens == 0 {
+            println!("no registrations");
+        }
         return Ok(());
     }
     let runtime = runtime()?;

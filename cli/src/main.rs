@@ -5,6 +5,7 @@ mod commands;
 mod companion;
 mod error;
 mod new_phone;
+mod providers;
 mod scan;
 mod secrets;
 mod select;

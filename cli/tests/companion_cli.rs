@@ -250,7 +250,7 @@ async fn register_approve_deny_fraud_otp_and_devices_from_the_command_line() {
 
     // The server's audit altered (bob's fraud report turned into an approval): exit 1, and
     // the disagreement is printed.
-    let tree = s.app.store.audit.tree();
+    let tree = s.app.audit.sled().audit.tree();
     let (key, mut event) = tree
         .iter()
         .map(|item| item.unwrap())

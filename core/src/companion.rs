@@ -69,6 +69,15 @@ pub enum CompanionError {
     /// Biometric unlock failed or is not available; the PIN still works.
     #[error(transparent)]
     Biometric(#[from] BiometricError),
+    /// A privacyIDEA push exchange failed or was refused on the phone.
+    #[error(transparent)]
+    Push(#[from] crate::privacyidea::PushError),
+    /// A tiqr exchange failed.
+    #[error(transparent)]
+    Tiqr(#[from] crate::privacyidea::TiqrError),
+    /// No privacyIDEA or tiqr token with this id on this phone.
+    #[error("no privacyIDEA or tiqr token {0:?}")]
+    UnknownToken(String),
 }
 
 /// The largest clock offset (seconds, either way) the phone corrects silently; beyond it,
@@ -113,6 +122,15 @@ pub struct Companion {
     /// ([`crate::new_device`]); each holds its device key, one-use key and PIN until decided.
     pub(crate) device_enrollments:
         Mutex<HashMap<nyckel_protocol::EnrollmentId, crate::registration::PendingEnrollment>>,
+    /// HTTP client for privacyIDEA and tiqr servers.
+    pub(crate) pi_http: crate::privacyidea::PiHttp,
+    /// The platform's RSA key store for privacyIDEA push keys, once the app has given one.
+    pub(crate) rsa_keys: RwLock<Option<Arc<dyn crate::device_keys::RsaKeyStore>>>,
+    /// privacyIDEA push and tiqr requests shown and not yet answered, by (token, request id).
+    pub(crate) provider_pending: Mutex<HashMap<(String, String), crate::approvals::providers::ProviderRequest>>,
+    /// One poll or answer of a provider token at a time, so each writes back the token's
+    /// challenge memory and PIN gate without undoing another's.
+    pub(crate) provider_lock: tokio::sync::Mutex<()>,
 }
 
 impl Companion {
@@ -134,6 +152,10 @@ impl Companion {
             clock_offset: AtomicI64::new(0),
             biometric: RwLock::new(None),
             device_enrollments: Mutex::new(HashMap::new()),
+            pi_http: crate::privacyidea::PiHttp::new()?,
+            rsa_keys: RwLock::new(None),
+            provider_pending: Mutex::new(HashMap::new()),
+            provider_lock: tokio::sync::Mutex::new(()),
         })
     }
 

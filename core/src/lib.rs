@@ -33,7 +33,10 @@ pub mod server_api;
 pub mod vault;
 
 pub use account::Account;
-pub use approvals::{ApprovalError, ApprovalListener, PendingApproval, PollConfig, PollOutcome, PollingHandle};
+pub use approvals::{
+    ApprovalError, ApprovalListener, InboxItem, PendingApproval, PinCheck, PollConfig, PollOutcome, PollingHandle,
+    Provider, ProviderAnswer, ProviderOutcome, ProviderRequest, ProviderTokenSummary,
+};
 pub use biometrics::{BiometricError, BiometricKey};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use companion::{Companion, CompanionError, CompanionSettings};
@@ -53,6 +56,8 @@ pub use secret::{Base32Error, SecretBytes};
 pub use server_api::{ServerApiError, ServerClient};
 pub use vault::backup::BackupError;
 pub use vault::keystore::{KdfParams, KeyReference, KeyStore, KeyStoreError, MemoryKeyStore, PassphraseKeyStore};
+pub use vault::origins::TokenOrigin;
+pub use vault::provider_tokens::{is_provider_token_id, ProviderToken};
 pub use vault::registrations::{BiometricSeal, Registration, RegistrationId};
 pub use vault::seal::VaultKey;
 pub use vault::{AccountId, AddReport, Vault, VaultEntry, VaultError};

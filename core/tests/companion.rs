@@ -585,6 +585,8 @@ impl ApprovalListener for Recorder {
         self.errors.lock().unwrap().push(error.to_string());
         self.notify.notify_one();
     }
+
+    fn on_provider_request(&self, _request: nyckel_core::ProviderRequest) {}
 }
 
 #[tokio::test]
@@ -609,6 +611,7 @@ async fn the_poller_reports_network_errors_and_stops_when_its_handle_is_dropped(
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(20),
         min_interval: Duration::from_millis(10),
+        provider_interval: Duration::from_millis(10),
     };
     let handle = phone.companion.start_polling(recorder.clone(), config).unwrap();
     // Retries with backoff: several errors arrive, each a network error.

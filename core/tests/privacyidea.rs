@@ -447,3 +447,213 @@ mod otp {
         }
     }
 }
+
+/// The same flows through the phone's one inbox ([`Companion`]): tokens stored in the vault,
+/// requests listed beside Nyckel's with their provider and service, one answer path.
+mod inbox {
+    use std::sync::Arc;
+
+    use nyckel_core::device_keys::RsaKeyStore;
+    use nyckel_core::privacyidea::{PinGateError, TiqrError};
+    use nyckel_core::vault::seal::VaultKey;
+    use nyckel_core::{
+        Companion, CompanionError, CompanionSettings, DeviceKeyStore, InboxItem, MemoryKeyStore, PinCheck, Provider,
+        ProviderAnswer, ProviderOutcome, SystemClock, Vault, VaultDeviceKeyStore,
+    };
+
+    use super::*;
+
+    struct Device {
+        _dir: tempfile::TempDir,
+        key: VaultKey,
+        companion: Arc<Companion>,
+    }
+
+    fn companion_at(path: &std::path::Path, key: &VaultKey, create: bool) -> Arc<Companion> {
+        let store = MemoryKeyStore::new(key.clone());
+        let vault = Arc::new(if create { Vault::create(path, &store) } else { Vault::open(path, &store) }.unwrap());
+        let keys: Arc<dyn DeviceKeyStore> = Arc::new(VaultDeviceKeyStore::new(vault.clone()));
+        let companion =
+            Companion::new(vault.clone(), keys, Arc::new(SystemClock), CompanionSettings::new("test")).unwrap();
+        // Keys sealed in the vault (the desktop store), 2048 bits to keep the tests short.
+        let rsa: Arc<dyn RsaKeyStore> = Arc::new(nyckel_core::device_keys::VaultRsaKeyStore::new(vault, 2048));
+        companion.set_rsa_key_store(Some(rsa));
+        Arc::new(companion)
+    }
+
+    impl Device {
+        fn new() -> Device {
+            let dir = tempfile::tempdir().unwrap();
+            let key = VaultKey::generate().unwrap();
+            let companion = companion_at(&dir.path().join("vault"), &key, true);
+            Device { _dir: dir, key, companion }
+        }
+
+        /// The app restarted: the same vault opened again, nothing kept in memory.
+        fn restart(&mut self) {
+            let path = self._dir.path().join("vault");
+            // sled releases its lock once the last handle is gone: a scratch vault stands in.
+            let scratch = tempfile::tempdir().unwrap();
+            let old = std::mem::replace(&mut self.companion, companion_at(scratch.path(), &self.key, true));
+            drop(old);
+            self.companion = companion_at(&path, &self.key, false);
+        }
+
+        fn provider_items(&self) -> Vec<nyckel_core::ProviderRequest> {
+            self.companion
+                .inbox()
+                .unwrap()
+                .into_iter()
+                .filter_map(|item| match item {
+                    InboxItem::Provider(request) => Some(request),
+                    InboxItem::Nyckel(_) => None,
+                })
+                .collect()
+        }
+    }
+
+    fn approve(pin: Option<&str>, choice: Option<&str>) -> ProviderAnswer {
+        ProviderAnswer::Approve { pin: pin.map(str::to_owned), choice: choice.map(str::to_owned) }
+    }
+
+    #[tokio::test]
+    async fn push_tokens_persist_and_answer_through_the_inbox() {
+        let Some(pi) = Pi::connect().await else { return };
+        let mut device = Device::new();
+        let token = device.companion.enroll_push_token(&pi.init_push("alice").await, None).await.unwrap();
+        assert_eq!(token.provider, Provider::PrivacyIdea);
+        assert_eq!(token.pin, PinCheck::None);
+        assert!(token.server_host.starts_with("127.0.0.1:"));
+        // Stored: a restart still has it, with its RSA key and the server's key.
+        device.restart();
+        assert_eq!(device.companion.provider_tokens().unwrap(), vec![token.clone()]);
+
+        let (transaction, _) = pi.trigger("alice", &token.serial).await;
+        let poll = device.companion.poll_provider_token(&token.id).await.unwrap();
+        assert_eq!(poll.new.len(), 1, "{poll:?}");
+        let items = device.provider_items();
+        assert_eq!(items.len(), 1);
+        let item = &items[0];
+        assert_eq!((item.provider, item.service.as_str()), (Provider::PrivacyIdea, "privacyIDEA"));
+        assert_eq!(item.server_host, token.server_host);
+        assert_eq!(item.question, "Do you want to confirm the login?");
+        let outcome = device.companion.answer_provider(&token.id, &item.request_id, approve(None, None)).await;
+        assert_eq!(outcome.unwrap(), ProviderOutcome::Approved);
+        assert_eq!(pi.status(&transaction).await, "accept");
+        assert!(device.provider_items().is_empty());
+
+        // After a restart the answered challenge is remembered: never offered again.
+        device.restart();
+        assert!(device.companion.poll_provider_token(&token.id).await.unwrap().new.is_empty());
+
+        // Decline with a reason.
+        let (transaction, _) = pi.trigger("alice", &token.serial).await;
+        let request = device.companion.poll_provider_token(&token.id).await.unwrap().new.remove(0);
+        let decline = ProviderAnswer::Decline { reason: Some(DeclineReason::UnknownTrigger) };
+        let outcome = device.companion.answer_provider(&token.id, &request.request_id, decline).await;
+        assert_eq!(outcome.unwrap(), ProviderOutcome::Declined);
+        assert_eq!(pi.status(&transaction).await, "declined");
+
+        // Forgetting the token removes it and its key.
+        assert!(device.companion.remove_provider_token(&token.id).unwrap());
+        assert!(device.companion.provider_tokens().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_local_gate_counts_wrong_pins_across_restarts_and_number_matching_refuses_a_wrong_pick() {
+        let Some(pi) = Pi::connect().await else { return };
+        let mut device = Device::new();
+        let code = pi.init_push("erin").await;
+        // The policy asks for the app PIN: none given, nothing is sent.
+        let refused = device.companion.enroll_push_token(&code, None).await;
+        assert!(matches!(refused, Err(CompanionError::Push(PushError::PinRequired))), "{refused:?}");
+        let token = device.companion.enroll_push_token(&code, Some("2468")).await.unwrap();
+        assert_eq!(token.pin, PinCheck::LocalGate);
+
+        let (transaction, _) = pi.trigger("erin", &token.serial).await;
+        let request = device.companion.poll_provider_token(&token.id).await.unwrap().new.remove(0);
+        assert_eq!(request.pin, PinCheck::LocalGate);
+        let wrong = device.companion.answer_provider(&token.id, &request.request_id, approve(Some("1357"), None)).await;
+        assert!(matches!(
+            wrong,
+            Err(CompanionError::Push(PushError::Pin(PinGateError::WrongPin { attempts_left: 4 })))
+        ));
+        device.restart();
+        // The count survived the restart; the request comes back with the next poll.
+        let request = device.companion.poll_provider_token(&token.id).await.unwrap().new.remove(0);
+        let wrong = device.companion.answer_provider(&token.id, &request.request_id, approve(Some("0000"), None)).await;
+        assert!(matches!(
+            wrong,
+            Err(CompanionError::Push(PushError::Pin(PinGateError::WrongPin { attempts_left: 3 })))
+        ));
+        assert_eq!(pi.status(&transaction).await, "pending", "a wrong local PIN sends nothing");
+        let right = device.companion.answer_provider(&token.id, &request.request_id, approve(Some("2468"), None)).await;
+        assert_eq!(right.unwrap(), ProviderOutcome::Approved);
+        assert_eq!(pi.status(&transaction).await, "accept");
+
+        // Number matching (carol): a wrong pick is refused by the server and not retried.
+        let token = device.companion.enroll_push_token(&pi.init_push("carol").await, None).await.unwrap();
+        let (transaction, shown) = pi.trigger("carol", &token.serial).await;
+        let right = shown["presence_answer"].as_str().unwrap().to_owned();
+        let request = device.companion.poll_provider_token(&token.id).await.unwrap().new.remove(0);
+        let options = request.presence_options.clone().unwrap();
+        let wrong = options.iter().find(|option| **option != right).unwrap();
+        let result = device.companion.answer_provider(&token.id, &request.request_id, approve(None, Some(wrong))).await;
+        assert!(matches!(result, Err(CompanionError::Push(PushError::AnswerRejected))), "{result:?}");
+        assert_eq!(pi.status(&transaction).await, "pending");
+        let again = device.companion.answer_provider(&token.id, &request.request_id, approve(None, Some(&right))).await;
+        assert!(again.is_err(), "the request left the inbox with the server's refusal");
+        // privacyIDEA still lists the challenge (a wrong number leaves it open there); only the
+        // phone's stored memory keeps it from being offered again after a restart.
+        device.restart();
+        let poll = device.companion.poll_provider_token(&token.id).await.unwrap();
+        assert!(poll.new.iter().all(|new| new.request_id != request.request_id), "{poll:?}");
+        assert!(device.provider_items().is_empty());
+    }
+
+    #[tokio::test]
+    async fn tiqr_login_codes_become_inbox_items_and_wrong_pins_are_counted_by_the_server() {
+        let Some(pi) = Pi::connect().await else { return };
+        let mut device = Device::new();
+        let init = pi.post("/token/init", &[("type", "tiqr"), ("user", "ivan"), ("realm", "realm1")]).await;
+        let code = init["detail"]["tiqrenroll"]["value"].as_str().unwrap().to_owned();
+        let serial = init["detail"]["serial"].as_str().unwrap().to_owned();
+        let token = device.companion.enroll_tiqr_token(&code, "2468").await.unwrap();
+        assert_eq!((token.provider, token.pin), (Provider::Tiqr, PinCheck::Server));
+        device.restart();
+
+        let (transaction, shown) = pi.trigger("ivan", &serial).await;
+        let login = shown["attributes"]["value"].as_str().unwrap().to_owned();
+        let request = device.companion.scan_login_code(&login).unwrap();
+        assert_eq!((request.provider, request.service.as_str()), (Provider::Tiqr, "privacyIDEA"));
+        assert_eq!(device.provider_items(), vec![request.clone()]);
+        let failcount = |info: Value| info["result"]["value"]["tokens"][0]["failcount"].as_i64().unwrap();
+        let wrong = device.companion.answer_provider(&token.id, &request.request_id, approve(Some("1357"), None)).await;
+        assert!(matches!(wrong, Err(CompanionError::Tiqr(TiqrError::WrongResponse { .. }))), "{wrong:?}");
+        assert_eq!(failcount(pi.get("/token/", &[("serial", &serial)]).await), 1);
+        assert_eq!(device.provider_items().len(), 1, "a wrong PIN leaves the request to retry");
+        let right = device.companion.answer_provider(&token.id, &request.request_id, approve(Some("2468"), None)).await;
+        assert_eq!(right.unwrap(), ProviderOutcome::Approved);
+        assert_eq!(pi.status(&transaction).await, "accept");
+        assert!(device.provider_items().is_empty());
+
+        // The offline response for a new login is what the server accepts.
+        let (transaction, shown) = pi.trigger("ivan", &serial).await;
+        let login = shown["attributes"]["value"].as_str().unwrap().to_owned();
+        let (_, offline) = device.companion.tiqr_offline_response(&login, "2468").unwrap();
+        let auth = nyckel_core::privacyidea::tiqr::parse_auth_code(&login).unwrap();
+        let form = [
+            ("sessionKey", auth.session_key.as_str()),
+            ("userId", "x"),
+            ("response", &offline),
+            ("operation", "login"),
+        ];
+        let url = format!("{}/ttype/tiqr", pi.url);
+        let answer = PiHttp::new().unwrap().post_form(&url, &form).await.unwrap();
+        assert_eq!(String::from_utf8_lossy(&answer.body), "OK");
+        assert_eq!(pi.finalize("ivan", &transaction, "").await, "ACCEPT");
+        // A login code of an account not on this phone is refused.
+        let other = login.replacen("ivan_realm1", "gina_realm1", 1);
+        assert!(matches!(device.companion.scan_login_code(&other), Err(CompanionError::Tiqr(_))));
+    }
+}

@@ -3,7 +3,8 @@
 //! byte, then the input. 0: a push enrollment code; 1: a poll response; 2: an enrollment
 //! response; 3: a poll response whose entries get a *valid* server signature first, so the
 //! checks after the signature (serial, URL, presence options, capabilities) are reached too;
-//! 4: tiqr metadata; 5: a `tiqrauth://` or `tiqrenroll://` code and a tiqr login answer.
+//! 4: tiqr metadata; 5: a `tiqrauth://` or `tiqrenroll://` code, a tiqr login answer, and the
+//! `serial`/`creator` of an otpauth URI.
 //! Nothing may panic, and a verified challenge must satisfy the limits the parser promises.
 
 use std::sync::OnceLock;
@@ -80,6 +81,10 @@ fuzz_target!(|data: &[u8]| {
             }
             let _ = parse_enroll_code(&text);
             let _ = parse_login_answer(&text);
+            // privacyIDEA's serial/creator of an otpauth URI, kept beside the account.
+            if let Some(origin) = nyckel_core::TokenOrigin::from_otpauth(&text) {
+                assert!(!origin.serial.is_empty() && origin.serial.len() <= 128 && origin.creator.len() <= 128);
+            }
         }
         _ => {
             let Ok(mut entry) = serde_json::from_slice::<Value>(bytes) else { return };

@@ -20,9 +20,7 @@ struct ChangePinView: View {
     @State private var phase = Phase.entering
     // The PINs typed so far live only here, and only until the call takes them.
     @State private var current: String?
-    @State private var first: String?
     @State private var pin = ""
-    @State private var mismatch = false
 
     var body: some View {
         NavigationStack {
@@ -30,16 +28,20 @@ struct ChangePinView: View {
                 Text(registration.name).font(.subheadline).foregroundStyle(.secondary)
                 switch phase {
                 case .entering, .changing:
-                    if mismatch {
-                        Text("The new PINs did not match. Choose one again.").foregroundStyle(.red)
+                    if let old = current {
+                        NewPinPad(
+                            chooseTitle: "Choose a new PIN of at least \(minPinLength) digits",
+                            repeatTitle: "Enter the new PIN again",
+                            mismatchText: "The new PINs did not match. Choose one again.",
+                            doneLabel: "Change",
+                            enabled: !isChanging
+                        ) { change(old: old, to: $0) }
+                    } else {
+                        PinPad(title: "Enter your current PIN", pin: $pin, enabled: !isChanging) {
+                            current = pin
+                            pin = ""
+                        }
                     }
-                    PinPad(
-                        title: prompt,
-                        pin: $pin,
-                        doneLabel: current != nil && first != nil ? "Change" : "OK",
-                        enabled: !isChanging,
-                        onDone: confirm
-                    )
                     if isChanging { ProgressView("Changing the PIN…") }
                 case .done:
                     Text("The PIN of \(registration.name) is changed. Approve with the new PIN from now on.")
@@ -65,38 +67,14 @@ struct ChangePinView: View {
         .interactiveDismissDisabled(isChanging)
     }
 
-    private var prompt: String {
-        if current == nil { return "Enter your current PIN" }
-        if first == nil { return "Choose a new PIN of at least \(minPinLength) digits" }
-        return "Enter the new PIN again"
-    }
-
     private var isChanging: Bool {
         if case .changing = phase { return true }
         return false
     }
 
-    private func confirm() {
-        let entered = pin
-        pin = ""
-        guard let old = current else {
-            current = entered
-            return
-        }
-        guard let chosen = first else {
-            first = entered
-            mismatch = false
-            return
-        }
-        guard chosen == entered else {
-            // Only the new PIN is asked again: the current one was not in doubt.
-            first = nil
-            mismatch = true
-            return
-        }
+    private func change(old: String, to chosen: String) {
         // The call has its own copies; a retry starts from the current PIN.
         current = nil
-        first = nil
         phase = .changing
         Task { @MainActor in
             do {

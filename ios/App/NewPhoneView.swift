@@ -48,9 +48,6 @@ struct NewPhoneView: View {
     let close: () -> Void
     @State private var code = ""
     @State private var codeGiven = false
-    @State private var first: String?
-    @State private var pin = ""
-    @State private var mismatch = false
 
     var body: some View {
         NavigationStack {
@@ -88,26 +85,7 @@ struct NewPhoneView: View {
                     .buttonStyle(.borderedProminent)
                     .disabled(!code.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("nyckel://"))
             } else {
-                if mismatch {
-                    Text("The PINs did not match. Choose one again.").foregroundStyle(.red)
-                }
-                PinPad(
-                    title: first == nil ? "Choose a PIN of at least \(minPinLength) digits" : "Enter the same PIN again",
-                    pin: $pin
-                ) {
-                    if let chosen = first {
-                        first = nil
-                        if chosen == pin {
-                            model.request(payload: code, pin: pin)
-                        } else {
-                            mismatch = true
-                        }
-                    } else {
-                        first = pin
-                        mismatch = false
-                    }
-                    pin = ""
-                }
+                NewPinPad { model.request(payload: code, pin: $0) }
             }
         case .requesting:
             ProgressView()

@@ -59,3 +59,51 @@ struct PinPad: View {
         }
     }
 }
+
+/// Choosing a new PIN: typed twice on a [PinPad] and compared here, so a mistyped PIN is never
+/// sent. `onChosen` gets the PIN once both entries match; on a mismatch both are asked again.
+/// The digits live only in this view's state, and only until `onChosen` takes them.
+struct NewPinPad: View {
+    var chooseTitle = "Choose a PIN of at least \(minPinLength) digits"
+    var repeatTitle = "Enter the same PIN again"
+    var mismatchText = "The PINs did not match. Choose one again."
+    var doneLabel = "OK"
+    var enabled = true
+    let onChosen: (String) -> Void
+
+    @State private var first: String?
+    @State private var pin = ""
+    @State private var mismatch = false
+
+    var body: some View {
+        VStack(spacing: 12) {
+            if mismatch {
+                Text(mismatchText).foregroundStyle(.red)
+            }
+            PinPad(
+                title: first == nil ? chooseTitle : repeatTitle,
+                pin: $pin,
+                doneLabel: first == nil ? "OK" : doneLabel,
+                enabled: enabled,
+                onDone: confirm
+            )
+        }
+    }
+
+    private func confirm() {
+        let entered = pin
+        pin = ""
+        guard let chosen = first else {
+            first = entered
+            mismatch = false
+            return
+        }
+        // A retry after a failed call starts from the beginning.
+        first = nil
+        guard chosen == entered else {
+            mismatch = true
+            return
+        }
+        onChosen(chosen)
+    }
+}

@@ -17,23 +17,13 @@ struct RegistrationView: View {
     }
 
     @State private var phase = Phase.choosing
-    @State private var first: String?
-    @State private var pin = ""
-    @State private var mismatch = false
 
     var body: some View {
         NavigationStack {
             VStack(spacing: 20) {
                 switch phase {
                 case .choosing:
-                    if mismatch {
-                        Text("The PINs did not match. Choose one again.").foregroundStyle(.red)
-                    }
-                    PinPad(
-                        title: first == nil ? "Choose a PIN of at least \(minPinLength) digits" : "Enter the same PIN again",
-                        pin: $pin,
-                        onDone: confirm
-                    )
+                    NewPinPad(onChosen: register)
                 case .registering:
                     ProgressView("Registering…")
                 case .done(let name):
@@ -61,19 +51,7 @@ struct RegistrationView: View {
         return false
     }
 
-    private func confirm() {
-        let entered = pin
-        pin = ""
-        guard let chosen = first else {
-            first = entered
-            mismatch = false
-            return
-        }
-        guard chosen == entered else {
-            first = nil
-            mismatch = true
-            return
-        }
+    private func register(_ chosen: String) {
         phase = .registering
         Task { @MainActor in
             do {

@@ -41,6 +41,9 @@ pub struct Account {
     /// The last TOTP time step accepted, so a code works once.
     #[serde(default)]
     pub totp_last_step: u64,
+    /// The e-mail address (set by an invitation) for sign-in links and password resets.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 impl Account {
@@ -139,6 +142,7 @@ impl Accounts {
             last_used_at: now,
             totp_secret: None,
             totp_last_step: 0,
+            email: None,
         };
         self.put(&account)?;
         Ok(account)
@@ -253,5 +257,38 @@ impl Accounts {
             }
             _ => Ok(Err(self.count_failure(&mut account)?)),
         }
+    }
+
+    /// Creates an invited account: no password yet (nothing signs in until the invitation sets
+    /// one), with `email`. An account that exists is refused unless it was invited and never
+    /// set a password (the invitation is sent again).
+    pub async fn create_invited(&self, name: &str, email: &str) -> Result<Account, PortalError> {
+        if !valid_name(name) {
+            return Err(PortalError::InvalidAccount("a user name is 1–64 of a–z, 0–9, '.', '_', '-'"));
+        }
+        if !crate::mail::valid_address(email) {
+            return Err(PortalError::InvalidAccount("not an e-mail address"));
+        }
+        let _guard = self.lock.lock().await;
+        let now = self.clock.now();
+        let account = match self.get(name)? {
+            Some(existing) if !existing.password_hash.is_empty() => {
+                return Err(PortalError::InvalidAccount("an account with that name exists"))
+            }
+            Some(existing) => Account { email: Some(email.to_owned()), ..existing },
+            None => Account {
+                name: name.to_owned(),
+                password_hash: String::new(),
+                failures: 0,
+                blocked: false,
+                created_at: now,
+                last_used_at: now,
+                totp_secret: None,
+                totp_last_step: 0,
+                email: Some(email.to_owned()),
+            },
+        };
+        self.put(&account)?;
+        Ok(account)
     }
 }

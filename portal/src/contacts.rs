@@ -1,5 +1,6 @@
-//! Contact e-mail addresses: up to three per account, each verified by a code sent to it;
-//! [`Contacts::verified_emails`] is what sign-in links may be sent to.
+//! Contact e-mail addresses: up to three per account, each verified by a code sent to it (or
+//! by the invitation that went to it); [`Contacts::verified_emails`] is the account's one list
+//! of addresses that sign-in links and password resets go to.
 
 use serde::{Deserialize, Serialize};
 
@@ -129,6 +130,27 @@ impl Contacts {
             old.map(|_| encode(&list))
         })?;
         Ok(found)
+    }
+
+    /// Records `typed` as verified without a code, because another proof covered it (the
+    /// invitation's code went to that address); false if it is malformed or the account has
+    /// [`MAX_CONTACTS`] other addresses already.
+    pub fn add_verified(&self, account: &str, typed: &str, now: u64) -> Result<bool, PortalError> {
+        let Ok(address) = parse_email(typed) else { return Ok(false) };
+        let mut kept = false;
+        self.tree.fetch_and_update(account.as_bytes(), |old| {
+            let mut list: Vec<ContactEmail> = old.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
+            kept = true;
+            if let Some(c) = list.iter_mut().find(|c| c.address.eq_ignore_ascii_case(&address)) {
+                c.verified = true;
+            } else if list.len() < MAX_CONTACTS {
+                list.push(ContactEmail { address: address.clone(), verified: true, added_at: now });
+            } else {
+                kept = false;
+            }
+            Some(encode(&list))
+        })?;
+        Ok(kept)
     }
 
     /// Removes `address`; false if the account did not have it.

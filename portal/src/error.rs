@@ -41,6 +41,6 @@ pub enum PortalError {
     #[error(transparent)]
     Sms(#[from] crate::sms::SmsError),
     /// An e-mail could not be sent.
-    #[error(transparent)]
-    Outbox(#[from] crate::outbox::OutboxError),
+    #[error("e-mail: {0}")]
+    Mail(#[from] crate::mail::MailError),
 }

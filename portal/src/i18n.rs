@@ -339,6 +339,86 @@ catalogue! {
         "Too many confirmation e-mails in a short time. Wait ten minutes and try again."
     ),
     SendNewCode => ("Skicka en ny kod", "Send en ny kode", "Send a new code"),
+    // --- e-mail flows ---
+    EmailLinkButton => ("Skicka en inloggningslänk till min e-post", "Send et log-in-link til min e-mail", "Send me a sign-in link by e-mail"),
+    RememberBrowser => ("Kom ihåg den här webbläsaren i 20 dagar", "Husk denne browser i 20 dage", "Remember this browser for 20 days"),
+    EmailSentTitle => ("Titta i din e-post", "Se i din e-mail", "Check your e-mail"),
+    EmailLinkSent => (
+        "Vi har skickat en inloggningslänk till din e-postadress. Öppna den i den här webbläsaren; sidan fortsätter av sig själv. Länken gäller i 10 minuter.",
+        "Vi har sendt et log-in-link til din e-mailadresse. Åbn det i denne browser; siden fortsætter af sig selv. Linket gælder i 10 minutter.",
+        "We have sent a sign-in link to your e-mail address. Open it in this browser; this page continues by itself. The link is valid for 10 minutes."
+    ),
+    EmailLinkWaiting => ("Väntar på att länken öppnas …", "Venter på, at linket bliver åbnet …", "Waiting for the link to be opened …"),
+    EmailLinkDone => ("Länken är öppnad. Du loggas in …", "Linket er åbnet. Du bliver logget ind …", "The link was opened. Signing you in …"),
+    EmailLinkForeign => (
+        "Om det inte var du som bad om det här vet någon ditt lösenord: byt det genast. Länken öppnades i en annan webbläsare än den som bad om den, så den loggar inte in någon. Öppna den i webbläsaren där du loggade in.",
+        "Hvis det ikke var dig, der bad om dette, kender nogen din adgangskode: skift den med det samme. Linket blev åbnet i en anden browser end den, der bad om det, så det logger ikke nogen ind. Åbn det i den browser, hvor du loggede ind.",
+        "If you did not request this, someone knows your password: change it at once. This link was opened in another browser than the one that asked for it, so it signs nobody in. Open it in the browser where you signed in."
+    ),
+    LinkInvalid => ("Länken är ogiltig.", "Linket er ugyldigt.", "This link is not valid."),
+    LinkExpired => ("Länken har gått ut.", "Linket er udløbet.", "This link has expired."),
+    LinkUsed => ("Länken har redan använts.", "Linket er allerede brugt.", "This link has already been used."),
+    NoEmail => ("Ditt konto har ingen e-postadress.", "Din konto har ingen e-mailadresse.", "Your account has no e-mail address."),
+    MailSignInSubject => ("Din inloggningslänk", "Dit log-in-link", "Your sign-in link"),
+    MailSignInBody => (
+        "Öppna den här länken i webbläsaren där du loggade in som {account} (den gäller i 10 minuter och en gång):\n\n{link}\n\nOm det inte var du som bad om den vet någon ditt lösenord: byt det genast.\n",
+        "Åbn dette link i den browser, hvor du loggede ind som {account} (det gælder i 10 minutter og én gang):\n\n{link}\n\nHvis det ikke var dig, der bad om det, kender nogen din adgangskode: skift den med det samme.\n",
+        "Open this link in the browser where you signed in as {account} (it is valid for 10 minutes, once):\n\n{link}\n\nIf you did not request this, someone knows your password: change it at once.\n"
+    ),
+    MailInviteSubject => ("Inbjudan till Nyckel", "Invitation til Nyckel", "Your invitation to Nyckel"),
+    MailInviteBody => (
+        "Du har bjudits in med användarnamnet {account}. Öppna länken för att välja ditt lösenord (den gäller i 72 timmar och en gång):\n\n{link}\n\nInbjudningskod: {code}\n",
+        "Du er inviteret med brugernavnet {account}. Åbn linket for at vælge din adgangskode (det gælder i 72 timer og én gang):\n\n{link}\n\nInvitationskode: {code}\n",
+        "You have been invited with the user name {account}. Open the link to choose your password (it is valid for 72 hours, once):\n\n{link}\n\nInvitation code: {code}\n"
+    ),
+    MailResetSubject => ("Återställ ditt lösenord", "Nulstil din adgangskode", "Reset your password"),
+    MailResetBody => (
+        "Någon bad om ett nytt lösenord för {account}. Öppna länken för att välja ett (den gäller i 30 minuter och en gång):\n\n{link}\n\nBad du inte om det kan du strunta i det här brevet.\n",
+        "Nogen bad om en ny adgangskode til {account}. Åbn linket for at vælge en (det gælder i 30 minutter og én gang):\n\n{link}\n\nHvis du ikke bad om det, kan du se bort fra denne e-mail.\n",
+        "Someone asked for a new password for {account}. Open the link to choose one (it is valid for 30 minutes, once):\n\n{link}\n\nIf you did not ask for it, ignore this message.\n"
+    ),
+    InviteTitle => ("Välj ditt lösenord", "Vælg din adgangskode", "Choose your password"),
+    InviteCode => ("Inbjudningskod", "Invitationskode", "Invitation code"),
+    NewPassword => ("Nytt lösenord", "Ny adgangskode", "New password"),
+    RepeatPassword => ("Samma lösenord igen", "Samme adgangskode igen", "The same password again"),
+    PasswordHint => (
+        "Minst 8 tecken och svårt att gissa: flera ovanliga ord fungerar bra.",
+        "Mindst 8 tegn og svær at gætte: flere usædvanlige ord virker godt.",
+        "At least 8 characters and hard to guess: several uncommon words work well."
+    ),
+    PasswordsDiffer => ("Lösenorden är olika.", "Adgangskoderne er forskellige.", "The two passwords differ."),
+    PasswordTooShort => ("Lösenordet måste ha minst 8 tecken.", "Adgangskoden skal have mindst 8 tegn.", "The password must have at least 8 characters."),
+    PasswordWeak => ("Lösenordet är för lätt att gissa.", "Adgangskoden er for let at gætte.", "This password is too easy to guess."),
+    SetPasswordButton => ("Spara lösenordet", "Gem adgangskoden", "Save the password"),
+    ForgotLink => ("Glömt lösenordet?", "Glemt adgangskoden?", "Forgot your password?"),
+    ForgotTitle => ("Återställ lösenordet", "Nulstil adgangskoden", "Reset your password"),
+    ForgotIntro => (
+        "Skriv ditt användarnamn så skickar vi en länk till kontots e-postadress.",
+        "Skriv dit brugernavn, så sender vi et link til kontoens e-mailadresse.",
+        "Type your user name and we will send a link to the account's e-mail address."
+    ),
+    ForgotButton => ("Skicka länken", "Send linket", "Send the link"),
+    ForgotSent => (
+        "Om det finns ett konto med det namnet och en e-postadress har vi skickat en länk dit. Den gäller i 30 minuter.",
+        "Hvis der findes en konto med det navn og en e-mailadresse, har vi sendt et link dertil. Det gælder i 30 minutter.",
+        "If an account with that name has an e-mail address, a link has been sent to it. It is valid for 30 minutes."
+    ),
+    ResetTitle => ("Välj ett nytt lösenord", "Vælg en ny adgangskode", "Choose a new password"),
+    ResetDone => (
+        "Lösenordet är bytt. Logga in med det nya.",
+        "Adgangskoden er skiftet. Log ind med den nye.",
+        "Your password has been changed. Sign in with the new one."
+    ),
+    RememberedTitle => ("Ihågkomna webbläsare", "Huskede browsere", "Remembered browsers"),
+    RememberedIntro => (
+        "De här webbläsarna hoppar över andra steget efter rätt lösenord, i 20 dagar från när de kom ihåg.",
+        "Disse browsere springer andet trin over efter den rigtige adgangskode, i 20 dage fra de blev husket.",
+        "These browsers skip the second step after the right password, for 20 days from when they were remembered."
+    ),
+    NoRemembered => ("Inga webbläsare är ihågkomna.", "Ingen browsere er husket.", "No browsers are remembered."),
+    RememberedSince => ("Ihågkommen", "Husket", "Remembered"),
+    ThisBrowser => ("den här webbläsaren", "denne browser", "this browser"),
+    Forget => ("Glöm", "Glem", "Forget"),
 }
 
 #[cfg(test)]

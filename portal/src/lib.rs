@@ -9,20 +9,25 @@
 pub mod accounts;
 pub mod audit;
 pub mod clock;
+pub mod clock_file;
 pub mod codes;
 pub mod contacts;
 pub mod device_names;
 pub mod error;
 pub mod http;
 pub mod i18n;
+pub mod invitations;
 pub mod limits;
+pub mod mail;
 pub mod nyckel;
 pub mod nyckel_admin;
+pub mod onetime;
 pub mod orgs;
-pub mod outbox;
+pub mod remember;
 pub mod sessions;
 pub mod sms;
 pub mod store;
+pub mod strength;
 pub mod totp;
 
 use std::net::SocketAddr;
@@ -53,21 +58,29 @@ pub struct PortalConfig {
     pub attempts_per_minute: u32,
     /// Where SMS go (default: files in `<data_dir>/sms-sink`).
     pub sms: sms::SmsConfig,
-    /// Where e-mail the portal sends goes (default: files in `<data_dir>/outbox`).
-    pub outbox_dir: std::path::PathBuf,
     /// A tenant administrator's token (`tadm_…`) of the relying party's tenant; with it,
     /// organisation administrators can unblock devices.
     pub tenant_admin_token: Option<String>,
+    /// Outgoing e-mail (sign-in links, invitations, password resets, contact-address codes).
+    pub mail: mail::MailConfig,
+    /// The portal's address as browsers reach it, for links in e-mail (no trailing slash).
+    pub public_url: String,
 }
 
 impl PortalConfig {
     /// Defaults for a portal with data in `data_dir` using the server at `nyckel_url`.
     pub fn new(data_dir: impl Into<PathBuf>, nyckel_url: &str, rp_key: &str) -> Self {
         let data_dir: PathBuf = data_dir.into();
+        let mail = mail::MailConfig {
+            smtp_url: None,
+            from: "Nyckel portal <portal@localhost>".to_owned(),
+            outbox_dir: data_dir.join("outbox"),
+        };
         Self {
             sms: sms::SmsConfig::Sink(data_dir.join("sms-sink")),
-            outbox_dir: data_dir.join("outbox"),
             tenant_admin_token: None,
+            mail,
+            public_url: "http://127.0.0.1:8081".to_owned(),
             data_dir,
             nyckel_url: nyckel_url.to_owned(),
             rp_key: rp_key.to_owned(),
@@ -100,8 +113,6 @@ pub struct Portal {
     pub sms: sms::Sms,
     /// Contact e-mail addresses.
     pub contacts: contacts::Contacts,
-    /// Outgoing e-mail.
-    pub outbox: Arc<dyn outbox::Outbox>,
     /// Organisations and memberships.
     pub orgs: orgs::Orgs,
     /// The portal's audit log.
@@ -110,6 +121,12 @@ pub struct Portal {
     pub device_names: device_names::DeviceNames,
     /// The tenant-administrator client, when a token is configured.
     pub tenant_admin: Option<nyckel_admin::TenantAdminClient>,
+    /// Outgoing e-mail.
+    pub mailer: mail::Mailer,
+    /// One-time e-mail tokens.
+    pub tokens: onetime::Tokens,
+    /// Remembered browsers.
+    pub browsers: remember::Browsers,
 }
 
 impl Portal {
@@ -126,14 +143,16 @@ impl Portal {
         let codes = codes::Codes::new(&store, clock.clone())?;
         let sms = sms::Sms::new(&store, config.sms.gateway()?, clock.clone())?;
         let contacts = contacts::Contacts::new(&store, clock.clone())?;
-        let outbox: Arc<dyn outbox::Outbox> = Arc::new(outbox::FileOutbox::new(config.outbox_dir.clone()));
         let orgs = orgs::Orgs::new(&store, clock.clone())?;
-        let audit = audit::Audit::new(&store, clock)?;
+        let audit = audit::Audit::new(&store, clock.clone())?;
         let device_names = device_names::DeviceNames::new(&store)?;
         let tenant_admin = match &config.tenant_admin_token {
             Some(token) => Some(nyckel_admin::TenantAdminClient::new(&config.nyckel_url, token)?),
             None => None,
         };
+        let mailer = mail::Mailer::new(&config.mail)?;
+        let tokens = onetime::Tokens::new(&store, clock.clone())?;
+        let browsers = remember::Browsers::new(&store, clock)?;
         Ok(Arc::new(Self {
             config,
             store,
@@ -144,11 +163,13 @@ impl Portal {
             codes,
             sms,
             contacts,
-            outbox,
             orgs,
             audit,
             device_names,
             tenant_admin,
+            mailer,
+            tokens,
+            browsers,
         }))
     }
 }

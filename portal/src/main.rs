@@ -14,6 +14,16 @@ struct Cli {
     /// The portal's data directory (its own, not the server's).
     #[arg(long, env = "NYCKEL_PORTAL_DATA", default_value = "nyckel-portal-data")]
     data_dir: PathBuf,
+    /// SMTP server for e-mail (`smtp://host:port`, `smtp://host:port?tls=required`,
+    /// `smtps://user:pass@host`); without it, messages are written as files to DATA_DIR/outbox.
+    #[arg(long, env = "NYCKEL_PORTAL_SMTP_URL", global = true)]
+    smtp_url: Option<String>,
+    /// The sender of the portal's e-mail.
+    #[arg(long, env = "NYCKEL_PORTAL_MAIL_FROM", default_value = "Nyckel portal <portal@localhost>", global = true)]
+    mail_from: String,
+    /// The portal's address as browsers reach it, for links in e-mail.
+    #[arg(long, env = "NYCKEL_PORTAL_URL", default_value = "http://127.0.0.1:8081", global = true)]
+    public_url: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,6 +52,10 @@ enum Command {
         attempts_per_minute: u32,
         #[command(flatten)]
         extra: ExtraArgs,
+        /// For end-to-end tests only: add the seconds written in this file to the time (read at
+        /// every use), to test expiries such as the 20-day remembered browser.
+        #[arg(long, hide = true)]
+        test_clock_offset_file: Option<PathBuf>,
     },
     /// Manage accounts (with the portal stopped: sled holds the directory's lock).
     Account {
@@ -75,9 +89,19 @@ enum AccountCommand {
         #[arg(long)]
         password: bool,
     },
+    /// Invite NAME: an account without a password, and an e-mail to EMAIL with a link and a
+    /// code (72 hours, once) to choose the password. The name must also be a user of the
+    /// relying party's tenant on the Nyckel server.
+    Invite {
+        name: String,
+        email: String,
+        /// The e-mail's language (sv, da, en).
+        #[arg(long, default_value = "en")]
+        lang: String,
+    },
 }
 
-/// SMS, outgoing e-mail and device administration.
+/// SMS and device administration (e-mail is configured by the global mail options).
 #[derive(clap::Args)]
 struct ExtraArgs {
     /// Write SMS as files into this directory (tests, demos); the default is
@@ -93,9 +117,6 @@ struct ExtraArgs {
     /// Webhook timeout, seconds.
     #[arg(long, default_value_t = 10)]
     sms_timeout_seconds: u64,
-    /// Write outgoing e-mail (contact-address codes) as files into this directory.
-    #[arg(long, env = "NYCKEL_PORTAL_OUTBOX")]
-    outbox_dir: Option<PathBuf>,
     /// A file holding a tenant administrator's token (`tadm_…`) of the relying party's
     /// tenant, so organisation administrators can unblock devices.
     #[arg(long, env = "NYCKEL_PORTAL_TENANT_ADMIN_TOKEN_FILE")]
@@ -114,9 +135,6 @@ impl ExtraArgs {
             config.sms = nyckel_portal::sms::SmsConfig::Webhook { url, token, timeout };
         } else if let Some(dir) = self.sms_sink {
             config.sms = nyckel_portal::sms::SmsConfig::Sink(dir);
-        }
-        if let Some(dir) = self.outbox_dir {
-            config.outbox_dir = dir;
         }
         if let Some(path) = &self.tenant_admin_token_file {
             config.tenant_admin_token = Some(read(path)?.trim().to_owned());
@@ -153,6 +171,12 @@ fn password() -> Result<Zeroizing<String>, CliError> {
     Ok(first)
 }
 
+fn mail_config(config: &mut PortalConfig, smtp_url: Option<String>, from: String, public_url: String) {
+    config.mail.smtp_url = smtp_url.filter(|u| !u.is_empty());
+    config.mail.from = from;
+    config.public_url = public_url;
+}
+
 async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve {
@@ -163,14 +187,21 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             secure_cookies,
             attempts_per_minute,
             extra,
+            test_clock_offset_file,
         } => {
             let key = std::fs::read_to_string(&rp_key_file).map_err(|e| CliError::Key(rp_key_file.clone(), e))?;
             let mut config = PortalConfig::new(&cli.data_dir, &nyckel_url, key.trim());
+            mail_config(&mut config, cli.smtp_url, cli.mail_from, cli.public_url);
+            if let Some(file) = test_clock_offset_file {
+                tracing::warn!(file = %file.display(), "test clock: the time is moved by the seconds in this file");
+                config.clock = Arc::new(nyckel_portal::clock_file::OffsetFileClock::new(file));
+            }
             config.service_name = service_name;
             config.secure_cookies = secure_cookies;
             config.attempts_per_minute = attempts_per_minute;
             extra.apply(&mut config)?;
             let portal = Portal::open(config)?;
+            tracing::info!(mail = %portal.mailer.describe(), "e-mail goes to");
             let listener =
                 tokio::net::TcpListener::bind(&listen).await.map_err(|e| CliError::Listen(listen.clone(), e))?;
             let addr = listener.local_addr().map_err(|e| CliError::Listen(listen.clone(), e))?;
@@ -184,7 +215,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Account { command } => {
-            let config = PortalConfig::new(&cli.data_dir, "http://127.0.0.1:8080", "");
+            let mut config = PortalConfig::new(&cli.data_dir, "http://127.0.0.1:8080", "");
+            mail_config(&mut config, cli.smtp_url, cli.mail_from, cli.public_url);
             let portal = Portal::open(config)?;
             match command {
                 AccountCommand::Add { name, org } => {
@@ -212,6 +244,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     let pw = if new { Some(password()?) } else { None };
                     portal.accounts.reset(&name, pw.as_deref().map(String::as_str)).await?;
                     println!("account {name} reset");
+                }
+                AccountCommand::Invite { name, email, lang } => {
+                    let lang = nyckel_portal::i18n::Lang::from_tag(&lang).unwrap_or(nyckel_portal::i18n::Lang::En);
+                    nyckel_portal::invitations::invite(&portal, &name, &email, lang).await?;
+                    println!("account {name} invited; e-mail to {email} sent ({})", portal.mailer.describe());
                 }
             }
             portal.store.flush().await?;

@@ -1,6 +1,7 @@
 // Live status for the push and registration pages: long-polls the element's data-poll URL,
 // shows the matching [data-state] element, fills [data-field] elements, and submits the
-// data-submit-form form when the state is data-submit-on. Without scripts the pages work
+// data-submit-form form when the state is data-submit-on, or goes to data-go when it is
+// data-go-on. Without scripts the pages work
 // through their buttons and links.
 "use strict";
 (function () {
@@ -21,6 +22,11 @@
         var state = body.state;
         if (state === "pending") { poll(region, 0); return; }
         if (state === "error") { throw new Error("status unavailable"); }
+        if (state === region.getAttribute("data-go-on")) {
+          show(region, state, body);
+          window.location.assign(region.getAttribute("data-go"));
+          return;
+        }
         show(region, state, body);
         if (state === region.getAttribute("data-submit-on")) {
           var form = document.getElementById(region.getAttribute("data-submit-form"));

@@ -4,26 +4,22 @@
 use std::path::Path;
 
 use nyckel_protocol::wire::audit::AuditKind;
-use nyckel_protocol::wire::devices::{DeviceList, DeviceState};
-use nyckel_protocol::DeviceId;
 use zeroize::Zeroizing;
 
-use crate::admins::{self, AdminScope};
-use crate::api_error::ApiError;
-use crate::app::App;
 use crate::audit::Entry;
 use crate::audit::{self, VerifyReport};
 use crate::clock::{Clock, SystemClock};
-use crate::relying_parties::{self, RelyingParty};
 use crate::secrets::{Kek, KeyRing, RotationStatement};
-use crate::store::Store;
-use crate::tenants::{self, Tenant};
-use crate::users::{self, UserRecord};
+use crate::service::admins;
+use crate::service::relying_parties::{self, RelyingParty};
+use crate::service::tenants::{self, Tenant};
+use crate::service::users::{self, UserRecord};
+use crate::store::{SledStore, Store};
 use crate::{files, ServerError};
 
-fn open(dir: &Path) -> Result<Store, ServerError> {
+fn open(dir: &Path) -> Result<SledStore, ServerError> {
     files::ensure_dir(dir)?;
-    Ok(Store::open(dir)?)
+    Ok(SledStore::open(dir)?)
 }
 
 /// Adds a tenant (an organisation; `display_name` is what phones show). Needs the server stopped.
@@ -124,115 +120,4 @@ pub fn verify_audit(dir: &Path, kek: &Kek) -> Result<VerifyReport, ServerError> 
     let ring = KeyRing::open(dir, kek)?;
     let store = open(dir)?;
     Ok(audit::verify(&store, &ring.public_keys())?)
-}
-
-/// The devices of one tenant (of one user, if given) in `state`, if given.
-pub fn list_devices(app: &App, tenant: &str, user: Option<&str>, state: Option<DeviceState>) -> DeviceList {
-    let source = match user {
-        Some(u) => app.devices.of_user(tenant, u),
-        None => app.devices.all().into_iter().filter(|d| d.tenant == tenant).collect(),
-    };
-    device_list(app, source, state)
-}
-
-/// Every tenant's devices (the global administrator).
-pub fn list_all_devices(app: &App, state: Option<DeviceState>) -> DeviceList {
-    device_list(app, app.devices.all(), state)
-}
-
-fn device_list(
-    app: &App,
-    source: Vec<std::sync::Arc<crate::devices::DeviceEntry>>,
-    state: Option<DeviceState>,
-) -> DeviceList {
-    let now = app.now();
-    let mut devices: Vec<_> =
-        source.iter().map(|d| d.record().info(now)).filter(|i| state.is_none_or(|s| i.state == s)).collect();
-    devices.sort_by(|a, b| (a.created_at, a.device_id.as_str()).cmp(&(b.created_at, b.device_id.as_str())));
-    DeviceList { devices }
-}
-
-/// `POST /v1/admin/tenants/{tenant}/users/{user}/otp-unlock`: clears the user's count of
-/// wrong QR one-time passwords.
-pub async fn unlock_otp(
-    app: &App,
-    scope: &AdminScope,
-    tenant: &str,
-    user: &str,
-    ip: Option<&str>,
-) -> Result<(), ApiError> {
-    if !scope.reaches(tenant) {
-        return Err(ApiError::not_found("user"));
-    }
-    let _guard = app.user_lock(tenant, user).await;
-    let record = users::get(&app.store, tenant, user)?.ok_or_else(|| ApiError::not_found("user"))?;
-    users::put(&app.store, &UserRecord { otp_failures: 0, ..record })?;
-    app.record(
-        Entry::new(AuditKind::DeviceUnblocked, scope.actor())
-            .tenant(tenant)
-            .user(user)
-            .ip(ip)
-            .detail("QR one-time passwords unlocked"),
-    )?;
-    app.store.flush().await?;
-    Ok(())
-}
-
-/// What an administrator does to a device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceAction {
-    /// Blocked → active, counter 0.
-    Unblock,
-    /// Inactive → active, `last_used_at = now`.
-    Reactivate,
-    /// Deleted, its secret destroyed.
-    Revoke,
-}
-
-/// `POST /v1/admin/devices/{id}/{unblock|reactivate|revoke}`.
-pub async fn device_action(
-    app: &App,
-    scope: &AdminScope,
-    id: &DeviceId,
-    action: DeviceAction,
-    ip: Option<&str>,
-) -> Result<(), ApiError> {
-    let device =
-        app.devices.get(id).filter(|d| scope.reaches(&d.tenant)).ok_or_else(|| ApiError::not_found("device"))?;
-    let actor = scope.actor();
-    let now = app.now();
-    match action {
-        DeviceAction::Unblock => {
-            device.update(&app.store, |r| {
-                r.blocked = false;
-                r.pin_failures = 0;
-            })?;
-            app.record(
-                Entry::new(AuditKind::DeviceUnblocked, &*actor)
-                    .tenant(&device.tenant)
-                    .user(&device.user)
-                    .device(id)
-                    .ip(ip),
-            )?;
-        }
-        DeviceAction::Reactivate => {
-            device.update(&app.store, |r| {
-                r.last_used_at = now;
-                r.inactive_noted = false;
-            })?;
-            app.record(
-                Entry::new(AuditKind::DeviceUnblocked, &*actor)
-                    .tenant(&device.tenant)
-                    .user(&device.user)
-                    .device(id)
-                    .ip(ip)
-                    .detail("reactivated"),
-            )?;
-        }
-        DeviceAction::Revoke => {
-            return crate::phone::remove_device(app, &device, AuditKind::DeviceRevoked, &actor, ip).await;
-        }
-    }
-    app.store.flush().await?;
-    Ok(())
 }

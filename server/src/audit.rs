@@ -10,7 +10,7 @@ use serde::Deserialize;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use crate::store::{Store, StoreError};
+use crate::store::{SledStore, StoreError};
 
 /// Largest page of `GET /v1/admin/audit`.
 pub const MAX_PAGE: usize = 500;
@@ -44,7 +44,7 @@ pub enum AuditError {
 }
 
 fn sled_err(e: sled::Error) -> AuditError {
-    AuditError::Store(StoreError::Sled(e))
+    AuditError::Store(StoreError::from(e))
 }
 
 /// An event being built; [`Audit::append`] gives it its number, time and chain link.
@@ -161,7 +161,7 @@ impl Window {
 /// The audit log.
 #[derive(Clone)]
 pub struct Audit {
-    store: Store,
+    store: SledStore,
     signer: Option<Arc<ServerSigningKey>>,
     /// `None` until loaded from the store; the lock also serialises appends, so numbers are
     /// contiguous and each event links to the one before.
@@ -178,7 +178,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Audit {
     /// The log in `store`, with an UNSIGNED head: transitional, until the server opens it with
     /// [`Audit::open`]; [`verify`] reports such a head as [`Finding::HeadUnsigned`].
-    pub fn new(store: Store) -> Self {
+    pub fn new(store: SledStore) -> Self {
         Self {
             store,
             signer: None,
@@ -187,10 +187,15 @@ impl Audit {
         }
     }
 
+    /// The sled database the chain is written to (tests tamper with stored events through it).
+    pub fn sled(&self) -> &SledStore {
+        &self.store
+    }
+
     /// The log in `store`, its head signed by `key`. Events written before the chain existed
     /// are adopted (renumbered from 1 and chained) once. Open one `Audit` per store and
     /// clone it to share: clones share the chain state, separate instances would not.
-    pub fn open(store: Store, key: Arc<ServerSigningKey>) -> Result<Self, AuditError> {
+    pub fn open(store: SledStore, key: Arc<ServerSigningKey>) -> Result<Self, AuditError> {
         let audit = Self { signer: Some(key), ..Self::new(store) };
         let state = audit.load_state()?;
         *lock(&audit.chain) = Some(state);
@@ -583,7 +588,7 @@ impl VerifyReport {
 /// numbers must run 1, 2, 3… without gaps, each event must hash to its `hash` and link to the
 /// previous one, and the head must name the last event and be signed by one of `known_keys`.
 /// Errors only when the store itself fails.
-pub fn verify(store: &Store, known_keys: &[ServerPublicKey]) -> Result<VerifyReport, AuditError> {
+pub fn verify(store: &SledStore, known_keys: &[ServerPublicKey]) -> Result<VerifyReport, AuditError> {
     let mut findings = Vec::new();
     let mut events = 0u64;
     let mut expected = 1u64;
@@ -649,7 +654,7 @@ mod tests {
 
     struct Fixture {
         _dir: tempfile::TempDir,
-        store: Store,
+        store: SledStore,
         key: Arc<ServerSigningKey>,
         audit: Audit,
     }
@@ -660,7 +665,7 @@ mod tests {
 
     fn fixture(events: u64) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         let key = new_key();
         let audit = Audit::open(store.clone(), key.clone()).unwrap();
         for i in 1..=events {
@@ -804,7 +809,7 @@ mod tests {
         assert_eq!(check(&f).findings, vec![Finding::HeadBadSignature { head_seq: 1 }]);
 
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         Audit::new(store.clone()).append(Entry::new(AuditKind::DeviceEnrolled, "device"), 1).unwrap();
         assert_eq!(verify(&store, &[]).unwrap().findings, vec![Finding::HeadUnsigned]);
     }
@@ -849,7 +854,7 @@ mod tests {
     #[test]
     fn legacy_events_are_adopted() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         for seq in [5u64, 9] {
             let legacy = serde_json::json!({"seq": seq, "at": seq, "kind": "device_enrolled", "actor": "device"});
             store.audit.put(&seq.to_be_bytes(), &legacy).unwrap();

@@ -64,6 +64,11 @@ impl NonceWindow {
         NonceCheck::Fresh
     }
 
+    /// Forgets the nonces too old to matter at `now`.
+    pub fn expire(&mut self, now: u64) {
+        self.entries.retain(|(at, _)| at.saturating_add(NONCE_MEMORY) > now);
+    }
+
     /// Puts back a nonce remembered before a restart (oldest first).
     pub fn restore(&mut self, nonce: [u8; 16], at: u64) {
         if self.entries.len() < MAX_NONCES_PER_DEVICE {

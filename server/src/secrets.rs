@@ -861,7 +861,7 @@ mod tests {
         let d = dirs();
         let kek = Kek::from_bytes(&[6; 32]).unwrap();
         let ring = KeyRing::open(&d.data, &kek).unwrap();
-        let store = crate::store::Store::open(&d.data).unwrap();
+        let store = crate::store::SledStore::open(&d.data).unwrap();
         Audit::open(store.clone(), ring.signing_key())
             .unwrap()
             .append(Entry::new(AuditKind::DeviceEnrolled, "device"), 1)

@@ -95,7 +95,7 @@ async fn a_relay_that_rewrites_the_url_gets_neither_s_nor_a_registration() {
     assert_eq!(status["state"], "pending");
     // Refused completions are audited in aggregate, written when the window ends.
     h.clock.advance(61);
-    h.app.housekeeping();
+    nyckel_server::service::housekeeping::run_once(&h.app);
     assert!(h.audit_kinds().await.iter().any(|k| k == "enrollment_failed"));
     let phone = h.complete(&started.qr).await;
     assert_eq!(phone.signed(&h, "GET", "/v1/device", None).await.0, 200);
@@ -146,7 +146,7 @@ async fn a_pin_change_agrees_a_new_s_and_the_old_one_dies_at_the_first_use_of_th
     assert_eq!((s, body["error"]["code"].as_str()), (403, Some("wrong_pin")));
     assert_eq!(pin_check(&h, &phone, &new).await.0, 204);
     let stored: nyckel_server::devices::DeviceRecord =
-        h.app.store.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
+        h.sled.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
     assert!(stored.pending_secret.is_none());
     assert!(h.audit_kinds().await.iter().any(|k| k == "pin_changed"));
 }

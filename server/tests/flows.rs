@@ -86,7 +86,7 @@ async fn enrollment_token_expiry_and_proof_are_checked() {
     // window ends (the bad proof's window ended when the expired attempt came 300 s later).
     assert_eq!(h.audit_kinds().await.iter().filter(|k| *k == "enrollment_failed").count(), 2);
     h.clock.advance(61);
-    h.app.housekeeping();
+    nyckel_server::service::housekeeping::run_once(&h.app);
     assert_eq!(h.audit_kinds().await.iter().filter(|k| *k == "enrollment_failed").count(), 3);
 }
 
@@ -280,7 +280,7 @@ async fn qr_otp_accepted_and_rejected() {
     let code = otp(&phone, &qr, None);
     let (s, status) = h.rp("POST", &format!("/v1/challenges/{id}/otp"), Some(json!({"otp": code}))).await;
     assert_eq!((s, status["state"].as_str()), (200, Some("approved")));
-    let alice = nyckel_server::users::get(&h.app.store, common::TENANT, "alice").unwrap().unwrap();
+    let alice = nyckel_server::users::get(&*h.app.store, common::TENANT, "alice").unwrap().unwrap();
     assert_eq!(alice.otp_failures, 0);
 }
 
@@ -332,7 +332,7 @@ async fn wrong_otps_are_bounded_per_challenge_and_user_and_leave_push_alone() {
         let (s, body) = post(id.clone(), otp(&phone, &qr, None)).await;
         assert_eq!((s, body["error"]["code"].as_str()), (403, Some("qr_mismatch")));
         assert!(h.audit_kinds().await.iter().any(|k| k == "qr_tampered"));
-        let alice = nyckel_server::users::get(&h.app.store, common::TENANT, "alice").unwrap().unwrap();
+        let alice = nyckel_server::users::get(&*h.app.store, common::TENANT, "alice").unwrap().unwrap();
         assert_eq!(alice.otp_failures, 0);
     }
 }

@@ -66,7 +66,7 @@ async fn another_tenants_relying_party_cannot_touch_alice() {
     }
     let (_, status) = h.rp("GET", &format!("/v1/challenges/{qid}?wait=0"), None).await;
     assert_eq!(status["state"], "pending");
-    let alice = nyckel_server::users::get(&h.app.store, common::TENANT, "alice").unwrap().unwrap();
+    let alice = nyckel_server::users::get(&*h.app.store, common::TENANT, "alice").unwrap().unwrap();
     assert_eq!(alice.otp_failures, 0);
     let (_, me) = phone.signed(&h, "GET", "/v1/device", None).await;
     assert_eq!((me["state"].as_str(), me["pin_failures"].as_u64()), (Some("active"), Some(0)));
@@ -77,8 +77,8 @@ async fn tenant_administrators_stay_in_their_tenant() {
     let h = Harness::start(&["alice"]).await;
     let phone = h.enroll("alice").await;
     let _b = h.other_tenant("beta", &["carol"]);
-    let beta_admin = nyckel_server::admins::add(&h.app.store, "beta", "beta-ops").unwrap();
-    let acme_admin = nyckel_server::admins::add(&h.app.store, common::TENANT, "acme-ops").unwrap();
+    let beta_admin = nyckel_server::admins::add(&*h.app.store, "beta", "beta-ops").unwrap();
+    let acme_admin = nyckel_server::admins::add(&*h.app.store, common::TENANT, "acme-ops").unwrap();
     let device = phone.device_id.as_str();
 
     let (s, list) = h.admin_as(&beta_admin, "GET", "/v1/admin/devices").await;

@@ -28,7 +28,7 @@ fn case(method: &'static str, path: impl Into<String>, auth: Auth, body: Option<
 
 /// Everything but the audit log, which records refused requests by design.
 fn snapshot(h: &Harness) -> Vec<String> {
-    let s = &h.app.store;
+    let s = &h.sled;
     let mut out = Vec::new();
     for table in [&s.users, &s.relying_parties, &s.devices, &s.enrollments, &s.challenges] {
         for v in table.all::<serde_json::Value>().unwrap() {

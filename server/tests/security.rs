@@ -37,7 +37,7 @@ async fn five_wrong_pins_block_the_device_until_an_admin_unblocks_it() {
     assert_eq!(list["devices"][0]["pin_failures"], 5);
     // The counter is in the store, not only in memory.
     let stored: nyckel_server::devices::DeviceRecord =
-        h.app.store.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
+        h.sled.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
     assert!(stored.blocked);
     let (s, _) = h.admin("POST", &format!("/v1/admin/devices/{}/unblock", phone.device_id)).await;
     assert_eq!(s, 204);
@@ -116,7 +116,7 @@ async fn poll_requests_are_refused_outside_the_window_with_a_bad_signature_or_re
     // anyone can send naming any device — one summary when the window ends.
     assert_eq!(h.audit_kinds().await.iter().filter(|k| *k == "signature_rejected").count(), 1);
     h.clock.advance(61);
-    h.app.housekeeping();
+    nyckel_server::service::housekeeping::run_once(&h.app);
     assert_eq!(h.audit_kinds().await.iter().filter(|k| *k == "signature_rejected").count(), 2);
 }
 
@@ -137,7 +137,7 @@ async fn an_unused_device_becomes_inactive_and_an_admin_reactivates_it() {
     // Revocation deletes the device.
     assert_eq!(h.admin("POST", &format!("/v1/admin/devices/{}/revoke", phone.device_id)).await.0, 204);
     assert_eq!(phone.signed(&h, "GET", "/v1/device", None).await.0, 401);
-    assert!(h.app.store.devices.get::<serde_json::Value>(phone.device_id.as_str().as_bytes()).unwrap().is_none());
+    assert!(h.sled.devices.get::<serde_json::Value>(phone.device_id.as_str().as_bytes()).unwrap().is_none());
 }
 
 #[tokio::test]
@@ -154,7 +154,7 @@ async fn relying_parties_and_admins_must_authenticate_and_stay_in_their_lane() {
     }
     // Another relying party, even of the same tenant, cannot see this one's challenge: to it,
     // the challenge does not exist.
-    let other_key = nyckel_server::relying_parties::add(&h.app.store, common::TENANT, "other", h.now()).unwrap();
+    let other_key = nyckel_server::relying_parties::add(&*h.app.store, common::TENANT, "other", h.now()).unwrap();
     let resp = h.http.get(h.url(&format!("/v1/challenges/{id}?wait=0"))).bearer_auth(other_key).send().await.unwrap();
     assert_eq!(resp.status(), 404);
     // Audit paging.
@@ -168,7 +168,7 @@ async fn relying_parties_and_admins_must_authenticate_and_stay_in_their_lane() {
     // the window ends (here by housekeeping after the clock moves on).
     assert!(!second["events"].as_array().unwrap().iter().any(|e| e["kind"] == "authentication_failed"));
     h.clock.advance(61);
-    h.app.housekeeping();
+    nyckel_server::service::housekeeping::run_once(&h.app);
     let (_, all) = h.admin("GET", "/v1/admin/audit?limit=500").await;
     let summaries: Vec<_> =
         all["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "authentication_failed").collect();
@@ -210,7 +210,7 @@ async fn parallel_wrong_pins_cannot_pass_the_lockout_and_a_right_pin_after_it_is
         assert_eq!((s, body["error"]["code"].as_str()), (403, Some("device_blocked")), "{body}");
     }
     let stored: nyckel_server::devices::DeviceRecord =
-        h.app.store.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
+        h.sled.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
     assert_eq!((stored.pin_failures, stored.blocked), (5, true));
     assert_eq!(h.audit_kinds().await.iter().filter(|k| *k == "pin_failed").count(), 5);
     let (_, status) =
@@ -221,8 +221,54 @@ async fn parallel_wrong_pins_cannot_pass_the_lockout_and_a_right_pin_after_it_is
     let (s, body) = phone.signed(&h, "POST", "/v1/device/pin-check", Some(serde_json::to_vec(&right).unwrap())).await;
     assert_eq!((s, body["error"]["code"].as_str()), (403, Some("device_blocked")));
     let stored: nyckel_server::devices::DeviceRecord =
-        h.app.store.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
+        h.sled.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
     assert_eq!((stored.pin_failures, stored.blocked), (5, true), "a right PIN after the block changed the record");
+}
+
+/// Wrong QR one-time passwords raced in parallel over several challenges cannot pass the
+/// user's limit: each is counted by one atomic update before it is judged, so exactly five are
+/// judged (four `wrong_pin`, the fifth locks), and every other one is refused unjudged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_one_time_passwords_cannot_pass_the_user_limit() {
+    use nyckel_protocol::qr::QrPayload;
+    let h = Harness::start(&["alice"]).await;
+    let phone = h.enroll("alice").await;
+    let wrong = PinSecret::from_bytes([9; 32]);
+    let mut requests = Vec::new();
+    for _ in 0..7 {
+        let body = json!({"user": "alice", "service": "Trade portal", "action": "Sign in"});
+        let (s, created) = h.rp("POST", "/v1/challenges/qr", Some(body)).await;
+        assert_eq!(s, 200, "{created}");
+        let QrPayload::Otp(qr) = QrPayload::parse(created["qr"].as_str().unwrap()).unwrap() else { panic!() };
+        let typed = nyckel_protocol::qr_otp::compute(&wrong, &qr.question()).unwrap().to_string();
+        let url = h.url(&format!("/v1/challenges/{}/otp", created["challenge_id"].as_str().unwrap()));
+        for _ in 0..3 {
+            requests.push(h.http.post(&url).bearer_auth(&h.rp_key).json(&json!({"otp": typed})));
+        }
+    }
+    let tasks: Vec<_> = requests
+        .into_iter()
+        .map(|r| tokio::spawn(async move { common::status_json(r.send().await.unwrap()).await }))
+        .collect();
+    let mut codes = Vec::new();
+    for task in tasks {
+        let (s, body) = task.await.unwrap();
+        let code = body["error"]["code"].as_str().unwrap_or("none").to_owned();
+        assert!(
+            matches!((s, code.as_str()), (403, "wrong_pin" | "otp_locked") | (409, "already_answered")),
+            "{s} {body}"
+        );
+        codes.push(code);
+    }
+    assert_eq!(codes.iter().filter(|c| *c == "wrong_pin").count(), 4, "{codes:?}");
+    let alice = nyckel_server::users::get(&*h.app.store, common::TENANT, "alice").unwrap().unwrap();
+    assert_eq!(alice.otp_failures, 5);
+    let kinds = h.audit_kinds().await;
+    assert_eq!(kinds.iter().filter(|k| *k == "pin_failed").count(), 5, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| *k == "otp_locked").count(), 1);
+    // The device itself was never counted against: push still works.
+    let (_, me) = phone.signed(&h, "GET", "/v1/device", None).await;
+    assert_eq!((me["state"].as_str(), me["pin_failures"].as_u64()), (Some("active"), Some(0)));
 }
 
 /// The same race judged directly on the device entry, below HTTP and its request checks:
@@ -230,7 +276,7 @@ async fn parallel_wrong_pins_cannot_pass_the_lockout_and_a_right_pin_after_it_is
 /// and a right PIN afterwards is not even looked at.
 #[tokio::test]
 async fn pin_verdicts_are_atomic_per_device() {
-    use nyckel_server::devices::PinVerdict;
+    use nyckel_server::service::pin::{judge, PinVerdict};
     let h = Harness::start(&["alice"]).await;
     let phone = h.enroll("alice").await;
     let device = h.app.devices.get(&phone.device_id).unwrap();
@@ -238,7 +284,7 @@ async fn pin_verdicts_are_atomic_per_device() {
         let handles: Vec<_> = (0..20)
             .map(|_| {
                 let (device, app) = (&device, &h.app);
-                scope.spawn(move || device.judge_pin(&app.store, &app.sealer, 0, |_| false).unwrap())
+                scope.spawn(move || judge(app, device, 0, |_| false).unwrap())
             })
             .collect();
         handles.into_iter().map(|t| t.join().unwrap()).collect()
@@ -246,7 +292,7 @@ async fn pin_verdicts_are_atomic_per_device() {
     let wrong = verdicts.iter().filter(|v| matches!(v, PinVerdict::Wrong { .. })).count();
     let blocked = verdicts.iter().filter(|v| **v == PinVerdict::Blocked).count();
     assert_eq!((wrong, blocked), (5, 15));
-    let right = device.judge_pin(&h.app.store, &h.app.sealer, 0, |_| true).unwrap();
+    let right = judge(&h.app, &device, 0, |_| true).unwrap();
     assert_eq!(right, PinVerdict::Blocked);
     let record = device.record();
     assert_eq!((record.pin_failures, record.blocked), (5, true));
@@ -372,7 +418,7 @@ async fn phones_follow_a_server_key_rotation() {
     assert_eq!(c.verify(&h.app.server_key, &phone.device_id, h.now()).unwrap().id.as_str(), created["challenge_id"]);
     assert!(h.audit_kinds().await.iter().any(|k| k == "key_rotated"));
     // The audit log still verifies across the rotation.
-    let report = nyckel_server::audit::verify(&h.app.store, &h.app.known_keys).unwrap();
+    let report = nyckel_server::audit::verify(&h.sled, &h.app.known_keys).unwrap();
     assert!(report.is_intact(), "{:?}", report.findings);
 }
 

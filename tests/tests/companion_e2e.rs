@@ -842,7 +842,7 @@ async fn the_history_records_every_answer_and_code_with_receipts_and_agrees_with
     );
 
     // The server's own copy altered: the fraud report turned into an approval in its store.
-    let tree = h.server_app.store.audit.tree();
+    let tree = h.server_app.audit.sled().audit.tree();
     let (key, mut event) = tree
         .iter()
         .map(|item| item.unwrap())

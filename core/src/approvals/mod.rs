@@ -6,6 +6,7 @@
 //! them by registration and challenge id, so it can never make the phone sign anything else.
 
 pub mod poller;
+pub mod providers;
 pub mod verify;
 
 use nyckel_protocol::policy::{CHALLENGE_CLOCK_SKEW, MAX_LONG_POLL_WAIT};
@@ -22,6 +23,10 @@ use crate::server_api::ServerApiError;
 use crate::vault::registrations::{Registration, RegistrationId, SeenBefore};
 
 pub use poller::{ApprovalListener, PollConfig, PollingHandle};
+pub use providers::{
+    InboxItem, PinCheck, Provider, ProviderAnswer, ProviderOutcome, ProviderPoll, ProviderRequest,
+    ProviderTokenSummary, LOCAL_GATE_NOTICE,
+};
 pub use verify::{verify_challenge, ChallengeRejection};
 
 /// Why an answer could not be given or was refused.

@@ -17,8 +17,10 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::providers::ProviderRequest;
 use super::{ChallengeRejection, PendingApproval};
 use crate::companion::{Companion, CompanionError};
+use crate::vault::provider_tokens::ProviderToken;
 use crate::vault::registrations::RegistrationId;
 
 /// Receives what the polling task finds. Called from the task; keep the calls short.
@@ -28,6 +30,9 @@ pub trait ApprovalListener: Send + Sync {
     /// Polling a registration failed (it will be retried), or a delivered challenge was
     /// refused. `registration_id` is `None` for failures not tied to one registration.
     fn on_error(&self, registration_id: Option<String>, error: CompanionError);
+    /// A privacyIDEA push request passed every check (signature under the token's server
+    /// key, serial, URL, expiry, replay) and should be shown, in the same list.
+    fn on_provider_request(&self, request: ProviderRequest);
 }
 
 /// Timing of the polling task.
@@ -42,6 +47,8 @@ pub struct PollConfig {
     /// Shortest time between two polls that brought nothing new, so a server that answers
     /// at once (e.g. while a challenge stays pending) is not polled in a tight loop.
     pub min_interval: Duration,
+    /// Time between two polls of a privacyIDEA push token (privacyIDEA has no long poll).
+    pub provider_interval: Duration,
 }
 
 impl Default for PollConfig {
@@ -51,6 +58,7 @@ impl Default for PollConfig {
             initial_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
             min_interval: Duration::from_secs(2),
+            provider_interval: Duration::from_secs(3),
         }
     }
 }
@@ -102,7 +110,7 @@ impl Companion {
     }
 }
 
-/// Keeps one worker per registration until stopped.
+/// Keeps one worker per registration and per privacyIDEA push token until stopped.
 async fn supervise(
     companion: Arc<Companion>,
     listener: Arc<dyn ApprovalListener>,
@@ -111,6 +119,7 @@ async fn supervise(
 ) {
     let mut changes = companion.changes.subscribe();
     let mut workers: HashMap<RegistrationId, JoinHandle<()>> = HashMap::new();
+    let mut provider_workers: HashMap<String, JoinHandle<()>> = HashMap::new();
     while !*stop.borrow() {
         changes.mark_unchanged();
         match companion.vault.registrations() {
@@ -130,13 +139,74 @@ async fn supervise(
             }
             Err(error) => listener.on_error(None, error.into()),
         }
+        match companion.vault.provider_tokens() {
+            Ok(tokens) => {
+                let push: Vec<String> = tokens
+                    .into_iter()
+                    .filter(|(_, token)| matches!(token, ProviderToken::PrivacyideaPush { .. }))
+                    .map(|(id, _)| id)
+                    .collect();
+                provider_workers.retain(|id, worker| {
+                    let keep = push.contains(id);
+                    if !keep {
+                        worker.abort();
+                    }
+                    keep
+                });
+                for id in push {
+                    provider_workers.entry(id.clone()).or_insert_with(|| {
+                        tokio::spawn(work_provider(companion.clone(), listener.clone(), config, id, stop.clone()))
+                    });
+                }
+            }
+            Err(error) => listener.on_error(None, error.into()),
+        }
         tokio::select! {
             _ = stop.changed() => {}
             changed = changes.changed() => if changed.is_err() { break },
         }
     }
-    for worker in workers.into_values() {
+    for worker in workers.into_values().chain(provider_workers.into_values()) {
         worker.abort();
+    }
+}
+
+/// Polls one privacyIDEA push token until stopped: every `provider_interval`, with the same
+/// backoff as Nyckel's registrations after errors.
+async fn work_provider(
+    companion: Arc<Companion>,
+    listener: Arc<dyn ApprovalListener>,
+    config: PollConfig,
+    token_id: String,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::new(config.initial_backoff, config.max_backoff);
+    while !*stop.borrow() {
+        let polled = tokio::select! {
+            _ = stop.changed() => break,
+            polled = companion.poll_provider_token(&token_id) => polled,
+        };
+        let pause = match polled {
+            Ok(outcome) => {
+                backoff.reset();
+                for request in outcome.new {
+                    listener.on_provider_request(request);
+                }
+                for rejection in outcome.rejected {
+                    listener.on_error(Some(token_id.clone()), rejection.into());
+                }
+                config.provider_interval
+            }
+            Err(CompanionError::UnknownToken(_)) => break,
+            Err(error) => {
+                listener.on_error(Some(token_id.clone()), error);
+                backoff.next_delay()
+            }
+        };
+        tokio::select! {
+            _ = stop.changed() => break,
+            _ = tokio::time::sleep(pause) => {}
+        }
     }
 }
 

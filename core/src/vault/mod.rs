@@ -3,6 +3,8 @@
 pub mod backup;
 pub mod device_keys;
 pub mod keystore;
+pub mod origins;
+pub mod provider_tokens;
 pub mod registrations;
 pub mod seal;
 
@@ -88,6 +90,9 @@ pub enum VaultError {
     /// Another app's export could not be read (or an Aegis export written) as a whole.
     #[error(transparent)]
     Import(#[from] ImportError),
+    /// A privacyIDEA or tiqr token with this id is already on this phone.
+    #[error("token {0} is already on this phone")]
+    DuplicateToken(String),
     /// The storage engine failed (disk full, I/O error).
     #[error("storage error: {0}")]
     Storage(sled::Error),
@@ -337,6 +342,7 @@ impl Vault {
     /// Removes an account for good.
     pub fn delete(&self, id: AccountId) -> Result<(), VaultError> {
         self.accounts.remove(id.to_be_bytes()).map_err(VaultError::Storage)?.ok_or(VaultError::NotFound(id))?;
+        self.remove_origin(id)?;
         self.flush()
     }
 

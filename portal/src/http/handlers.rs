@@ -38,8 +38,9 @@ macro_rules! csrf_form {
 csrf_form!(LoginForm { user, password });
 csrf_form!(Plain {});
 csrf_form!(LangForm { lang, back });
-csrf_form!(CodeForm { code });
-csrf_form!(OtpForm { otp });
+csrf_form!(CodeForm { code, remember });
+csrf_form!(OtpForm { otp, remember });
+csrf_form!(RememberForm { remember });
 csrf_form!(NameForm { name });
 csrf_form!(DeviceForm { device_id });
 
@@ -94,8 +95,9 @@ pub(super) fn setup_or_signed_in(ctx: &Ctx) -> Result<(String, bool), Response> 
     }
 }
 
-/// Whether the account has any second factor: an authenticator app or any registered phone
-/// (blocked and inactive ones count, so a blocked phone is not bypassed by registering another).
+/// The account's second factors: an authenticator app, any registered phone (blocked and
+/// inactive ones count, so a blocked phone is not bypassed by registering another), a verified
+/// mobile number, and whether any verified address can receive a sign-in link.
 pub(super) async fn has_factor(ctx: &Ctx, account: &str) -> Result<Factors, Response> {
     let has_totp = ctx.portal.accounts.get(account).or_fail(ctx)?.is_some_and(|a| a.totp_secret.is_some());
     let devices = match ctx.portal.rp.devices(account).await {
@@ -105,16 +107,14 @@ pub(super) async fn has_factor(ctx: &Ctx, account: &str) -> Result<Factors, Resp
         Err(e) => return Err(ctx.fail(e.into())),
     };
     let sms = ctx.portal.sms.verified_number(account).or_fail(ctx)?.is_some();
-    Ok(Factors { device: !devices.is_empty(), totp: has_totp, sms })
+    let email = !crate::invitations::sign_in_addresses(&ctx.portal, account).or_fail(ctx)?.is_empty();
+    Ok(Factors { device: !devices.is_empty(), totp: has_totp, sms, email })
 }
 
-/// Ends the second step: the account is used now, and the browser gets a new session id.
-pub(super) async fn complete_sign_in(mut ctx: Ctx, account: String) -> Res {
-    ctx.portal.accounts.mark_used(&account).await.or_fail(&ctx)?;
-    let ip = ctx.ip.clone().unwrap_or_default();
-    ctx.portal.audit_event(&account, &account, crate::audit::AuditKind::SignIn, &ip).or_fail(&ctx)?;
-    ctx.rotate(Stage::SignedIn { account }).or_fail(&ctx)?;
-    Ok(ctx.redirect("/home"))
+/// Ends the second step: the account is used now, the sign-in is in the audit log, the browser
+/// gets a new session id, and is remembered for 20 days when the user ticked the box.
+pub(super) async fn complete_sign_in(ctx: Ctx, account: String, remember: bool) -> Res {
+    super::email::finish_sign_in(ctx, account, remember).await
 }
 
 pub async fn index(ctx: Ctx) -> Response {
@@ -124,7 +124,7 @@ pub async fn index(ctx: Ctx) -> Response {
     }
 }
 
-pub async fn login(CsrfForm { mut ctx, form }: CsrfForm<LoginForm>) -> Res {
+pub async fn login(headers: header::HeaderMap, CsrfForm { mut ctx, form }: CsrfForm<LoginForm>) -> Res {
     ctx.attempt()?;
     let user = form.user.trim().to_owned();
     let outcome = ctx.portal.accounts.check_password(&user, &form.password).await.or_fail(&ctx)?;
@@ -141,6 +141,10 @@ pub async fn login(CsrfForm { mut ctx, form }: CsrfForm<LoginForm>) -> Res {
         }
     };
     let factors = has_factor(&ctx, &account.name).await?;
+    // A browser remembered for this account skips the second step (only after the password).
+    if factors.any() && super::email::remembered(&ctx, &headers, &account.name)? {
+        return complete_sign_in(ctx, account.name, false).await;
+    }
     let stage = if factors.any() {
         Stage::Password { account: account.name }
     } else {
@@ -245,12 +249,12 @@ pub async fn factor_status(ctx: Ctx) -> Response {
     }
 }
 
-pub async fn complete_push(CsrfForm { ctx, .. }: CsrfForm<Plain>) -> Res {
+pub async fn complete_push(CsrfForm { ctx, form }: CsrfForm<RememberForm>) -> Res {
     let account = password_stage(&ctx)?;
     let Some((challenge, number)) = pending_push(&ctx) else { return Ok(ctx.redirect("/factor")) };
     let status = ctx.portal.rp.challenge_status(&challenge, 0).await.or_fail(&ctx)?;
     if status.state == ChallengeState::Approved {
-        return complete_sign_in(ctx, account).await;
+        return complete_sign_in(ctx, account, super::email::ticked(&form.remember)).await;
     }
     let code = if status.state == ChallengeState::Pending { StatusCode::ACCEPTED } else { StatusCode::FORBIDDEN };
     Ok(ctx.page(code, pages::push(&frame(&ctx), number.as_deref(), status.state)))
@@ -291,7 +295,9 @@ pub async fn verify_qr(CsrfForm { ctx, form }: CsrfForm<OtpForm>) -> Res {
         return Ok(ctx.redirect("/factor"));
     };
     let message = match ctx.portal.rp.verify_otp(&challenge_id, form.otp.trim()).await {
-        Ok(status) if status.state == ChallengeState::Approved => return complete_sign_in(ctx, account).await,
+        Ok(status) if status.state == ChallengeState::Approved => {
+            return complete_sign_in(ctx, account, super::email::ticked(&form.remember)).await
+        }
         Ok(status) => pages_state_msg(status.state),
         Err(RpError::Api { code, .. }) => match code.as_str() {
             "wrong_pin" | "bad_request" => Msg::WrongCode,
@@ -323,7 +329,7 @@ pub async fn verify_totp(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res 
         super::admin::audit_refusal(&ctx, &account, refusal);
     }
     match outcome {
-        Ok(()) => complete_sign_in(ctx, account).await,
+        Ok(()) => complete_sign_in(ctx, account, super::email::ticked(&form.remember)).await,
         Err(SignInRefusal::Blocked) => {
             // The account is blocked now: this session goes back to the start.
             ctx.rotate(Stage::Anonymous).or_fail(&ctx)?;
@@ -416,7 +422,7 @@ pub async fn setup_complete(CsrfForm { ctx, .. }: CsrfForm<Plain>) -> Res {
     if !factors.any() {
         return Ok(ctx.redirect("/devices"));
     }
-    complete_sign_in(ctx, account).await
+    complete_sign_in(ctx, account, false).await
 }
 
 pub async fn totp_page(mut ctx: Ctx) -> Res {
@@ -447,7 +453,7 @@ pub async fn totp_confirm(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res
     ctx.session.totp_pending = None;
     ctx.save().or_fail(&ctx)?;
     if setup {
-        return complete_sign_in(ctx, account).await;
+        return complete_sign_in(ctx, account, false).await;
     }
     Ok(ctx.page(StatusCode::OK, pages::home(&frame(&ctx), &account, Some(ctx.t(Msg::TotpSaved)))))
 }

@@ -2,6 +2,7 @@
 //! headers, and turning errors into pages in one place.
 
 mod admin;
+mod email;
 mod handlers;
 mod pages;
 mod sms;
@@ -75,6 +76,15 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/admin/accounts/unblock", post(admin::unblock_account))
         .route("/admin/devices/unblock", post(admin::unblock_device))
         .route("/admin/audit", get(admin::audit))
+        // --- e-mail flows: sign-in link, remembered browsers, invitations, password reset ---
+        .route("/factor/email", post(email::send_link).get(email::link_page))
+        .route("/factor/email/status", get(email::link_status))
+        .route("/email/link", get(email::open_link))
+        .route("/remembered", get(email::remembered_page))
+        .route("/remembered/forget", post(email::forget))
+        .route("/invite", get(email::invite_page).post(email::accept_invite))
+        .route("/forgot", get(email::forgot_page).post(email::forgot))
+        .route("/reset", get(email::reset_page).post(email::reset))
         .route("/static/app.js", get(handlers::script))
         .route("/static/app.css", get(handlers::style))
         .fallback(handlers::not_found)
@@ -94,8 +104,12 @@ async fn security_headers(request: Request, next: Next) -> Response {
 }
 
 fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+    cookie_value(&parts.headers, name)
+}
+
+/// The value of cookie `name` in `headers`.
+pub(crate) fn cookie_value<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())

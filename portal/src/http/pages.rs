@@ -94,6 +94,7 @@ pub fn sign_in(f: &Frame, user: &str, error: Option<&str>) -> Markup {
                 input id="password" name="password" type="password" autocomplete="current-password" required;
                 button type="submit" { (t(Msg::SignInButton)) }
             }
+            (super::email::forgot_link(f))
         },
     )
 }
@@ -107,10 +108,15 @@ pub struct Factors {
     pub totp: bool,
     /// A verified mobile number.
     pub sms: bool,
+    /// A verified e-mail address, for a sign-in link.
+    pub email: bool,
 }
 
 impl Factors {
-    /// Whether any second factor is there.
+    /// Whether the account has set up a second factor of its own: a phone, an authenticator
+    /// app or a mobile number. A sign-in link alone does not count (it is offered beside them),
+    /// so an account that only has e-mail — such as a just-accepted invitation — still sets up
+    /// one of those first.
     pub fn any(&self) -> bool {
         self.device || self.totp || self.sms
     }
@@ -137,9 +143,11 @@ pub fn factor_choice(f: &Frame, factors: &Factors, error: Option<&str>) -> Marku
                     (csrf_field(f.csrf))
                     label for="totp" { (t(Msg::TotpLabel)) }
                     input id="totp" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]{6,7}" required;
+                    (super::email::remember_box(f, "remember-totp"))
                     button type="submit" { (t(Msg::ConfirmButton)) }
                 }
             }
+            @if factors.email { (super::email::email_option(f)) }
             (sign_out(f))
         },
     )
@@ -185,6 +193,7 @@ pub fn push(f: &Frame, number: Option<&str>, state: ChallengeState) -> Markup {
             }
             form id="complete" method="post" action="/factor/push/complete" {
                 (csrf_field(f.csrf))
+                (super::email::remember_box(f, "remember-push"))
                 button type="submit" { (t(Msg::ContinueButton)) }
             }
             p { a href="/factor" { (t(Msg::OtherWay)) } }
@@ -206,6 +215,7 @@ pub fn qr(f: &Frame, code: &str, error: Option<&str>) -> Markup {
                 (csrf_field(f.csrf))
                 label for="otp" { (t(Msg::OtpLabel)) }
                 input id="otp" name="otp" type="text" inputmode="numeric" autocomplete="one-time-code" required autofocus;
+                (super::email::remember_box(f, "remember-qr"))
                 button type="submit" { (t(Msg::ConfirmButton)) }
             }
             p { a href="/factor" { (t(Msg::OtherWay)) } }
@@ -225,7 +235,7 @@ pub fn home(f: &Frame, account: &str, notice: Option<&str>) -> Markup {
             ul {
                 li { a href="/devices" { (t(Msg::ManageDevices)) } } li { a href="/totp" { (t(Msg::AuthenticatorApp)) } }
                 li { a href="/sms" { (t(Msg::SmsLink)) } } li { a href="/contacts" { (t(Msg::ContactsLink)) } }
-                li { a href="/org" { (t(Msg::OrgLink)) } }
+                li { a href="/remembered" { (t(Msg::RememberedTitle)) } } li { a href="/org" { (t(Msg::OrgLink)) } }
             }
             (sign_out(f))
         },

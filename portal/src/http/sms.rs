@@ -16,7 +16,6 @@ use crate::audit::AuditKind;
 use crate::codes::{CodeRefusal, Purpose};
 use crate::contacts::{ContactEmail, EmailError};
 use crate::i18n::Msg;
-use crate::outbox::OutboxMessage;
 use crate::sessions::Stage;
 use crate::sms::{PhoneError, PhoneNumber, SmsError};
 
@@ -36,7 +35,7 @@ macro_rules! csrf_form {
 }
 
 csrf_form!(NumberForm { number });
-csrf_form!(CodeForm { code });
+csrf_form!(CodeForm { code, remember });
 csrf_form!(PlainForm {});
 csrf_form!(AddressForm { address, code });
 csrf_form!(RenameForm { device_id, name });
@@ -173,7 +172,7 @@ pub async fn verify_number(CsrfForm { ctx, form }: CsrfForm<CodeForm>) -> Res {
             }
             ctx.portal.audit_event(&account, &account, AuditKind::PhoneVerified, &target).or_fail(&ctx)?;
             if setup {
-                return complete_sign_in(ctx, account).await;
+                return complete_sign_in(ctx, account, false).await;
             }
             render_sms(&ctx, StatusCode::OK, Some(Msg::PhoneVerifiedNotice), None).await
         }
@@ -205,6 +204,7 @@ fn sms_factor_page(f: &Frame, masked: &str, error: Option<&str>) -> Markup {
                 (csrf_field(f.csrf))
                 label for="sms-code" { (t(Msg::SmsCodeLabel)) }
                 input id="sms-code" name="code" type="text" inputmode="numeric" autocomplete="one-time-code" required autofocus;
+                (super::email::remember_box(f, "remember-sms"))
                 button type="submit" { (t(Msg::ConfirmButton)) }
             }
             form method="post" action="/factor/sms" { (csrf_field(f.csrf)) button type="submit" { (t(Msg::SendNewCode)) } }
@@ -248,7 +248,9 @@ pub async fn verify_sms(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res {
     } else {
         match ctx.portal.codes.check(&account, &Purpose::SmsSignIn, &form.code).await.or_fail(&ctx)? {
             // The code must have gone to the number that is verified now.
-            Ok(target) if target == number.as_str() => return complete_sign_in(ctx, account).await,
+            Ok(target) if target == number.as_str() => {
+                return complete_sign_in(ctx, account, super::email::ticked(&form.remember)).await
+            }
             Ok(_) => SignInRefusal::WrongCredentials,
             Err(r @ (CodeRefusal::None | CodeRefusal::Expired)) => {
                 let msg = code_msg(r);
@@ -351,12 +353,8 @@ pub async fn add_contact(CsrfForm { ctx, form }: CsrfForm<AddressForm>) -> Res {
     }
     let code =
         ctx.portal.codes.issue(&account, &Purpose::VerifyEmail(address.clone()), &address).await.or_fail(&ctx)?;
-    let message = OutboxMessage {
-        to: address,
-        subject: ctx.t(Msg::EmailCodeSubject).to_owned(),
-        body: ctx.t(Msg::EmailCodeBody).replace("{code}", &code),
-    };
-    ctx.portal.outbox.send(&message).await.or_fail(&ctx)?;
+    let body = ctx.t(Msg::EmailCodeBody).replace("{code}", &code);
+    ctx.portal.mailer.send(&address, ctx.t(Msg::EmailCodeSubject), body).await.or_fail(&ctx)?;
     Ok(ctx.redirect("/contacts"))
 }
 

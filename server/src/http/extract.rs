@@ -15,12 +15,12 @@ use nyckel_protocol::wire::audit::AuditKind;
 use nyckel_protocol::ErrorCode;
 use serde::de::DeserializeOwned;
 
-use crate::admins::{self, AdminScope};
-use crate::api_error::ApiError;
-use crate::app::App;
-use crate::devices::DeviceEntry;
-use crate::phone::{authenticate, SignedParts};
-use crate::relying_parties::{self, RelyingParty};
+use crate::http::error::ApiError;
+use crate::live::devices::DeviceEntry;
+use crate::service::admins::{self, AdminScope};
+use crate::service::app::App;
+use crate::service::phone::{authenticate, SignedParts};
+use crate::service::relying_parties::{self, RelyingParty};
 
 /// The client's IP address, when known.
 pub struct ClientIp(pub Option<String>);
@@ -51,7 +51,7 @@ impl FromRequestParts<Arc<App>> for Rp {
 
     async fn from_request_parts(parts: &mut Parts, app: &Arc<App>) -> Result<Self, ApiError> {
         if let Some(key) = bearer(&parts.headers) {
-            if let Some(rp) = relying_parties::authenticate(&app.store, key)? {
+            if let Some(rp) = relying_parties::authenticate(&*app.store, key)? {
                 return Ok(Rp(rp));
             }
         }
@@ -75,7 +75,7 @@ impl FromRequestParts<Arc<App>> for Admin {
             if constant_time_eq(&sha256(token.as_bytes()), &app.admin_token_hash) {
                 return Ok(Admin(AdminScope::global()));
             }
-            if let Some(scope) = admins::authenticate(&app.store, token)? {
+            if let Some(scope) = admins::authenticate(&*app.store, token)? {
                 return Ok(Admin(scope));
             }
         }

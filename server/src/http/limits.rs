@@ -20,7 +20,7 @@ use governor::Quota;
 use nyckel_protocol::digest::sha256;
 use nyckel_protocol::ErrorCode;
 
-use crate::api_error::ApiError;
+use crate::http::error::ApiError;
 
 /// Checks between two sweeps of idle buckets.
 const SWEEP_EVERY: u64 = 4096;

@@ -1,6 +1,7 @@
 //! The HTTP API (PROTOCOL.md §7): routes, handlers and the server loop.
 
 pub mod client_addr;
+pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod new_device;
@@ -22,17 +23,16 @@ use nyckel_protocol::wire::phone::{AnswerAccepted, PendingChallenges};
 use nyckel_protocol::wire::relying_party::{
     ChallengeStatus, CreatePushChallenge, CreateQrChallenge, PushChallengeCreated, QrChallengeCreated, VerifyOtp,
 };
-use nyckel_protocol::{
-    Answer, ChallengeId, CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentReceipt, ErrorCode, PinCheck,
-};
+use nyckel_protocol::{Answer, ChallengeId, CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentReceipt, PinCheck};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use self::extract::{decode, Admin, ApiPath, ApiQuery, ClientIp, JsonBody, Rp, Signed};
-use crate::admin::{self, DeviceAction};
-use crate::api_error::ApiError;
-use crate::app::App;
-use crate::{audit, challenges, enrollments, phone, qr_image};
+use crate::http::error::ApiError;
+use crate::service::admin::{self, DeviceAction};
+use crate::service::app::App;
+use crate::service::{challenges, enrollments, phone};
+use crate::{audit, qr_image};
 
 type Api<T> = Result<Json<T>, ApiError>;
 
@@ -157,7 +157,7 @@ async fn readyz(State(app): State<Arc<App>>) -> Response {
     if app.shutting_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
     }
-    match crate::tenants::list(&app.store) {
+    match crate::service::tenants::list(&*app.store) {
         Ok(_) => (StatusCode::OK, "ready\n").into_response(),
         Err(e) => {
             tracing::error!("readiness: the store failed: {e}");
@@ -177,7 +177,7 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError { status: Some(405), ..ApiError::new(ErrorCode::BadRequest, "method not allowed on this endpoint") }
+    ApiError::method_not_allowed()
 }
 
 /// Serves `app` on `listener`, behind the rate limits, until the listener fails.
@@ -199,7 +199,7 @@ pub async fn run(
     });
     let routes = limits::limit(router(app.clone()), rates, Some(on_refusal))?
         .layer(axum::middleware::from_fn_with_state(Arc::new(trusted), client_addr::resolve));
-    let housekeeping = app.spawn_housekeeping();
+    let housekeeping = crate::service::housekeeping::spawn(&app);
     let service = routes.into_make_service_with_connect_info::<SocketAddr>();
     // axum runs the shutdown future in a task of its own that outlives an aborted server:
     // it holds the app weakly, so dropping the server still closes the store.
@@ -228,7 +228,7 @@ async fn start_enrollment(
     ClientIp(ip): ClientIp,
     JsonBody(req): JsonBody<StartEnrollment>,
 ) -> Api<EnrollmentStarted> {
-    enrollments::start(&app, &rp, req, ip.as_deref()).map(Json)
+    Ok(Json(enrollments::start(&app, &rp, req, ip.as_deref())?))
 }
 
 async fn enrollment_status(
@@ -237,7 +237,7 @@ async fn enrollment_status(
     ApiPath(id): ApiPath<EnrollmentId>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Api<EnrollmentStatus> {
-    enrollments::watch_status(&app, &rp, &id, q.wait).await.map(Json)
+    Ok(Json(enrollments::watch_status(&app, &rp, &id, q.wait).await?))
 }
 
 async fn enrollment_png(
@@ -266,7 +266,7 @@ async fn create_push(
     ClientIp(ip): ClientIp,
     JsonBody(req): JsonBody<CreatePushChallenge>,
 ) -> Api<PushChallengeCreated> {
-    challenges::create_push(&app, &rp, req, ip.as_deref()).map(Json)
+    Ok(Json(challenges::create_push(&app, &rp, req, ip.as_deref())?))
 }
 
 async fn create_qr(
@@ -275,7 +275,7 @@ async fn create_qr(
     ClientIp(ip): ClientIp,
     JsonBody(req): JsonBody<CreateQrChallenge>,
 ) -> Api<QrChallengeCreated> {
-    challenges::create_qr(&app, &rp, req, ip.as_deref()).map(Json)
+    Ok(Json(challenges::create_qr(&app, &rp, req, ip.as_deref())?))
 }
 
 async fn challenge_status(
@@ -284,7 +284,7 @@ async fn challenge_status(
     ApiPath(id): ApiPath<ChallengeId>,
     ApiQuery(q): ApiQuery<WaitQuery>,
 ) -> Api<ChallengeStatus> {
-    challenges::watch_status(&app, &rp, &id, q.wait).await.map(Json)
+    Ok(Json(challenges::watch_status(&app, &rp, &id, q.wait).await?))
 }
 
 async fn verify_otp(
@@ -294,12 +294,11 @@ async fn verify_otp(
     ApiPath(id): ApiPath<ChallengeId>,
     JsonBody(req): JsonBody<VerifyOtp>,
 ) -> Api<ChallengeStatus> {
-    challenges::verify_otp(&app, &rp, &id, &req.otp, ip.as_deref()).await.map(Json)
+    Ok(Json(challenges::verify_otp(&app, &rp, &id, &req.otp, ip.as_deref()).await?))
 }
 
 async fn user_devices(State(app): State<Arc<App>>, Rp(rp): Rp, ApiPath(user): ApiPath<String>) -> Api<DeviceList> {
-    challenges::check_user(&app, &rp.tenant, &user)?;
-    Ok(Json(admin::list_devices(&app, &rp.tenant, Some(&user), None)))
+    Ok(Json(admin::user_devices(&app, &rp, &user)?))
 }
 
 async fn remove_user_device(
@@ -308,12 +307,7 @@ async fn remove_user_device(
     ClientIp(ip): ClientIp,
     ApiPath((user, device_id)): ApiPath<(String, DeviceId)>,
 ) -> Result<StatusCode, ApiError> {
-    let device = app
-        .devices
-        .get(&device_id)
-        .filter(|d| d.tenant == rp.tenant && d.user == user)
-        .ok_or_else(|| ApiError::not_found("device"))?;
-    phone::remove_device(&app, &device, AuditKind::DeviceRemoved, &format!("rp:{}", rp.name), ip.as_deref()).await?;
+    admin::remove_user_device(&app, &rp, &user, &device_id, ip.as_deref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -322,7 +316,7 @@ async fn complete_enrollment(
     ClientIp(ip): ClientIp,
     JsonBody(req): JsonBody<CompleteEnrollment>,
 ) -> Api<EnrollmentReceipt> {
-    enrollments::complete(&app, req, ip.as_deref()).await.map(Json)
+    Ok(Json(enrollments::complete(&app, req, ip.as_deref()).await?))
 }
 
 async fn poll(State(app): State<Arc<App>>, ApiQuery(q): ApiQuery<WaitQuery>, signed: Signed) -> Api<PendingChallenges> {
@@ -331,7 +325,7 @@ async fn poll(State(app): State<Arc<App>>, ApiQuery(q): ApiQuery<WaitQuery>, sig
 
 async fn answer(State(app): State<Arc<App>>, ApiPath(id): ApiPath<ChallengeId>, signed: Signed) -> Api<AnswerAccepted> {
     let body: Answer = decode(&signed.body)?;
-    phone::answer(&app, &signed.device, &id, body, signed.ip.as_deref()).await.map(Json)
+    Ok(Json(phone::answer(&app, &signed.device, &id, body, signed.ip.as_deref()).await?))
 }
 
 async fn pin_check(State(app): State<Arc<App>>, signed: Signed) -> Result<StatusCode, ApiError> {
@@ -342,7 +336,7 @@ async fn pin_check(State(app): State<Arc<App>>, signed: Signed) -> Result<Status
 
 async fn rekey(State(app): State<Arc<App>>, signed: Signed) -> Api<Rekeyed> {
     let body: Rekey = decode(&signed.body)?;
-    phone::rekey(&app, &signed.device, body, signed.ip.as_deref()).await.map(Json)
+    Ok(Json(phone::rekey(&app, &signed.device, body, signed.ip.as_deref()).await?))
 }
 
 async fn own_device(State(app): State<Arc<App>>, signed: Signed) -> Api<DeviceInfo> {
@@ -376,13 +370,7 @@ async fn admin_devices(
     Admin(scope): Admin,
     ApiQuery(q): ApiQuery<DevicesQuery>,
 ) -> Api<DeviceList> {
-    let tenant = match (&scope.tenant, q.tenant) {
-        (Some(own), Some(asked)) if *own != asked => return Err(ApiError::not_found("tenant")),
-        (Some(own), _) => own.clone(),
-        (None, Some(asked)) => asked,
-        (None, None) => return Ok(Json(admin::list_all_devices(&app, q.state))),
-    };
-    Ok(Json(admin::list_devices(&app, &tenant, q.user.as_deref(), q.state)))
+    Ok(Json(admin::devices_in_scope(&app, &scope, q.tenant, q.user.as_deref(), q.state)?))
 }
 
 async fn admin_otp_unlock(

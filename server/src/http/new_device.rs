@@ -13,13 +13,13 @@ use nyckel_protocol::wire::devices::DeviceList;
 use nyckel_protocol::{CompleteEnrollment, DeviceId};
 
 use super::extract::{decode, ApiPath, ClientIp, JsonBody, Signed};
-use crate::api_error::ApiError;
-use crate::app::App;
-use crate::new_device;
+use crate::http::error::ApiError;
+use crate::service::app::App;
+use crate::service::new_device;
 
 pub(super) async fn start(State(app): State<Arc<App>>, signed: Signed) -> Result<Json<EnrollmentStarted>, ApiError> {
     let body: StartDeviceEnrollment = decode(&signed.body)?;
-    new_device::start(&app, &signed.device, body, signed.ip.as_deref()).map(Json)
+    Ok(Json(new_device::start(&app, &signed.device, body, signed.ip.as_deref())?))
 }
 
 pub(super) async fn request_approval(
@@ -27,7 +27,7 @@ pub(super) async fn request_approval(
     ClientIp(ip): ClientIp,
     JsonBody(req): JsonBody<CompleteEnrollment>,
 ) -> Result<Json<ApprovalRequested>, ApiError> {
-    new_device::request_approval(&app, req, ip.as_deref()).await.map(Json)
+    Ok(Json(new_device::request_approval(&app, req, ip.as_deref()).await?))
 }
 
 pub(super) async fn result(
@@ -35,7 +35,7 @@ pub(super) async fn result(
     ClientIp(ip): ClientIp,
     JsonBody(req): JsonBody<EnrollmentResultRequest>,
 ) -> Result<Json<EnrollmentResult>, ApiError> {
-    new_device::result(&app, req, ip.as_deref()).await.map(Json)
+    Ok(Json(new_device::result(&app, req, ip.as_deref()).await?))
 }
 
 pub(super) async fn user_devices(State(app): State<Arc<App>>, signed: Signed) -> Json<DeviceList> {

@@ -32,6 +32,8 @@ pub struct Harness {
     pub rp_key: String,
     pub admin_token: String,
     pub app: Arc<nyckel_server::app::App>,
+    /// The sled database behind the server's store (to read and tamper with stored bytes).
+    pub sled: nyckel_server::store::SledStore,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -79,10 +81,11 @@ impl Harness {
         let server = Server::open(listener, config).unwrap();
         let base = format!("http://{}", server.local_addr().unwrap());
         let app = server.app();
+        let sled = server.sled();
         let task = tokio::spawn(async move {
             let _ = server.run().await;
         });
-        Self { dir, kek, base, http: client(), clock, rp_key, admin_token, app, task }
+        Self { dir, kek, base, http: client(), clock, rp_key, admin_token, app, sled, task }
     }
 
     /// Stops this server and opens a new one on the same data directory and clock.
@@ -101,7 +104,7 @@ impl Harness {
         // sled releases its lock when the last handle (held by connection tasks) is gone.
         let mut offline = Some(offline);
         for _ in 0..100 {
-            match nyckel_server::store::Store::open(dir.path()) {
+            match nyckel_server::store::SledStore::open(dir.path()) {
                 Ok(store) => {
                     drop(store);
                     break;
@@ -185,11 +188,11 @@ impl Harness {
 
     /// A second tenant with a relying party of its own; returns that relying party's key.
     pub fn other_tenant(&self, tenant: &str, users: &[&str]) -> String {
-        nyckel_server::tenants::add(&self.app.store, tenant, "Other organisation", self.now()).unwrap();
+        nyckel_server::tenants::add(&*self.app.store, tenant, "Other organisation", self.now()).unwrap();
         for user in users {
-            nyckel_server::users::add_with_hash(&self.app.store, tenant, user, "x".into(), self.now()).unwrap();
+            nyckel_server::users::add_with_hash(&*self.app.store, tenant, user, "x".into(), self.now()).unwrap();
         }
-        nyckel_server::relying_parties::add(&self.app.store, tenant, "intruder", self.now()).unwrap()
+        nyckel_server::relying_parties::add(&*self.app.store, tenant, "intruder", self.now()).unwrap()
     }
 
     /// A push without number matching unless `extra` asks for it (the server's default is a

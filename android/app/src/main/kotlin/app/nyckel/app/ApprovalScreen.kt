@@ -34,6 +34,9 @@ import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import app.nyckel.ffi.ApprovalRequest
 import app.nyckel.ffi.DetailLine
 import app.nyckel.ffi.NumberChoice
+import app.nyckel.ffi.PinCheck
+import app.nyckel.ffi.Provider
+import app.nyckel.ffi.localGateNotice
 import kotlinx.coroutines.delay
 
 /**
@@ -94,6 +97,13 @@ fun ApprovalScreen(model: NyckelViewModel, request: ApprovalRequest) {
             "For ${request.registrationName} · expires in ${left / 60}:${"%02d".format(left % 60)}",
             style = MaterialTheme.typography.bodySmall,
         )
+        // privacyIDEA and tiqr requests arrive in the same list: say whose server sent them.
+        when (request.provider) {
+            Provider.PRIVACY_IDEA -> Text("privacyIDEA push · ${request.serverHost}", style = MaterialTheme.typography.bodySmall)
+            Provider.TIQR -> Text("tiqr · ${request.serverHost}", style = MaterialTheme.typography.bodySmall)
+            Provider.NYCKEL -> {}
+        }
+        if (request.pinCheck == PinCheck.LOCAL_GATE) Text(localGateNotice(), style = MaterialTheme.typography.bodySmall)
         error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
 
         val choice = request.numberChoice
@@ -106,7 +116,7 @@ fun ApprovalScreen(model: NyckelViewModel, request: ApprovalRequest) {
             CircularProgressIndicator(Modifier.align(Alignment.CenterHorizontally))
         } else if (askingPin) {
             PinPad(
-                title = "Enter your PIN to approve",
+                title = if (request.pinCheck == PinCheck.LOCAL_GATE) "Enter the app PIN (checked on this phone only)" else "Enter your PIN to approve",
                 pin = pin,
                 onPinChange = { pin = it },
                 onDone = {
@@ -129,6 +139,13 @@ fun ApprovalScreen(model: NyckelViewModel, request: ApprovalRequest) {
                 OutlinedButton(onClick = { askingPin = true }, modifier = Modifier.fillMaxWidth(), enabled = ready) {
                     Text("Use PIN")
                 }
+            } else if (request.pinCheck == PinCheck.NONE) {
+                // A privacyIDEA token without an app PIN: nothing to ask.
+                Button(
+                    onClick = { model.approve(request, "", number.takeIf { choice != null }) },
+                    modifier = Modifier.fillMaxWidth(),
+                    enabled = ready,
+                ) { Text("Approve") }
             } else {
                 Button(onClick = { askingPin = true }, modifier = Modifier.fillMaxWidth(), enabled = ready) {
                     Text("Continue")

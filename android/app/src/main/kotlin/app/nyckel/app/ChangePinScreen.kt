@@ -31,9 +31,7 @@ fun ChangePinScreen(model: NyckelViewModel, registration: RegistrationInfo) {
     val work by model.pinChange.collectAsStateWithLifecycle()
     // The PINs typed so far live only here, and only until the call takes them.
     var current by remember { mutableStateOf<String?>(null) }
-    var first by remember { mutableStateOf<String?>(null) }
     var pin by remember { mutableStateOf("") }
-    var mismatch by remember { mutableStateOf(false) }
 
     // Leaving mid-call would hide which PIN is now in force: back waits for the server's answer.
     BackHandler(enabled = work == Work.Running) {}
@@ -47,42 +45,33 @@ fun ChangePinScreen(model: NyckelViewModel, registration: RegistrationInfo) {
         Text(registration.name, style = MaterialTheme.typography.bodyMedium)
         when (val state = work) {
             Work.Idle, Work.Running -> {
-                if (mismatch) Text("The new PINs did not match. Choose one again.", color = MaterialTheme.colorScheme.error)
                 if (state == Work.Running) CircularProgressIndicator()
-                PinPad(
-                    title = when {
-                        current == null -> "Enter your current PIN"
-                        first == null -> "Choose a new PIN of at least $MIN_PIN_LENGTH digits"
-                        else -> "Enter the new PIN again"
-                    },
-                    pin = pin,
-                    onPinChange = { pin = it },
-                    onDone = {
-                        val old = current
-                        val chosen = first
-                        when {
-                            old == null -> current = pin
-                            chosen == null -> {
-                                first = pin
-                                mismatch = false
-                            }
-                            chosen == pin -> {
-                                model.changePin(registration, old, pin)
-                                // The call has its own copies; a retry starts from the current PIN.
-                                current = null
-                                first = null
-                            }
-                            else -> {
-                                // Only the new PIN is asked again: the current one was not in doubt.
-                                first = null
-                                mismatch = true
-                            }
-                        }
-                        pin = ""
-                    },
-                    doneLabel = if (current != null && first != null) "Change" else "OK",
-                    enabled = state == Work.Idle,
-                )
+                val old = current
+                if (old == null) {
+                    PinPad(
+                        title = "Enter your current PIN",
+                        pin = pin,
+                        onPinChange = { pin = it },
+                        onDone = {
+                            current = pin
+                            pin = ""
+                        },
+                        enabled = state == Work.Idle,
+                    )
+                } else {
+                    NewPinPad(
+                        onChosen = { chosen ->
+                            model.changePin(registration, old, chosen)
+                            // The call has its own copies; a retry starts from the current PIN.
+                            current = null
+                        },
+                        chooseTitle = "Choose a new PIN of at least $MIN_PIN_LENGTH digits",
+                        repeatTitle = "Enter the new PIN again",
+                        mismatchText = "The new PINs did not match. Choose one again.",
+                        doneLabel = "Change",
+                        enabled = state == Work.Idle,
+                    )
+                }
                 OutlinedButton(onClick = { model.navigate(Route.Accounts) }, enabled = state == Work.Idle) { Text("Cancel") }
             }
             is Work.Done -> {

@@ -93,9 +93,6 @@ fun NewPhoneScreen(model: NyckelViewModel) {
     val state by model.newPhone.collectAsStateWithLifecycle()
     var code by remember { mutableStateOf("") }
     var codeGiven by remember { mutableStateOf(false) }
-    var first by remember { mutableStateOf<String?>(null) }
-    var pin by remember { mutableStateOf("") }
-    var mismatch by remember { mutableStateOf(false) }
 
     Column(
         Modifier.fillMaxSize().verticalScroll(rememberScrollState()).padding(24.dp),
@@ -116,30 +113,7 @@ fun NewPhoneScreen(model: NyckelViewModel) {
                     )
                     Button(onClick = { codeGiven = true }, enabled = code.trim().startsWith("nyckel://")) { Text("Next") }
                 } else {
-                    if (mismatch) Text("The PINs did not match. Choose one again.", color = MaterialTheme.colorScheme.error)
-                    PinPad(
-                        title = if (first == null) "Choose a PIN of at least $MIN_PIN_LENGTH digits" else "Enter the same PIN again",
-                        pin = pin,
-                        onPinChange = { pin = it },
-                        onDone = {
-                            val chosen = first
-                            when {
-                                chosen == null -> {
-                                    first = pin
-                                    mismatch = false
-                                }
-                                chosen == pin -> {
-                                    first = null
-                                    model.requestNewPhone(code, pin)
-                                }
-                                else -> {
-                                    first = null
-                                    mismatch = true
-                                }
-                            }
-                            pin = ""
-                        },
-                    )
+                    NewPinPad(onChosen = { model.requestNewPhone(code, it) })
                 }
                 OutlinedButton(onClick = { model.navigate(Route.Accounts) }) { Text("Cancel") }
             }

@@ -9,6 +9,10 @@ import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.Text
 import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.remember
+import androidx.compose.runtime.setValue
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.text.font.FontFamily
@@ -63,5 +67,54 @@ fun PinPad(
                 }
             }
         }
+    }
+}
+
+/**
+ * Choosing a new PIN: typed twice on a [PinPad] and compared here, so a mistyped PIN is never
+ * sent. [onChosen] gets the PIN once both entries match; on a mismatch both are asked again.
+ * The digits live only in this composable's state, and only until [onChosen] takes them.
+ */
+@Composable
+fun NewPinPad(
+    onChosen: (String) -> Unit,
+    modifier: Modifier = Modifier,
+    chooseTitle: String = "Choose a PIN of at least $MIN_PIN_LENGTH digits",
+    repeatTitle: String = "Enter the same PIN again",
+    mismatchText: String = "The PINs did not match. Choose one again.",
+    doneLabel: String = "OK",
+    enabled: Boolean = true,
+) {
+    var first by remember { mutableStateOf<String?>(null) }
+    var pin by remember { mutableStateOf("") }
+    var mismatch by remember { mutableStateOf(false) }
+    Column(modifier, horizontalAlignment = Alignment.CenterHorizontally, verticalArrangement = Arrangement.spacedBy(8.dp)) {
+        if (mismatch) Text(mismatchText, color = MaterialTheme.colorScheme.error)
+        PinPad(
+            title = if (first == null) chooseTitle else repeatTitle,
+            pin = pin,
+            onPinChange = { pin = it },
+            onDone = {
+                val chosen = first
+                when {
+                    chosen == null -> {
+                        first = pin
+                        mismatch = false
+                    }
+                    chosen == pin -> {
+                        // A retry after a failed call starts from the beginning.
+                        first = null
+                        onChosen(pin)
+                    }
+                    else -> {
+                        first = null
+                        mismatch = true
+                    }
+                }
+                pin = ""
+            },
+            doneLabel = if (first != null) doneLabel else "OK",
+            enabled = enabled,
+        )
     }
 }

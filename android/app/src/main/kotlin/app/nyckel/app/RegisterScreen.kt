@@ -11,9 +11,6 @@ import androidx.compose.material3.OutlinedButton
 import androidx.compose.material3.Text
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.getValue
-import androidx.compose.runtime.mutableStateOf
-import androidx.compose.runtime.remember
-import androidx.compose.runtime.setValue
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
@@ -26,9 +23,6 @@ import androidx.lifecycle.compose.collectAsStateWithLifecycle
 @Composable
 fun RegisterScreen(model: NyckelViewModel, payload: String) {
     val work by model.registration.collectAsStateWithLifecycle()
-    var first by remember { mutableStateOf<String?>(null) }
-    var pin by remember { mutableStateOf("") }
-    var mismatch by remember { mutableStateOf(false) }
 
     Column(
         Modifier.fillMaxSize().padding(24.dp),
@@ -38,27 +32,7 @@ fun RegisterScreen(model: NyckelViewModel, payload: String) {
         Text("Register this device", style = MaterialTheme.typography.headlineSmall)
         when (val state = work) {
             Work.Idle -> {
-                if (mismatch) Text("The PINs did not match. Choose one again.", color = MaterialTheme.colorScheme.error)
-                PinPad(
-                    title = if (first == null) "Choose a PIN of at least $MIN_PIN_LENGTH digits" else "Enter the same PIN again",
-                    pin = pin,
-                    onPinChange = { pin = it },
-                    onDone = {
-                        val chosen = first
-                        when {
-                            chosen == null -> {
-                                first = pin
-                                mismatch = false
-                            }
-                            chosen == pin -> model.register(payload, pin)
-                            else -> {
-                                first = null
-                                mismatch = true
-                            }
-                        }
-                        pin = ""
-                    },
-                )
+                NewPinPad(onChosen = { model.register(payload, it) })
                 OutlinedButton(onClick = { model.navigate(Route.Accounts) }) { Text("Cancel") }
             }
             Work.Running -> {

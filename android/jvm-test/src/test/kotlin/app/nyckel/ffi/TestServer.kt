@@ -96,3 +96,74 @@ class TestServer {
         return rp("POST", "/v1/challenges/push", body)
     }
 }
+
+/**
+ * The live privacyIDEA 3.14 that scripts/privacyidea/start.sh starts (scripts/test.sh exports
+ * its NYCKEL_PRIVACYIDEA_* variables, which Maven's test JVM inherits): the admin API plays the
+ * login page. [connect] returns null, loudly, when no server is configured — unless
+ * NYCKEL_PRIVACYIDEA_REQUIRED is set, which makes that a failure (the rule of
+ * core/tests/privacyidea.rs).
+ */
+class PrivacyIdeaServer private constructor(val url: String, private val auth: String) {
+    private val http = HttpClient.newHttpClient()
+
+    companion object {
+        private fun form(fields: List<Pair<String, String>>) =
+            fields.joinToString("&") { (k, v) -> "${java.net.URLEncoder.encode(k, "UTF-8")}=${java.net.URLEncoder.encode(v, "UTF-8")}" }
+
+        fun connect(): PrivacyIdeaServer? {
+            val url = System.getenv("NYCKEL_PRIVACYIDEA_URL")
+            if (url == null) {
+                assertTrue(System.getenv("NYCKEL_PRIVACYIDEA_REQUIRED") == null,
+                    "NYCKEL_PRIVACYIDEA_REQUIRED is set but NYCKEL_PRIVACYIDEA_URL is not: start privacyIDEA first")
+                System.err.println("\n!!!!! SKIPPED: no live privacyIDEA (NYCKEL_PRIVACYIDEA_URL unset). Run scripts/test.sh.\n")
+                return null
+            }
+            val body = form(listOf("username" to System.getenv("NYCKEL_PRIVACYIDEA_ADMIN"), "password" to System.getenv("NYCKEL_PRIVACYIDEA_PASSWORD")))
+            val request = HttpRequest.newBuilder(URI.create("$url/auth"))
+                .header("Content-Type", "application/x-www-form-urlencoded").POST(HttpRequest.BodyPublishers.ofString(body)).build()
+            val response = HttpClient.newHttpClient().send(request, HttpResponse.BodyHandlers.ofString())
+            val token = JSONObject(response.body()).getJSONObject("result").getJSONObject("value").getString("token")
+            return PrivacyIdeaServer(url, token)
+        }
+    }
+
+    val host: String get() = url.removePrefix("http://")
+
+    fun post(path: String, vararg fields: Pair<String, String>): JSONObject {
+        val request = HttpRequest.newBuilder(URI.create(url + path)).header("Authorization", auth)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .POST(HttpRequest.BodyPublishers.ofString(form(fields.toList()))).build()
+        return JSONObject(http.send(request, HttpResponse.BodyHandlers.ofString()).body())
+    }
+
+    fun get(path: String, vararg fields: Pair<String, String>): JSONObject {
+        val request = HttpRequest.newBuilder(URI.create(url + path + "?" + form(fields.toList()))).header("Authorization", auth).GET().build()
+        return JSONObject(http.send(request, HttpResponse.BodyHandlers.ofString()).body())
+    }
+
+    /** A token of `type` for `user`: its serial and the QR content under `key`. */
+    fun init(type: String, user: String, key: String): Pair<String, String> {
+        val fields = mutableListOf("type" to type, "user" to user, "realm" to "realm1")
+        if (type != "tiqr") fields += "genkey" to "1"
+        val detail = post("/token/init", *fields.toTypedArray()).getJSONObject("detail")
+        return detail.getString("serial") to detail.getJSONObject(key).getString("value")
+    }
+
+    /** Starts a login for `serial` (the login page's triggerchallenge): transaction and challenge entry. */
+    fun trigger(user: String, serial: String): Pair<String, JSONObject> {
+        val detail = post("/validate/triggerchallenge", "user" to user, "realm" to "realm1", "serial" to serial).getJSONObject("detail")
+        return detail.getString("transaction_id") to detail.getJSONArray("multi_challenge").getJSONObject(0)
+    }
+
+    /** The login page's view of a transaction: accept, declined, cancelled or pending. */
+    fun status(transaction: String): String =
+        get("/validate/polltransaction", "transaction_id" to transaction).getJSONObject("detail").getString("challenge_status")
+
+    fun failcount(serial: String): Int =
+        get("/token/", "serial" to serial).getJSONObject("result").getJSONObject("value").getJSONArray("tokens").getJSONObject(0).getInt("failcount")
+
+    /** A phone with a fresh vault. */
+    fun phone(): Nyckel =
+        Nyckel.open(Files.createTempDirectory("nyckel-phone").resolve("v").toString(), InMemoryKeyStore(), WallClock(), "JVM test")
+}

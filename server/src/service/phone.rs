@@ -14,12 +14,13 @@ use nyckel_protocol::{
     Answer, AnswerError, ChallengeId, ChallengeState, Decision, ErrorCode, PinCheck, PinCheckOutcome, RequestAuth,
 };
 
-use crate::api_error::ApiError;
-use crate::app::App;
 use crate::audit::Entry;
-use crate::challenges::{decide_or_refuse, settle_expiry, ChallengeRecord};
-use crate::devices::{DeviceEntry, PinVerdict};
+use crate::live::devices::DeviceEntry;
 use crate::nonces::NonceCheck;
+use crate::service::app::App;
+use crate::service::challenges::{decide_or_refuse, settle_expiry};
+use crate::service::pin::{self, PinVerdict};
+use crate::service::ServiceError;
 
 /// The parts of an HTTP request a device signature covers.
 pub struct SignedParts<'a> {
@@ -37,7 +38,12 @@ pub struct SignedParts<'a> {
 /// (a replay, a stale answer), otherwise — headers that do not parse, a bad signature, a
 /// stale timestamp, which anyone can send naming any device — aggregated like every
 /// unauthenticated failure, so nobody can grow the log.
-pub(crate) fn rejected(app: &App, device: Option<&DeviceEntry>, ip: Option<&str>, why: &str) -> Result<(), ApiError> {
+pub(crate) fn rejected(
+    app: &App,
+    device: Option<&DeviceEntry>,
+    ip: Option<&str>,
+    why: &str,
+) -> Result<(), ServiceError> {
     match device {
         Some(d) => app.record(
             Entry::new(AuditKind::SignatureRejected, "device")
@@ -50,7 +56,7 @@ pub(crate) fn rejected(app: &App, device: Option<&DeviceEntry>, ip: Option<&str>
         None => app
             .audit
             .note_unauthenticated(AuditKind::SignatureRejected, ip, app.now())
-            .map_err(|e| ApiError::internal(&e)),
+            .map_err(|e| ServiceError::internal(&e)),
     }
 }
 
@@ -60,7 +66,7 @@ pub fn authenticate(
     app: &App,
     header: impl Fn(&str) -> Option<String>,
     parts: &SignedParts<'_>,
-) -> Result<Arc<DeviceEntry>, ApiError> {
+) -> Result<Arc<DeviceEntry>, ServiceError> {
     // RequestAuth::from_headers borrows; keep the owned values alive for it.
     let names = [
         nyckel_protocol::request::HEADER_DEVICE,
@@ -72,45 +78,45 @@ pub fn authenticate(
     let auth =
         RequestAuth::from_headers(|name| names.iter().position(|n| *n == name).and_then(|i| values[i].as_deref()))
             .map_err(|e| match rejected(app, None, parts.ip, &e.to_string()) {
-                Ok(()) => ApiError::new(ErrorCode::BadSignature, e.to_string()),
+                Ok(()) => ServiceError::new(ErrorCode::BadSignature, e.to_string()),
                 Err(audit_failed) => audit_failed,
             })?;
     let Some(device) = app.devices.get(&auth.device_id) else {
-        return Err(ApiError::new(ErrorCode::UnknownDevice, "unknown device"));
+        return Err(ServiceError::new(ErrorCode::UnknownDevice, "unknown device"));
     };
     let now = app.now();
     match auth.verify(&device.public_key, parts.method, parts.path_and_query, parts.body, now) {
         Ok(()) => {}
         Err(e @ RequestAuthError::Stale { .. }) => {
             rejected(app, None, parts.ip, &e.to_string())?;
-            return Err(ApiError::stale(now, e.to_string()));
+            return Err(ServiceError::stale(now, e.to_string()));
         }
         Err(e) => {
             rejected(app, None, parts.ip, &e.to_string())?;
-            return Err(ApiError::new(ErrorCode::BadSignature, e.to_string()));
+            return Err(ServiceError::new(ErrorCode::BadSignature, e.to_string()));
         }
     }
-    match device.offer_nonce(&app.store, auth.nonce.0, now)? {
+    match device.offer_nonce(&*app.store, auth.nonce.0, now)? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
             rejected(app, Some(&device), parts.ip, "replayed request nonce")?;
-            return Err(ApiError::new(ErrorCode::ReplayedRequest, "request nonce already used"));
+            return Err(ServiceError::new(ErrorCode::ReplayedRequest, "request nonce already used"));
         }
-        NonceCheck::Full => return Err(ApiError::new(ErrorCode::RateLimited, "too many signed requests")),
+        NonceCheck::Full => return Err(ServiceError::new(ErrorCode::RateLimited, "too many signed requests")),
     }
     check_state(app, &device, now)?;
     Ok(device)
 }
 
-fn check_state(app: &App, device: &DeviceEntry, now: u64) -> Result<(), ApiError> {
+fn check_state(app: &App, device: &DeviceEntry, now: u64) -> Result<(), ServiceError> {
     match device.state(now) {
         DeviceState::Active => Ok(()),
         DeviceState::Blocked => {
-            Err(ApiError::new(ErrorCode::DeviceBlocked, "the device is blocked after too many wrong PINs"))
+            Err(ServiceError::new(ErrorCode::DeviceBlocked, "the device is blocked after too many wrong PINs"))
         }
         DeviceState::Inactive => {
-            app.note_inactive(device, now)?;
-            Err(ApiError::new(ErrorCode::DeviceInactive, "the device is inactive after four months unused"))
+            crate::service::housekeeping::note_inactive(app, device, now)?;
+            Err(ServiceError::new(ErrorCode::DeviceInactive, "the device is inactive after four months unused"))
         }
     }
 }
@@ -150,11 +156,11 @@ pub async fn poll(app: &App, device: &DeviceEntry, wait: Option<u64>) -> Pending
     }
 }
 
-fn answer_error(e: AnswerError, now: u64) -> ApiError {
+fn answer_error(e: AnswerError, now: u64) -> ServiceError {
     match e {
-        AnswerError::BadSignature => ApiError::new(ErrorCode::BadSignature, e.to_string()),
-        AnswerError::Stale { .. } => ApiError::stale(now, e.to_string()),
-        other => ApiError::bad_request(other.to_string()),
+        AnswerError::BadSignature => ServiceError::new(ErrorCode::BadSignature, e.to_string()),
+        AnswerError::Stale { .. } => ServiceError::stale(now, e.to_string()),
+        other => ServiceError::bad_request(other.to_string()),
     }
 }
 
@@ -165,17 +171,17 @@ pub async fn answer(
     id: &ChallengeId,
     answer: Answer,
     ip: Option<&str>,
-) -> Result<AnswerAccepted, ApiError> {
+) -> Result<AnswerAccepted, ServiceError> {
     let entry = app
         .challenges
-        .get(&app.store, id)?
+        .get(&*app.store, id)?
         .filter(|e| e.targets(&device.id))
-        .ok_or_else(|| ApiError::not_found("challenge for this device"))?;
+        .ok_or_else(|| ServiceError::not_found("challenge for this device"))?;
     let now = app.now();
     match settle_expiry(app, &entry, now)? {
         ChallengeState::Pending => {}
-        ChallengeState::Expired => return Err(ApiError::new(ErrorCode::ChallengeExpired, "the challenge expired")),
-        _ => return Err(ApiError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending")),
+        ChallengeState::Expired => return Err(ServiceError::new(ErrorCode::ChallengeExpired, "the challenge expired")),
+        _ => return Err(ServiceError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending")),
     }
     let record = entry.record();
     let push = record.push_for(&device.id);
@@ -201,21 +207,19 @@ pub async fn answer(
             } else {
                 (ChallengeState::Denied, AuditKind::ChallengeDenied)
             };
-            let decided = decide_or_refuse(app, &entry, state, Some(&device.id), now)?;
-            persist(app, &decided)?;
-            device.update(&app.store, |r| r.last_used_at = r.last_used_at.max(now))?;
+            decide_or_refuse(app, &entry, state, Some(&device.id), now)?;
+            device.update(&*app.store, |r| r.last_used_at = r.last_used_at.max(now))?;
             app.record(base(kind))?;
             Ok(accepted(state))
         }
         Decision::Approve => {
-            let verdict = device.judge_pin(&app.store, &app.sealer, now, |s| answer.pin_is_correct(&push, s))?;
+            let verdict = pin::judge(app, device, now, |s| answer.pin_is_correct(&push, s))?;
             if verdict != PinVerdict::Right {
-                let refusal = pin_refusal(app, device, verdict, ip, Some(id), "answer");
-                if matches!(verdict, PinVerdict::Wrong { now_blocked: true, .. }) {
-                    if let Ok(decided) = entry.decide(ChallengeState::Blocked, Some(&device.id), now) {
-                        app.metrics.challenge_decided(ChallengeState::Blocked);
-                        persist(app, &decided)?;
-                    }
+                let refusal = pin::refusal(app, device, verdict, ip, Some(id), "answer");
+                if matches!(verdict, PinVerdict::Wrong { now_blocked: true, .. })
+                    && entry.decide(&*app.store, ChallengeState::Blocked, Some(&device.id), now)?.is_ok()
+                {
+                    app.metrics.challenge_decided(ChallengeState::Blocked);
                 }
                 Err(refusal)
             } else {
@@ -227,15 +231,13 @@ pub async fn answer(
                     _ => false,
                 };
                 if number_ok {
-                    let decided = decide_or_refuse(app, &entry, ChallengeState::Approved, Some(&device.id), now)?;
-                    persist(app, &decided)?;
+                    decide_or_refuse(app, &entry, ChallengeState::Approved, Some(&device.id), now)?;
                     app.record(base(AuditKind::ChallengeApproved))?;
                     Ok(accepted(ChallengeState::Approved))
                 } else {
-                    let decided = decide_or_refuse(app, &entry, ChallengeState::Denied, Some(&device.id), now)?;
-                    persist(app, &decided)?;
+                    decide_or_refuse(app, &entry, ChallengeState::Denied, Some(&device.id), now)?;
                     app.record(base(AuditKind::NumberMismatch))?;
-                    Err(ApiError::new(ErrorCode::NumberMismatch, "wrong number; the challenge is denied"))
+                    Err(ServiceError::new(ErrorCode::NumberMismatch, "wrong number; the challenge is denied"))
                 }
             }
         }
@@ -245,113 +247,53 @@ pub async fn answer(
     result
 }
 
-/// The refusal for a PIN verdict other than right, with its audit events: the same
-/// answer for every request once the device is blocked.
-pub(crate) fn pin_refusal(
-    app: &App,
-    device: &DeviceEntry,
-    verdict: PinVerdict,
-    ip: Option<&str>,
-    challenge: Option<&ChallengeId>,
-    what: &str,
-) -> ApiError {
-    let base = |kind| {
-        let entry = Entry::new(kind, "device").tenant(&device.tenant).user(&device.user).device(&device.id).ip(ip);
-        match challenge {
-            Some(c) => entry.challenge(c),
-            None => entry,
-        }
-    };
-    match verdict {
-        PinVerdict::Right => ApiError::internal(&"pin_refusal called for a right PIN"),
-        PinVerdict::Blocked => blocked_error(),
-        PinVerdict::Wrong { attempts_left, now_blocked } => {
-            app.metrics.pin_failure();
-            if now_blocked {
-                app.metrics.device_blocked();
-            }
-            // A refusal that could not be audited becomes a 500: the phone retries, the
-            // counter has moved either way.
-            if let Err(e) =
-                app.record(base(AuditKind::PinFailed).detail(format!("{what}; {attempts_left} attempts left")))
-            {
-                return e;
-            }
-            if now_blocked {
-                if let Err(e) =
-                    app.record(base(AuditKind::DeviceBlocked).detail(format!("five wrong PINs in a row ({what})")))
-                {
-                    return e;
-                }
-                blocked_error()
-            } else {
-                ApiError::wrong_pin(attempts_left)
-            }
-        }
-    }
-}
-
-fn blocked_error() -> ApiError {
-    ApiError::new(ErrorCode::DeviceBlocked, "the device is blocked after too many wrong PINs")
-}
-
-fn persist(app: &App, record: &ChallengeRecord) -> Result<(), ApiError> {
-    app.store.challenges.put(record.id.as_str().as_bytes(), record)?;
-    Ok(())
-}
-
 /// `POST /v1/device/pin-check` (PROTOCOL.md §4.7): counted like an approval.
-pub async fn pin_check(app: &App, device: &DeviceEntry, check: PinCheck, ip: Option<&str>) -> Result<(), ApiError> {
+pub async fn pin_check(app: &App, device: &DeviceEntry, check: PinCheck, ip: Option<&str>) -> Result<(), ServiceError> {
     let now = app.now();
     if check.timestamp.abs_diff(now) > REQUEST_TIMESTAMP_WINDOW {
         rejected(app, Some(device), ip, "stale PIN check")?;
-        return Err(ApiError::stale(now, "PIN check timestamp outside the window"));
+        return Err(ServiceError::stale(now, "PIN check timestamp outside the window"));
     }
-    match device.offer_nonce(&app.store, check.nonce.0, now)? {
+    match device.offer_nonce(&*app.store, check.nonce.0, now)? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
             rejected(app, Some(device), ip, "replayed PIN check")?;
-            return Err(ApiError::new(ErrorCode::ReplayedRequest, "PIN check nonce already used"));
+            return Err(ServiceError::new(ErrorCode::ReplayedRequest, "PIN check nonce already used"));
         }
-        NonceCheck::Full => return Err(ApiError::new(ErrorCode::RateLimited, "too many signed requests")),
+        NonceCheck::Full => return Err(ServiceError::new(ErrorCode::RateLimited, "too many signed requests")),
     }
-    let verdict = device
-        .judge_pin(&app.store, &app.sealer, now, |s| check.check(&device.id, s, now) == PinCheckOutcome::Correct)?;
-    let result = match verdict {
-        PinVerdict::Right => Ok(()),
-        other => Err(pin_refusal(app, device, other, ip, None, "PIN check")),
-    };
+    pin::require_right(app, device, now, ip, "PIN check", |s| {
+        check.check(&device.id, s, now) == PinCheckOutcome::Correct
+    })
+    .await?;
     app.store.flush().await?;
-    result
+    Ok(())
 }
 
 /// `POST /v1/device/rekey` (PROTOCOL.md §4.7): a PIN change agrees a new `S`, authorised by
 /// a MAC under the old one and judged like an approval. The new `S` is kept as the device's
 /// pending secret; the first MAC under it (the phone's confirming PIN check) replaces the old.
-pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>) -> Result<Rekeyed, ApiError> {
+pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>) -> Result<Rekeyed, ServiceError> {
     let now = app.now();
     if req.timestamp.abs_diff(now) > REQUEST_TIMESTAMP_WINDOW {
         rejected(app, Some(device), ip, "stale PIN change")?;
-        return Err(ApiError::stale(now, "PIN change timestamp outside the window"));
+        return Err(ServiceError::stale(now, "PIN change timestamp outside the window"));
     }
-    match device.offer_nonce(&app.store, req.nonce.0, now)? {
+    match device.offer_nonce(&*app.store, req.nonce.0, now)? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
             rejected(app, Some(device), ip, "replayed PIN change")?;
-            return Err(ApiError::new(ErrorCode::ReplayedRequest, "PIN change nonce already used"));
+            return Err(ServiceError::new(ErrorCode::ReplayedRequest, "PIN change nonce already used"));
         }
-        NonceCheck::Full => return Err(ApiError::new(ErrorCode::RateLimited, "too many signed requests")),
+        NonceCheck::Full => return Err(ServiceError::new(ErrorCode::RateLimited, "too many signed requests")),
     }
-    let verdict = device
-        .judge_pin(&app.store, &app.sealer, now, |s| req.check(&device.id, s, now) == PinCheckOutcome::Correct)?;
-    if verdict != PinVerdict::Right {
-        let refusal = pin_refusal(app, device, verdict, ip, None, "PIN change");
-        app.store.flush().await?;
-        return Err(refusal);
-    }
-    let (response, secret) = Rekeyed::issue(&device.id, &req, &app.key).map_err(|e| ApiError::internal(&e))?;
+    pin::require_right(app, device, now, ip, "PIN change", |s| {
+        req.check(&device.id, s, now) == PinCheckOutcome::Correct
+    })
+    .await?;
+    let (response, secret) = Rekeyed::issue(&device.id, &req, &app.key).map_err(|e| ServiceError::internal(&e))?;
     let sealed = app.sealer.seal(&device.id, &secret)?;
-    device.update(&app.store, |r| r.pending_secret = Some(sealed))?;
+    device.update(&*app.store, |r| r.pending_secret = Some(sealed.clone()))?;
     app.record(
         Entry::new(AuditKind::PinChanged, "device")
             .tenant(&device.tenant)
@@ -367,7 +309,7 @@ pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>
 
 /// `GET /v1/device/audit?after=SEQ&limit=N`: the audit events that name the calling device
 /// (and no other), so the phone can compare them with its own history.
-pub fn device_audit(app: &App, device: &DeviceEntry, after: u64, limit: usize) -> Result<AuditPage, ApiError> {
+pub fn device_audit(app: &App, device: &DeviceEntry, after: u64, limit: usize) -> Result<AuditPage, ServiceError> {
     Ok(app.audit.page_where(after, limit, |event| event.device_id.as_ref() == Some(&device.id))?)
 }
 
@@ -378,8 +320,8 @@ pub async fn remove_device(
     kind: AuditKind,
     actor: &str,
     ip: Option<&str>,
-) -> Result<(), ApiError> {
-    app.store.devices.remove(device.id.as_str().as_bytes())?;
+) -> Result<(), ServiceError> {
+    app.store.devices().remove(device.id.as_str().as_bytes())?;
     app.devices.remove(&device.id);
     app.record(Entry::new(kind, actor).tenant(&device.tenant).user(&device.user).device(&device.id).ip(ip))?;
     app.store.flush().await?;

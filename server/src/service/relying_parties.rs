@@ -1,25 +1,14 @@
 //! Relying parties and their API keys, each scoped to one tenant; only SHA-256 of a key is stored.
 
+pub use crate::model::RelyingParty;
 use nyckel_protocol::b64;
 use nyckel_protocol::digest::sha256;
 use nyckel_protocol::display::check_text;
-use serde::{Deserialize, Serialize};
 
 use crate::store::{Store, StoreError};
 
 /// Prefix of relying-party API keys, so a leaked key is recognisable.
 pub const KEY_PREFIX: &str = "rp_";
-
-/// A stored relying party.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RelyingParty {
-    /// The tenant whose users it may act on, and nothing else.
-    pub tenant: String,
-    /// Its name, unique within the tenant (appears in audit events as `rp:<name>`).
-    pub name: String,
-    /// Unix seconds.
-    pub created_at: u64,
-}
 
 /// Why a relying party could not be added.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +24,7 @@ pub enum RelyingPartyError {
     Random,
     /// The tenant does not exist.
     #[error(transparent)]
-    Tenant(#[from] crate::tenants::TenantError),
+    Tenant(#[from] crate::service::tenants::TenantError),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -56,14 +45,14 @@ pub fn key_hash(api_key: &str) -> [u8; 32] {
 }
 
 /// Adds a relying party to `tenant` and returns its new API key (shown once, never stored).
-pub fn add(store: &Store, tenant: &str, name: &str, now: u64) -> Result<String, RelyingPartyError> {
+pub fn add(store: &dyn Store, tenant: &str, name: &str, now: u64) -> Result<String, RelyingPartyError> {
     check_text("relying party", name, 1, 64).map_err(|e| RelyingPartyError::BadName(e.to_string()))?;
-    crate::tenants::require(store, tenant)?;
+    crate::service::tenants::require(store, tenant)?;
     if list(store)?.iter().any(|rp| rp.tenant == tenant && rp.name == name) {
         return Err(RelyingPartyError::Exists(name.to_owned()));
     }
     let api_key = new_token(KEY_PREFIX).ok_or(RelyingPartyError::Random)?;
-    store.relying_parties.put(
+    store.relying_parties().put(
         &key_hash(&api_key),
         &RelyingParty { tenant: tenant.to_owned(), name: name.to_owned(), created_at: now },
     )?;
@@ -71,11 +60,11 @@ pub fn add(store: &Store, tenant: &str, name: &str, now: u64) -> Result<String, 
 }
 
 /// Every relying party of every tenant.
-pub fn list(store: &Store) -> Result<Vec<RelyingParty>, StoreError> {
-    store.relying_parties.all()
+pub fn list(store: &dyn Store) -> Result<Vec<RelyingParty>, StoreError> {
+    store.relying_parties().all()
 }
 
 /// The relying party owning `api_key`, if any.
-pub fn authenticate(store: &Store, api_key: &str) -> Result<Option<RelyingParty>, StoreError> {
-    store.relying_parties.get(&key_hash(api_key))
+pub fn authenticate(store: &dyn Store, api_key: &str) -> Result<Option<RelyingParty>, StoreError> {
+    store.relying_parties().get(&key_hash(api_key))
 }

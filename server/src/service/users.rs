@@ -1,13 +1,13 @@
 //! Users of a tenant: names, the password policy, Argon2id password hashes and the per-user
 //! count of wrong QR one-time passwords.
 
+pub use crate::model::UserRecord;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use nyckel_protocol::display::check_text;
-use serde::{Deserialize, Serialize};
 
+use crate::service::tenants::scoped_key;
 use crate::store::{Store, StoreError};
-use crate::tenants::scoped_key;
 
 /// Shortest acceptable password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -71,31 +71,13 @@ pub enum UserError {
     NotFound(String),
     /// The tenant does not exist.
     #[error(transparent)]
-    Tenant(#[from] crate::tenants::TenantError),
+    Tenant(#[from] crate::service::tenants::TenantError),
     /// Hashing failed.
     #[error("password hashing failed: {0}")]
     Hash(String),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// A stored user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserRecord {
-    /// The tenant the user belongs to.
-    pub tenant: String,
-    /// The name, unique within the tenant.
-    pub name: String,
-    /// Argon2id PHC string.
-    pub password_hash: String,
-    /// Disabled users get no enrollments or challenges.
-    pub disabled: bool,
-    /// Unix seconds.
-    pub created_at: u64,
-    /// Consecutive wrong QR one-time passwords (any device, any challenge).
-    #[serde(default)]
-    pub otp_failures: u32,
 }
 
 /// Checks a user name.
@@ -121,7 +103,7 @@ pub fn verify_password(password: &str, phc: &str) -> bool {
 }
 
 /// Adds a user to `tenant` after checking the name and the password policy.
-pub fn add(store: &Store, tenant: &str, name: &str, password: &str, now: u64) -> Result<UserRecord, UserError> {
+pub fn add(store: &dyn Store, tenant: &str, name: &str, password: &str, now: u64) -> Result<UserRecord, UserError> {
     check_name(name)?;
     check_password_policy(password)?;
     let hash = hash_password(password)?;
@@ -130,16 +112,16 @@ pub fn add(store: &Store, tenant: &str, name: &str, password: &str, now: u64) ->
 
 /// Adds a user with an already computed Argon2id hash (bulk import, benchmarks).
 pub fn add_with_hash(
-    store: &Store,
+    store: &dyn Store,
     tenant: &str,
     name: &str,
     password_hash: String,
     now: u64,
 ) -> Result<UserRecord, UserError> {
     check_name(name)?;
-    crate::tenants::require(store, tenant)?;
+    crate::service::tenants::require(store, tenant)?;
     let key = scoped_key(tenant, name);
-    if store.users.get::<UserRecord>(&key)?.is_some() {
+    if store.users().get(&key)?.is_some() {
         return Err(UserError::Exists(name.to_owned()));
     }
     let record = UserRecord {
@@ -150,28 +132,31 @@ pub fn add_with_hash(
         created_at: now,
         otp_failures: 0,
     };
-    store.users.put(&key, &record)?;
+    // Created only if absent, so two concurrent adds of one name cannot both succeed.
+    if !store.users().insert_new(&key, &record)? {
+        return Err(UserError::Exists(name.to_owned()));
+    }
     Ok(record)
 }
 
 /// Every user of `tenant`, by name.
-pub fn list(store: &Store, tenant: &str) -> Result<Vec<UserRecord>, UserError> {
-    crate::tenants::require(store, tenant)?;
-    Ok(store.users.all::<UserRecord>()?.into_iter().filter(|u| u.tenant == tenant).collect())
+pub fn list(store: &dyn Store, tenant: &str) -> Result<Vec<UserRecord>, UserError> {
+    crate::service::tenants::require(store, tenant)?;
+    Ok(store.users().all()?.into_iter().filter(|u| u.tenant == tenant).collect())
 }
 
 /// Looks a user of `tenant` up.
-pub fn get(store: &Store, tenant: &str, name: &str) -> Result<Option<UserRecord>, StoreError> {
-    store.users.get(&scoped_key(tenant, name))
+pub fn get(store: &dyn Store, tenant: &str, name: &str) -> Result<Option<UserRecord>, StoreError> {
+    store.users().get(&scoped_key(tenant, name))
 }
 
 /// Changes a stored user (the caller serialises changes to one user).
-pub fn put(store: &Store, record: &UserRecord) -> Result<(), StoreError> {
-    store.users.put(&scoped_key(&record.tenant, &record.name), record)
+pub fn put(store: &dyn Store, record: &UserRecord) -> Result<(), StoreError> {
+    store.users().put(&scoped_key(&record.tenant, &record.name), record)
 }
 
 /// Disables a user.
-pub fn disable(store: &Store, tenant: &str, name: &str) -> Result<(), UserError> {
+pub fn disable(store: &dyn Store, tenant: &str, name: &str) -> Result<(), UserError> {
     let mut record = get(store, tenant, name)?.ok_or_else(|| UserError::NotFound(name.to_owned()))?;
     record.disabled = true;
     put(store, &record)?;

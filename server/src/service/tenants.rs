@@ -1,20 +1,10 @@
 //! Tenants: the organisations whose users, devices, relying parties and audit events are kept apart.
 
+pub use crate::model::Tenant;
+pub use crate::store::scoped_key;
 use nyckel_protocol::display::check_text;
-use serde::{Deserialize, Serialize};
 
 use crate::store::{Store, StoreError};
-
-/// A stored tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Tenant {
-    /// Its identifier: 1–64 of `[a-z0-9-]`, used in commands, keys and audit events.
-    pub name: String,
-    /// The organisation's name as phones show it (signed into enrollment receipts).
-    pub display_name: String,
-    /// Unix seconds.
-    pub created_at: u64,
-}
 
 /// Why a tenant operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -48,40 +38,32 @@ pub fn check_name(name: &str) -> Result<(), TenantError> {
 }
 
 /// Adds a tenant.
-pub fn add(store: &Store, name: &str, display_name: &str, now: u64) -> Result<Tenant, TenantError> {
+pub fn add(store: &dyn Store, name: &str, display_name: &str, now: u64) -> Result<Tenant, TenantError> {
     check_name(name)?;
     check_text("organisation", display_name, 1, 64).map_err(|e| TenantError::BadDisplayName(e.to_string()))?;
-    if store.tenants.get::<Tenant>(name.as_bytes())?.is_some() {
+    if store.tenants().get(name.as_bytes())?.is_some() {
         return Err(TenantError::Exists(name.to_owned()));
     }
     let tenant = Tenant { name: name.to_owned(), display_name: display_name.to_owned(), created_at: now };
-    store.tenants.put(name.as_bytes(), &tenant)?;
+    if !store.tenants().insert_new(name.as_bytes(), &tenant)? {
+        return Err(TenantError::Exists(name.to_owned()));
+    }
     Ok(tenant)
 }
 
 /// One tenant.
-pub fn get(store: &Store, name: &str) -> Result<Option<Tenant>, StoreError> {
-    store.tenants.get(name.as_bytes())
+pub fn get(store: &dyn Store, name: &str) -> Result<Option<Tenant>, StoreError> {
+    store.tenants().get(name.as_bytes())
 }
 
 /// One tenant, which must exist.
-pub fn require(store: &Store, name: &str) -> Result<Tenant, TenantError> {
+pub fn require(store: &dyn Store, name: &str) -> Result<Tenant, TenantError> {
     get(store, name)?.ok_or_else(|| TenantError::NotFound(name.to_owned()))
 }
 
 /// Every tenant, by name.
-pub fn list(store: &Store) -> Result<Vec<Tenant>, StoreError> {
-    store.tenants.all()
-}
-
-/// The store key of something named `name` inside `tenant`: the two cannot run together
-/// because tenant names never contain a NUL byte.
-pub fn scoped_key(tenant: &str, name: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(tenant.len() + 1 + name.len());
-    key.extend_from_slice(tenant.as_bytes());
-    key.push(0);
-    key.extend_from_slice(name.as_bytes());
-    key
+pub fn list(store: &dyn Store) -> Result<Vec<Tenant>, StoreError> {
+    store.tenants().all()
 }
 
 #[cfg(test)]

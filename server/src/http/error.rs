@@ -1,4 +1,5 @@
-//! The error every endpoint returns: a protocol error code, a message, and its JSON response.
+//! The one place errors become HTTP responses: the rules' [`ServiceError`] and the HTTP
+//! layer's own refusals (bad JSON, wrong method, rate limits) as the protocol's JSON error body.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -6,10 +7,9 @@ use axum::Json;
 use nyckel_protocol::wire::error::ErrorDetail;
 use nyckel_protocol::{ErrorBody, ErrorCode};
 
-use crate::seal::SealError;
-use crate::store::StoreError;
+use crate::service::ServiceError;
 
-/// A refused or failed request.
+/// A refused or failed request, as it goes on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code:?}: {message}")]
 pub struct ApiError {
@@ -46,26 +46,9 @@ impl ApiError {
         Self::new(ErrorCode::Unauthorized, message)
     }
 
-    /// 403 `forbidden`.
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::Forbidden, message)
-    }
-
-    /// 403 `wrong_pin` with the attempts left.
-    pub fn wrong_pin(attempts_left: u32) -> Self {
-        let body = ErrorBody::wrong_pin(attempts_left);
-        Self {
-            code: ErrorCode::WrongPin,
-            message: body.error.message,
-            attempts_left: Some(attempts_left),
-            status: None,
-            server_time: None,
-        }
-    }
-
-    /// 401 `stale_request`, carrying the server's clock.
-    pub fn stale(now: u64, message: impl Into<String>) -> Self {
-        Self { server_time: Some(now), ..Self::new(ErrorCode::StaleRequest, message) }
+    /// 405 with `bad_request`.
+    pub fn method_not_allowed() -> Self {
+        Self { status: Some(405), ..Self::new(ErrorCode::BadRequest, "method not allowed on this endpoint") }
     }
 
     /// 500 `internal`; the cause goes to the server log, not to the client.
@@ -80,21 +63,33 @@ impl ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        ApiError::internal(&e)
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Refused { code, message } => Self::new(code, message),
+            ServiceError::WrongPin { attempts_left } => {
+                let body = ErrorBody::wrong_pin(attempts_left);
+                Self { attempts_left: Some(attempts_left), ..Self::new(ErrorCode::WrongPin, body.error.message) }
+            }
+            ServiceError::Stale { server_time, message } => {
+                Self { server_time: Some(server_time), ..Self::new(ErrorCode::StaleRequest, message) }
+            }
+            fault @ (ServiceError::Store(_) | ServiceError::Seal(_) | ServiceError::Internal(_)) => {
+                Self::internal(&fault)
+            }
+        }
     }
 }
 
-impl From<crate::devices::PinJudgeError> for ApiError {
-    fn from(e: crate::devices::PinJudgeError) -> Self {
-        ApiError::internal(&e)
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::internal(&e)
     }
 }
 
-impl From<SealError> for ApiError {
-    fn from(e: SealError) -> Self {
-        ApiError::internal(&e)
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        ApiError::from(self).into_response()
     }
 }
 

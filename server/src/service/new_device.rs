@@ -20,21 +20,24 @@ use nyckel_protocol::{
     ChallengeState, CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentToken, ErrorCode, NewDeviceDetails,
     PinCheckOutcome,
 };
-use tokio::sync::watch;
 
-use crate::api_error::ApiError;
-use crate::app::App;
 use crate::audit::Entry;
-use crate::challenges::{
-    active_devices, check_user, check_user_limits, random_ids, settle_expiry, ChallengeEntry, ChallengeKind,
-    ChallengeRecord, Target,
-};
-use crate::devices::{lock, DeviceEntry, PinVerdict};
-use crate::enrollments::EnrollmentRecord;
-use crate::enrollments::{check_code, check_token, failed, register_device, ApprovalRecord, EnrollmentEntry};
+use crate::live::challenges::ChallengeEntry;
+use crate::live::devices::DeviceEntry;
+use crate::live::enrollments::EnrollmentEntry;
+use crate::live::lock;
 use crate::nonces::NonceCheck;
-use crate::phone::{pin_refusal, rejected};
-use crate::tenants;
+use crate::service::app::App;
+use crate::service::challenges::{
+    active_devices, check_user, check_user_limits, random_ids, settle_expiry, ChallengeKind, ChallengeRecord, Target,
+};
+use crate::service::enrollments::EnrollmentRecord;
+use crate::service::enrollments::{check_code, check_token, enroll_device, failed, ApprovalRecord, Enroll};
+use crate::service::phone::rejected;
+use crate::service::pin;
+use crate::service::tenants;
+use crate::service::ServiceError;
+use crate::store::{update_with, Change};
 
 /// `POST /v1/device/enrollments` (signed): an "add a phone" code for the calling device's user.
 pub fn start(
@@ -42,12 +45,12 @@ pub fn start(
     device: &DeviceEntry,
     req: StartDeviceEnrollment,
     ip: Option<&str>,
-) -> Result<EnrollmentStarted, ApiError> {
-    req.validate().map_err(|e| ApiError::new(ErrorCode::InvalidDisplay, e.to_string()))?;
+) -> Result<EnrollmentStarted, ServiceError> {
+    req.validate().map_err(|e| ServiceError::new(ErrorCode::InvalidDisplay, e.to_string()))?;
     check_user(app, &device.tenant, &device.user)?;
     let now = app.now();
-    let id = EnrollmentId::random().map_err(|e| ApiError::internal(&e))?;
-    let token = EnrollmentToken::random().map_err(|e| ApiError::internal(&e))?;
+    let id = EnrollmentId::random().map_err(|e| ServiceError::internal(&e))?;
+    let token = EnrollmentToken::random().map_err(|e| ServiceError::internal(&e))?;
     let record = EnrollmentRecord {
         id: id.clone(),
         tenant: device.tenant.clone(),
@@ -67,12 +70,14 @@ pub fn start(
         approval: None,
         receipt: None,
     };
-    let qr = record.qr(app).ok_or_else(|| ApiError::internal(&"fresh enrollment without token"))?.to_uri();
-    app.store.enrollments.put(id.as_str().as_bytes(), &record)?;
+    let qr = record
+        .qr(&app.public_url, app.server_key)
+        .ok_or_else(|| ServiceError::internal(&"fresh enrollment without token"))?
+        .to_uri();
+    app.store.enrollments().put(id.as_str().as_bytes(), &record)?;
     let expires_at = record.expires_at;
     let name = record.device_name.clone();
-    let entry = Arc::new(EnrollmentEntry { record: std::sync::Mutex::new(record), changed: watch::channel(()).0 });
-    lock(&app.enrollments.map).insert(id.clone(), entry);
+    app.enrollments.insert(EnrollmentEntry::new(record));
     app.record(
         Entry::new(AuditKind::EnrollmentStarted, "device")
             .tenant(&device.tenant)
@@ -84,8 +89,8 @@ pub fn start(
     Ok(EnrollmentStarted { enrollment_id: id, qr, expires_at })
 }
 
-fn entry_of(app: &App, id: &EnrollmentId) -> Result<Arc<EnrollmentEntry>, ApiError> {
-    app.enrollments.get(&app.store, id)?.ok_or_else(|| ApiError::not_found("enrollment"))
+fn entry_of(app: &App, id: &EnrollmentId) -> Result<Arc<EnrollmentEntry>, ServiceError> {
+    app.enrollments.get(&*app.store, id)?.ok_or_else(|| ServiceError::not_found("enrollment"))
 }
 
 /// `POST /v1/enroll/approval` (the new phone; the code's token authorises): binds the new
@@ -95,7 +100,7 @@ pub async fn request_approval(
     app: &App,
     req: CompleteEnrollment,
     ip: Option<&str>,
-) -> Result<ApprovalRequested, ApiError> {
+) -> Result<ApprovalRequested, ServiceError> {
     let entry = entry_of(app, &req.enrollment_id)?;
     let now = app.now();
     let response = {
@@ -103,21 +108,24 @@ pub async fn request_approval(
         match record.state(now) {
             EnrollmentState::Completed => {
                 failed(app, &record, ip, "reused")?;
-                return Err(ApiError::new(ErrorCode::EnrollmentUsed, "the enrollment was already completed"));
+                return Err(ServiceError::new(ErrorCode::EnrollmentUsed, "the enrollment was already completed"));
             }
             EnrollmentState::Expired => {
                 failed(app, &record, ip, "expired")?;
-                return Err(ApiError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired"));
+                return Err(ServiceError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired"));
             }
             EnrollmentState::Pending => {}
         }
         if record.approval.is_some() {
             failed(app, &record, ip, "reused")?;
-            return Err(ApiError::new(ErrorCode::EnrollmentUsed, "a phone already asked for approval with this code"));
+            return Err(ServiceError::new(
+                ErrorCode::EnrollmentUsed,
+                "a phone already asked for approval with this code",
+            ));
         }
         check_code(app, &mut record, &req, ip)?;
         let Some(origin) = record.origin_device.clone() else {
-            return Err(ApiError::new(
+            return Err(ServiceError::new(
                 ErrorCode::ApprovalRequired,
                 "this code registers a phone without approval: POST /v1/enroll",
             ));
@@ -125,11 +133,11 @@ pub async fn request_approval(
         check_user(app, &record.tenant, &record.user)?;
         let devices = active_devices(app, &record.tenant, &record.user, now);
         if devices.is_empty() {
-            return Err(ApiError::new(ErrorCode::NoDevice, "the user has no active device to approve the new one"));
+            return Err(ServiceError::new(ErrorCode::NoDevice, "the user has no active device to approve the new one"));
         }
         check_user_limits(app, &record.tenant, &record.user, true, now)?;
-        let organisation = tenants::get(&app.store, &record.tenant)?
-            .ok_or_else(|| ApiError::internal(&format!("enrollment of unknown tenant {}", record.tenant)))?
+        let organisation = tenants::get(&*app.store, &record.tenant)?
+            .ok_or_else(|| ServiceError::internal(&format!("enrollment of unknown tenant {}", record.tenant)))?
             .display_name;
         let details = NewDeviceDetails {
             name: record.device_name.clone(),
@@ -137,10 +145,10 @@ pub async fn request_approval(
             fingerprint: device_fingerprint(&req.device_public_key),
         };
         let display = details.display(&organisation);
-        display.validate().map_err(|e| ApiError::new(ErrorCode::InvalidDisplay, e.to_string()))?;
+        display.validate().map_err(|e| ServiceError::new(ErrorCode::InvalidDisplay, e.to_string()))?;
         let number = NumberMatch::generate(NumberMatchMode::Type)
-            .map_err(|e| ApiError::internal(&e))?
-            .ok_or_else(|| ApiError::internal(&"typed number matching gave no number"))?;
+            .map_err(|e| ServiceError::internal(&e))?
+            .ok_or_else(|| ServiceError::internal(&"typed number matching gave no number"))?;
         let (id, nonce) = random_ids()?;
         let expires_at = now + clamp_ttl(None);
         let mut challenge = ChallengeRecord {
@@ -164,13 +172,31 @@ pub async fn request_approval(
             let signed = challenge.push_for(&device.id).sign(&app.key);
             challenge.targets.push(Target { device_id: device.id.clone(), signature: signed.signature });
         }
-        app.store.challenges.put(id.as_str().as_bytes(), &challenge)?;
-        let mut next = record.clone();
-        next.approval = Some(ApprovalRecord { challenge_id: id.clone(), request: req.clone() });
-        // The code's lifetime stretches to the approval's, so the new phone can collect it.
-        next.expires_at = next.expires_at.max(expires_at);
-        app.store.enrollments.put(next.id.as_str().as_bytes(), &next)?;
-        *record = next;
+        // One approval per code, decided by one atomic update of the stored enrollment; the
+        // code's lifetime stretches to the approval's, so the new phone can collect it.
+        let approval = ApprovalRecord { challenge_id: id.clone(), request: req.clone() };
+        let bound = update_with(app.store.enrollments(), record.id.as_str().as_bytes(), |stored| {
+            if stored.approval.is_some() || stored.device_id.is_some() {
+                return (Change::Keep, false);
+            }
+            stored.approval = Some(approval.clone());
+            stored.expires_at = stored.expires_at.max(expires_at);
+            (Change::Write, true)
+        })?;
+        match bound {
+            Some((stored, true)) => *record = stored,
+            Some((stored, false)) => {
+                *record = stored;
+                failed(app, &record, ip, "reused")?;
+                return Err(ServiceError::new(
+                    ErrorCode::EnrollmentUsed,
+                    "a phone already asked for approval with this code",
+                ));
+            }
+            None => return Err(ServiceError::internal(&format!("enrollment {} is not stored", record.id))),
+        }
+        // Stored after the code is bound to it, so a refused second request leaves no push behind.
+        app.store.challenges().put(id.as_str().as_bytes(), &challenge)?;
         app.metrics.challenge_created(true);
         let challenge_entry = ChallengeEntry::new(challenge);
         app.challenges.insert(challenge_entry.clone(), id.clone());
@@ -206,23 +232,29 @@ pub async fn request_approval(
 /// `POST /v1/enroll/result` (the new phone's long poll; the token authorises): the approval's
 /// state, and on approval the new device's own registration (its own `S`, agreed with the key
 /// share it sent; the approving device's secrets are never involved).
-pub async fn result(app: &App, req: EnrollmentResultRequest, ip: Option<&str>) -> Result<EnrollmentResult, ApiError> {
+pub async fn result(
+    app: &App,
+    req: EnrollmentResultRequest,
+    ip: Option<&str>,
+) -> Result<EnrollmentResult, ServiceError> {
     let entry = entry_of(app, &req.enrollment_id)?;
     let challenge_id = {
         let mut record = lock(&entry.record);
         if record.cancelled {
-            return Err(ApiError::new(ErrorCode::EnrollmentExpired, "the enrollment code was cancelled"));
+            return Err(ServiceError::new(ErrorCode::EnrollmentExpired, "the enrollment code was cancelled"));
         }
         check_token(app, &mut record, &req.token, ip)?;
         match &record.approval {
             Some(approval) => approval.challenge_id.clone(),
-            None => return Err(ApiError::new(ErrorCode::ApprovalRequired, "no approval was asked with this code yet")),
+            None => {
+                return Err(ServiceError::new(ErrorCode::ApprovalRequired, "no approval was asked with this code yet"))
+            }
         }
     };
     let challenge = app
         .challenges
-        .get(&app.store, &challenge_id)?
-        .ok_or_else(|| ApiError::internal(&format!("approval challenge {challenge_id} is gone")))?;
+        .get(&*app.store, &challenge_id)?
+        .ok_or_else(|| ServiceError::internal(&format!("approval challenge {challenge_id} is gone")))?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(clamp_wait(req.wait));
     let mut stopping = app.shutdown_signal();
     let mut rx = challenge.subscribe();
@@ -231,13 +263,16 @@ pub async fn result(app: &App, req: EnrollmentResultRequest, ip: Option<&str>) -
         match settle_expiry(app, &challenge, now)? {
             ChallengeState::Approved => return complete(app, &entry, &challenge, ip).await,
             ChallengeState::Expired => {
-                return Err(ApiError::new(
+                return Err(ServiceError::new(
                     ErrorCode::EnrollmentExpired,
                     "no registered device approved the new phone in time",
                 ))
             }
             ChallengeState::Denied | ChallengeState::Fraud | ChallengeState::Blocked => {
-                return Err(ApiError::new(ErrorCode::EnrollmentDenied, "a registered device refused to add this phone"))
+                return Err(ServiceError::new(
+                    ErrorCode::EnrollmentDenied,
+                    "a registered device refused to add this phone",
+                ))
             }
             ChallengeState::Pending => {}
         }
@@ -265,46 +300,29 @@ async fn complete(
     entry: &EnrollmentEntry,
     challenge: &ChallengeEntry,
     ip: Option<&str>,
-) -> Result<EnrollmentResult, ApiError> {
+) -> Result<EnrollmentResult, ServiceError> {
     let decided = challenge.record();
     let now = app.now();
-    let (receipt, device) = {
-        let mut record = lock(&entry.record);
+    let approver = decided.device_id.as_ref().map_or_else(|| "?".to_owned(), DeviceId::to_string);
+    let receipt = enroll_device(app, entry, now, ip, |record| {
         if let Some(receipt) = record.receipt.clone() {
-            return Ok(EnrollmentResult {
-                state: ApprovalState::Approved,
-                expires_at: decided.expires_at,
-                receipt: Some(receipt),
-            });
+            return Ok(Enroll::Done(receipt));
         }
         let request = record
             .approval
             .as_ref()
             .map(|a| a.request.clone())
-            .ok_or_else(|| ApiError::internal(&"approved enrollment without a request"))?;
-        let (receipt, device) = register_device(app, &mut record, &request, now)?;
-        let approver = decided.device_id.as_ref().map_or_else(|| "?".to_owned(), DeviceId::to_string);
-        app.record(
-            Entry::new(AuditKind::DeviceEnrolled, "device")
-                .tenant(&record.tenant)
-                .user(&record.user)
-                .device(&device.device_id)
-                .challenge(&decided.id)
-                .ip(ip)
-                .detail(format!("platform {}; added with the approval of device {approver}", request.platform)),
-        )?;
-        (receipt, device)
-    };
-    // Durable before the new phone is told it is registered.
-    app.store.flush().await?;
-    app.devices.insert(DeviceEntry::new(device));
-    entry.changed.send_replace(());
+            .ok_or_else(|| ServiceError::internal(&"approved enrollment without a request"))?;
+        let detail = format!("platform {}; added with the approval of device {approver}", request.platform);
+        Ok(Enroll::Register { request, detail, challenge: Some(decided.id.clone()) })
+    })
+    .await?;
     Ok(EnrollmentResult { state: ApprovalState::Approved, expires_at: decided.expires_at, receipt: Some(receipt) })
 }
 
 /// `GET /v1/device/devices` (signed): the devices of the caller's user, the caller included.
 pub fn user_devices(app: &App, device: &DeviceEntry) -> DeviceList {
-    crate::admin::list_devices(app, &device.tenant, Some(&device.user), None)
+    crate::service::admin::list_devices(app, &device.tenant, Some(&device.user), None)
 }
 
 /// `POST /v1/device/devices/{id}/retire` (signed, PIN-MACed): retires a device of the caller's
@@ -317,34 +335,30 @@ pub async fn retire(
     target: &DeviceId,
     req: RetireDevice,
     ip: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), ServiceError> {
     let target = app
         .devices
         .get(target)
         .filter(|t| t.tenant == device.tenant && t.user == device.user)
-        .ok_or_else(|| ApiError::not_found("device"))?;
+        .ok_or_else(|| ServiceError::not_found("device"))?;
     let now = app.now();
     if req.timestamp.abs_diff(now) > REQUEST_TIMESTAMP_WINDOW {
         rejected(app, Some(device), ip, "stale retirement")?;
-        return Err(ApiError::stale(now, "retirement timestamp outside the window"));
+        return Err(ServiceError::stale(now, "retirement timestamp outside the window"));
     }
-    match device.offer_nonce(&app.store, req.nonce.0, now)? {
+    match device.offer_nonce(&*app.store, req.nonce.0, now)? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
             rejected(app, Some(device), ip, "replayed retirement")?;
-            return Err(ApiError::new(ErrorCode::ReplayedRequest, "retirement nonce already used"));
+            return Err(ServiceError::new(ErrorCode::ReplayedRequest, "retirement nonce already used"));
         }
-        NonceCheck::Full => return Err(ApiError::new(ErrorCode::RateLimited, "too many signed requests")),
+        NonceCheck::Full => return Err(ServiceError::new(ErrorCode::RateLimited, "too many signed requests")),
     }
-    let verdict = device.judge_pin(&app.store, &app.sealer, now, |s| {
+    pin::require_right(app, device, now, ip, "retirement", |s| {
         req.check(&device.id, &target.id, s, now) == PinCheckOutcome::Correct
-    })?;
-    if verdict != PinVerdict::Right {
-        let refusal = pin_refusal(app, device, verdict, ip, None, "retirement");
-        app.store.flush().await?;
-        return Err(refusal);
-    }
-    app.store.devices.remove(target.id.as_str().as_bytes())?;
+    })
+    .await?;
+    app.store.devices().remove(target.id.as_str().as_bytes())?;
     app.devices.remove(&target.id);
     let detail = if target.id == device.id {
         "retired itself (with the PIN)".to_owned()

@@ -1,0 +1,141 @@
+//! The durable store, as the rules see it: typed repositories of [`crate::model`] records with
+//! atomic updates, and the few multi-record operations that must happen all or nothing.
+//!
+//! Every rule that must hold across concurrent requests is one call here, not "lock, read,
+//! write" in the caller: a challenge decided once and a PIN failure counted are
+//! [`Records::update`] (compare-and-set in a retry loop); a nonce used once is
+//! [`NonceRepo::offer`]; an enrollment completed once, with its device, is
+//! [`Store::complete_enrollment`]. A backend implements these atomically in its own terms
+//! (sled: compare-and-swap and multi-tree transactions, see [`sled`]; a SQL database: one
+//! statement or transaction each).
+
+pub mod sled;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use nyckel_protocol::DeviceId;
+
+use crate::model::{AdminScope, ChallengeRecord, DeviceRecord, EnrollmentRecord, RelyingParty, Tenant, UserRecord};
+use crate::nonces::NonceCheck;
+
+pub use self::sled::SledStore;
+
+/// The store key of something named `name` inside `tenant`: the two cannot run together
+/// because tenant names never contain a NUL byte.
+pub fn scoped_key(tenant: &str, name: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(tenant.len() + 1 + name.len());
+    key.extend_from_slice(tenant.as_bytes());
+    key.push(0);
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The data directory is locked by another process (normally a running server).
+    #[error("the data directory {dir} is in use by another process (is the server running?)")]
+    Locked {
+        /// The directory.
+        dir: String,
+    },
+    /// The storage engine failed.
+    #[error("storage failure: {0}")]
+    Engine(String),
+    /// A stored record does not decode.
+    #[error("stored {tree} record is corrupt: {source}")]
+    Corrupt {
+        /// The table.
+        tree: &'static str,
+        /// The decoding error.
+        source: serde_json::Error,
+    },
+}
+
+/// What an update closure wants done with the record it was shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// Store the modified record.
+    Write,
+    /// Leave the stored record as it is.
+    Keep,
+}
+
+/// One kind of record by key: reads, writes, and atomic read-modify-write.
+pub trait Records<T>: Send + Sync {
+    /// One record.
+    fn get(&self, key: &[u8]) -> Result<Option<T>, StoreError>;
+    /// Writes one record (durable at the next [`Store::flush`]).
+    fn put(&self, key: &[u8], value: &T) -> Result<(), StoreError>;
+    /// Writes `value` only when nothing is stored under `key`, atomically; `false` (nothing
+    /// written) when something is. Names that must be unique are created with this.
+    fn insert_new(&self, key: &[u8], value: &T) -> Result<bool, StoreError>;
+    /// Removes one record.
+    fn remove(&self, key: &[u8]) -> Result<(), StoreError>;
+    /// Every record, in key order.
+    fn all(&self) -> Result<Vec<T>, StoreError>;
+    /// Atomically reads the record under `key`, lets `change` modify a copy, and stores it
+    /// when `change` says [`Change::Write`] and nobody wrote it meanwhile; otherwise `change`
+    /// runs again on the newer record, so it must decide from the record alone (a closure
+    /// that reports an outcome overwrites it on every run). Returns the record as it is
+    /// afterwards; `None` (and `change` never called) when there is none.
+    fn update(&self, key: &[u8], change: &mut dyn FnMut(&mut T) -> Change) -> Result<Option<T>, StoreError>;
+}
+
+/// [`Records::update`] with an outcome: `change` returns what to do and a value, and the
+/// value of the run that took effect comes back with the record.
+pub fn update_with<T, R>(
+    records: &dyn Records<T>,
+    key: &[u8],
+    mut change: impl FnMut(&mut T) -> (Change, R),
+) -> Result<Option<(T, R)>, StoreError> {
+    let mut outcome = None;
+    let record = records.update(key, &mut |r| {
+        let (what, value) = change(r);
+        outcome = Some(value);
+        what
+    })?;
+    Ok(record.zip(outcome))
+}
+
+/// Request nonces within the replay window.
+pub trait NonceRepo: Send + Sync {
+    /// Atomically remembers `nonce` for `device` at `now`, unless it was used within
+    /// [`crate::nonces::NONCE_MEMORY`] ([`NonceCheck::Replayed`]) or the device used
+    /// [`crate::nonces::MAX_NONCES_PER_DEVICE`] in that time ([`NonceCheck::Full`]).
+    fn offer(&self, device: &DeviceId, nonce: [u8; 16], now: u64) -> Result<NonceCheck, StoreError>;
+    /// Forgets nonces too old to matter at `now`.
+    fn prune(&self, now: u64) -> Result<(), StoreError>;
+}
+
+/// A future the store returns (boxed so [`Store`] stays usable as `dyn Store`).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// The store: one repository per record kind, multi-record operations, durability.
+pub trait Store: Send + Sync {
+    /// Tenants by name.
+    fn tenants(&self) -> &dyn Records<Tenant>;
+    /// Users by [`crate::store::scoped_key`] of tenant and name.
+    fn users(&self) -> &dyn Records<UserRecord>;
+    /// Relying parties by SHA-256 of their API key.
+    fn relying_parties(&self) -> &dyn Records<RelyingParty>;
+    /// Tenant administrators by SHA-256 of their token.
+    fn admins(&self) -> &dyn Records<AdminScope>;
+    /// Devices by id.
+    fn devices(&self) -> &dyn Records<DeviceRecord>;
+    /// Enrollments by id.
+    fn enrollments(&self) -> &dyn Records<EnrollmentRecord>;
+    /// Challenges by id.
+    fn challenges(&self) -> &dyn Records<ChallengeRecord>;
+    /// Request nonces.
+    fn nonces(&self) -> &dyn NonceRepo;
+    /// All or nothing: stores `completed` over its enrollment and creates `device`, if the
+    /// stored enrollment has no device yet. `false` (nothing written) when it has one: an
+    /// enrollment completes once.
+    fn complete_enrollment(&self, completed: &EnrollmentRecord, device: &DeviceRecord) -> Result<bool, StoreError>;
+    /// Makes every write so far durable; awaited before acknowledging security-relevant changes.
+    fn flush(&self) -> StoreFuture<'_, ()>;
+    /// [`Store::flush`] for synchronous callers (the offline admin commands).
+    fn flush_blocking(&self) -> Result<(), StoreError>;
+}
