@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The portal in real Chromium: starts a nyckel-server and the portal on free loopback ports
 # with fresh data, makes the `nyckel` CLI the phone, and runs portal/browser-tests (one browser
-# launch), then portal/browser-tests/email.test.mjs with mail going over SMTP to
-# scripts/smtp-sink.py (aiosmtpd from the test venv), read from the sink's directory.
+# launch), portal/browser-tests/sms-admin.test.mjs with SMS read from the portal's SMS sink
+# directory, then portal/browser-tests/email.test.mjs; the portal's mail (every command's: serve
+# and account invite) goes over SMTP to scripts/smtp-sink.py (aiosmtpd from the test venv),
+# read from the sink's directory.
 # Installs Debian's chromium (as root) and playwright-core (node_modules cached in
 # portal/browser-tests) when missing. PORTAL_SCREENSHOTS=docs/screenshots keeps screenshots.
 set -euo pipefail
@@ -51,15 +53,19 @@ for user in alice carol; do
   NYCKEL_USER_PASSWORD=$password "$bin/nyckel-server" --data-dir "$work/server" user --tenant demo add "$user" >/dev/null
   NYCKEL_PORTAL_PASSWORD=$password "$bin/nyckel-portal" --data-dir "$work/portal" account add "$user" >/dev/null
 done
-# erin is invited by e-mail (no password until the invitation's link sets one).
-NYCKEL_USER_PASSWORD=$password "$bin/nyckel-server" --data-dir "$work/server" user --tenant demo add erin >/dev/null
+# sms-admin.test.mjs's accounts: portal only (SMS needs no user on the server).
+for user in dave erin frank; do
+  NYCKEL_PORTAL_PASSWORD=$password "$bin/nyckel-portal" --data-dir "$work/portal" account add "$user" >/dev/null
+done
+# ivan is invited by e-mail (no password until the invitation's link sets one).
+NYCKEL_USER_PASSWORD=$password "$bin/nyckel-server" --data-dir "$work/server" user --tenant demo add ivan >/dev/null
 for _ in $(seq 100); do grep -q listening "$work/smtp.log" && break; sleep 0.1; done
-"$bin/nyckel-portal" --data-dir "$work/portal" account invite erin erin@example.org >/dev/null
+"$bin/nyckel-portal" --data-dir "$work/portal" account invite ivan ivan@example.org >/dev/null
 "$bin/nyckel-server" --data-dir "$work/server" rp --tenant demo add browser-test > "$work/rp-key.txt"
 RUST_LOG=warn "$bin/nyckel-server" --data-dir "$work/server" serve --listen "127.0.0.1:$server_port" >"$work/server.log" 2>&1 &
 pids+=($!)
 RUST_LOG=warn "$bin/nyckel-portal" --data-dir "$work/portal" serve --listen "127.0.0.1:$portal_port" \
-  --nyckel-url "http://127.0.0.1:$server_port" --rp-key-file "$work/rp-key.txt" \
+  --nyckel-url "http://127.0.0.1:$server_port" --rp-key-file "$work/rp-key.txt" --sms-sink "$work/sms" \
   --test-clock-offset-file "$work/clock-offset" >"$work/portal.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
@@ -75,7 +81,9 @@ if [ -n "${PORTAL_SCREENSHOTS:-}" ]; then mkdir -p "$PORTAL_SCREENSHOTS"; shots=
 status=0
 PORTAL_URL="http://127.0.0.1:$portal_port" NYCKEL_CLI="$bin/nyckel" PASSWORD=$password SCREENSHOT_DIR=$shots \
   node portal/browser-tests/signin.test.mjs || status=$?
-PORTAL_URL="http://127.0.0.1:$portal_port" MAIL_DIR="$work/mail" INVITED=erin SCREENSHOT_DIR=$shots \
+PORTAL_URL="http://127.0.0.1:$portal_port" SMS_SINK=$work/sms PASSWORD=$password SCREENSHOT_DIR=$shots \
+  node portal/browser-tests/sms-admin.test.mjs || status=$?
+PORTAL_URL="http://127.0.0.1:$portal_port" MAIL_DIR="$work/mail" INVITED=ivan SCREENSHOT_DIR=$shots \
   CLOCK_OFFSET_FILE="$work/clock-offset" \
   node portal/browser-tests/email.test.mjs || status=$?
 if [ "$status" != 0 ]; then

@@ -37,6 +37,9 @@ pub enum PortalError {
         /// Why.
         source: std::io::Error,
     },
+    /// An SMS could not be sent.
+    #[error(transparent)]
+    Sms(#[from] crate::sms::SmsError),
     /// An e-mail could not be sent.
     #[error("e-mail: {0}")]
     Mail(#[from] crate::mail::MailError),

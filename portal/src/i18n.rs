@@ -210,6 +210,135 @@ catalogue! {
         "For mange forsøg fra din adresse. Vent et minut, og prøv igen.",
         "Too many attempts from your address. Wait a minute and try again."
     ),
+    // --- sms, contacts, administration ---
+    SmsButton => ("Skicka en kod med SMS", "Send en kode med SMS", "Send a code by SMS"),
+    SmsTitle => ("Mobilnummer för SMS-koder", "Mobilnummer til SMS-koder", "Mobile number for SMS codes"),
+    SmsIntro => (
+        "Skriv numret med landsnummer, till exempel +46 70 123 45 67. Vi skickar en kod med sex siffror för att bekräfta det.",
+        "Skriv nummeret med landekode, for eksempel +45 20 12 34 56. Vi sender en kode med seks cifre for at bekræfte det.",
+        "Type the number with its country code, for example +44 7700 900123. We send a six-digit code to confirm it."
+    ),
+    MobileNumber => ("Mobilnummer", "Mobilnummer", "Mobile number"),
+    SendCodeButton => ("Skicka kod", "Send kode", "Send code"),
+    CodeSentTo => ("En kod har skickats till", "En kode er sendt til", "A code was sent to"),
+    SmsCodeLabel => ("Kod (6 siffror)", "Kode (6 cifre)", "Code (6 digits)"),
+    Verified => ("bekräftad", "bekræftet", "verified"),
+    NotVerified => ("inte bekräftad", "ikke bekræftet", "not verified"),
+    VerifyButton => ("Bekräfta", "Bekræft", "Verify"),
+    RemoveNumber => ("Ta bort numret", "Fjern nummeret", "Remove the number"),
+    PhoneNotE164 => (
+        "Numret ska börja med + och landsnummer och sedan bara siffror.",
+        "Nummeret skal starte med + og landekode og derefter kun cifre.",
+        "The number must start with + and the country code, then digits only."
+    ),
+    PhoneLength => ("Ett nummer har 8 till 15 siffror.", "Et nummer har 8 til 15 cifre.", "A number has 8 to 15 digits."),
+    PhoneCountryCode => ("Inget landsnummer börjar med 0.", "Ingen landekode starter med 0.", "No country code starts with 0."),
+    SmsRateLimited => (
+        "För många SMS på kort tid. Vänta tio minuter och försök igen.",
+        "For mange SMS på kort tid. Vent ti minutter, og prøv igen.",
+        "Too many text messages in a short time. Wait ten minutes and try again."
+    ),
+    SmsSignInTitle => ("Kod med SMS", "Kode med SMS", "Code by SMS"),
+    SmsText => (
+        "Din kod till Nyckel inloggning: {code}. Den gäller i 5 minuter. Ge den aldrig till någon.",
+        "Din kode til Nyckel log-in: {code}. Den gælder i 5 minutter. Giv den aldrig til nogen.",
+        "Your Nyckel sign-in code: {code}. It is valid for 5 minutes. Never give it to anyone."
+    ),
+    CodeExpired => ("Koden har gått ut. Be om en ny.", "Koden er udløbet. Bed om en ny.", "The code has expired. Ask for a new one."),
+    CodeTooManyTries => (
+        "För många fel försök; koden gäller inte längre. Be om en ny.",
+        "For mange forkerte forsøg; koden gælder ikke længere. Bed om en ny.",
+        "Too many wrong tries; the code is void. Ask for a new one."
+    ),
+    CodeNone => ("Ingen kod väntar. Be om en ny.", "Ingen kode venter. Bed om en ny.", "No code is waiting. Ask for a new one."),
+    PhoneVerifiedNotice => ("Numret är bekräftat. SMS kan nu användas vid inloggning.", "Nummeret er bekræftet. SMS kan nu bruges ved log-in.", "The number is verified. SMS can now be used to sign in."),
+    ContactsTitle => ("E-postadresser för kontakt", "E-mailadresser til kontakt", "Contact e-mail addresses"),
+    ContactsIntro => (
+        "Upp till tre adresser. Varje adress bekräftas med en kod som skickas dit.",
+        "Op til tre adresser. Hver adresse bekræftes med en kode, der sendes dertil.",
+        "Up to three addresses. Each is verified by a code sent to it."
+    ),
+    EmailAddress => ("E-postadress", "E-mailadresse", "E-mail address"),
+    AddAddressButton => ("Lägg till adressen", "Tilføj adressen", "Add the address"),
+    NoContacts => ("Inga adresser ännu.", "Ingen adresser endnu.", "No addresses yet."),
+    EmailMalformed => ("Det är ingen e-postadress.", "Det er ikke en e-mailadresse.", "That is not an e-mail address."),
+    EmailTooLong => ("En adress har högst 254 tecken.", "En adresse har højst 254 tegn.", "An address has at most 254 characters."),
+    EmailTooMany => ("Högst tre adresser. Ta bort en först.", "Højst tre adresser. Fjern en først.", "At most three addresses. Remove one first."),
+    EmailDuplicate => ("Adressen finns redan.", "Adressen findes allerede.", "The address is there already."),
+    EmailCodeSubject => ("Bekräfta din e-postadress", "Bekræft din e-mailadresse", "Confirm your e-mail address"),
+    EmailCodeBody => (
+        "Skriv koden {code} på sidan E-postadresser för kontakt. Den gäller i 5 minuter. Om du inte har bett om den kan du strunta i det här meddelandet.",
+        "Skriv koden {code} på siden E-mailadresser til kontakt. Den gælder i 5 minutter. Hvis du ikke har bedt om den, kan du se bort fra denne besked.",
+        "Type the code {code} on the Contact e-mail addresses page. It is valid for 5 minutes. If you did not ask for it, ignore this message."
+    ),
+    Rename => ("Byt namn", "Omdøb", "Rename"),
+    NewName => ("Nytt namn", "Nyt navn", "New name"),
+    TypeCodeTitle => ("Kan du inte skanna?", "Kan du ikke scanne?", "Cannot scan?"),
+    TypeCodeIntro => (
+        "Koden nedan är samma som i QR-koden. Kopiera den till kommandoradsprogrammet nyckel, eller läs upp den grupp för grupp för den som skriver in den. Grupperna är bara för att läsa; mellanslag ingår inte.",
+        "Koden nedenfor er den samme som i QR-koden. Kopiér den til kommandolinjeprogrammet nyckel, eller læs den op gruppe for gruppe for den, der skriver den ind. Grupperne er kun til læsning; mellemrum indgår ikke.",
+        "The code below is the one in the QR code. Copy it into the nyckel command-line program, or read it out group by group to whoever types it in. The groups are only for reading; spaces are not part of the code."
+    ),
+    TypeCodeField => ("Koden att kopiera", "Koden til kopiering", "The code to copy"),
+    TypeCodeCli => ("Med kommandoradsprogrammet:", "Med kommandolinjeprogrammet:", "With the command-line program:"),
+    SmsLink => ("Mobilnummer för SMS-koder", "Mobilnummer til SMS-koder", "Mobile number for SMS codes"),
+    ContactsLink => ("E-postadresser för kontakt", "E-mailadresser til kontakt", "Contact e-mail addresses"),
+    OrgLink => ("Min organisation", "Min organisation", "My organisation"),
+    OrgTitle => ("Organisation", "Organisation", "Organisation"),
+    OrgIntro => (
+        "Skriv organisationens id. Finns den inte skapas den och du blir dess administratör; annars skickas en begäran till dess administratör.",
+        "Skriv organisationens id. Findes den ikke, oprettes den, og du bliver dens administrator; ellers sendes en anmodning til dens administrator.",
+        "Type the organisation's identifier. If it does not exist it is created and you become its administrator; otherwise a request goes to its administrator."
+    ),
+    OrgId => ("Organisationens id", "Organisationens id", "Organisation identifier"),
+    OrgName => ("Namn (för en ny organisation)", "Navn (for en ny organisation)", "Name (for a new organisation)"),
+    JoinButton => ("Skicka", "Send", "Send"),
+    OrgInvalidId => (
+        "Ett id består av 1–64 tecken a–z, 0–9, '.', '_' och '-'.",
+        "Et id består af 1–64 tegn a–z, 0–9, '.', '_' og '-'.",
+        "An identifier is 1–64 of a–z, 0–9, '.', '_', '-'."
+    ),
+    OrgPending => ("Din begäran väntar på administratören för", "Din anmodning venter på administratoren for", "Your request is waiting for the administrator of"),
+    OrgMemberOf => ("Du är medlem i", "Du er medlem af", "You are a member of"),
+    OrgAdminOf => ("Du är administratör för", "Du er administrator for", "You are the administrator of"),
+    AdminLink => ("Administration", "Administration", "Administration"),
+    AdminTitle => ("Administration", "Administration", "Administration"),
+    PendingRequests => ("Begäran om åtkomst", "Anmodninger om adgang", "Access requests"),
+    NoPendingRequests => ("Inga begäranden väntar.", "Ingen anmodninger venter.", "No requests are waiting."),
+    Approve => ("Godkänn", "Godkend", "Approve"),
+    Refuse => ("Avslå", "Afvis", "Refuse"),
+    Members => ("Medlemmar", "Medlemmer", "Members"),
+    AccountStateCol => ("Konto", "Konto", "Account"),
+    Role => ("Roll", "Rolle", "Role"),
+    RoleAdmin => ("administratör", "administrator", "administrator"),
+    RoleMember => ("medlem", "medlem", "member"),
+    AccountBlockedState => ("spärrat (fem fel lösenord)", "spærret (fem forkerte adgangskoder)", "blocked (five wrong passwords)"),
+    AccountActiveState => ("aktivt", "aktiv", "active"),
+    Unblock => ("Lås upp", "Lås op", "Unblock"),
+    BlockedDevices => ("Spärrade enheter", "Spærrede enheder", "Blocked devices"),
+    NoBlockedDevices => ("Inga spärrade enheter.", "Ingen spærrede enheder.", "No blocked devices."),
+    DeviceUnblockUnavailable => (
+        "Portalen har ingen administratörsnyckel för Nyckel-servern; enheter låses upp av serverns administratör.",
+        "Portalen har ingen administratornøgle til Nyckel-serveren; enheder låses op af serverens administrator.",
+        "The portal has no administrator token for the Nyckel server; devices are unblocked by the server's administrator."
+    ),
+    AuditTitle => ("Händelselogg", "Hændelseslog", "Audit log"),
+    AuditTime => ("Tid", "Tid", "Time"),
+    AuditEventCol => ("Händelse", "Hændelse", "Event"),
+    AuditActor => ("Utförd av", "Udført af", "By"),
+    AuditDetail => ("Detaljer", "Detaljer", "Detail"),
+    OlderEvents => ("Äldre händelser", "Ældre hændelser", "Older events"),
+    NoEvents => ("Inga händelser.", "Ingen hændelser.", "No events."),
+    NotAdmin => ("Bara organisationens administratör får se det här.", "Kun organisationens administrator må se dette.", "Only the organisation's administrator may see this."),
+    NotInOrg => ("Det kontot hör inte till din organisation.", "Den konto hører ikke til din organisation.", "That account is not in your organisation."),
+    Done => ("Klart.", "Færdig.", "Done."),
+    Decision => ("Beslut", "Afgørelse", "Decision"),
+    EmailRateLimited => (
+        "För många bekräftelsemejl på kort tid. Vänta tio minuter och försök igen.",
+        "For mange bekræftelsesmails på kort tid. Vent ti minutter, og prøv igen.",
+        "Too many confirmation e-mails in a short time. Wait ten minutes and try again."
+    ),
+    SendNewCode => ("Skicka en ny kod", "Send en ny kode", "Send a new code"),
     // --- e-mail flows ---
     EmailLinkButton => ("Skicka en inloggningslänk till min e-post", "Send et log-in-link til min e-mail", "Send me a sign-in link by e-mail"),
     RememberBrowser => ("Kom ihåg den här webbläsaren i 20 dagar", "Husk denne browser i 20 dage", "Remember this browser for 20 days"),

@@ -28,24 +28,36 @@ pub async fn invite(portal: &Portal, name: &str, email: &str, lang: Lang) -> Res
     Ok(())
 }
 
-/// Sends a password-reset link if `name` is an account with an e-mail address and a password;
+/// The account's addresses that sign-in links and password resets go to: its verified contact
+/// addresses, among them the invitation's address once the invitation was accepted.
+pub fn sign_in_addresses(portal: &Portal, account: &str) -> Result<Vec<String>, PortalError> {
+    portal.contacts.verified_emails(account)
+}
+
+/// Sends a password-reset link to every verified address of `name` if it has a password;
 /// does nothing otherwise (the caller answers the same either way).
 pub async fn send_reset(portal: &Portal, name: &str, lang: Lang) -> Result<(), PortalError> {
     let Some(account) = portal.accounts.get(name)? else { return Ok(()) };
-    let Some(email) = account.email.as_deref() else { return Ok(()) };
     if account.password_hash.is_empty() {
         // An invited account sets its first password through the invitation.
+        return Ok(());
+    }
+    let addresses = sign_in_addresses(portal, name)?;
+    if addresses.is_empty() {
         return Ok(());
     }
     portal.tokens.retire(Kind::Reset, name)?;
     let token = portal.tokens.issue(Kind::Reset, name, RESET_TTL, None, false)?;
     let body = fill(lang.t(Msg::MailResetBody), name, &link(portal, "/reset", &token), "");
-    portal.mailer.send(email, lang.t(Msg::MailResetSubject), body).await?;
+    for address in &addresses {
+        portal.mailer.send(address, lang.t(Msg::MailResetSubject), body.clone()).await?;
+    }
     Ok(())
 }
 
-/// Sends `account` a sign-in link bound to the session whose id has digest `session`;
-/// `Ok(false)` when the account has no e-mail address.
+/// Sends a sign-in link bound to the session whose id has digest `session` to every verified
+/// address of `account` (one link: whichever copy is opened first uses it); `Ok(false)` when
+/// the account has no verified address.
 pub async fn send_sign_in_link(
     portal: &Portal,
     account: &str,
@@ -53,12 +65,30 @@ pub async fn send_sign_in_link(
     remember: bool,
     lang: Lang,
 ) -> Result<bool, PortalError> {
-    let Some(email) = portal.accounts.get(account)?.and_then(|a| a.email) else { return Ok(false) };
+    let addresses = sign_in_addresses(portal, account)?;
+    if addresses.is_empty() {
+        return Ok(false);
+    }
     portal.tokens.retire(Kind::SignInLink, account)?;
     let token = portal.tokens.issue(Kind::SignInLink, account, SIGN_IN_LINK_TTL, Some(session), remember)?;
     let body = fill(lang.t(Msg::MailSignInBody), account, &link(portal, "/email/link", &token), "");
-    portal.mailer.send(&email, lang.t(Msg::MailSignInSubject), body).await?;
+    for address in &addresses {
+        portal.mailer.send(address, lang.t(Msg::MailSignInSubject), body.clone()).await?;
+    }
     Ok(true)
+}
+
+/// Accepts an invitation: the code that went to the invitation's address proved it, so the
+/// address becomes a verified contact address (the account's one list of addresses), then the
+/// password is set as by [`set_password`].
+pub async fn accept_invitation(portal: &Portal, account: &str, password: &str) -> Result<(), PortalError> {
+    if let Some(email) = portal.accounts.get(account)?.and_then(|a| a.email) {
+        let now = portal.config.clock.now();
+        if !portal.contacts.add_verified(account, &email, now)? {
+            tracing::warn!(account, "the invitation's address was not kept as a contact address");
+        }
+    }
+    set_password(portal, account, password).await
 }
 
 /// Sets `account`'s password after an invitation or reset: unblocks and reactivates it

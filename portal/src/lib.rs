@@ -1,13 +1,18 @@
 //! Nyckel's sign-in portal: its own accounts, passwords and browser sessions, with the second
 //! factor (push with number matching, QR one-time passwords, phone registration) reached only
-//! through the second-factor server's relying-party API, plus TOTP for other authenticator apps.
+//! through the second-factor server's relying-party API, plus TOTP for other authenticator apps,
+//! SMS codes through a gateway, contact e-mail addresses, and organisations with administrators.
 //!
 //! Layers: `http` (pages, forms, cookies) → `accounts`/`sessions` (the rules) → `store` (sled);
 //! `nyckel` is the relying-party API client.
 
 pub mod accounts;
+pub mod audit;
 pub mod clock;
 pub mod clock_file;
+pub mod codes;
+pub mod contacts;
+pub mod device_names;
 pub mod error;
 pub mod http;
 pub mod i18n;
@@ -15,9 +20,12 @@ pub mod invitations;
 pub mod limits;
 pub mod mail;
 pub mod nyckel;
+pub mod nyckel_admin;
 pub mod onetime;
+pub mod orgs;
 pub mod remember;
 pub mod sessions;
+pub mod sms;
 pub mod store;
 pub mod strength;
 pub mod totp;
@@ -48,7 +56,12 @@ pub struct PortalConfig {
     pub long_poll_seconds: u64,
     /// Password and code attempts per minute per browser address (0: no limit).
     pub attempts_per_minute: u32,
-    /// Outgoing e-mail (sign-in links, invitations, password resets).
+    /// Where SMS go (default: files in `<data_dir>/sms-sink`).
+    pub sms: sms::SmsConfig,
+    /// A tenant administrator's token (`tadm_…`) of the relying party's tenant; with it,
+    /// organisation administrators can unblock devices.
+    pub tenant_admin_token: Option<String>,
+    /// Outgoing e-mail (sign-in links, invitations, password resets, contact-address codes).
     pub mail: mail::MailConfig,
     /// The portal's address as browsers reach it, for links in e-mail (no trailing slash).
     pub public_url: String,
@@ -64,6 +77,8 @@ impl PortalConfig {
             outbox_dir: data_dir.join("outbox"),
         };
         Self {
+            sms: sms::SmsConfig::Sink(data_dir.join("sms-sink")),
+            tenant_admin_token: None,
             mail,
             public_url: "http://127.0.0.1:8081".to_owned(),
             data_dir,
@@ -92,6 +107,20 @@ pub struct Portal {
     pub rp: nyckel::RpClient,
     /// The per-address limit on password and code attempts.
     pub attempts: Option<limits::AttemptLimiter>,
+    /// One-time codes sent by SMS or e-mail.
+    pub codes: codes::Codes,
+    /// Mobile numbers and the SMS gateway.
+    pub sms: sms::Sms,
+    /// Contact e-mail addresses.
+    pub contacts: contacts::Contacts,
+    /// Organisations and memberships.
+    pub orgs: orgs::Orgs,
+    /// The portal's audit log.
+    pub audit: audit::Audit,
+    /// Device names set in the portal.
+    pub device_names: device_names::DeviceNames,
+    /// The tenant-administrator client, when a token is configured.
+    pub tenant_admin: Option<nyckel_admin::TenantAdminClient>,
     /// Outgoing e-mail.
     pub mailer: mail::Mailer,
     /// One-time e-mail tokens.
@@ -110,10 +139,38 @@ impl Portal {
         let sessions = sessions::Sessions::new(store.clone(), config.clock.clone());
         let rp = nyckel::RpClient::new(&config.nyckel_url, &config.rp_key)?;
         let attempts = limits::AttemptLimiter::new(config.attempts_per_minute);
+        let clock = config.clock.clone();
+        let codes = codes::Codes::new(&store, clock.clone())?;
+        let sms = sms::Sms::new(&store, config.sms.gateway()?, clock.clone())?;
+        let contacts = contacts::Contacts::new(&store, clock.clone())?;
+        let orgs = orgs::Orgs::new(&store, clock.clone())?;
+        let audit = audit::Audit::new(&store, clock.clone())?;
+        let device_names = device_names::DeviceNames::new(&store)?;
+        let tenant_admin = match &config.tenant_admin_token {
+            Some(token) => Some(nyckel_admin::TenantAdminClient::new(&config.nyckel_url, token)?),
+            None => None,
+        };
         let mailer = mail::Mailer::new(&config.mail)?;
-        let tokens = onetime::Tokens::new(&store, config.clock.clone())?;
-        let browsers = remember::Browsers::new(&store, config.clock.clone())?;
-        Ok(Arc::new(Self { config, store, accounts, sessions, rp, attempts, mailer, tokens, browsers }))
+        let tokens = onetime::Tokens::new(&store, clock.clone())?;
+        let browsers = remember::Browsers::new(&store, clock)?;
+        Ok(Arc::new(Self {
+            config,
+            store,
+            accounts,
+            sessions,
+            rp,
+            attempts,
+            codes,
+            sms,
+            contacts,
+            orgs,
+            audit,
+            device_names,
+            tenant_admin,
+            mailer,
+            tokens,
+            browsers,
+        }))
     }
 }
 

@@ -50,6 +50,8 @@ enum Command {
         /// Password and code attempts per minute per browser address (0: no limit).
         #[arg(long, default_value_t = 30)]
         attempts_per_minute: u32,
+        #[command(flatten)]
+        extra: ExtraArgs,
         /// For end-to-end tests only: add the seconds written in this file to the time (read at
         /// every use), to test expiries such as the 20-day remembered browser.
         #[arg(long, hide = true)]
@@ -66,7 +68,20 @@ enum Command {
 enum AccountCommand {
     /// Add an account; the password comes from $NYCKEL_PORTAL_PASSWORD or is asked twice. The
     /// name must also be a user of the relying party's tenant on the Nyckel server.
-    Add { name: String },
+    Add {
+        name: String,
+        /// Join this organisation: created with this account as its administrator when new,
+        /// otherwise a request its administrator approves in the portal.
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Ask for access to an organisation for an existing account (`account request`): creates
+    /// ORG with NAME as its administrator when ORG is new, otherwise its administrator decides.
+    Request {
+        name: String,
+        #[arg(long)]
+        org: String,
+    },
     /// Unblock an account, clear its failures and make it active again; with --password, also
     /// set a new password ($NYCKEL_PORTAL_PASSWORD or asked twice).
     Reset {
@@ -86,12 +101,56 @@ enum AccountCommand {
     },
 }
 
+/// SMS and device administration (e-mail is configured by the global mail options).
+#[derive(clap::Args)]
+struct ExtraArgs {
+    /// Write SMS as files into this directory (tests, demos); the default is
+    /// `<data-dir>/sms-sink` unless a webhook is given.
+    #[arg(long, env = "NYCKEL_PORTAL_SMS_SINK")]
+    sms_sink: Option<PathBuf>,
+    /// Send SMS by POSTing JSON {"to", "text"} to this URL.
+    #[arg(long, env = "NYCKEL_PORTAL_SMS_WEBHOOK", conflicts_with = "sms_sink")]
+    sms_webhook: Option<String>,
+    /// A file holding the webhook's bearer token.
+    #[arg(long, env = "NYCKEL_PORTAL_SMS_TOKEN_FILE", requires = "sms_webhook")]
+    sms_token_file: Option<PathBuf>,
+    /// Webhook timeout, seconds.
+    #[arg(long, default_value_t = 10)]
+    sms_timeout_seconds: u64,
+    /// A file holding a tenant administrator's token (`tadm_…`) of the relying party's
+    /// tenant, so organisation administrators can unblock devices.
+    #[arg(long, env = "NYCKEL_PORTAL_TENANT_ADMIN_TOKEN_FILE")]
+    tenant_admin_token_file: Option<PathBuf>,
+}
+
+impl ExtraArgs {
+    fn apply(self, config: &mut PortalConfig) -> Result<(), CliError> {
+        let read = |path: &PathBuf| std::fs::read_to_string(path).map_err(|e| CliError::Key(path.clone(), e));
+        if let Some(url) = self.sms_webhook {
+            let token = match &self.sms_token_file {
+                Some(path) => read(path)?.trim().to_owned(),
+                None => String::new(),
+            };
+            let timeout = std::time::Duration::from_secs(self.sms_timeout_seconds.max(1));
+            config.sms = nyckel_portal::sms::SmsConfig::Webhook { url, token, timeout };
+        } else if let Some(dir) = self.sms_sink {
+            config.sms = nyckel_portal::sms::SmsConfig::Sink(dir);
+        }
+        if let Some(path) = &self.tenant_admin_token_file {
+            config.tenant_admin_token = Some(read(path)?.trim().to_owned());
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 enum CliError {
     #[error(transparent)]
     Portal(#[from] PortalError),
     #[error("cannot read the password: {0}")]
     Prompt(std::io::Error),
+    #[error(transparent)]
+    Org(nyckel_portal::orgs::OrgError),
     #[error("the two passwords differ")]
     Mismatch,
     #[error("cannot listen on {0}: {1}")]
@@ -127,6 +186,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             service_name,
             secure_cookies,
             attempts_per_minute,
+            extra,
             test_clock_offset_file,
         } => {
             let key = std::fs::read_to_string(&rp_key_file).map_err(|e| CliError::Key(rp_key_file.clone(), e))?;
@@ -139,6 +199,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             config.service_name = service_name;
             config.secure_cookies = secure_cookies;
             config.attempts_per_minute = attempts_per_minute;
+            extra.apply(&mut config)?;
             let portal = Portal::open(config)?;
             tracing::info!(mail = %portal.mailer.describe(), "e-mail goes to");
             let listener =
@@ -158,10 +219,26 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             mail_config(&mut config, cli.smtp_url, cli.mail_from, cli.public_url);
             let portal = Portal::open(config)?;
             match command {
-                AccountCommand::Add { name } => {
+                AccountCommand::Add { name, org } => {
+                    // Refuse a bad organisation before the account exists, not after.
+                    if org
+                        .as_deref()
+                        .is_some_and(|o| !nyckel_portal::accounts::valid_name(&o.trim().to_ascii_lowercase()))
+                    {
+                        return Err(CliError::Org(nyckel_portal::orgs::OrgError::InvalidId));
+                    }
                     let pw = password()?;
                     portal.accounts.create(&name, &pw).await?;
                     println!("account {name} added");
+                    if let Some(org) = org {
+                        join(&portal, &name, &org).await?;
+                    }
+                }
+                AccountCommand::Request { name, org } => {
+                    if portal.accounts.get(&name)?.is_none() {
+                        return Err(CliError::Portal(PortalError::NoAccount(name)));
+                    }
+                    join(&portal, &name, &org).await?;
                 }
                 AccountCommand::Reset { name, password: new } => {
                     let pw = if new { Some(password()?) } else { None };
@@ -178,6 +255,24 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+async fn join(portal: &Portal, name: &str, org: &str) -> Result<(), CliError> {
+    use nyckel_portal::audit::AuditKind;
+    use nyckel_portal::orgs::JoinOutcome;
+    match portal.orgs.join(name, org, org).await? {
+        Ok(JoinOutcome::Created) => {
+            portal.audit_event(name, "cli", AuditKind::OrgCreated, org)?;
+            println!("organisation {org} created; {name} is its administrator");
+        }
+        Ok(JoinOutcome::Requested) => {
+            portal.audit_event(name, "cli", AuditKind::AccessRequested, "")?;
+            println!("{name} asked for access to {org}; its administrator decides in the portal");
+        }
+        Ok(JoinOutcome::AlreadyIn(other)) => println!("{name} belongs to {other} already"),
+        Err(e) => return Err(CliError::Org(e)),
+    }
+    Ok(())
 }
 
 #[tokio::main]

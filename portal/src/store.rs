@@ -34,8 +34,9 @@ impl Store {
         &self.sessions
     }
 
-    /// Another tree of the same database, for records a module owns (e-mail tokens,
-    /// remembered browsers).
+    /// Another tree of the same database, by name, for records a module owns (`sms`,
+    /// `contacts`, `orgs`, `audit`, `device_names`, one-time codes, e-mail tokens, remembered
+    /// browsers).
     pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree, PortalError> {
         Ok(self.db.open_tree(name)?)
     }

@@ -1,188 +1,33 @@
-//! The e-mail flows end to end: a real nyckel-server (in process, on 127.0.0.1) behind the
-//! relying-party API, the portal in process with a manual clock, lettre delivering over SMTP
-//! to an SMTP listener in this test, and a cookie-keeping HTTP client as each browser.
-//! Sign-in links bound to the requesting session, remembered browsers, invitations and
-//! password resets, with malformed, expired and reused tokens. Nothing sleeps: mail is awaited
-//! on a channel and time moves through the manual clock.
+//! The e-mail flows end to end on the common harness (a real nyckel-server, lettre delivering
+//! over SMTP to a listener in the test): sign-in links bound to the requesting session and
+//! sent to every verified address, remembered browsers, invitations and password resets, with
+//! malformed, expired and reused tokens.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
-
-use base64::Engine;
 use nyckel_portal::i18n::Lang;
-use nyckel_portal::{Clock, ManualClock, Portal, PortalConfig};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
+use nyckel_portal::Clock;
 
-const PASSWORD: &str = "Portal-pass-2026";
+mod common;
+
+use common::{between, Harness, PASSWORD};
+
 const NEW_PASSWORD: &str = "violet harbour kettle 93";
-const START: u64 = 1_900_000_000;
 const FOREIGN_WARNING: &str = "If you did not request this, someone knows your password";
 
-/// One message the SMTP listener received.
-#[derive(Debug)]
-struct Mail {
-    to: String,
-    body: String,
+/// The harness with no portal accounts (the tests invite them) and no attempt limit.
+async fn start() -> Harness {
+    Harness::start_with_accounts(&[], |config| config.attempts_per_minute = 0).await
 }
 
-impl Mail {
-    /// The token of the link to `path` in the body.
-    fn token(&self, path: &str) -> String {
-        let start = format!("{path}?t=");
-        let at = self.body.find(&start).unwrap_or_else(|| panic!("no {path} link in {}", self.body)) + start.len();
-        self.body[at..at + 43].to_owned()
-    }
+/// What these tests add to the common harness.
+trait EmailHarness {
+    async fn account_with_email(&self, name: &str) -> String;
+    fn totp(&self, secret: &str) -> String;
 }
 
-/// Decodes a message body as lettre writes it (7bit, quoted-printable or base64).
-fn decode_body(raw: &str) -> String {
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
-    let head = head.to_ascii_lowercase();
-    if head.contains("content-transfer-encoding: base64") {
-        let joined: String = body.split_whitespace().collect();
-        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(joined).unwrap()).unwrap()
-    } else if head.contains("content-transfer-encoding: quoted-printable") {
-        let joined = body.replace("=\r\n", "");
-        let bytes = joined.as_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'=' && i + 2 < bytes.len() {
-                out.push(u8::from_str_radix(&joined[i + 1..i + 3], 16).unwrap());
-                i += 3;
-            } else {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-        String::from_utf8(out).unwrap()
-    } else {
-        body.to_owned()
-    }
-}
-
-/// A minimal SMTP server: accepts every message and hands it to the test.
-async fn smtp_listener() -> (String, mpsc::UnboundedReceiver<Mail>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("smtp://{}", listener.local_addr().unwrap());
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = stream.into_split();
-                let mut lines = BufReader::new(read).lines();
-                write.write_all(b"220 test ESMTP\r\n").await.unwrap();
-                let mut to = String::new();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let upper = line.to_ascii_uppercase();
-                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-                        b"250 test\r\n"
-                    } else if upper.starts_with("RCPT TO:") {
-                        to = line[8..].trim().trim_matches(['<', '>']).to_owned();
-                        b"250 OK\r\n"
-                    } else if upper.starts_with("DATA") {
-                        write.write_all(b"354 go on\r\n").await.unwrap();
-                        let mut raw = String::new();
-                        while let Ok(Some(data)) = lines.next_line().await {
-                            if data == "." {
-                                break;
-                            }
-                            raw.push_str(data.strip_prefix('.').unwrap_or(&data));
-                            raw.push_str("\r\n");
-                        }
-                        let _ = tx.send(Mail { to: to.clone(), body: decode_body(&raw) });
-                        b"250 queued\r\n"
-                    } else if upper.starts_with("QUIT") {
-                        let _ = write.write_all(b"221 bye\r\n").await;
-                        break;
-                    } else {
-                        b"250 OK\r\n"
-                    };
-                    write.write_all(reply).await.unwrap();
-                }
-            });
-        }
-    });
-    (url, rx)
-}
-
-struct Harness {
-    _dir: tempfile::TempDir,
-    base: String,
-    clock: Arc<ManualClock>,
-    portal: Arc<Portal>,
-    mail: mpsc::UnboundedReceiver<Mail>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Harness {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
-impl Harness {
-    async fn start() -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().join("server");
-        nyckel_server::admin::add_tenant(&data, "acme", "Acme Trade").unwrap();
-        for user in ["alice", "carol", "dave"] {
-            nyckel_server::admin::add_user(&data, "acme", user, "Server-side-unused1").unwrap();
-        }
-        let rp_key = nyckel_server::admin::add_relying_party(&data, "acme", "portal").unwrap().to_string();
-        let kek_file = dir.path().join("kek");
-        nyckel_server::secrets::Kek::create_file(&kek_file, &data).unwrap();
-        let mut config = nyckel_server::ServerConfig::new(&data);
-        config.kek_file = Some(kek_file);
-        let unlimited = nyckel_server::limits::Rate { per_second: 1_000_000, burst: 1_000_000 };
-        config.limits = nyckel_server::limits::Limits { per_key: unlimited, per_address: unlimited };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = nyckel_server::Server::open(listener, config).await.unwrap();
-        let server_url = format!("http://{}", server.local_addr().unwrap());
-        let server_task = tokio::spawn(async move {
-            let _ = server.run().await;
-        });
-
-        let (smtp_url, mail) = smtp_listener().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let clock = Arc::new(ManualClock::new(START));
-        let mut config = PortalConfig::new(dir.path().join("portal"), &server_url, &rp_key);
-        config.clock = clock.clone();
-        config.long_poll_seconds = 0;
-        config.attempts_per_minute = 0;
-        config.mail.smtp_url = Some(smtp_url);
-        config.mail.from = "Portal <portal@example.org>".to_owned();
-        config.public_url = base.clone();
-        let portal = Portal::open(config).unwrap();
-        let serving = portal.clone();
-        let portal_task = tokio::spawn(async move {
-            let _ = nyckel_portal::serve(listener, serving).await;
-        });
-        Harness { _dir: dir, base, clock, portal, mail, tasks: vec![server_task, portal_task] }
-    }
-
-    fn browser(&self) -> Browser {
-        Browser {
-            http: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
-            base: self.base.clone(),
-            cookies: HashMap::new(),
-            html: String::new(),
-        }
-    }
-
-    async fn next_mail(&mut self) -> Mail {
-        tokio::time::timeout(Duration::from_secs(20), self.mail.recv()).await.expect("no e-mail came").unwrap()
-    }
-
+impl EmailHarness for Harness {
     /// Invites `name`, accepts the invitation with [`PASSWORD`] and gives the account an
     /// authenticator app, so a sign-in asks for a second factor. Returns the TOTP secret.
-    async fn account_with_email(&mut self, name: &str) -> String {
+    async fn account_with_email(&self, name: &str) -> String {
         nyckel_portal::invitations::invite(&self.portal, name, &format!("{name}@example.org"), Lang::En).await.unwrap();
         let token = self.next_mail().await.token("/invite");
         let mut browser = self.browser();
@@ -201,74 +46,9 @@ impl Harness {
     }
 }
 
-/// A browser: keeps its cookies, remembers the last page to read its CSRF token.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookies: HashMap<String, String>,
-    html: String,
-}
-
-fn between(haystack: &str, start: &str, end: &str) -> String {
-    let from = haystack.find(start).unwrap_or_else(|| panic!("{start} not in {haystack}")) + start.len();
-    let to = haystack[from..].find(end).unwrap() + from;
-    haystack[from..to].to_owned()
-}
-
-impl Browser {
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if !self.cookies.is_empty() {
-            let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            request = request.header(reqwest::header::COOKIE, jar.join("; "));
-        }
-        request
-    }
-
-    async fn finish(&mut self, response: reqwest::Response) -> (u16, String) {
-        for value in response.headers().get_all(reqwest::header::SET_COOKIE) {
-            let pair = value.to_str().unwrap().split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            self.cookies.insert(name.to_owned(), value.to_owned());
-        }
-        let status = response.status().as_u16();
-        let location = response.headers().get("location").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-        self.html = response.text().await.unwrap();
-        (status, location)
-    }
-
-    async fn get(&mut self, path: &str) -> (u16, String) {
-        let response = self.request(reqwest::Method::GET, path).send().await.unwrap();
-        self.finish(response).await
-    }
-
-    async fn state(&mut self, path: &str) -> String {
-        self.get(path).await;
-        let body: serde_json::Value = serde_json::from_str(&self.html).unwrap();
-        body["state"].as_str().unwrap().to_owned()
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
-        let csrf = between(&self.html, "name=\"csrf\" value=\"", "\"");
-        let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
-        form.extend_from_slice(fields);
-        let response = self.request(reqwest::Method::POST, path).form(&form).send().await.unwrap();
-        self.finish(response).await
-    }
-
-    async fn sign_in(&mut self, user: &str, password: &str) -> (u16, String) {
-        self.get("/").await;
-        self.post("/login", &[("user", user), ("password", password)]).await
-    }
-
-    fn session(&self) -> Option<String> {
-        self.cookies.get("portal_session").cloned()
-    }
-}
-
 #[tokio::test]
 async fn the_sign_in_link_signs_in_only_the_browser_session_that_asked_for_it() {
-    let mut h = Harness::start().await;
+    let h = start().await;
     h.account_with_email("alice").await;
 
     let mut asking = h.browser();
@@ -313,7 +93,7 @@ async fn the_sign_in_link_signs_in_only_the_browser_session_that_asked_for_it() 
 
 #[tokio::test]
 async fn the_mail_is_in_the_language_of_the_page() {
-    let mut h = Harness::start().await;
+    let h = start().await;
     h.account_with_email("alice").await;
     let mut browser = h.browser();
     browser.cookies.insert("portal_lang".into(), "sv".into());
@@ -332,7 +112,7 @@ async fn the_mail_is_in_the_language_of_the_page() {
 
 #[tokio::test]
 async fn sign_in_links_expire_after_ten_minutes_and_malformed_ones_are_refused() {
-    let mut h = Harness::start().await;
+    let h = start().await;
     h.account_with_email("alice").await;
     let mut browser = h.browser();
     browser.sign_in("alice", PASSWORD).await;
@@ -370,7 +150,7 @@ async fn sign_in_links_expire_after_ten_minutes_and_malformed_ones_are_refused()
 
 #[tokio::test]
 async fn a_remembered_browser_skips_the_second_factor_for_twenty_days() {
-    let mut h = Harness::start().await;
+    let h = start().await;
     let secret = h.account_with_email("alice").await;
     let mut browser = h.browser();
     assert_eq!(browser.sign_in("alice", PASSWORD).await, (303, "/factor".to_owned()));
@@ -428,7 +208,7 @@ async fn a_remembered_browser_skips_the_second_factor_for_twenty_days() {
 
 #[tokio::test]
 async fn an_invitation_sets_a_strong_password_once_then_leads_to_a_second_factor() {
-    let mut h = Harness::start().await;
+    let h = start().await;
     nyckel_portal::invitations::invite(&h.portal, "carol", "carol@example.org", Lang::En).await.unwrap();
     let mail = h.next_mail().await;
     assert_eq!(mail.to, "carol@example.org");
@@ -483,7 +263,7 @@ async fn an_invitation_sets_a_strong_password_once_then_leads_to_a_second_factor
 
 #[tokio::test]
 async fn a_password_reset_unblocks_forgets_browsers_and_ends_sessions() {
-    let mut h = Harness::start().await;
+    let h = start().await;
     let secret = h.account_with_email("carol").await;
     // A remembered browser and a signed-in session.
     let mut signed_in = h.browser();
@@ -536,10 +316,55 @@ async fn a_password_reset_unblocks_forgets_browsers_and_ends_sessions() {
 
 #[tokio::test]
 async fn every_new_post_route_refuses_a_missing_csrf_token() {
-    let h = Harness::start().await;
+    let h = start().await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     for path in ["/factor/email", "/remembered/forget", "/invite", "/forgot", "/reset"] {
         let response = http.post(format!("{}{path}", h.base)).form(&[("user", "x")]).send().await.unwrap();
         assert_eq!(response.status().as_u16(), 403, "{path}");
     }
+}
+
+#[tokio::test]
+async fn a_sign_in_link_goes_to_every_verified_address_and_not_to_an_unverified_one() {
+    let h = start().await;
+    let secret = h.account_with_email("alice").await;
+    let mut browser = h.browser();
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, (303, "/factor".to_owned()));
+    browser.get("/factor").await;
+    let code = h.totp(&secret);
+    assert_eq!(browser.post("/factor/totp", &[("code", &code)]).await, (303, "/home".to_owned()));
+    // The invitation's address is the account's first contact address, verified by the invitation.
+    browser.get("/contacts").await;
+    assert!(browser.html.contains("alice@example.org"), "{}", browser.html);
+    browser.post("/contacts/add", &[("address", "alice@work.example.se")]).await;
+    let code = h.last_mail_code("alice@work.example.se");
+    browser.get("/contacts").await;
+    let verify = [("address", "alice@work.example.se"), ("code", code.as_str())];
+    assert_eq!(browser.post("/contacts/verify", &verify).await, (303, "/contacts".to_owned()));
+    browser.get("/contacts").await;
+    browser.post("/contacts/add", &[("address", "alice@home.example.dk")]).await;
+    assert_eq!(h.portal.contacts.verified_emails("alice").unwrap(), ["alice@example.org", "alice@work.example.se"]);
+
+    let before = h.mail().len();
+    let mut asking = h.browser();
+    asking.sign_in("alice", PASSWORD).await;
+    asking.get("/factor").await;
+    assert_eq!(asking.post("/factor/email", &[]).await, (303, "/factor/email".to_owned()));
+    let links: Vec<_> = h.mail().into_iter().skip(before).filter(|m| m.body.contains("/email/link?t=")).collect();
+    let mut to: Vec<&str> = links.iter().map(|m| m.to.as_str()).collect();
+    to.sort_unstable();
+    assert_eq!(to, ["alice@example.org", "alice@work.example.se"], "never the unverified address");
+    // Either copy signs in the asking browser.
+    let token = links[1].token("/email/link");
+    assert_eq!(asking.get(&format!("/email/link?t={token}")).await, (303, "/home".to_owned()));
+
+    // Without a verified address the link is not offered.
+    browser.get("/contacts").await;
+    browser.post("/contacts/remove", &[("address", "alice@example.org")]).await;
+    browser.get("/contacts").await;
+    browser.post("/contacts/remove", &[("address", "alice@work.example.se")]).await;
+    let mut third = h.browser();
+    third.sign_in("alice", PASSWORD).await;
+    third.get("/factor").await;
+    assert!(!third.html.contains("action=\"/factor/email\""), "no verified address, no link");
 }

@@ -102,10 +102,12 @@ pub fn forgot_link(f: &Frame) -> Markup {
     html! { p { a href="/forgot" id="forgot" { (f.lang.t(Msg::ForgotLink)) } } }
 }
 
-/// Ends the second step: the account is used now, the browser gets a new session id, and — if
-/// asked — a cookie that remembers it for 20 days.
+/// Ends the second step: the account is used now, the sign-in is in the audit log, the browser
+/// gets a new session id, and — if asked — a cookie that remembers it for 20 days.
 pub async fn finish_sign_in(mut ctx: Ctx, account: String, remember: bool) -> Res {
     or_fail(&ctx, ctx.portal.accounts.mark_used(&account).await)?;
+    let ip = ctx.ip.clone().unwrap_or_default();
+    or_fail(&ctx, ctx.portal.audit_event(&account, &account, crate::audit::AuditKind::SignIn, &ip))?;
     let cookie = if remember {
         let token = or_fail(&ctx, ctx.portal.browsers.remember(&account, ctx.user_agent.as_deref()))?;
         let secure = if ctx.portal.config.secure_cookies { "; Secure" } else { "" };
@@ -342,7 +344,7 @@ pub async fn accept_invite(CsrfForm { mut ctx, form }: CsrfForm<PasswordForm>) -
         Ok(record) => record,
         Err(refusal) => return Ok(message(&ctx, StatusCode::GONE, invitations::refusal_msg(refusal))),
     };
-    or_fail(&ctx, invitations::set_password(&ctx.portal, &record.account, &form.password).await)?;
+    or_fail(&ctx, invitations::accept_invitation(&ctx.portal, &record.account, &form.password).await)?;
     // The e-mail code proved the address and the password is new: the account may now set up
     // its first second factor (the same path as a first sign-in), in a new session.
     let rotated = ctx.rotate(Stage::NeedsFactor { account: record.account });

@@ -11,7 +11,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::pages::{self, Frame};
+use super::pages::{self, Factors, Frame};
 use super::{CsrfForm, Ctx, HasCsrf, LANG_COOKIE};
 use crate::accounts::SignInRefusal;
 use crate::error::PortalError;
@@ -44,13 +44,13 @@ csrf_form!(RememberForm { remember });
 csrf_form!(NameForm { name });
 csrf_form!(DeviceForm { device_id });
 
-type Res = Result<Response, Response>;
+pub(super) type Res = Result<Response, Response>;
 
-fn frame(ctx: &Ctx) -> Frame<'_> {
+pub(super) fn frame(ctx: &Ctx) -> Frame<'_> {
     Frame { lang: ctx.lang, csrf: &ctx.session.csrf, path: &ctx.path }
 }
 
-trait OrFail<T> {
+pub(super) trait OrFail<T> {
     fn or_fail(self, ctx: &Ctx) -> Result<T, Response>;
 }
 
@@ -69,7 +69,7 @@ fn refusal_msg(refusal: SignInRefusal) -> Msg {
 }
 
 /// Where a session at its stage belongs.
-fn home_of(stage: &Stage) -> &'static str {
+pub(super) fn home_of(stage: &Stage) -> &'static str {
     match stage {
         Stage::Anonymous => "/",
         Stage::Password { .. } => "/factor",
@@ -79,7 +79,7 @@ fn home_of(stage: &Stage) -> &'static str {
 }
 
 /// The account of a session at `Password` stage, or a redirect to where it belongs.
-fn password_stage(ctx: &Ctx) -> Result<String, Response> {
+pub(super) fn password_stage(ctx: &Ctx) -> Result<String, Response> {
     match &ctx.session.stage {
         Stage::Password { account } => Ok(account.clone()),
         other => Err(ctx.redirect(home_of(other))),
@@ -87,7 +87,7 @@ fn password_stage(ctx: &Ctx) -> Result<String, Response> {
 }
 
 /// The account of a signed-in session, or of one setting up its first factor.
-fn setup_or_signed_in(ctx: &Ctx) -> Result<(String, bool), Response> {
+pub(super) fn setup_or_signed_in(ctx: &Ctx) -> Result<(String, bool), Response> {
     match &ctx.session.stage {
         Stage::SignedIn { account } => Ok((account.clone(), false)),
         Stage::NeedsFactor { account } => Ok((account.clone(), true)),
@@ -95,14 +95,10 @@ fn setup_or_signed_in(ctx: &Ctx) -> Result<(String, bool), Response> {
     }
 }
 
-/// Whether the account has an e-mail address for sign-in links.
-fn has_email(ctx: &Ctx, account: &str) -> bool {
-    ctx.portal.accounts.get(account).ok().flatten().is_some_and(|a| a.email.is_some())
-}
-
-/// Whether the account has any second factor: an authenticator app or any registered phone
-/// (blocked and inactive ones count, so a blocked phone is not bypassed by registering another).
-async fn has_factor(ctx: &Ctx, account: &str) -> Result<(bool, bool), Response> {
+/// The account's second factors: an authenticator app, any registered phone (blocked and
+/// inactive ones count, so a blocked phone is not bypassed by registering another), a verified
+/// mobile number, and whether any verified address can receive a sign-in link.
+pub(super) async fn has_factor(ctx: &Ctx, account: &str) -> Result<Factors, Response> {
     let has_totp = ctx.portal.accounts.get(account).or_fail(ctx)?.is_some_and(|a| a.totp_secret.is_some());
     let devices = match ctx.portal.rp.devices(account).await {
         Ok(devices) => devices,
@@ -110,12 +106,14 @@ async fn has_factor(ctx: &Ctx, account: &str) -> Result<(bool, bool), Response> 
         Err(RpError::Api { status: 404, .. }) => Vec::new(),
         Err(e) => return Err(ctx.fail(e.into())),
     };
-    Ok((has_totp, !devices.is_empty()))
+    let sms = ctx.portal.sms.verified_number(account).or_fail(ctx)?.is_some();
+    let email = !crate::invitations::sign_in_addresses(&ctx.portal, account).or_fail(ctx)?.is_empty();
+    Ok(Factors { device: !devices.is_empty(), totp: has_totp, sms, email })
 }
 
-/// Ends the second step: the account is used now, the browser gets a new session id, and
-/// is remembered for 20 days when the user ticked the box.
-async fn complete_sign_in(ctx: Ctx, account: String, remember: bool) -> Res {
+/// Ends the second step: the account is used now, the sign-in is in the audit log, the browser
+/// gets a new session id, and is remembered for 20 days when the user ticked the box.
+pub(super) async fn complete_sign_in(ctx: Ctx, account: String, remember: bool) -> Res {
     super::email::finish_sign_in(ctx, account, remember).await
 }
 
@@ -133,6 +131,7 @@ pub async fn login(headers: header::HeaderMap, CsrfForm { mut ctx, form }: CsrfF
     let account = match outcome {
         Ok(account) => account,
         Err(refusal) => {
+            super::admin::audit_refusal(&ctx, &user, refusal);
             let status = if refusal == SignInRefusal::WrongCredentials {
                 StatusCode::UNAUTHORIZED
             } else {
@@ -141,12 +140,12 @@ pub async fn login(headers: header::HeaderMap, CsrfForm { mut ctx, form }: CsrfF
             return Ok(ctx.page(status, pages::sign_in(&frame(&ctx), &user, Some(ctx.t(refusal_msg(refusal))))));
         }
     };
-    let (has_totp, has_device) = has_factor(&ctx, &account.name).await?;
+    let factors = has_factor(&ctx, &account.name).await?;
     // A browser remembered for this account skips the second step (only after the password).
-    if (has_totp || has_device) && super::email::remembered(&ctx, &headers, &account.name)? {
+    if factors.any() && super::email::remembered(&ctx, &headers, &account.name)? {
         return complete_sign_in(ctx, account.name, false).await;
     }
-    let stage = if has_totp || has_device {
+    let stage = if factors.any() {
         Stage::Password { account: account.name }
     } else {
         Stage::NeedsFactor { account: account.name }
@@ -180,11 +179,8 @@ pub async fn switch_language(CsrfForm { ctx, form }: CsrfForm<LangForm>) -> Resp
 
 pub async fn factor(ctx: Ctx) -> Res {
     let account = password_stage(&ctx)?;
-    let (has_totp, has_device) = has_factor(&ctx, &account).await?;
-    Ok(ctx.page(
-        StatusCode::OK,
-        pages::factor_choice(&frame(&ctx), has_device, has_totp, has_email(&ctx, &account), None),
-    ))
+    let factors = has_factor(&ctx, &account).await?;
+    Ok(ctx.page(StatusCode::OK, pages::factor_choice(&frame(&ctx), &factors, None)))
 }
 
 fn browser_context(ctx: &Ctx) -> BrowserContext {
@@ -216,17 +212,8 @@ pub async fn start_push(CsrfForm { mut ctx, .. }: CsrfForm<Plain>) -> Res {
             Ok(ctx.redirect("/factor/push"))
         }
         Err(RpError::Api { code, .. }) if code == "no_device" || code == "forbidden" => {
-            let (has_totp, has_device) = has_factor(&ctx, &account).await?;
-            Ok(ctx.page(
-                StatusCode::CONFLICT,
-                pages::factor_choice(
-                    &frame(&ctx),
-                    has_device,
-                    has_totp,
-                    has_email(&ctx, &account),
-                    Some(ctx.t(Msg::NoDevice)),
-                ),
-            ))
+            let factors = has_factor(&ctx, &account).await?;
+            Ok(ctx.page(StatusCode::CONFLICT, pages::factor_choice(&frame(&ctx), &factors, Some(ctx.t(Msg::NoDevice)))))
         }
         Err(e) => Err(ctx.fail(e.into())),
     }
@@ -287,17 +274,9 @@ pub async fn start_qr(CsrfForm { mut ctx, .. }: CsrfForm<Plain>) -> Res {
             Ok(ctx.redirect("/factor/qr"))
         }
         Err(RpError::Api { code, .. }) if code == "otp_locked" || code == "forbidden" => {
-            let (has_totp, has_device) = has_factor(&ctx, &account).await?;
-            Ok(ctx.page(
-                StatusCode::FORBIDDEN,
-                pages::factor_choice(
-                    &frame(&ctx),
-                    has_device,
-                    has_totp,
-                    has_email(&ctx, &account),
-                    Some(ctx.t(Msg::OtpLocked)),
-                ),
-            ))
+            let factors = has_factor(&ctx, &account).await?;
+            Ok(ctx
+                .page(StatusCode::FORBIDDEN, pages::factor_choice(&frame(&ctx), &factors, Some(ctx.t(Msg::OtpLocked)))))
         }
         Err(e) => Err(ctx.fail(e.into())),
     }
@@ -345,7 +324,11 @@ fn pages_state_msg(state: ChallengeState) -> Msg {
 pub async fn verify_totp(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res {
     let account = password_stage(&ctx)?;
     ctx.attempt()?;
-    match ctx.portal.accounts.check_totp(&account, &form.code).await.or_fail(&ctx)? {
+    let outcome = ctx.portal.accounts.check_totp(&account, &form.code).await.or_fail(&ctx)?;
+    if let Err(refusal) = outcome {
+        super::admin::audit_refusal(&ctx, &account, refusal);
+    }
+    match outcome {
         Ok(()) => complete_sign_in(ctx, account, super::email::ticked(&form.remember)).await,
         Err(SignInRefusal::Blocked) => {
             // The account is blocked now: this session goes back to the start.
@@ -353,17 +336,9 @@ pub async fn verify_totp(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res 
             Ok(ctx.page(StatusCode::FORBIDDEN, pages::sign_in(&frame(&ctx), &account, Some(ctx.t(Msg::Blocked)))))
         }
         Err(_) => {
-            let (has_totp, has_device) = has_factor(&ctx, &account).await?;
-            Ok(ctx.page(
-                StatusCode::FORBIDDEN,
-                pages::factor_choice(
-                    &frame(&ctx),
-                    has_device,
-                    has_totp,
-                    has_email(&ctx, &account),
-                    Some(ctx.t(Msg::WrongCode)),
-                ),
-            ))
+            let factors = has_factor(&ctx, &account).await?;
+            Ok(ctx
+                .page(StatusCode::FORBIDDEN, pages::factor_choice(&frame(&ctx), &factors, Some(ctx.t(Msg::WrongCode)))))
         }
     }
 }
@@ -377,11 +352,12 @@ pub async fn home(ctx: Ctx) -> Res {
 
 pub async fn devices(ctx: Ctx) -> Res {
     let (account, setup) = setup_or_signed_in(&ctx)?;
-    let devices = match ctx.portal.rp.devices(&account).await {
+    let mut devices = match ctx.portal.rp.devices(&account).await {
         Ok(devices) => devices,
         Err(RpError::Api { status: 404, .. }) => Vec::new(),
         Err(e) => return Err(ctx.fail(e.into())),
     };
+    ctx.portal.device_names.apply(&account, &mut devices).or_fail(&ctx)?;
     Ok(ctx.page(StatusCode::OK, pages::devices(&frame(&ctx), &devices, !setup, setup)))
 }
 
@@ -442,8 +418,8 @@ pub async fn setup_complete(CsrfForm { ctx, .. }: CsrfForm<Plain>) -> Res {
     let Stage::NeedsFactor { account } = ctx.session.stage.clone() else {
         return Ok(ctx.redirect(home_of(&ctx.session.stage)));
     };
-    let (has_totp, has_device) = has_factor(&ctx, &account).await?;
-    if !(has_totp || has_device) {
+    let factors = has_factor(&ctx, &account).await?;
+    if !factors.any() {
         return Ok(ctx.redirect("/devices"));
     }
     complete_sign_in(ctx, account, false).await

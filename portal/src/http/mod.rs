@@ -1,9 +1,11 @@
 //! The HTTP layer: routes, the per-request context (session cookie, language, CSRF), security
 //! headers, and turning errors into pages in one place.
 
+mod admin;
 mod email;
 mod handlers;
 mod pages;
+mod sms;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,6 +57,25 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/setup/complete", post(handlers::setup_complete))
         .route("/totp", get(handlers::totp_page))
         .route("/totp/confirm", post(handlers::totp_confirm))
+        // --- sms, contacts, device names, organisations and administration ---
+        .route("/sms", get(sms::sms_settings))
+        .route("/sms/number", post(sms::set_number))
+        .route("/sms/verify", post(sms::verify_number))
+        .route("/sms/remove", post(sms::remove_number))
+        .route("/factor/sms", post(sms::start_sms).get(sms::sms_factor))
+        .route("/factor/sms/verify", post(sms::verify_sms))
+        .route("/contacts", get(sms::contacts))
+        .route("/contacts/add", post(sms::add_contact))
+        .route("/contacts/verify", post(sms::verify_contact))
+        .route("/contacts/remove", post(sms::remove_contact))
+        .route("/devices/rename", post(sms::rename_device))
+        .route("/org", get(admin::org))
+        .route("/org/join", post(admin::join))
+        .route("/admin", get(admin::admin_home))
+        .route("/admin/requests", post(admin::decide))
+        .route("/admin/accounts/unblock", post(admin::unblock_account))
+        .route("/admin/devices/unblock", post(admin::unblock_device))
+        .route("/admin/audit", get(admin::audit))
         // --- e-mail flows: sign-in link, remembered browsers, invitations, password reset ---
         .route("/factor/email", post(email::send_link).get(email::link_page))
         .route("/factor/email/status", get(email::link_status))

@@ -24,7 +24,7 @@ pub fn qr_image(text: &str, alt: &str) -> Markup {
     html! { img.qr src=(src) alt=(alt) width="240" height="240"; }
 }
 
-fn csrf_field(csrf: &str) -> Markup {
+pub(crate) fn csrf_field(csrf: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(csrf); }
 }
 
@@ -73,7 +73,7 @@ pub fn message_page(lang: Lang, message: &str) -> Markup {
     }
 }
 
-fn alert(message: Option<&str>) -> Markup {
+pub(crate) fn alert(message: Option<&str>) -> Markup {
     html! { @if let Some(m) = message { p.error role="alert" id="form-error" { (m) } } }
 }
 
@@ -99,8 +99,31 @@ pub fn sign_in(f: &Frame, user: &str, error: Option<&str>) -> Markup {
     )
 }
 
+/// The second factors an account has.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Factors {
+    /// A registered phone (push, QR).
+    pub device: bool,
+    /// An authenticator app.
+    pub totp: bool,
+    /// A verified mobile number.
+    pub sms: bool,
+    /// A verified e-mail address, for a sign-in link.
+    pub email: bool,
+}
+
+impl Factors {
+    /// Whether the account has set up a second factor of its own: a phone, an authenticator
+    /// app or a mobile number. A sign-in link alone does not count (it is offered beside them),
+    /// so an account that only has e-mail — such as a just-accepted invitation — still sets up
+    /// one of those first.
+    pub fn any(&self) -> bool {
+        self.device || self.totp || self.sms
+    }
+}
+
 /// The choice of second factor.
-pub fn factor_choice(f: &Frame, has_device: bool, has_totp: bool, has_email: bool, error: Option<&str>) -> Markup {
+pub fn factor_choice(f: &Frame, factors: &Factors, error: Option<&str>) -> Markup {
     let t = |m| f.lang.t(m);
     layout(
         f,
@@ -108,11 +131,14 @@ pub fn factor_choice(f: &Frame, has_device: bool, has_totp: bool, has_email: boo
         html! {
             (alert(error))
             p { (t(Msg::FactorIntro)) }
-            @if has_device {
+            @if factors.device {
                 form method="post" action="/factor/push" { (csrf_field(f.csrf)) button type="submit" id="push" { (t(Msg::PushButton)) } }
                 form method="post" action="/factor/qr" { (csrf_field(f.csrf)) button type="submit" id="qr" { (t(Msg::QrButton)) } }
             }
-            @if has_totp {
+            @if factors.sms {
+                form method="post" action="/factor/sms" { (csrf_field(f.csrf)) button type="submit" id="sms" { (t(Msg::SmsButton)) } }
+            }
+            @if factors.totp {
                 form method="post" action="/factor/totp" {
                     (csrf_field(f.csrf))
                     label for="totp" { (t(Msg::TotpLabel)) }
@@ -121,7 +147,7 @@ pub fn factor_choice(f: &Frame, has_device: bool, has_totp: bool, has_email: boo
                     button type="submit" { (t(Msg::ConfirmButton)) }
                 }
             }
-            @if has_email { (super::email::email_option(f)) }
+            @if factors.email { (super::email::email_option(f)) }
             (sign_out(f))
         },
     )
@@ -206,8 +232,11 @@ pub fn home(f: &Frame, account: &str, notice: Option<&str>) -> Markup {
         html! {
             @if let Some(n) = notice { p.notice role="status" { (n) } }
             p { (t(Msg::SignedInAs)) " " strong id="account" { (account) } }
-            ul { li { a href="/devices" { (t(Msg::ManageDevices)) } } li { a href="/totp" { (t(Msg::AuthenticatorApp)) } }
-                 li { a href="/remembered" { (t(Msg::RememberedTitle)) } } }
+            ul {
+                li { a href="/devices" { (t(Msg::ManageDevices)) } } li { a href="/totp" { (t(Msg::AuthenticatorApp)) } }
+                li { a href="/sms" { (t(Msg::SmsLink)) } } li { a href="/contacts" { (t(Msg::ContactsLink)) } }
+                li { a href="/remembered" { (t(Msg::RememberedTitle)) } } li { a href="/org" { (t(Msg::OrgLink)) } }
+            }
             (sign_out(f))
         },
     )
@@ -243,7 +272,10 @@ pub fn devices(f: &Frame, devices: &[DeviceInfo], can_remove: bool, setup: bool)
         f,
         Msg::ManageDevices,
         html! {
-            @if setup { p { (t(Msg::NoFactorIntro)) } p { a href="/totp" { (t(Msg::AuthenticatorApp)) } } }
+            @if setup {
+                p { (t(Msg::NoFactorIntro)) }
+                ul { li { a href="/totp" { (t(Msg::AuthenticatorApp)) } } li { a href="/sms" id="setup-sms" { (t(Msg::SmsLink)) } } }
+            }
             @if devices.is_empty() {
                 p id="no-devices" { (t(Msg::NoDevices)) }
             } @else {
@@ -257,6 +289,12 @@ pub fn devices(f: &Frame, devices: &[DeviceInfo], can_remove: bool, setup: bool)
                                 td { (d.name) } td { (d.platform) } td { (state(&d.state)) } td { (utc(d.last_used_at)) }
                                 @if can_remove {
                                     td {
+                                        form method="post" action="/devices/rename" {
+                                            (csrf_field(f.csrf))
+                                            input type="hidden" name="device_id" value=(d.device_id);
+                                            label { (t(Msg::NewName)) " " input name="name" type="text" required maxlength="64"; }
+                                            button type="submit" aria-label={ (t(Msg::Rename)) ": " (d.name) } { (t(Msg::Rename)) }
+                                        }
                                         form method="post" action="/devices/remove" {
                                             (csrf_field(f.csrf))
                                             input type="hidden" name="device_id" value=(d.device_id);
@@ -295,6 +333,7 @@ pub fn enroll(f: &Frame, code: &str, status: &EnrollmentStatus, setup: bool) -> 
                     p { (t(Msg::EnrollIntro)) }
                     (qr_image(code, t(Msg::QrAlt)))
                     details { summary { (t(Msg::CodeAsText)) } code.wrap id="enroll-code" { (code) } }
+                    (typed_code(f, code))
                 }
             }
             div role="status" aria-live="polite" data-poll="/devices/enroll/status" {
@@ -316,6 +355,24 @@ pub fn enroll(f: &Frame, code: &str, status: &EnrollmentStatus, setup: bool) -> 
             }
         },
     )
+}
+
+/// The enrollment code for people who cannot scan: a copyable field, the code in groups of
+/// four to read or type, and the command-line form.
+fn typed_code(f: &Frame, code: &str) -> Markup {
+    let t = |m| f.lang.t(m);
+    let groups: Vec<String> = code.chars().collect::<Vec<_>>().chunks(4).map(|c| c.iter().collect()).collect();
+    html! {
+        section aria-labelledby="type-code-title" {
+            h2 id="type-code-title" { (t(Msg::TypeCodeTitle)) }
+            p { (t(Msg::TypeCodeIntro)) }
+            label for="enroll-code-field" { (t(Msg::TypeCodeField)) }
+            input id="enroll-code-field" type="text" readonly value=(code) spellcheck="false" autocomplete="off";
+            p.groups id="enroll-code-groups" { @for g in &groups { span { (g) } " " } }
+            p { (t(Msg::TypeCodeCli)) }
+            pre { code id="enroll-command" { "nyckel register '" (code) "'" } }
+        }
+    }
 }
 
 /// Setting up an authenticator app.
