@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::clock::Clock;
 use crate::error::PortalError;
+use crate::seal::Sealer;
 use crate::store::{decode, encode, Store};
 
 /// Wrong passwords (or authenticator codes) in a row that block an account until a reset.
@@ -35,9 +36,14 @@ pub struct Account {
     pub created_at: u64,
     /// Last completed sign-in (or creation, or reset), Unix seconds.
     pub last_used_at: u64,
-    /// The secret of an authenticator app (TOTP, SHA-1, 6 digits, 30 s), base32.
+    /// The secret of an authenticator app (TOTP, SHA-1, 6 digits, 30 s), base32, sealed
+    /// ([`crate::seal`], AES-256-GCM with this account's name as associated data).
     #[serde(default)]
-    pub totp_secret: Option<String>,
+    pub totp_sealed: Option<String>,
+    /// A plain secret from a store written before sealing; sealed when the record is read and
+    /// never written back.
+    #[serde(default, rename = "totp_secret", skip_serializing)]
+    legacy_totp_secret: Option<String>,
     /// The last TOTP time step accepted, so a code works once.
     #[serde(default)]
     pub totp_last_step: u64,
@@ -46,7 +52,15 @@ pub struct Account {
     pub email: Option<String>,
 }
 
+/// The HKDF purpose of the TOTP-secret sealing key.
+pub const TOTP_SEAL_PURPOSE: &str = "nyckel-portal totp secret v1";
+
 impl Account {
+    /// Whether the account has an authenticator-app secret.
+    pub fn has_totp(&self) -> bool {
+        self.totp_sealed.is_some()
+    }
+
     /// Whether the account has been unused longer than [`INACTIVE_AFTER`] at `now`.
     pub fn inactive_at(&self, now: u64) -> bool {
         now.saturating_sub(self.last_used_at) > INACTIVE_AFTER
@@ -73,6 +87,8 @@ pub struct Accounts {
     lock: Arc<tokio::sync::Mutex<()>>,
     /// A hash verified for unknown users, so their answer takes as long as a wrong password.
     dummy_hash: Arc<String>,
+    /// Seals the TOTP secrets.
+    sealer: Sealer,
 }
 
 fn hash_password(password: &str) -> Result<String, PortalError> {
@@ -99,15 +115,37 @@ pub fn valid_name(name: &str) -> bool {
 
 impl Accounts {
     /// The rules over `store`, with time from `clock`.
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Result<Self, PortalError> {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, sealer: Sealer) -> Result<Self, PortalError> {
         let dummy_hash = Arc::new(hash_password("not a password of anyone")?);
-        Ok(Self { store, clock, lock: Arc::new(tokio::sync::Mutex::new(())), dummy_hash })
+        Ok(Self { store, clock, lock: Arc::new(tokio::sync::Mutex::new(())), dummy_hash, sealer })
     }
 
-    /// The account named `name`, if any.
+    /// The account named `name`, if any. A plain TOTP secret of an older store is sealed here
+    /// (and so written sealed by the next update of the record).
     pub fn get(&self, name: &str) -> Result<Option<Account>, PortalError> {
         match self.store.accounts().get(name.as_bytes())? {
-            Some(bytes) => Ok(Some(decode("account", &bytes)?)),
+            Some(bytes) => {
+                let mut account: Account = decode("account", &bytes)?;
+                if let Some(plain) = account.legacy_totp_secret.take() {
+                    if account.totp_sealed.is_none() {
+                        account.totp_sealed = Some(self.sealer.seal(&account.name, &plain)?);
+                    }
+                }
+                Ok(Some(account))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The account's authenticator-app secret, opened (None when it has none). A record sealed
+    /// for another account name or under another key file is an error, never a secret.
+    pub fn totp_secret(&self, account: &Account) -> Result<Option<Zeroizing<String>>, PortalError> {
+        match &account.totp_sealed {
+            Some(sealed) => self
+                .sealer
+                .open(&account.name, sealed)
+                .map(Some)
+                .map_err(|source| PortalError::Sealed { account: account.name.clone(), source }),
             None => Ok(None),
         }
     }
@@ -140,7 +178,8 @@ impl Accounts {
             blocked: false,
             created_at: now,
             last_used_at: now,
-            totp_secret: None,
+            totp_sealed: None,
+            legacy_totp_secret: None,
             totp_last_step: 0,
             email: None,
         };
@@ -234,7 +273,7 @@ impl Accounts {
     pub async fn set_totp(&self, name: &str, secret: String, step: u64) -> Result<(), PortalError> {
         let _guard = self.lock.lock().await;
         let Some(mut account) = self.get(name)? else { return Err(PortalError::NoAccount(name.to_owned())) };
-        account.totp_secret = Some(secret);
+        account.totp_sealed = Some(self.sealer.seal(name, &secret)?);
         account.totp_last_step = step;
         self.put(&account)
     }
@@ -247,7 +286,7 @@ impl Accounts {
         if account.blocked {
             return Ok(Err(SignInRefusal::Blocked));
         }
-        let Some(secret) = account.totp_secret.clone() else { return Ok(Err(SignInRefusal::WrongCredentials)) };
+        let Some(secret) = self.totp_secret(&account)? else { return Ok(Err(SignInRefusal::WrongCredentials)) };
         match crate::totp::matching_step(&secret, code, self.clock.now()) {
             Some(step) if step > account.totp_last_step => {
                 account.totp_last_step = step;
@@ -283,12 +322,82 @@ impl Accounts {
                 blocked: false,
                 created_at: now,
                 last_used_at: now,
-                totp_secret: None,
+                totp_sealed: None,
+                legacy_totp_secret: None,
                 totp_last_step: 0,
                 email: Some(email.to_owned()),
             },
         };
         self.put(&account)?;
         Ok(account)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn accounts(dir: &std::path::Path) -> Accounts {
+        let store = Store::open(dir).unwrap();
+        let sealer = Sealer::new(&[9u8; 32], TOTP_SEAL_PURPOSE).unwrap();
+        Accounts::new(store, Arc::new(ManualClock::new(NOW)), sealer).unwrap()
+    }
+
+    fn raw(accounts: &Accounts, name: &str) -> Vec<u8> {
+        accounts.store.accounts().get(name.as_bytes()).unwrap().unwrap().to_vec()
+    }
+
+    #[tokio::test]
+    async fn the_store_holds_no_totp_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = accounts(dir.path());
+        accounts.create("alice", "long enough password").await.unwrap();
+        let secret = crate::totp::new_secret();
+        accounts.set_totp("alice", secret.clone(), 0).await.unwrap();
+        let bytes = raw(&accounts, "alice");
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(&secret), "the plain secret is in the store: {text}");
+        assert!(!text.contains("totp_secret"));
+        // Sealed, it still signs in.
+        let code = crate::totp::code_at_step(&secret, NOW / 30).unwrap();
+        assert_eq!(accounts.check_totp("alice", &code).await.unwrap(), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_record_moved_to_another_account_does_not_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = accounts(dir.path());
+        accounts.create("alice", "long enough password").await.unwrap();
+        accounts.create("mallory", "long enough password").await.unwrap();
+        let secret = crate::totp::new_secret();
+        accounts.set_totp("alice", secret.clone(), 0).await.unwrap();
+        // Someone with write access to the store copies alice's sealed secret onto mallory.
+        let alice: serde_json::Value = serde_json::from_slice(&raw(&accounts, "alice")).unwrap();
+        let mut mallory: serde_json::Value = serde_json::from_slice(&raw(&accounts, "mallory")).unwrap();
+        mallory["totp_sealed"] = alice["totp_sealed"].clone();
+        accounts.store.accounts().insert("mallory", serde_json::to_vec(&mallory).unwrap()).unwrap();
+        let record = accounts.get("mallory").unwrap().unwrap();
+        assert!(matches!(accounts.totp_secret(&record), Err(PortalError::Sealed { .. })));
+        let code = crate::totp::code_at_step(&secret, NOW / 30).unwrap();
+        assert!(accounts.check_totp("mallory", &code).await.is_err(), "alice's code signs in as mallory");
+    }
+
+    #[tokio::test]
+    async fn a_plain_secret_of_an_older_store_is_sealed_on_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = accounts(dir.path());
+        accounts.create("alice", "long enough password").await.unwrap();
+        let secret = crate::totp::new_secret();
+        let mut old: serde_json::Value = serde_json::from_slice(&raw(&accounts, "alice")).unwrap();
+        old["totp_secret"] = serde_json::Value::String(secret.clone());
+        accounts.store.accounts().insert("alice", serde_json::to_vec(&old).unwrap()).unwrap();
+        let code = crate::totp::code_at_step(&secret, NOW / 30).unwrap();
+        assert_eq!(accounts.check_totp("alice", &code).await.unwrap(), Ok(()));
+        let text = String::from_utf8(raw(&accounts, "alice")).unwrap();
+        assert!(!text.contains(&secret), "still plain after a write: {text}");
+        assert!(text.contains("totp_sealed"));
     }
 }

@@ -40,6 +40,18 @@ pub enum PortalError {
     /// An SMS could not be sent.
     #[error(transparent)]
     Sms(#[from] crate::sms::SmsError),
+    /// The portal key file is unusable (wrong length, or the key could not be made).
+    #[error("portal key: {0}")]
+    KeyFile(String),
+    /// A sealed secret in the store did not open (another key file, or a record moved to
+    /// another account).
+    #[error("sealed secret of {account:?}: {source}")]
+    Sealed {
+        /// The account whose record it is.
+        account: String,
+        /// Why.
+        source: crate::seal::SealError,
+    },
     /// An e-mail could not be sent.
     #[error("e-mail: {0}")]
     Mail(#[from] crate::mail::MailError),

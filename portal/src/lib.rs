@@ -24,6 +24,7 @@ pub mod nyckel_admin;
 pub mod onetime;
 pub mod orgs;
 pub mod remember;
+pub mod seal;
 pub mod sessions;
 pub mod sms;
 pub mod store;
@@ -65,6 +66,11 @@ pub struct PortalConfig {
     pub mail: mail::MailConfig,
     /// The portal's address as browsers reach it, for links in e-mail (no trailing slash).
     pub public_url: String,
+    /// The portal key file (32 random bytes, created with mode 0600 at first start): the TOTP
+    /// secrets in the store are sealed under a key derived from it. Default
+    /// `<data_dir>/portal.key`; keep it outside the data directory (`--key-file`) so a copy of
+    /// the store alone opens nothing.
+    pub key_file: PathBuf,
 }
 
 impl PortalConfig {
@@ -81,6 +87,7 @@ impl PortalConfig {
             tenant_admin_token: None,
             mail,
             public_url: "http://127.0.0.1:8081".to_owned(),
+            key_file: data_dir.join("portal.key"),
             data_dir,
             nyckel_url: nyckel_url.to_owned(),
             rp_key: rp_key.to_owned(),
@@ -135,7 +142,9 @@ impl Portal {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| PortalError::Io { what: format!("creating {}", config.data_dir.display()), source })?;
         let store = store::Store::open(&config.data_dir)?;
-        let accounts = accounts::Accounts::new(store.clone(), config.clock.clone())?;
+        let portal_key = seal::load_or_create_key(&config.key_file)?;
+        let totp_sealer = seal::Sealer::new(&portal_key, accounts::TOTP_SEAL_PURPOSE)?;
+        let accounts = accounts::Accounts::new(store.clone(), config.clock.clone(), totp_sealer)?;
         let sessions = sessions::Sessions::new(store.clone(), config.clock.clone());
         let rp = nyckel::RpClient::new(&config.nyckel_url, &config.rp_key)?;
         let attempts = limits::AttemptLimiter::new(config.attempts_per_minute);

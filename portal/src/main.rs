@@ -24,6 +24,11 @@ struct Cli {
     /// The portal's address as browsers reach it, for links in e-mail.
     #[arg(long, env = "NYCKEL_PORTAL_URL", default_value = "http://127.0.0.1:8081", global = true)]
     public_url: String,
+    /// The portal key file (32 random bytes, made with mode 0600 when missing); the TOTP secrets
+    /// in the store are sealed under it. Default DATA_DIR/portal.key; keep it elsewhere so a copy
+    /// of the data directory alone opens nothing.
+    #[arg(long, env = "NYCKEL_PORTAL_KEY_FILE", global = true)]
+    key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -191,6 +196,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         } => {
             let key = std::fs::read_to_string(&rp_key_file).map_err(|e| CliError::Key(rp_key_file.clone(), e))?;
             let mut config = PortalConfig::new(&cli.data_dir, &nyckel_url, key.trim());
+            if let Some(file) = cli.key_file {
+                config.key_file = file;
+            }
             mail_config(&mut config, cli.smtp_url, cli.mail_from, cli.public_url);
             if let Some(file) = test_clock_offset_file {
                 tracing::warn!(file = %file.display(), "test clock: the time is moved by the seconds in this file");
@@ -216,6 +224,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Account { command } => {
             let mut config = PortalConfig::new(&cli.data_dir, "http://127.0.0.1:8080", "");
+            if let Some(file) = cli.key_file {
+                config.key_file = file;
+            }
             mail_config(&mut config, cli.smtp_url, cli.mail_from, cli.public_url);
             let portal = Portal::open(config)?;
             match command {

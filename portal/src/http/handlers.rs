@@ -99,7 +99,7 @@ pub(super) fn setup_or_signed_in(ctx: &Ctx) -> Result<(String, bool), Response> 
 /// inactive ones count, so a blocked phone is not bypassed by registering another), a verified
 /// mobile number, and whether any verified address can receive a sign-in link.
 pub(super) async fn has_factor(ctx: &Ctx, account: &str) -> Result<Factors, Response> {
-    let has_totp = ctx.portal.accounts.get(account).or_fail(ctx)?.is_some_and(|a| a.totp_secret.is_some());
+    let has_totp = ctx.portal.accounts.get(account).or_fail(ctx)?.is_some_and(|a| a.has_totp());
     let devices = match ctx.portal.rp.devices(account).await {
         Ok(devices) => devices,
         // A user the second-factor server does not know has no phone.
