@@ -88,6 +88,20 @@ impl Codes {
         Ok(Self { tree: store.tree("codes")?, clock, lock: Arc::new(tokio::sync::Mutex::new(())) })
     }
 
+    /// Deletes every expired code (the sweeper); how many.
+    pub fn sweep(&self) -> Result<usize, PortalError> {
+        let now = self.clock.now();
+        let mut removed = 0;
+        for item in self.tree.iter() {
+            let (key, bytes) = item?;
+            let record: IssuedCode = decode("one-time code", &bytes)?;
+            if now >= record.expires_at && crate::store::remove_if_unchanged(&self.tree, &key, &bytes)? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Issues a new code for `account`, `purpose` and `target`, replacing any earlier one;
     /// returns the code to send.
     pub async fn issue(&self, account: &str, purpose: &Purpose, target: &str) -> Result<String, PortalError> {

@@ -183,6 +183,51 @@ impl Portal {
     }
 }
 
+/// What one sweep removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Sessions idle past the timeout.
+    pub sessions: usize,
+    /// Expired SMS and e-mail codes.
+    pub codes: usize,
+    /// Expired sign-in links, invitations and reset links.
+    pub tokens: usize,
+    /// Remembered browsers past 20 days.
+    pub browsers: usize,
+}
+
+/// How often the serving process sweeps.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+impl Portal {
+    /// Deletes expired sessions, codes, e-mail tokens and remembered browsers. Each is also
+    /// refused (and mostly deleted) when presented after expiry; the sweep removes those never
+    /// presented again, so the store does not grow with them.
+    pub fn sweep(&self) -> Result<Swept, PortalError> {
+        Ok(Swept {
+            sessions: self.sessions.sweep()?,
+            codes: self.codes.sweep()?,
+            tokens: self.tokens.sweep()?,
+            browsers: self.browsers.sweep()?,
+        })
+    }
+
+    /// Sweeps every [`SWEEP_EVERY`] until the task is dropped (in a blocking thread: sled scans).
+    pub async fn sweep_periodically(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            tick.tick().await;
+            let portal = Arc::clone(&self);
+            match tokio::task::spawn_blocking(move || portal.sweep()).await {
+                Ok(Ok(swept)) if swept != Swept::default() => tracing::info!(?swept, "swept expired records"),
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "sweep failed"),
+                Err(e) => tracing::warn!(error = %e, "sweep task failed"),
+            }
+        }
+    }
+}
+
 /// Serves `portal` on `listener` until the task is dropped or the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, portal: Arc<Portal>) -> std::io::Result<()> {
     let app = http::router(portal);

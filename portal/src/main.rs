@@ -215,8 +215,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             let addr = listener.local_addr().map_err(|e| CliError::Listen(listen.clone(), e))?;
             tracing::info!(%addr, "portal listening");
             let server = nyckel_portal::serve(listener, Arc::clone(&portal));
+            let sweeper = Arc::clone(&portal).sweep_periodically();
             tokio::select! {
                 result = server => result.map_err(|e| CliError::Listen(listen, e))?,
+                () = sweeper => {}
                 _ = tokio::signal::ctrl_c() => {}
             }
             portal.store.flush().await?;

@@ -86,6 +86,26 @@ impl Tokens {
         Ok(Self { tree: store.tree("onetime")?, by_session: store.tree("onetime_by_session")?, clock })
     }
 
+    /// Deletes every expired token record (sign-in links, invitations, resets; used or not) and
+    /// its session index (the sweeper); how many. An expired link opened later is then refused
+    /// as unknown rather than as expired.
+    pub fn sweep(&self) -> Result<usize, PortalError> {
+        let now = self.clock.now();
+        let mut removed = 0;
+        for item in self.tree.iter() {
+            let (key, bytes) = item?;
+            let record: Record = decode("one-time token", &bytes)?;
+            if now >= record.expires_at && crate::store::remove_if_unchanged(&self.tree, &key, &bytes)? {
+                if let Some(session) = &record.session {
+                    // Only if the session's newest link is this one.
+                    crate::store::remove_if_unchanged(&self.by_session, session.as_bytes(), &key)?;
+                }
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// A new token of `kind` for `account`, valid `ttl` seconds; returns the token (for the
     /// e-mail) — only its digest is kept.
     pub fn issue(

@@ -62,6 +62,22 @@ impl Browsers {
         Ok(Self { tree: store.tree("remembered")?, clock })
     }
 
+    /// Deletes every remembered browser older than [`REMEMBER_FOR`] (the sweeper); how many.
+    pub fn sweep(&self) -> Result<usize, PortalError> {
+        let now = self.clock.now();
+        let mut removed = 0;
+        for item in self.tree.iter() {
+            let (key, bytes) = item?;
+            let record: Remembered = decode("remembered browser", &bytes)?;
+            if now.saturating_sub(record.created_at) >= REMEMBER_FOR
+                && crate::store::remove_if_unchanged(&self.tree, &key, &bytes)?
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Remembers a browser for `account`; returns the cookie's token.
     pub fn remember(&self, account: &str, user_agent: Option<&str>) -> Result<String, PortalError> {
         use base64::Engine;

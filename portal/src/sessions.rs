@@ -185,6 +185,22 @@ impl Sessions {
         self.create_with(stage)
     }
 
+    /// Deletes every session idle longer than [`IDLE_TIMEOUT`] (the sweeper); how many.
+    pub fn sweep(&self) -> Result<usize, PortalError> {
+        let now = self.clock.now();
+        let mut removed = 0;
+        for item in self.store.sessions().iter() {
+            let (key, bytes) = item?;
+            let session: Session = decode("session", &bytes)?;
+            if now.saturating_sub(session.touched_at) > IDLE_TIMEOUT
+                && crate::store::remove_if_unchanged(self.store.sessions(), &key, &bytes)?
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Ends session `id`.
     pub fn end(&self, id: &str) -> Result<(), PortalError> {
         self.store.sessions().remove(storage_key(id))?;

@@ -56,3 +56,9 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 pub(crate) fn decode<T: DeserializeOwned>(what: &'static str, bytes: &[u8]) -> Result<T, PortalError> {
     serde_json::from_slice(bytes).map_err(|source| PortalError::Corrupt { what, source })
 }
+
+/// Removes `key` only if it still holds `bytes` (a request may have just renewed it); whether it
+/// was removed.
+pub(crate) fn remove_if_unchanged(tree: &sled::Tree, key: &[u8], bytes: &[u8]) -> Result<bool, PortalError> {
+    Ok(tree.compare_and_swap(key, Some(bytes), None::<&[u8]>)?.is_ok())
+}
