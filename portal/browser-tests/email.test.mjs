@@ -3,7 +3,8 @@
 // second factor (an authenticator app) → signed in; the e-mail sign-in link refused in a second
 // browser context with the warning and completing in the asking browser, whose waiting page
 // continues by itself; "remember this browser" skipping the second step, then void 20 days later
-// (the portal's injected clock); a password reset.
+// (the portal's injected clock); a password reset; a contact address added and verified by the
+// code mailed to it.
 // Environment (set by scripts/test-portal-browser.sh): PORTAL_URL, MAIL_DIR, INVITED (a user
 // invited before the portal started, at INVITED@example.org), CLOCK_OFFSET_FILE (the portal's
 // `--test-clock-offset-file`: seconds added to its time); optional CHROMIUM, SCREENSHOT_DIR.
@@ -98,6 +99,33 @@ try {
   await page.click('form[action="/totp/confirm"] button');
   await page.waitForURL("**/home");
   assert.equal((await page.textContent("#account")).trim(), INVITED);
+
+  step = "contact address: added, then verified by the code mailed to it";
+  const extra = `${INVITED}.work@example.org`;
+  const mailedBefore = messages().length;
+  await page.click('a[href="/contacts"]');
+  await page.waitForURL("**/contacts");
+  assert.match(await page.textContent(`#contacts li[data-address="${INVITED}@example.org"]`), /\(verified\)/);
+  await page.fill("#address", extra);
+  await page.click('form[action="/contacts/add"] button');
+  const entry = page.locator(`#contacts li[data-address="${extra}"]`);
+  await entry.locator('form[action="/contacts/verify"]').waitFor();
+  assert.match(await entry.textContent(), /\(not verified\)/);
+  const codeDeadline = Date.now() + 20_000;
+  let contactCode;
+  while (!contactCode) {
+    const m = messages().slice(mailedBefore).find((m) => m.to.includes(extra));
+    contactCode = m && m.body.match(/\b(\d{6})\b/)[1];
+    if (!contactCode) {
+      if (Date.now() > codeDeadline) throw new Error("no code mailed to the contact address");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  await entry.locator('input[name="code"]').fill(contactCode);
+  await entry.locator('form[action="/contacts/verify"] button').click();
+  await page.waitForSelector(`#contacts li[data-address="${extra}"]:has-text("(verified)")`);
+  assert.equal(await entry.locator('form[action="/contacts/verify"]').count(), 0);
+  await page.goto(`${PORTAL_URL}/home`);
   await signOut(page);
 
   step = "e-mail link: refused in another browser with the warning";

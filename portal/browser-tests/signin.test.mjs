@@ -1,7 +1,9 @@
 // The portal in real Chromium: first sign-in registering the `nyckel` CLI as the phone (the
 // page learns by itself that it was registered), sign-in with password + push where the page
 // shows the number and continues by itself once the CLI approves, a keyboard-only attempt,
-// five wrong passwords blocking an account, and the language switch. One browser launch.
+// five wrong passwords blocking an account, the sign-in and second-factor pages in Swedish,
+// Danish and English, device rename, sign-in with the QR code + 8-digit one-time password the CLI
+// makes from the code's text, and device removal (the list updating). One browser launch.
 // Environment (set by scripts/test-portal-browser.sh): PORTAL_URL, NYCKEL_CLI, NYCKEL_VAULT,
 // NYCKEL_PASSPHRASE, PASSWORD; optional CHROMIUM, SCREENSHOT_DIR.
 import { chromium } from "playwright-core";
@@ -84,8 +86,63 @@ try {
   await page.waitForURL("**/devices");
   assert.ok((await page.textContent("#devices")).includes("CLI phone"));
   await shot(page, "devices");
+
+  step = "rename a device: the list shows the new name";
+  const row = page.locator("#devices tbody tr", { hasText: "CLI phone" });
+  await row.locator('form[action="/devices/rename"] input[name="name"]').fill("Work phone");
+  await row.locator('form[action="/devices/rename"] button').click();
+  await page.waitForSelector('#devices tbody tr:has-text("Work phone")');
+  assert.ok(!(await page.textContent("#devices")).includes("CLI phone"), "the old name is gone");
   await page.click('a[href="/home"]');
   await page.waitForURL("**/home");
+  await page.click("form.signout button");
+  await page.waitForURL(`${PORTAL_URL}/`);
+
+  step = "sign-in and second-factor pages in Swedish, Danish and English";
+  const headings = { sv: ["Logga in", "Andra steget"], da: ["Log ind", "Andet trin"], en: ["Sign in", "Second step"] };
+  for (const [lang, [signInHeading, factorHeading]] of Object.entries(headings)) {
+    await page.goto(`${PORTAL_URL}/`);
+    await page.click(`button[name="lang"][value="${lang}"]`);
+    await page.waitForSelector(`html[lang="${lang}"]`);
+    assert.equal(await page.textContent("h1"), signInHeading);
+    await signIn(page, "alice", PASSWORD);
+    await page.waitForURL("**/factor");
+    assert.equal(await page.textContent("h1"), factorHeading);
+    assert.equal(await page.getAttribute("html", "lang"), lang);
+    await page.click("form.signout button");
+    await page.waitForURL(`${PORTAL_URL}/`);
+  }
+  // The choice page switches language in place too (the switch returns to the same page).
+  await signIn(page, "alice", PASSWORD);
+  await page.waitForURL("**/factor");
+  await page.click('button[name="lang"][value="sv"]');
+  await page.waitForSelector('html[lang="sv"]');
+  assert.equal(new URL(page.url()).pathname, "/factor");
+  assert.equal(await page.textContent("h1"), "Andra steget");
+  assert.equal((await page.textContent("#qr")).trim(), "Visa en QR-kod för Nyckel-appen");
+  await page.click('button[name="lang"][value="en"]');
+  await page.waitForSelector('html[lang="en"]');
+
+  step = "QR code + one-time password: the CLI makes the OTP from the code's text";
+  await page.click("#qr");
+  await page.waitForURL("**/factor/qr");
+  assert.ok(await page.isVisible("img.qr"), "the QR image is shown");
+  const qrText = (await page.textContent("#qr-text")).trim();
+  await shot(page, "qr-otp");
+  const otpOut = await cli(["otp", qrText]);
+  const otp = otpOut.match(/One-time password:\s*(\d{8})/)[1];
+  await page.fill("#otp", otp);
+  await page.click('form[action="/factor/qr/verify"] button[type=submit]');
+  await page.waitForURL("**/home");
+  assert.equal((await page.textContent("#account")).trim(), "alice");
+
+  step = "remove a device: the list updates";
+  await page.click('a[href="/devices"]');
+  await page.waitForURL("**/devices");
+  await page.locator("#devices tbody tr", { hasText: "Work phone" }).locator('form[action="/devices/remove"] button').click();
+  await page.waitForSelector("#no-devices");
+  assert.equal(await page.locator("#devices").count(), 0);
+  await page.goto(`${PORTAL_URL}/home`);
   await page.click("form.signout button");
   await page.waitForURL(`${PORTAL_URL}/`);
 
