@@ -38,6 +38,8 @@ pub enum AuditKind {
     PhoneVerified,
     /// A contact address was verified.
     EmailVerified,
+    /// An administrator invited a colleague into the organisation.
+    Invited,
 }
 
 impl AuditKind {
@@ -55,6 +57,7 @@ impl AuditKind {
             AuditKind::DeviceUnblocked => "device_unblocked",
             AuditKind::PhoneVerified => "phone_verified",
             AuditKind::EmailVerified => "email_verified",
+            AuditKind::Invited => "invited",
         }
     }
 }

@@ -338,6 +338,24 @@ catalogue! {
         "For mange bekræftelsesmails på kort tid. Vent ti minutter, og prøv igen.",
         "Too many confirmation e-mails in a short time. Wait ten minutes and try again."
     ),
+    LinkRateLimited => (
+        "För många inloggningslänkar på kort tid. Vänta tio minuter eller välj ett annat sätt.",
+        "For mange login-links på kort tid. Vent ti minutter, eller vælg en anden måde.",
+        "Too many sign-in links in a short time. Wait ten minutes or choose another way."
+    ),
+    AdminInviteTitle => ("Bjud in en kollega", "Inviter en kollega", "Invite a colleague"),
+    AdminInviteIntro => (
+        "Kollegan får ett e-postmeddelande med en länk och en kod för att välja lösenord och blir medlem i organisationen.",
+        "Kollegaen får en e-mail med et link og en kode til at vælge adgangskode og bliver medlem af organisationen.",
+        "Your colleague gets an e-mail with a link and a code to choose a password, and becomes a member of the organisation."
+    ),
+    AdminInviteButton => ("Skicka inbjudan", "Send invitation", "Send the invitation"),
+    AdminInviteSent => ("Inbjudan skickad till", "Invitation sendt til", "Invitation sent to"),
+    AdminInviteRefused => (
+        "Kan inte bjuda in: ogiltigt namn eller adress, eller så finns kontot redan eller tillhör en annan organisation.",
+        "Kan ikke invitere: ugyldigt navn eller adresse, eller kontoen findes allerede eller tilhører en anden organisation.",
+        "Cannot invite: an invalid name or address, or the account exists already or belongs to another organisation."
+    ),
     SendNewCode => ("Skicka en ny kod", "Send en ny kode", "Send a new code"),
     // --- e-mail flows ---
     EmailLinkButton => ("Skicka en inloggningslänk till min e-post", "Send et log-in-link til min e-mail", "Send me a sign-in link by e-mail"),

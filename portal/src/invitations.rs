@@ -9,6 +9,23 @@ use crate::sessions::Session;
 use crate::store::decode;
 use crate::Portal;
 
+/// Sign-in-link e-mails, and separately password-reset e-mails, per account within
+/// [`MAIL_WINDOW`] (like SMS: counted before sending).
+pub const MAX_LINK_MAILS: usize = 3;
+/// The window of [`MAX_LINK_MAILS`], seconds.
+pub const MAIL_WINDOW: u64 = 10 * 60;
+
+/// What [`send_sign_in_link`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkSent {
+    /// Mailed to every verified address.
+    Sent,
+    /// The account has no verified address.
+    NoAddress,
+    /// [`MAX_LINK_MAILS`] were sent within [`MAIL_WINDOW`]; nothing sent, earlier links stay.
+    RateLimited,
+}
+
 fn fill(template: &str, account: &str, link: &str, code: &str) -> String {
     template.replace("{account}", account).replace("{link}", link).replace("{code}", code)
 }
@@ -46,6 +63,10 @@ pub async fn send_reset(portal: &Portal, name: &str, lang: Lang) -> Result<(), P
     if addresses.is_empty() {
         return Ok(());
     }
+    if !portal.reset_limit.allow(name).await? {
+        tracing::warn!(account = name, "password-reset e-mail refused: send limit");
+        return Ok(());
+    }
     portal.tokens.retire(Kind::Reset, name)?;
     let token = portal.tokens.issue(Kind::Reset, name, RESET_TTL, None, false)?;
     let body = fill(lang.t(Msg::MailResetBody), name, &link(portal, "/reset", &token), "");
@@ -56,18 +77,21 @@ pub async fn send_reset(portal: &Portal, name: &str, lang: Lang) -> Result<(), P
 }
 
 /// Sends a sign-in link bound to the session whose id has digest `session` to every verified
-/// address of `account` (one link: whichever copy is opened first uses it); `Ok(false)` when
-/// the account has no verified address.
+/// address of `account` (one link: whichever copy is opened first uses it), unless it has no
+/// verified address or reached its send limit (then nothing is sent and older links stay).
 pub async fn send_sign_in_link(
     portal: &Portal,
     account: &str,
     session: String,
     remember: bool,
     lang: Lang,
-) -> Result<bool, PortalError> {
+) -> Result<LinkSent, PortalError> {
     let addresses = sign_in_addresses(portal, account)?;
     if addresses.is_empty() {
-        return Ok(false);
+        return Ok(LinkSent::NoAddress);
+    }
+    if !portal.link_limit.allow(account).await? {
+        return Ok(LinkSent::RateLimited);
     }
     portal.tokens.retire(Kind::SignInLink, account)?;
     let token = portal.tokens.issue(Kind::SignInLink, account, SIGN_IN_LINK_TTL, Some(session), remember)?;
@@ -75,7 +99,7 @@ pub async fn send_sign_in_link(
     for address in &addresses {
         portal.mailer.send(address, lang.t(Msg::MailSignInSubject), body.clone()).await?;
     }
-    Ok(true)
+    Ok(LinkSent::Sent)
 }
 
 /// Accepts an invitation: the code that went to the invitation's address proved it, so the

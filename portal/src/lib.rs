@@ -134,6 +134,10 @@ pub struct Portal {
     pub tokens: onetime::Tokens,
     /// Remembered browsers.
     pub browsers: remember::Browsers,
+    /// Sign-in-link e-mails per account ([`invitations::MAX_LINK_MAILS`] per 10 minutes).
+    pub link_limit: codes::SendLimit,
+    /// Password-reset e-mails per account (likewise).
+    pub reset_limit: codes::SendLimit,
 }
 
 impl Portal {
@@ -161,7 +165,16 @@ impl Portal {
         };
         let mailer = mail::Mailer::new(&config.mail)?;
         let tokens = onetime::Tokens::new(&store, clock.clone())?;
-        let browsers = remember::Browsers::new(&store, clock)?;
+        let browsers = remember::Browsers::new(&store, clock.clone())?;
+        let link_limit = codes::SendLimit::new(
+            &store,
+            "link_sends",
+            clock.clone(),
+            invitations::MAX_LINK_MAILS,
+            invitations::MAIL_WINDOW,
+        )?;
+        let reset_limit =
+            codes::SendLimit::new(&store, "reset_sends", clock, invitations::MAX_LINK_MAILS, invitations::MAIL_WINDOW)?;
         Ok(Arc::new(Self {
             config,
             store,
@@ -179,6 +192,8 @@ impl Portal {
             mailer,
             tokens,
             browsers,
+            link_limit,
+            reset_limit,
         }))
     }
 }

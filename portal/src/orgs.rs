@@ -142,6 +142,18 @@ impl Orgs {
         Ok(Ok(outcome.0))
     }
 
+    /// Makes `account` a member of `org` (an administrator's invitation); `Ok(Err(other))`
+    /// when it already belongs to (or asked to join) organisation `other`, the same one included.
+    pub async fn add_member(&self, org: &str, account: &str) -> Result<Result<(), String>, PortalError> {
+        let _guard = self.lock.lock().await;
+        if let Some(m) = self.membership(account)? {
+            return Ok(Err(m.org));
+        }
+        let membership = Membership { org: org.to_owned(), role: Role::Member, since: self.clock.now() };
+        self.members.insert(account.as_bytes(), encode(&membership))?;
+        Ok(Ok(()))
+    }
+
     /// Every account of `org` with its membership, by name.
     pub fn members(&self, org: &str) -> Result<Vec<(String, Membership)>, PortalError> {
         let mut out = Vec::new();

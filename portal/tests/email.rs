@@ -369,3 +369,35 @@ async fn a_sign_in_link_goes_to_every_verified_address_and_not_to_an_unverified_
     third.get("/factor").await;
     assert!(!third.html.contains("action=\"/factor/email\""), "no verified address, no link");
 }
+
+#[tokio::test]
+async fn sign_in_link_and_reset_e_mails_are_limited_per_account() {
+    let h = start().await;
+    h.account_with_email("alice").await;
+    let mut browser = h.browser();
+    assert_eq!(browser.sign_in("alice", PASSWORD).await, (303, "/factor".to_owned()));
+    browser.get("/factor").await;
+    for _ in 0..nyckel_portal::invitations::MAX_LINK_MAILS {
+        assert_eq!(browser.post("/factor/email", &[]).await, (303, "/factor/email".to_owned()));
+        browser.get("/factor").await;
+    }
+    let links = |h: &Harness| h.mail().iter().filter(|m| m.body.contains("/email/link?t=")).count();
+    assert_eq!(links(&h), 3);
+    assert_eq!(browser.post("/factor/email", &[]).await.0, 429);
+    assert!(browser.html.contains("Too many sign-in links"), "{}", browser.html);
+    assert_eq!(links(&h), 3, "nothing sent past the limit");
+    h.clock.advance(nyckel_portal::invitations::MAIL_WINDOW);
+    browser.get("/factor").await;
+    assert_eq!(browser.post("/factor/email", &[]).await, (303, "/factor/email".to_owned()));
+    assert_eq!(links(&h), 4);
+
+    // Password resets: their own three per ten minutes (the page answers the same either way).
+    let resets = |h: &Harness| h.mail().iter().filter(|m| m.body.contains("/reset?t=")).count();
+    for _ in 0..4 {
+        nyckel_portal::invitations::send_reset(&h.portal, "alice", Lang::En).await.unwrap();
+    }
+    assert_eq!(resets(&h), 3);
+    h.clock.advance(nyckel_portal::invitations::MAIL_WINDOW);
+    nyckel_portal::invitations::send_reset(&h.portal, "alice", Lang::En).await.unwrap();
+    assert_eq!(resets(&h), 4);
+}

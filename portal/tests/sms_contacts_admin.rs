@@ -649,3 +649,41 @@ async fn verification_mail_is_limited_per_account() {
     browser.get("/contacts").await;
     assert_eq!(browser.post("/contacts/add", &[("address", "anna@example.se")]).await.0, 303);
 }
+
+#[tokio::test]
+async fn an_administrator_invites_a_colleague_into_the_organisation_and_nobody_else_can() {
+    let h = Harness::start().await;
+    let (mut alice, mut bob) = acme_with_request(&h).await;
+    // A waiting requester (no administrator) gets 403 on both routes, and nothing is sent.
+    assert_eq!(bob.get("/admin/invite").await.0, 403);
+    bob.get("/org").await;
+    assert_eq!(bob.post("/admin/invite", &[("name", "ivan"), ("email", "ivan@example.org")]).await.0, 403);
+    assert!(h.portal.accounts.get("ivan").unwrap().is_none());
+    assert!(h.mail().is_empty());
+
+    assert_eq!(alice.get("/admin").await.0, 200);
+    assert!(alice.html.contains("href=\"/admin/invite\""));
+    assert_eq!(alice.get("/admin/invite").await.0, 200);
+    assert_eq!(alice.post("/admin/invite", &[("name", "ivan"), ("email", "ivan@example.org")]).await.0, 200);
+    assert!(alice.html.contains("id=\"invite-sent\""), "{}", alice.html);
+    // The same invitation as `account invite`: an account without a password, a link by e-mail.
+    let mail = h.mail().into_iter().find(|m| m.to == "ivan@example.org").expect("the invitation");
+    let token = mail.token("/invite");
+    assert!(h.portal.accounts.get("ivan").unwrap().unwrap().password_hash.is_empty());
+    let m = h.portal.orgs.membership("ivan").unwrap().unwrap();
+    assert_eq!((m.org.as_str(), m.role), ("acme-org", Role::Member));
+    // The invitation works.
+    let mut ivan = h.browser();
+    ivan.get(&format!("/invite?t={token}")).await;
+    let form = [("t", token.as_str()), ("password", "violet harbour kettle 93"), ("password2", "violet harbour kettle 93")];
+    assert_eq!(ivan.post("/invite", &form).await, (303, "/devices".to_owned()));
+
+    // An account with a password (bob, waiting to join) or a malformed address is refused.
+    for (name, email) in [("bob", "bob@example.org"), ("ivan", "ivan@example.org"), ("eve", "not an address")] {
+        alice.get("/admin/invite").await;
+        assert_eq!(alice.post("/admin/invite", &[("name", name), ("email", email)]).await.0, 400, "{name}");
+    }
+    assert_eq!(h.portal.orgs.membership("bob").unwrap().unwrap().role, Role::Pending);
+    alice.get("/admin/audit").await;
+    assert!(alice.html.contains("invited"), "{}", alice.html);
+}

@@ -40,6 +40,7 @@ csrf_form!(JoinForm { org, name });
 csrf_form!(DecisionForm { account, decision });
 csrf_form!(AccountForm { account });
 csrf_form!(DeviceForm { account, device_id });
+csrf_form!(InviteForm { name, email });
 
 /// Records a refused password or code (and a block) in the audit log; a failure to record is
 /// logged, not shown, so the refusal itself still reaches the browser.
@@ -250,6 +251,7 @@ fn admin_page(
                 }
             }
             p { a href="/admin/audit" id="audit-link" { (t(Msg::AuditTitle)) } }
+            p { a href="/admin/invite" id="invite-link" { (t(Msg::AdminInviteTitle)) } }
             p { a href="/home" { (t(Msg::Home)) } }
         },
     )
@@ -373,4 +375,65 @@ pub async fn audit(ctx: Ctx, Query(q): Query<AuditQuery>) -> Res {
     let (_, org) = admin(&ctx)?;
     let (events, next) = ctx.portal.audit.page(&org.id, q.before).or_fail(&ctx)?;
     Ok(ctx.page(StatusCode::OK, audit_page(&frame(&ctx), &events, next)))
+}
+
+// ---- inviting a colleague ----
+
+fn invite_form(f: &Frame, org: &Organisation, notice: Option<&str>, error: Option<&str>) -> Markup {
+    let t = |m| f.lang.t(m);
+    layout(
+        f,
+        Msg::AdminInviteTitle,
+        html! {
+            (alert(error))
+            @if let Some(n) = notice { p.notice id="invite-sent" role="status" { (n) } }
+            p { (t(Msg::AdminInviteIntro)) " " strong { (org.name) } }
+            form method="post" action="/admin/invite" {
+                (csrf_field(f.csrf))
+                label for="invite-name" { (t(Msg::UserName)) }
+                input id="invite-name" name="name" type="text" required maxlength="64" pattern="[a-z0-9._\\-]{1,64}";
+                label for="invite-email" { (t(Msg::EmailAddress)) }
+                input id="invite-email" name="email" type="email" required maxlength="254";
+                button type="submit" { (t(Msg::AdminInviteButton)) }
+            }
+            p { a href="/admin" { (t(Msg::AdminTitle)) } }
+        },
+    )
+}
+
+pub async fn invite_page(ctx: Ctx) -> Res {
+    let (_, org) = admin(&ctx)?;
+    Ok(ctx.page(StatusCode::OK, invite_form(&frame(&ctx), &org, None, None)))
+}
+
+/// An administrator invites a colleague: the same invitation as `account invite` (an account
+/// without a password, a mailed link and code), and the account is a member of the
+/// administrator's organisation. Refused, with nothing created, for an account that has a
+/// password or belongs to (or asked to join) an organisation.
+pub async fn invite(CsrfForm { ctx, form }: CsrfForm<InviteForm>) -> Res {
+    let (admin_account, org) = admin(&ctx)?;
+    let name = form.name.trim().to_owned();
+    let email = form.email.trim().to_owned();
+    let refused = |ctx: &Ctx| {
+        ctx.page(StatusCode::BAD_REQUEST, invite_form(&frame(ctx), &org, None, Some(ctx.t(Msg::AdminInviteRefused))))
+    };
+    if !crate::accounts::valid_name(&name) || !crate::mail::valid_address(&email) {
+        return Ok(refused(&ctx));
+    }
+    let existing = ctx.portal.accounts.get(&name).or_fail(&ctx)?;
+    let membership = ctx.portal.orgs.membership(&name).or_fail(&ctx)?;
+    let invitable = existing.as_ref().is_none_or(|a| a.password_hash.is_empty())
+        && membership.as_ref().is_none_or(|m| m.org == org.id && m.role == Role::Member);
+    if !invitable {
+        return Ok(refused(&ctx));
+    }
+    crate::invitations::invite(&ctx.portal, &name, &email, ctx.lang).await.or_fail(&ctx)?;
+    if membership.is_none() {
+        if let Err(other) = ctx.portal.orgs.add_member(&org.id, &name).await.or_fail(&ctx)? {
+            tracing::warn!(account = name, org = other, "invited account joined another organisation meanwhile");
+        }
+    }
+    ctx.portal.audit.record(&org.id, &name, &admin_account, AuditKind::Invited, &email).or_fail(&ctx)?;
+    let notice = format!("{} {name} ({email}).", ctx.t(Msg::AdminInviteSent));
+    Ok(ctx.page(StatusCode::OK, invite_form(&frame(&ctx), &org, Some(&notice), None)))
 }

@@ -19,7 +19,7 @@ use super::pages::{self, Frame};
 use super::{cookie_value, CsrfForm, Ctx, HasCsrf};
 use crate::error::PortalError;
 use crate::i18n::Msg;
-use crate::invitations;
+use crate::invitations::{self, LinkSent};
 use crate::onetime::{digest, Kind};
 use crate::remember::{REMEMBER_COOKIE, REMEMBER_FOR};
 use crate::sessions::Stage;
@@ -146,8 +146,9 @@ pub async fn send_link(CsrfForm { ctx, form }: CsrfForm<RememberForm>) -> Res {
     let sent =
         invitations::send_sign_in_link(&ctx.portal, &account, digest(&ctx.sid), ticked(&form.remember), ctx.lang).await;
     match or_fail(&ctx, sent)? {
-        true => Ok(ctx.redirect("/factor/email")),
-        false => Ok(message(&ctx, StatusCode::CONFLICT, Msg::NoEmail)),
+        LinkSent::Sent => Ok(ctx.redirect("/factor/email")),
+        LinkSent::NoAddress => Ok(message(&ctx, StatusCode::CONFLICT, Msg::NoEmail)),
+        LinkSent::RateLimited => Ok(message(&ctx, StatusCode::TOO_MANY_REQUESTS, Msg::LinkRateLimited)),
     }
 }
 

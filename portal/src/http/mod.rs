@@ -76,6 +76,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/admin/accounts/unblock", post(admin::unblock_account))
         .route("/admin/devices/unblock", post(admin::unblock_device))
         .route("/admin/audit", get(admin::audit))
+        .route("/admin/invite", get(admin::invite_page).post(admin::invite))
         // --- e-mail flows: sign-in link, remembered browsers, invitations, password reset ---
         .route("/factor/email", post(email::send_link).get(email::link_page))
         .route("/factor/email/status", get(email::link_status))
