@@ -6,19 +6,22 @@
 # outside the data directory: ./nyckel-kek (or $NYCKEL_KEK_FILE), created with mode 0600 on
 # first start. On first start it also creates the tenant "demo" ("Demo organisation"), its user
 # "alice", a relying-party API key kept in rp-key.txt, a tenant administrator's token for the
-# portal (portal-admin-token.txt), the portal account "alice" (password $NYCKEL_USER_PASSWORD,
-# else a demo one), administrator of the portal organisation "demo", and invites "bob"
+# portal (portal-admin-token.txt), the portal account "alice" (password $NYCKEL_PORTAL_PASSWORD,
+# else a demo one; the server's users have no password), administrator of the portal organisation "demo", and invites "bob"
 # (bob@example.org) by e-mail. SMS go to files in ./nyckel-portal-data/sms-sink (or
 # $NYCKEL_PORTAL_SMS_SINK). The portal's e-mail (invitations, sign-in links, password resets,
 # contact-address codes) goes over SMTP when $NYCKEL_PORTAL_SMTP_URL is set (smtp://host:port),
-# else it is written as .eml files to $NYCKEL_PORTAL_DATA/outbox/ (the script says where).
+# else it is written as .eml files to $NYCKEL_PORTAL_DATA/outbox/ (the script says where). The
+# portal's TOTP secrets are sealed under ./nyckel-portal.key (or $NYCKEL_PORTAL_KEY_FILE), made
+# with mode 0600 on first start, outside its data directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${NYCKEL_DATA_DIR:-nyckel-data}
 portal_data=${NYCKEL_PORTAL_DATA:-nyckel-portal-data}
 listen=${NYCKEL_LISTEN:-127.0.0.1:8080}
 portal_listen=${NYCKEL_PORTAL_LISTEN:-127.0.0.1:8081}
-password=${NYCKEL_USER_PASSWORD:-Demo-pass-2026!}
+password=${NYCKEL_PORTAL_PASSWORD:-Demo-pass-2026!}
+export NYCKEL_PORTAL_KEY_FILE=${NYCKEL_PORTAL_KEY_FILE:-$PWD/nyckel-portal.key}
 export NYCKEL_KEK_FILE=${NYCKEL_KEK_FILE:-$PWD/nyckel-kek}
 # Links in the portal's e-mail point here.
 export NYCKEL_PORTAL_URL=${NYCKEL_PORTAL_URL:-http://$portal_listen}
@@ -32,8 +35,8 @@ if [ ! -f "$NYCKEL_KEK_FILE" ]; then
 fi
 if [ ! -f "$data/rp-key.txt" ]; then
   "$server" --data-dir "$data" tenant add demo "Demo organisation"
-  NYCKEL_USER_PASSWORD=$password "$server" --data-dir "$data" user --tenant demo add alice
-  NYCKEL_USER_PASSWORD=$password "$server" --data-dir "$data" user --tenant demo add bob
+  "$server" --data-dir "$data" user --tenant demo add alice
+  "$server" --data-dir "$data" user --tenant demo add bob
   (umask 077 && "$server" --data-dir "$data" rp --tenant demo add demo-portal > "$data/rp-key.txt")
 fi
 if [ ! -f "$data/portal-admin-token.txt" ]; then

@@ -47,10 +47,12 @@ export NYCKEL_PORTAL_SMTP_URL="smtp://127.0.0.1:$smtp_port" NYCKEL_PORTAL_URL="h
 password=Browser-test-pass-1
 
 export NYCKEL_KEK_FILE=$work/kek
+# The portal's key file outside its data directory, made by the first portal command.
+export NYCKEL_PORTAL_KEY_FILE=$work/portal.key
 "$bin/nyckel-server" --data-dir "$work/server" kek-create >/dev/null
 "$bin/nyckel-server" --data-dir "$work/server" tenant add demo "Demo organisation" >/dev/null
 for user in alice carol; do
-  NYCKEL_USER_PASSWORD=$password "$bin/nyckel-server" --data-dir "$work/server" user --tenant demo add "$user" >/dev/null
+  "$bin/nyckel-server" --data-dir "$work/server" user --tenant demo add "$user" >/dev/null
   NYCKEL_PORTAL_PASSWORD=$password "$bin/nyckel-portal" --data-dir "$work/portal" account add "$user" >/dev/null
 done
 # sms-admin.test.mjs's accounts: portal only (SMS needs no user on the server).
@@ -58,7 +60,7 @@ for user in dave erin frank; do
   NYCKEL_PORTAL_PASSWORD=$password "$bin/nyckel-portal" --data-dir "$work/portal" account add "$user" >/dev/null
 done
 # ivan is invited by e-mail (no password until the invitation's link sets one).
-NYCKEL_USER_PASSWORD=$password "$bin/nyckel-server" --data-dir "$work/server" user --tenant demo add ivan >/dev/null
+"$bin/nyckel-server" --data-dir "$work/server" user --tenant demo add ivan >/dev/null
 for _ in $(seq 100); do grep -q listening "$work/smtp.log" && break; sleep 0.1; done
 "$bin/nyckel-portal" --data-dir "$work/portal" account invite ivan ivan@example.org >/dev/null
 "$bin/nyckel-server" --data-dir "$work/server" rp --tenant demo add browser-test > "$work/rp-key.txt"

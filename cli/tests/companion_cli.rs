@@ -32,8 +32,8 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("server");
         nyckel_server::admin::add_tenant(&data, "acme", "Acme Trade").unwrap();
-        nyckel_server::admin::add_user(&data, "acme", "alice", "Correct-h0rse!").unwrap();
-        nyckel_server::admin::add_user(&data, "acme", "bob", "Correct-h0rse!").unwrap();
+        nyckel_server::admin::add_user(&data, "acme", "alice").unwrap();
+        nyckel_server::admin::add_user(&data, "acme", "bob").unwrap();
         let rp_key = nyckel_server::admin::add_relying_party(&data, "acme", "portal").unwrap().to_string();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let kek_file = dir.path().join("kek");

@@ -51,24 +51,25 @@ pub fn list_tenants(dir: &Path) -> Result<Vec<Tenant>, ServerError> {
     block_on(async { Ok(tenants::list(&store).await?) })
 }
 
-/// Adds a user to a tenant (Argon2id hash, password policy enforced). Needs the server stopped.
-pub fn add_user(dir: &Path, tenant: &str, name: &str, password: &str) -> Result<UserRecord, ServerError> {
+/// Adds a user to a tenant (no password: the sign-in service owns those). Needs the server
+/// stopped.
+pub fn add_user(dir: &Path, tenant: &str, name: &str) -> Result<UserRecord, ServerError> {
     let store = open(dir)?;
     let now = SystemClock.now();
     block_on(async {
-        let record = users::add(&store, tenant, name, password, now).await?;
+        let record = users::add(&store, tenant, name, now).await?;
         store.flush().await?;
         Ok(record)
     })
 }
 
-/// Adds users of one tenant sharing one precomputed Argon2id hash (benchmarks, bulk import).
-pub fn add_users_with_hash(dir: &Path, tenant: &str, names: &[String], password_hash: &str) -> Result<(), ServerError> {
+/// Adds users of one tenant (benchmarks, bulk import). Needs the server stopped.
+pub fn add_users(dir: &Path, tenant: &str, names: &[String]) -> Result<(), ServerError> {
     let store = open(dir)?;
     let now = SystemClock.now();
     block_on(async {
         for name in names {
-            users::add_with_hash(&store, tenant, name, password_hash.to_owned(), now).await?;
+            users::add(&store, tenant, name, now).await?;
         }
         store.flush().await?;
         Ok(())

@@ -8,7 +8,6 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use nyckel_server::secrets::Kek;
 use nyckel_server::{admin, ServerConfig, ServerError};
-use zeroize::Zeroizing;
 
 #[derive(Parser)]
 #[command(name = "nyckel-server", version, about = "The Nyckel second-factor server")]
@@ -138,7 +137,7 @@ enum AdminCommand {
 
 #[derive(Subcommand)]
 enum UserCommand {
-    /// Add a user; the password comes from $NYCKEL_USER_PASSWORD or is asked twice.
+    /// Add a user (no password: the sign-in service in front of the server owns passwords).
     Add {
         /// User name.
         name: String,
@@ -168,10 +167,6 @@ enum RpCommand {
 enum CliError {
     #[error(transparent)]
     Server(#[from] ServerError),
-    #[error("cannot read the password: {0}")]
-    Prompt(std::io::Error),
-    #[error("the two passwords differ")]
-    Mismatch,
     #[error("cannot bind {addr}: {source}")]
     Bind { addr: String, source: std::io::Error },
     #[error("cannot start the async runtime: {0}")]
@@ -182,18 +177,6 @@ enum CliError {
     NoKekPath,
     #[error("the audit log does not verify: {0} finding(s)")]
     AuditBroken(usize),
-}
-
-fn password() -> Result<Zeroizing<String>, CliError> {
-    if let Ok(p) = std::env::var("NYCKEL_USER_PASSWORD") {
-        return Ok(Zeroizing::new(p));
-    }
-    let first = Zeroizing::new(rpassword::prompt_password("Password: ").map_err(CliError::Prompt)?);
-    let second = Zeroizing::new(rpassword::prompt_password("Password again: ").map_err(CliError::Prompt)?);
-    if *first != *second {
-        return Err(CliError::Mismatch);
-    }
-    Ok(first)
 }
 
 fn kek(cli: &Cli) -> Result<Kek, CliError> {
@@ -268,8 +251,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::User { tenant, command: UserCommand::Add { name } } => {
-            let pw = password()?;
-            admin::add_user(dir, tenant, name, &pw)?;
+            admin::add_user(dir, tenant, name)?;
             println!("user {name} added to {tenant}");
             Ok(())
         }

@@ -264,15 +264,14 @@ impl EnrollmentRecord {
     }
 }
 
-/// A stored user.
+/// A stored user. It has no password: the sign-in service in front of the server owns them
+/// (records written with the former `password_hash` field still load; serde ignores it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {
     /// The tenant the user belongs to.
     pub tenant: String,
     /// The name, unique within the tenant.
     pub name: String,
-    /// Argon2id PHC string.
-    pub password_hash: String,
     /// Disabled users get no enrollments or challenges.
     pub disabled: bool,
     /// Unix seconds.

@@ -65,8 +65,8 @@ impl Harness {
         let data = dir.path().join("server");
         // Users and relying parties are created before the server holds the data directory.
         nyckel_server::admin::add_tenant(&data, "acme", "Acme Trade").unwrap();
-        nyckel_server::admin::add_user(&data, "acme", USER, "Correct-h0rse!").unwrap();
-        nyckel_server::admin::add_user(&data, "acme", "bob", "Correct-h0rse!").unwrap();
+        nyckel_server::admin::add_user(&data, "acme", USER).unwrap();
+        nyckel_server::admin::add_user(&data, "acme", "bob").unwrap();
         let rp_key = nyckel_server::admin::add_relying_party(&data, "acme", "portal").unwrap().to_string();
         // The key-encryption key lives beside the data directory, never inside it.
         let kek_file = dir.path().join("kek");

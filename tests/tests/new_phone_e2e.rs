@@ -53,7 +53,7 @@ impl Harness {
         let mut rp_keys = Vec::new();
         for (tenant, organisation) in [("acme", "Acme Trade"), ("globex", "Globex")] {
             nyckel_server::admin::add_tenant(&data, tenant, organisation).unwrap();
-            nyckel_server::admin::add_user(&data, tenant, "alice", "Correct-h0rse!").unwrap();
+            nyckel_server::admin::add_user(&data, tenant, "alice").unwrap();
             rp_keys.push(nyckel_server::admin::add_relying_party(&data, tenant, "portal").unwrap().to_string());
         }
         let kek_file = dir.path().join("kek");

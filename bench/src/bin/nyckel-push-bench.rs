@@ -224,10 +224,8 @@ async fn bench(args: Args) -> Result<(), Error> {
     let dir = tempfile::tempdir()?;
     let users: Vec<String> = (0..args.phones).map(|i| format!("user{i}")).collect();
     let setup = Instant::now();
-    // One Argon2id hash for every bench user: hashing 10,000 passwords would dominate setup.
-    let hash = nyckel_server::users::hash_password("Bench1!password")?;
     nyckel_server::admin::add_tenant(dir.path(), "bench", "Bench")?;
-    nyckel_server::admin::add_users_with_hash(dir.path(), "bench", &users, &hash)?;
+    nyckel_server::admin::add_users(dir.path(), "bench", &users)?;
     let rp_key = nyckel_server::admin::add_relying_party(dir.path(), "bench", "bench")?.to_string();
 
     let server_bin = match args.server {

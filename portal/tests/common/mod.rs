@@ -181,7 +181,7 @@ impl Harness {
         nyckel_server::admin::add_tenant(&data, "acme", "Acme Trade").unwrap();
         let admin_token = nyckel_server::admin::add_tenant_admin(&data, "acme", "portal-admin").unwrap().to_string();
         for user in ["alice", "bob", "carol", "dave"] {
-            nyckel_server::admin::add_user(&data, "acme", user, "Server-side-unused1").unwrap();
+            nyckel_server::admin::add_user(&data, "acme", user).unwrap();
         }
         let rp_key = nyckel_server::admin::add_relying_party(&data, "acme", "portal").unwrap().to_string();
         let kek_file = dir.path().join("kek");

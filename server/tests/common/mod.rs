@@ -15,7 +15,6 @@ use nyckel_protocol::{
 use nyckel_server::{admin, ManualClock, Server, ServerConfig};
 use serde_json::Value;
 
-pub const PASSWORD: &str = "Correct1!horse";
 /// The tenant every harness user and the harness relying party belong to.
 pub const TENANT: &str = "acme";
 /// Its organisation name, as phones show it.
@@ -54,7 +53,7 @@ impl Harness {
         let kek = Arc::new(Kek::create(dir.path()));
         admin::add_tenant(dir.path(), TENANT, ORGANISATION).unwrap();
         for user in users {
-            admin::add_user(dir.path(), TENANT, user, PASSWORD).unwrap();
+            admin::add_user(dir.path(), TENANT, user).unwrap();
         }
         let rp_key = admin::add_relying_party(dir.path(), TENANT, "portal").unwrap().to_string();
         let admin_token = admin::admin_token(dir.path(), &kek.open(dir.path())).unwrap().to_string();
@@ -190,7 +189,7 @@ impl Harness {
     pub async fn other_tenant(&self, tenant: &str, users: &[&str]) -> String {
         nyckel_server::tenants::add(&*self.app.store, tenant, "Other organisation", self.now()).await.unwrap();
         for user in users {
-            nyckel_server::users::add_with_hash(&*self.app.store, tenant, user, "x".into(), self.now()).await.unwrap();
+            nyckel_server::users::add(&*self.app.store, tenant, user, self.now()).await.unwrap();
         }
         nyckel_server::relying_parties::add(&*self.app.store, tenant, "intruder", self.now()).await.unwrap()
     }
