@@ -675,7 +675,8 @@ async fn an_administrator_invites_a_colleague_into_the_organisation_and_nobody_e
     // The invitation works.
     let mut ivan = h.browser();
     ivan.get(&format!("/invite?t={token}")).await;
-    let form = [("t", token.as_str()), ("password", "violet harbour kettle 93"), ("password2", "violet harbour kettle 93")];
+    let form =
+        [("t", token.as_str()), ("password", "violet harbour kettle 93"), ("password2", "violet harbour kettle 93")];
     assert_eq!(ivan.post("/invite", &form).await, (303, "/devices".to_owned()));
 
     // An account with a password (bob, waiting to join) or a malformed address is refused.

@@ -19,7 +19,8 @@ async fn expired_records_are_swept_and_live_ones_kept() {
 
     let (session_id, _) = portal.sessions.create().unwrap();
     portal.codes.issue("alice", &Purpose::SmsSignIn, "+46701234567").await.unwrap();
-    let link = portal.tokens.issue(Kind::SignInLink, "alice", SIGN_IN_LINK_TTL, Some("session-digest".into()), false).unwrap();
+    let link =
+        portal.tokens.issue(Kind::SignInLink, "alice", SIGN_IN_LINK_TTL, Some("session-digest".into()), false).unwrap();
     portal.tokens.issue(Kind::Invitation, "bob", INVITATION_TTL, None, false).unwrap();
     let browser = portal.browsers.remember("alice", Some("Mozilla/5.0 (X11; Linux x86_64) Chrome/120")).unwrap();
 

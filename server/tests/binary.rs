@@ -61,7 +61,10 @@ fn users_have_no_password_and_names_are_unique_per_tenant() {
     let dir = tempfile::tempdir().unwrap();
     admin::add_tenant(dir.path(), common::TENANT, common::ORGANISATION).unwrap();
     admin::add_user(dir.path(), common::TENANT, "carol").unwrap();
-    assert!(matches!(admin::add_user(dir.path(), common::TENANT, "carol"), Err(ServerError::User(UserError::Exists(_)))));
+    assert!(matches!(
+        admin::add_user(dir.path(), common::TENANT, "carol"),
+        Err(ServerError::User(UserError::Exists(_)))
+    ));
     // The same name in another tenant is another user.
     admin::add_tenant(dir.path(), "beta", "Beta").unwrap();
     admin::add_user(dir.path(), "beta", "carol").unwrap();

@@ -41,7 +41,13 @@ pub async fn add(store: &dyn Store, tenant: &str, name: &str, now: u64) -> Resul
     if store.users().get(&key).await?.is_some() {
         return Err(UserError::Exists(name.to_owned()));
     }
-    let record = UserRecord { tenant: tenant.to_owned(), name: name.to_owned(), disabled: false, created_at: now, otp_failures: 0 };
+    let record = UserRecord {
+        tenant: tenant.to_owned(),
+        name: name.to_owned(),
+        disabled: false,
+        created_at: now,
+        otp_failures: 0,
+    };
     // Created only if absent, so two concurrent adds of one name cannot both succeed.
     if !store.users().insert_new(&key, &record).await? {
         return Err(UserError::Exists(name.to_owned()));
@@ -84,7 +90,13 @@ mod tests {
         let record: UserRecord = serde_json::from_str(old).unwrap();
         assert_eq!(
             record,
-            UserRecord { tenant: "acme".into(), name: "alice".into(), disabled: false, created_at: 1_700_000_000, otp_failures: 2 }
+            UserRecord {
+                tenant: "acme".into(),
+                name: "alice".into(),
+                disabled: false,
+                created_at: 1_700_000_000,
+                otp_failures: 2
+            }
         );
         // And none is written again.
         assert!(!serde_json::to_string(&record).unwrap().contains("password"));
