@@ -33,7 +33,6 @@ class TestServer {
     private fun admin(vararg args: String): String {
         val process = ProcessBuilder(serverBinary, "--data-dir", dataDir.toString(), *args)
             .apply {
-                environment()["NYCKEL_USER_PASSWORD"] = "Correct-Horse-9"
                 environment()["NYCKEL_KEK_FILE"] = kekFile.toString()
                 environment()["NYCKEL_TENANT"] = "acme"
             }
