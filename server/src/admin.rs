@@ -14,12 +14,22 @@ use crate::service::admins;
 use crate::service::relying_parties::{self, RelyingParty};
 use crate::service::tenants::{self, Tenant};
 use crate::service::users::{self, UserRecord};
-use crate::store::{SledStore, Store};
+use crate::store::{PgSettings, PgStore, SledStore, Store};
 use crate::{files, ServerError};
 
 fn open(dir: &Path) -> Result<SledStore, ServerError> {
     files::ensure_dir(dir)?;
     Ok(SledStore::open(dir)?)
+}
+
+/// The records store the commands work on: PostgreSQL when `$NYCKEL_DATABASE_URL` names one
+/// (the setting `serve` reads; the binary puts `--database-url` and the settings file there),
+/// else sled in `dir`. The audit log and the key files stay in `dir` either way.
+async fn records(dir: &Path) -> Result<std::sync::Arc<dyn Store>, ServerError> {
+    match std::env::var("NYCKEL_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Ok(std::sync::Arc::new(PgStore::open(&PgSettings::new(url)).await?)),
+        _ => Ok(std::sync::Arc::new(open(dir)?)),
+    }
 }
 
 /// Runs one command's store work to its end. These commands are synchronous for their callers
@@ -37,9 +47,9 @@ fn block_on<T: Send>(work: impl std::future::Future<Output = Result<T, ServerErr
 
 /// Adds a tenant (an organisation; `display_name` is what phones show). Needs the server stopped.
 pub fn add_tenant(dir: &Path, name: &str, display_name: &str) -> Result<Tenant, ServerError> {
-    let store = open(dir)?;
     block_on(async {
-        let tenant = tenants::add(&store, name, display_name, SystemClock.now()).await?;
+        let store = records(dir).await?;
+        let tenant = tenants::add(&*store, name, display_name, SystemClock.now()).await?;
         store.flush().await?;
         Ok(tenant)
     })
@@ -47,16 +57,16 @@ pub fn add_tenant(dir: &Path, name: &str, display_name: &str) -> Result<Tenant, 
 
 /// Every tenant. Needs the server stopped.
 pub fn list_tenants(dir: &Path) -> Result<Vec<Tenant>, ServerError> {
-    let store = open(dir)?;
-    block_on(async { Ok(tenants::list(&store).await?) })
+    block_on(async {
+        let store = records(dir).await?; Ok(tenants::list(&*store).await?) })
 }
 
 /// Adds a user to a tenant (Argon2id hash, password policy enforced). Needs the server stopped.
 pub fn add_user(dir: &Path, tenant: &str, name: &str, password: &str) -> Result<UserRecord, ServerError> {
-    let store = open(dir)?;
     let now = SystemClock.now();
     block_on(async {
-        let record = users::add(&store, tenant, name, password, now).await?;
+        let store = records(dir).await?;
+        let record = users::add(&*store, tenant, name, password, now).await?;
         store.flush().await?;
         Ok(record)
     })
@@ -64,11 +74,11 @@ pub fn add_user(dir: &Path, tenant: &str, name: &str, password: &str) -> Result<
 
 /// Adds users of one tenant sharing one precomputed Argon2id hash (benchmarks, bulk import).
 pub fn add_users_with_hash(dir: &Path, tenant: &str, names: &[String], password_hash: &str) -> Result<(), ServerError> {
-    let store = open(dir)?;
     let now = SystemClock.now();
     block_on(async {
+        let store = records(dir).await?;
         for name in names {
-            users::add_with_hash(&store, tenant, name, password_hash.to_owned(), now).await?;
+            users::add_with_hash(&*store, tenant, name, password_hash.to_owned(), now).await?;
         }
         store.flush().await?;
         Ok(())
@@ -77,15 +87,15 @@ pub fn add_users_with_hash(dir: &Path, tenant: &str, names: &[String], password_
 
 /// Every user of a tenant. Needs the server stopped.
 pub fn list_users(dir: &Path, tenant: &str) -> Result<Vec<UserRecord>, ServerError> {
-    let store = open(dir)?;
-    block_on(async { Ok(users::list(&store, tenant).await?) })
+    block_on(async {
+        let store = records(dir).await?; Ok(users::list(&*store, tenant).await?) })
 }
 
 /// Disables a user. Needs the server stopped.
 pub fn disable_user(dir: &Path, tenant: &str, name: &str) -> Result<(), ServerError> {
-    let store = open(dir)?;
     block_on(async {
-        users::disable(&store, tenant, name).await?;
+        let store = records(dir).await?;
+        users::disable(&*store, tenant, name).await?;
         store.flush().await?;
         Ok(())
     })
@@ -93,9 +103,9 @@ pub fn disable_user(dir: &Path, tenant: &str, name: &str) -> Result<(), ServerEr
 
 /// Adds a relying party to a tenant and returns its API key. Needs the server stopped.
 pub fn add_relying_party(dir: &Path, tenant: &str, name: &str) -> Result<Zeroizing<String>, ServerError> {
-    let store = open(dir)?;
     block_on(async {
-        let key = Zeroizing::new(relying_parties::add(&store, tenant, name, SystemClock.now()).await?);
+        let store = records(dir).await?;
+        let key = Zeroizing::new(relying_parties::add(&*store, tenant, name, SystemClock.now()).await?);
         store.flush().await?;
         Ok(key)
     })
@@ -103,9 +113,9 @@ pub fn add_relying_party(dir: &Path, tenant: &str, name: &str) -> Result<Zeroizi
 
 /// Adds an administrator of one tenant and returns their token. Needs the server stopped.
 pub fn add_tenant_admin(dir: &Path, tenant: &str, name: &str) -> Result<Zeroizing<String>, ServerError> {
-    let store = open(dir)?;
     block_on(async {
-        let token = Zeroizing::new(admins::add(&store, tenant, name).await?);
+        let store = records(dir).await?;
+        let token = Zeroizing::new(admins::add(&*store, tenant, name).await?);
         store.flush().await?;
         Ok(token)
     })
@@ -113,8 +123,8 @@ pub fn add_tenant_admin(dir: &Path, tenant: &str, name: &str) -> Result<Zeroizin
 
 /// Every relying party. Needs the server stopped.
 pub fn list_relying_parties(dir: &Path) -> Result<Vec<RelyingParty>, ServerError> {
-    let store = open(dir)?;
-    block_on(async { Ok(relying_parties::list(&store).await?) })
+    block_on(async {
+        let store = records(dir).await?; Ok(relying_parties::list(&*store).await?) })
 }
 
 /// The global admin token, created with the other secrets on first use (works while the

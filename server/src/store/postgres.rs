@@ -101,7 +101,13 @@ pub struct PgStore {
 impl PgStore {
     /// Connects and applies the migrations not yet applied (one instance at a time: the run
     /// holds an advisory lock).
-    pub async fn open(settings: &PgSettings) -> Result<Self, StoreError> {
+    pub fn open(settings: &PgSettings) -> StoreFuture<'_, Self> {
+        // Boxed as a `dyn Future + Send`: callers that need a `Send` future in a generic
+        // context otherwise meet sqlx's higher-ranked `Executor` bound.
+        Box::pin(Self::connect(settings))
+    }
+
+    async fn connect(settings: &PgSettings) -> Result<Self, StoreError> {
         let mut options = PgConnectOptions::from_str(&settings.url).map_err(engine("the database URL"))?;
         if let Some(schema) = &settings.schema {
             options = options.options([("search_path", schema.as_str())]);
@@ -111,7 +117,7 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(engine("connect"))?;
-        migrate(&pool).await?;
+        migrate(pool.clone()).await?;
         fn records<T>(pool: &PgPool, table: &'static str) -> std::sync::Arc<PgRecords<T>> {
             std::sync::Arc::new(PgRecords::new(pool, table))
         }
@@ -224,7 +230,7 @@ impl PgStore {
 }
 
 /// Creates `schema_migrations` and applies each missing migration, all in one transaction.
-async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+async fn migrate(pool: PgPool) -> Result<(), StoreError> {
     let mut tx = pool.begin().await.map_err(engine("begin migrations"))?;
     sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
         .bind(LOCK_CLASS)
@@ -243,11 +249,14 @@ async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
         .fetch_all(&mut *tx)
         .await
         .map_err(engine("read schema_migrations"))?;
-    for (version, sql) in MIGRATIONS {
-        if applied.contains(version) {
+    for &(version, sql) in MIGRATIONS {
+        if applied.contains(&version) {
             continue;
         }
-        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(engine("apply a migration"))?;
+        // One statement at a time (the migrations hold no `;` inside a statement).
+        for statement in sql.split(';').filter(|s| !s.lines().all(|l| l.trim().is_empty() || l.trim().starts_with("--"))) {
+            sqlx::query(statement).execute(&mut *tx).await.map_err(engine("apply a migration"))?;
+        }
         sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
             .bind(version)
             .execute(&mut *tx)

@@ -22,6 +22,21 @@ pub const TENANT: &str = "acme";
 pub const ORGANISATION: &str = "Acme Trade";
 pub const START: u64 = 1_900_000_000;
 
+/// The PostgreSQL server tests may use (`$NYCKEL_POSTGRES_URL`, set by scripts/test.sh);
+/// `None` skips them, unless `NYCKEL_POSTGRES_REQUIRED=1` makes a missing URL a failure.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("NYCKEL_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("NYCKEL_POSTGRES_REQUIRED").as_deref() != Ok("1"),
+                "NYCKEL_POSTGRES_REQUIRED=1 but NYCKEL_POSTGRES_URL is not set"
+            );
+            None
+        }
+    }
+}
+
 pub struct Harness {
     pub dir: Arc<tempfile::TempDir>,
     /// The key-encryption key's file, in a directory of its own outside the data directory.
