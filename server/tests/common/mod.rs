@@ -77,6 +77,26 @@ impl Harness {
         Self::open(Arc::new(dir), kek, clock, rp_key, admin_token, Box::new(configure)).await
     }
 
+    /// [`Harness::start`] with the records in a fresh schema of the PostgreSQL at `url`
+    /// (tenant, users and relying party created there; the key files and the audit log in the
+    /// data directory). [`Harness::restart`] goes back to sled.
+    pub async fn start_on_postgres(url: &str, users: &[&str]) -> Self {
+        use nyckel_server::store::{PgSettings, PgStore};
+        let settings = PgSettings::fresh_schema(url).await.unwrap();
+        let pg = PgStore::open(&settings).await.unwrap();
+        nyckel_server::tenants::add(&pg, TENANT, ORGANISATION, START).await.unwrap();
+        for user in users {
+            nyckel_server::users::add(&pg, TENANT, user, PASSWORD, START).await.unwrap();
+        }
+        let rp_key = nyckel_server::relying_parties::add(&pg, TENANT, "portal", START).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let kek = Arc::new(Kek::create(dir.path()));
+        let admin_token = admin::admin_token(dir.path(), &kek.open(dir.path())).unwrap().to_string();
+        let clock = Arc::new(ManualClock::new(START));
+        let configure = move |config: &mut ServerConfig| config.database = Some(settings);
+        Self::open(Arc::new(dir), kek, clock, rp_key, admin_token, Box::new(configure)).await
+    }
+
     async fn open(
         dir: Arc<tempfile::TempDir>,
         kek: Arc<Kek>,
