@@ -58,7 +58,9 @@ pub fn add_tenant(dir: &Path, name: &str, display_name: &str) -> Result<Tenant, 
 /// Every tenant. Needs the server stopped.
 pub fn list_tenants(dir: &Path) -> Result<Vec<Tenant>, ServerError> {
     block_on(async {
-        let store = records(dir).await?; Ok(tenants::list(&*store).await?) })
+        let store = records(dir).await?;
+        Ok(tenants::list(&*store).await?)
+    })
 }
 
 /// Adds a user to a tenant (Argon2id hash, password policy enforced). Needs the server stopped.
@@ -88,7 +90,9 @@ pub fn add_users_with_hash(dir: &Path, tenant: &str, names: &[String], password_
 /// Every user of a tenant. Needs the server stopped.
 pub fn list_users(dir: &Path, tenant: &str) -> Result<Vec<UserRecord>, ServerError> {
     block_on(async {
-        let store = records(dir).await?; Ok(users::list(&*store, tenant).await?) })
+        let store = records(dir).await?;
+        Ok(users::list(&*store, tenant).await?)
+    })
 }
 
 /// Disables a user. Needs the server stopped.
@@ -124,7 +128,9 @@ pub fn add_tenant_admin(dir: &Path, tenant: &str, name: &str) -> Result<Zeroizin
 /// Every relying party. Needs the server stopped.
 pub fn list_relying_parties(dir: &Path) -> Result<Vec<RelyingParty>, ServerError> {
     block_on(async {
-        let store = records(dir).await?; Ok(relying_parties::list(&*store).await?) })
+        let store = records(dir).await?;
+        Ok(relying_parties::list(&*store).await?)
+    })
 }
 
 /// The global admin token, created with the other secrets on first use (works while the

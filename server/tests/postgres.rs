@@ -17,11 +17,10 @@ async fn enroll_push_and_approve_once_with_postgres() {
     let phone = h.enroll("alice").await;
     let poll = phone.poll(&h, 30);
     let create = h.push("alice", json!({"number_matching": "choose"}));
-    let (challenges, (status, created)) = tokio::time::timeout(Duration::from_secs(10), async {
-        tokio::join!(poll, create)
-    })
-    .await
-    .expect("the waiting phone was not woken");
+    let (challenges, (status, created)) =
+        tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(poll, create) })
+            .await
+            .expect("the waiting phone was not woken");
     assert_eq!(status, 200, "{created}");
     assert_eq!(challenges.len(), 1);
     let c = &challenges[0];

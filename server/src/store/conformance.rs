@@ -20,7 +20,7 @@ struct Fixture {
 
 /// Direct access below the store, to plant bytes that do not decode.
 enum Raw {
-    Sled(SledStore),
+    Sled(Box<SledStore>),
     Pg(PgStore),
 }
 
@@ -61,7 +61,7 @@ async fn fixtures() -> Vec<Fixture> {
     let dir = tempfile::tempdir().unwrap();
     let sled = SledStore::open(dir.path()).unwrap();
     let mut all =
-        vec![Fixture { name: "sled", store: Arc::new(sled.clone()), raw: Raw::Sled(sled), _dir: Some(dir) }];
+        vec![Fixture { name: "sled", store: Arc::new(sled.clone()), raw: Raw::Sled(Box::new(sled)), _dir: Some(dir) }];
     if let Some(url) = postgres_url() {
         let pg = PgStore::open(&PgSettings::fresh_schema(&url).await.unwrap()).await.unwrap();
         all.push(Fixture { name: "postgres", store: Arc::new(pg.clone()), raw: Raw::Pg(pg), _dir: None });

@@ -10,10 +10,10 @@
 //! statement or transaction each, see [`postgres`]). The tests of
 //! `store/conformance.rs` hold both to the same contract.
 
-pub mod postgres;
-pub mod sled;
 #[cfg(test)]
 mod conformance;
+pub mod postgres;
+pub mod sled;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -254,7 +254,9 @@ async fn migrate(pool: PgPool) -> Result<(), StoreError> {
             continue;
         }
         // One statement at a time (the migrations hold no `;` inside a statement).
-        for statement in sql.split(';').filter(|s| !s.lines().all(|l| l.trim().is_empty() || l.trim().starts_with("--"))) {
+        for statement in
+            sql.split(';').filter(|s| !s.lines().all(|l| l.trim().is_empty() || l.trim().starts_with("--")))
+        {
             sqlx::query(statement).execute(&mut *tx).await.map_err(engine("apply a migration"))?;
         }
         sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
@@ -379,10 +381,8 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> Records<T> for PgRecords<T> 
 
     fn all(&self) -> StoreFuture<'_, Vec<T>> {
         Box::pin(async move {
-            let rows: Vec<Vec<u8>> = sqlx::query_scalar(&self.sql.all)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(engine("read every record"))?;
+            let rows: Vec<Vec<u8>> =
+                sqlx::query_scalar(&self.sql.all).fetch_all(&self.pool).await.map_err(engine("read every record"))?;
             rows.iter().map(|bytes| decode(self.table, bytes)).collect()
         })
     }
