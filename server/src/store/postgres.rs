@@ -211,18 +211,26 @@ impl PgStore {
         } else if remembered >= i64::try_from(MAX_NONCES_PER_DEVICE).unwrap_or(i64::MAX) {
             NonceCheck::Full
         } else {
-            // A row of the same nonce from outside the window may still be there.
-            sqlx::query(
+            // A row of the same nonce from outside the window may still be there and is
+            // replaced; one inside it is not (the primary key refuses a replay even apart
+            // from the lock above, which the per-device limit needs).
+            let written = sqlx::query(
                 "INSERT INTO nonces (device, nonce, at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (device, nonce) DO UPDATE SET at = EXCLUDED.at",
+                 ON CONFLICT (device, nonce) DO UPDATE SET at = EXCLUDED.at \
+                 WHERE nonces.at <= EXCLUDED.at - $4 OR nonces.at > EXCLUDED.at + $4",
             )
             .bind(device.as_str())
             .bind(&nonce[..])
             .bind(now_s)
+            .bind(memory)
             .execute(&mut *tx)
             .await
             .map_err(engine("remember the nonce"))?;
-            NonceCheck::Fresh
+            if written.rows_affected() == 1 {
+                NonceCheck::Fresh
+            } else {
+                NonceCheck::Replayed
+            }
         };
         tx.commit().await.map_err(engine("commit nonce check"))?;
         Ok(check)
