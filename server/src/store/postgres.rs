@@ -108,7 +108,10 @@ impl PgStore {
     }
 
     async fn connect(settings: &PgSettings) -> Result<Self, StoreError> {
-        let mut options = PgConnectOptions::from_str(&settings.url).map_err(engine("the database URL"))?;
+        // Notices ("already exists, skipping" at every start) are not worth a log line.
+        let mut options = PgConnectOptions::from_str(&settings.url)
+            .map_err(engine("the database URL"))?
+            .options([("client_min_messages", "warning")]);
         if let Some(schema) = &settings.schema {
             options = options.options([("search_path", schema.as_str())]);
         }
