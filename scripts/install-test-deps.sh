@@ -20,6 +20,12 @@ command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)   # the Kotlin
 command -v mvn >/dev/null || missing+=(maven)             # fetches Kotlin, JNA, JUnit from Maven Central
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)   # tree-sitter for the Swift check, privacyIDEA
 command -v redis-server >/dev/null || missing+=(redis-server)   # privacyIDEA's challenge cache (tiqr needs it in 3.14)
+# The server's PostgreSQL backend tests (scripts/postgres/start.sh looks for initdb the same way).
+pg_found=""
+for candidate in "$(pg_config --bindir 2>/dev/null || true)" /usr/lib/postgresql/*/bin; do
+  if [ -n "$candidate" ] && [ -x "$candidate/initdb" ]; then pg_found=1; fi
+done
+[ -n "$pg_found" ] || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

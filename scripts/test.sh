@@ -9,6 +9,12 @@ pi_env="$(bash scripts/privacyidea/start.sh)"   # an assignment, so a failed sta
 eval "$pi_env"
 trap 'bash scripts/privacyidea/stop.sh "$NYCKEL_PRIVACYIDEA_DIR"' EXIT
 export NYCKEL_PRIVACYIDEA_REQUIRED=1
+# A throw-away PostgreSQL on loopback: the server's store conformance tests and its PostgreSQL
+# tests run against it (and fail rather than skip with NYCKEL_POSTGRES_REQUIRED set).
+pg_env="$(bash scripts/postgres/start.sh)"
+eval "$pg_env"
+trap 'bash scripts/postgres/stop.sh "$NYCKEL_POSTGRES_DIR"; bash scripts/privacyidea/stop.sh "$NYCKEL_PRIVACYIDEA_DIR"' EXIT
+export NYCKEL_POSTGRES_URL NYCKEL_POSTGRES_REQUIRED=1
 cargo test --workspace --locked
 bash scripts/test-portal-browser.sh
 bash scripts/test-kotlin.sh

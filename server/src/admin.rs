@@ -14,12 +14,22 @@ use crate::service::admins;
 use crate::service::relying_parties::{self, RelyingParty};
 use crate::service::tenants::{self, Tenant};
 use crate::service::users::{self, UserRecord};
-use crate::store::{SledStore, Store};
+use crate::store::{PgSettings, PgStore, SledStore, Store};
 use crate::{files, ServerError};
 
 fn open(dir: &Path) -> Result<SledStore, ServerError> {
     files::ensure_dir(dir)?;
     Ok(SledStore::open(dir)?)
+}
+
+/// The records store the commands work on: PostgreSQL when `$NYCKEL_DATABASE_URL` names one
+/// (the setting `serve` reads; the binary puts `--database-url` and the settings file there),
+/// else sled in `dir`. The audit log and the key files stay in `dir` either way.
+async fn records(dir: &Path) -> Result<std::sync::Arc<dyn Store>, ServerError> {
+    match std::env::var("NYCKEL_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Ok(std::sync::Arc::new(PgStore::open(&PgSettings::new(url)).await?)),
+        _ => Ok(std::sync::Arc::new(open(dir)?)),
+    }
 }
 
 /// Runs one command's store work to its end. These commands are synchronous for their callers
@@ -37,9 +47,9 @@ fn block_on<T: Send>(work: impl std::future::Future<Output = Result<T, ServerErr
 
 /// Adds a tenant (an organisation; `display_name` is what phones show). Needs the server stopped.
 pub fn add_tenant(dir: &Path, name: &str, display_name: &str) -> Result<Tenant, ServerError> {
-    let store = open(dir)?;
     block_on(async {
-        let tenant = tenants::add(&store, name, display_name, SystemClock.now()).await?;
+        let store = records(dir).await?;
+        let tenant = tenants::add(&*store, name, display_name, SystemClock.now()).await?;
         store.flush().await?;
         Ok(tenant)
     })
@@ -47,17 +57,19 @@ pub fn add_tenant(dir: &Path, name: &str, display_name: &str) -> Result<Tenant, 
 
 /// Every tenant. Needs the server stopped.
 pub fn list_tenants(dir: &Path) -> Result<Vec<Tenant>, ServerError> {
-    let store = open(dir)?;
-    block_on(async { Ok(tenants::list(&store).await?) })
+    block_on(async {
+        let store = records(dir).await?;
+        Ok(tenants::list(&*store).await?)
+    })
 }
 
 /// Adds a user to a tenant (no password: the sign-in service owns those). Needs the server
 /// stopped.
 pub fn add_user(dir: &Path, tenant: &str, name: &str) -> Result<UserRecord, ServerError> {
-    let store = open(dir)?;
     let now = SystemClock.now();
     block_on(async {
-        let record = users::add(&store, tenant, name, now).await?;
+        let store = records(dir).await?;
+        let record = users::add(&*store, tenant, name, now).await?;
         store.flush().await?;
         Ok(record)
     })
@@ -65,11 +77,11 @@ pub fn add_user(dir: &Path, tenant: &str, name: &str) -> Result<UserRecord, Serv
 
 /// Adds users of one tenant (benchmarks, bulk import). Needs the server stopped.
 pub fn add_users(dir: &Path, tenant: &str, names: &[String]) -> Result<(), ServerError> {
-    let store = open(dir)?;
     let now = SystemClock.now();
     block_on(async {
+        let store = records(dir).await?;
         for name in names {
-            users::add(&store, tenant, name, now).await?;
+            users::add(&*store, tenant, name, now).await?;
         }
         store.flush().await?;
         Ok(())
@@ -78,15 +90,17 @@ pub fn add_users(dir: &Path, tenant: &str, names: &[String]) -> Result<(), Serve
 
 /// Every user of a tenant. Needs the server stopped.
 pub fn list_users(dir: &Path, tenant: &str) -> Result<Vec<UserRecord>, ServerError> {
-    let store = open(dir)?;
-    block_on(async { Ok(users::list(&store, tenant).await?) })
+    block_on(async {
+        let store = records(dir).await?;
+        Ok(users::list(&*store, tenant).await?)
+    })
 }
 
 /// Disables a user. Needs the server stopped.
 pub fn disable_user(dir: &Path, tenant: &str, name: &str) -> Result<(), ServerError> {
-    let store = open(dir)?;
     block_on(async {
-        users::disable(&store, tenant, name).await?;
+        let store = records(dir).await?;
+        users::disable(&*store, tenant, name).await?;
         store.flush().await?;
         Ok(())
     })
@@ -94,9 +108,9 @@ pub fn disable_user(dir: &Path, tenant: &str, name: &str) -> Result<(), ServerEr
 
 /// Adds a relying party to a tenant and returns its API key. Needs the server stopped.
 pub fn add_relying_party(dir: &Path, tenant: &str, name: &str) -> Result<Zeroizing<String>, ServerError> {
-    let store = open(dir)?;
     block_on(async {
-        let key = Zeroizing::new(relying_parties::add(&store, tenant, name, SystemClock.now()).await?);
+        let store = records(dir).await?;
+        let key = Zeroizing::new(relying_parties::add(&*store, tenant, name, SystemClock.now()).await?);
         store.flush().await?;
         Ok(key)
     })
@@ -104,9 +118,9 @@ pub fn add_relying_party(dir: &Path, tenant: &str, name: &str) -> Result<Zeroizi
 
 /// Adds an administrator of one tenant and returns their token. Needs the server stopped.
 pub fn add_tenant_admin(dir: &Path, tenant: &str, name: &str) -> Result<Zeroizing<String>, ServerError> {
-    let store = open(dir)?;
     block_on(async {
-        let token = Zeroizing::new(admins::add(&store, tenant, name).await?);
+        let store = records(dir).await?;
+        let token = Zeroizing::new(admins::add(&*store, tenant, name).await?);
         store.flush().await?;
         Ok(token)
     })
@@ -114,8 +128,10 @@ pub fn add_tenant_admin(dir: &Path, tenant: &str, name: &str) -> Result<Zeroizin
 
 /// Every relying party. Needs the server stopped.
 pub fn list_relying_parties(dir: &Path) -> Result<Vec<RelyingParty>, ServerError> {
-    let store = open(dir)?;
-    block_on(async { Ok(relying_parties::list(&store).await?) })
+    block_on(async {
+        let store = records(dir).await?;
+        Ok(relying_parties::list(&*store).await?)
+    })
 }
 
 /// The global admin token, created with the other secrets on first use (works while the

@@ -6,7 +6,8 @@
 //!   admin token); it needs the data directory unlocked, i.e. the server stopped.
 //! - Layers, top to bottom: [`http`] (axum; the one place errors become responses) →
 //!   [`service`] (the rules, no axum, no storage engine) → [`live`] (inboxes, long-poll
-//!   wake-ups) and [`store`] (the `Store` trait; sled in `--data-dir/db` behind it), over the
+//!   wake-ups) and [`store`] (the `Store` trait; sled in `--data-dir/db` or PostgreSQL behind
+//!   it), over the
 //!   records of [`model`]. `tests/layers.rs` checks it.
 
 pub mod admin;
@@ -54,6 +55,10 @@ pub struct ServerConfig {
     pub limits: limits::Limits,
     /// Reverse proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The records (tenants, users, relying parties, admins, devices, enrollments,
+    /// challenges, nonces) in this PostgreSQL database; `None`: in sled in `data_dir`. The
+    /// audit log and the key files stay in `data_dir` either way.
+    pub database: Option<store::PgSettings>,
 }
 
 impl ServerConfig {
@@ -67,6 +72,7 @@ impl ServerConfig {
             kek_file: None,
             limits: limits::Limits::default(),
             trusted_proxies: Vec::new(),
+            database: None,
         }
     }
 
@@ -86,6 +92,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("public_url", &self.public_url)
             .field("enrollment_ttl", &self.enrollment_ttl)
             .field("kek_file", &self.kek_file)
+            .field("database", &self.database)
             .finish_non_exhaustive()
     }
 }
@@ -151,11 +158,16 @@ impl Server {
         }
         let url = config.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
         let url = nyckel_protocol::qr::check_server_url(&url).map_err(|e| ServerError::PublicUrl(e.to_string()))?;
-        // The storage engine is chosen here, above the rules: sled in the data directory.
+        // The storage engine is chosen here, above the rules: PostgreSQL when configured, else
+        // sled in the data directory. The audit chain is written through sled's own
+        // transactions and stays in the data directory's sled in both cases.
         let sled = store::SledStore::open(&config.data_dir)?;
+        let records: Arc<dyn store::Store> = match &config.database {
+            Some(settings) => Arc::new(store::PgStore::open(settings).await?),
+            None => Arc::new(sled.clone()),
+        };
         let audit_store = sled.clone();
-        let app = app::App::open(&config, url, Arc::new(sled.clone()), move |key| audit::Audit::open(audit_store, key))
-            .await?;
+        let app = app::App::open(&config, url, records, move |key| audit::Audit::open(audit_store, key)).await?;
         Ok(Self { app, sled, listener, limits: config.limits, trusted: config.trusted_proxies })
     }
 

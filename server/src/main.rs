@@ -19,6 +19,10 @@ struct Cli {
     /// readable by the owner only; default: `$CREDENTIALS_DIRECTORY/nyckel-kek` (systemd).
     #[arg(long, global = true, env = "NYCKEL_KEK_FILE")]
     kek_file: Option<PathBuf>,
+    /// Keep the records in this PostgreSQL database (`postgres://user[:password]@host[:port]/db`,
+    /// no TLS) instead of sled in the data directory; the audit log and key files stay there.
+    #[arg(long, global = true, env = "NYCKEL_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
     /// A settings file of `NYCKEL_…=value` lines (as systemd's EnvironmentFile); the
     /// environment and the command line override it.
     #[arg(long, global = true, env = "NYCKEL_CONFIG")]
@@ -235,6 +239,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 kek_file: cli.kek_file.clone(),
                 limits,
                 trusted_proxies: trusted_proxies.clone(),
+                database: cli.database_url.clone().map(nyckel_server::store::PgSettings::new),
                 ..ServerConfig::new(dir)
             };
             serve(config, listen)
@@ -361,6 +366,11 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let cli = Cli::parse();
+    if let Some(url) = &cli.database_url {
+        // The offline commands (`nyckel_server::admin`) read the database from here, so
+        // `--database-url` reaches them too. Still single-threaded.
+        std::env::set_var("NYCKEL_DATABASE_URL", url);
+    }
     init_logs(cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,7 +17,7 @@ use nyckel_server::model::{
 };
 use nyckel_server::nonces::NonceCheck;
 use nyckel_server::service::pin::{judge, PinVerdict};
-use nyckel_server::store::{Change, NonceRepo, Records, SledStore, Store, StoreFuture};
+use nyckel_server::store::{Change, NonceRepo, PgSettings, PgStore, Records, SledStore, Store, StoreFuture};
 use nyckel_server::ServerConfig;
 
 /// Yields to the scheduler before and after `work`, counting the suspensions.
@@ -176,7 +176,19 @@ async fn pin_verdicts_stay_atomic_when_every_store_call_suspends() {
     let loaded = count.load(Ordering::Relaxed);
     assert!(loaded >= 2, "loading went around the suspending store ({loaded} calls)");
 
-    // All twenty start together, so their store calls interleave.
+    let verdicts = twenty_wrong_pins(&app, &device).await;
+    assert!(count.load(Ordering::Relaxed) >= loaded + 20, "the judgements went around the suspending store");
+    let wrong = verdicts.iter().filter(|v| matches!(v, PinVerdict::Wrong { .. })).count();
+    let blocked = verdicts.iter().filter(|v| **v == PinVerdict::Blocked).count();
+    assert_eq!((wrong, blocked), (5, 15), "{verdicts:?}");
+    let stored = app.store.devices().get(phone.device_id.as_str().as_bytes()).await.unwrap().unwrap();
+    let copy = device.record();
+    assert_eq!((stored.pin_failures, stored.blocked), (5, true));
+    assert_eq!((copy.pin_failures, copy.blocked), (stored.pin_failures, stored.blocked));
+}
+
+/// Twenty wrong PINs started together on four worker threads; their verdicts.
+async fn twenty_wrong_pins(app: &Arc<App>, device: &Arc<nyckel_server::devices::DeviceEntry>) -> Vec<PinVerdict> {
     let start = Arc::new(tokio::sync::Barrier::new(20));
     let tasks: Vec<_> = (0..20)
         .map(|_| {
@@ -191,12 +203,33 @@ async fn pin_verdicts_stay_atomic_when_every_store_call_suspends() {
     for task in tasks {
         verdicts.push(task.await.unwrap());
     }
-    assert!(count.load(Ordering::Relaxed) >= loaded + 20, "the judgements went around the suspending store");
+    verdicts
+}
+
+/// The same rule with the records in PostgreSQL (when the tests have one, see
+/// `common::postgres_url`): twenty concurrent wrong PINs, each its own transaction holding
+/// the device's row lock, give exactly five wrong verdicts and a blocked device.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pin_verdicts_stay_atomic_on_postgres() {
+    let Some(url) = common::postgres_url() else { return };
+    let h = Harness::start(&["alice"]).await;
+    let phone = h.enroll("alice").await;
+    let pg = PgStore::open(&PgSettings::fresh_schema(&url).await.unwrap()).await.unwrap();
+    let key = phone.device_id.as_str().as_bytes();
+    let record = h.app.store.devices().get(key).await.unwrap().unwrap();
+    pg.devices().put(key, &record).await.unwrap();
+    let config =
+        ServerConfig { clock: h.clock.clone(), kek_file: Some(h.kek.path()), ..ServerConfig::new(h.dir.path()) };
+    let sled = h.sled.clone();
+    let app: Arc<App> =
+        App::open(&config, h.base.clone(), Arc::new(pg.clone()), move |key| Audit::open(sled, key)).await.unwrap();
+    let device = app.devices.get(&phone.device_id).expect("the device is loaded from PostgreSQL");
+    let verdicts = twenty_wrong_pins(&app, &device).await;
     let wrong = verdicts.iter().filter(|v| matches!(v, PinVerdict::Wrong { .. })).count();
     let blocked = verdicts.iter().filter(|v| **v == PinVerdict::Blocked).count();
     assert_eq!((wrong, blocked), (5, 15), "{verdicts:?}");
-    let stored = app.store.devices().get(phone.device_id.as_str().as_bytes()).await.unwrap().unwrap();
-    let copy = device.record();
+    let stored = pg.devices().get(key).await.unwrap().unwrap();
     assert_eq!((stored.pin_failures, stored.blocked), (5, true));
-    assert_eq!((copy.pin_failures, copy.blocked), (stored.pin_failures, stored.blocked));
+    let copy = device.record();
+    assert_eq!((copy.pin_failures, copy.blocked), (5, true));
 }

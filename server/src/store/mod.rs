@@ -6,9 +6,13 @@
 //! [`Records::update`] (compare-and-set in a retry loop); a nonce used once is
 //! [`NonceRepo::offer`]; an enrollment completed once, with its device, is
 //! [`Store::complete_enrollment`]. A backend implements these atomically in its own terms
-//! (sled: compare-and-swap and multi-tree transactions, see [`sled`]; a SQL database: one
-//! statement or transaction each).
+//! (sled: compare-and-swap and multi-tree transactions, see [`sled`]; PostgreSQL: one
+//! statement or transaction each, see [`postgres`]). The tests of
+//! `store/conformance.rs` hold both to the same contract.
 
+#[cfg(test)]
+mod conformance;
+pub mod postgres;
 pub mod sled;
 
 use std::future::Future;
@@ -19,6 +23,7 @@ use nyckel_protocol::DeviceId;
 use crate::model::{AdminScope, ChallengeRecord, DeviceRecord, EnrollmentRecord, RelyingParty, Tenant, UserRecord};
 use crate::nonces::NonceCheck;
 
+pub use self::postgres::{PgSettings, PgStore};
 pub use self::sled::SledStore;
 
 /// The store key of something named `name` inside `tenant`: the two cannot run together

@@ -21,6 +21,21 @@ pub const TENANT: &str = "acme";
 pub const ORGANISATION: &str = "Acme Trade";
 pub const START: u64 = 1_900_000_000;
 
+/// The PostgreSQL server tests may use (`$NYCKEL_POSTGRES_URL`, set by scripts/test.sh);
+/// `None` skips them, unless `NYCKEL_POSTGRES_REQUIRED=1` makes a missing URL a failure.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("NYCKEL_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("NYCKEL_POSTGRES_REQUIRED").as_deref() != Ok("1"),
+                "NYCKEL_POSTGRES_REQUIRED=1 but NYCKEL_POSTGRES_URL is not set"
+            );
+            None
+        }
+    }
+}
+
 pub struct Harness {
     pub dir: Arc<tempfile::TempDir>,
     /// The key-encryption key's file, in a directory of its own outside the data directory.
@@ -58,6 +73,26 @@ impl Harness {
         let rp_key = admin::add_relying_party(dir.path(), TENANT, "portal").unwrap().to_string();
         let admin_token = admin::admin_token(dir.path(), &kek.open(dir.path())).unwrap().to_string();
         let clock = Arc::new(ManualClock::new(START));
+        Self::open(Arc::new(dir), kek, clock, rp_key, admin_token, Box::new(configure)).await
+    }
+
+    /// [`Harness::start`] with the records in a fresh schema of the PostgreSQL at `url`
+    /// (tenant, users and relying party created there; the key files and the audit log in the
+    /// data directory). [`Harness::restart`] goes back to sled.
+    pub async fn start_on_postgres(url: &str, users: &[&str]) -> Self {
+        use nyckel_server::store::{PgSettings, PgStore};
+        let settings = PgSettings::fresh_schema(url).await.unwrap();
+        let pg = PgStore::open(&settings).await.unwrap();
+        nyckel_server::tenants::add(&pg, TENANT, ORGANISATION, START).await.unwrap();
+        for user in users {
+            nyckel_server::users::add(&pg, TENANT, user, START).await.unwrap();
+        }
+        let rp_key = nyckel_server::relying_parties::add(&pg, TENANT, "portal", START).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let kek = Arc::new(Kek::create(dir.path()));
+        let admin_token = admin::admin_token(dir.path(), &kek.open(dir.path())).unwrap().to_string();
+        let clock = Arc::new(ManualClock::new(START));
+        let configure = move |config: &mut ServerConfig| config.database = Some(settings);
         Self::open(Arc::new(dir), kek, clock, rp_key, admin_token, Box::new(configure)).await
     }
 

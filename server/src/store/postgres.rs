@@ -1,0 +1,475 @@
+//! The PostgreSQL backend of [`Store`]: a table per record kind holding the same JSON bytes
+//! as the sled trees, every atomic operation one statement or one transaction, and the
+//! schema brought up to date by the embedded migrations when the store opens.
+
+use std::marker::PhantomData;
+use std::str::FromStr;
+
+use nyckel_protocol::DeviceId;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::{Change, NonceRepo, Records, Store, StoreError, StoreFuture};
+use crate::model::{AdminScope, ChallengeRecord, DeviceRecord, EnrollmentRecord, RelyingParty, Tenant, UserRecord};
+use crate::nonces::{NonceCheck, MAX_NONCES_PER_DEVICE, NONCE_MEMORY};
+
+/// The schema changes in order, applied once each (recorded in `schema_migrations`).
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/0001_records.sql"))];
+
+/// First key of the advisory locks this store takes, so they cannot meet another
+/// application's locks on the same database (the second key says what is locked).
+const LOCK_CLASS: i32 = 0x4e79_636b; // "Nyck"
+/// Second advisory-lock key of the migration run.
+const MIGRATION_LOCK: i32 = 0;
+
+/// How to reach the database.
+#[derive(Clone)]
+pub struct PgSettings {
+    /// A `postgres://user@host:port/database` URL.
+    pub url: String,
+    /// Tables live in this schema instead of the role's default (tests use one each).
+    pub schema: Option<String>,
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+}
+
+impl PgSettings {
+    /// The database at `url`, default schema, ten connections.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), schema: None, max_connections: 10 }
+    }
+}
+
+impl PgSettings {
+    /// Settings for a new, empty schema of its own in the database at `url` (tests run in
+    /// parallel on one database this way).
+    pub async fn fresh_schema(url: &str) -> Result<Self, StoreError> {
+        use sqlx::Connection;
+        let mut id = [0u8; 8];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id)
+            .map_err(|_| StoreError::Engine("no randomness for a schema name".into()))?;
+        let schema = format!("t_{}", id.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let mut connection = sqlx::PgConnection::connect(url).await.map_err(engine("connect"))?;
+        sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut connection)
+            .await
+            .map_err(engine("create a schema"))?;
+        connection.close().await.map_err(engine("disconnect"))?;
+        Ok(Self { url: url.to_owned(), schema: Some(schema), max_connections: 4 })
+    }
+}
+
+impl std::fmt::Debug for PgSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("PgSettings").field("schema", &self.schema).finish_non_exhaustive()
+    }
+}
+
+/// `sqlx::Error` → [`StoreError::Engine`], saying what was being done.
+fn engine(context: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| StoreError::Engine(format!("postgresql: {context}: {e}"))
+}
+
+fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt { tree, source })
+}
+
+fn encode<T: Serialize>(tree: &'static str, value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|source| StoreError::Corrupt { tree, source })
+}
+
+/// A time as the `bigint` column holds it.
+fn seconds(at: u64) -> Result<i64, StoreError> {
+    i64::try_from(at).map_err(|_| StoreError::Engine(format!("postgresql: time {at} does not fit a bigint")))
+}
+
+/// The store on one PostgreSQL database (a pool of connections).
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    tenants: std::sync::Arc<PgRecords<Tenant>>,
+    users: std::sync::Arc<PgRecords<UserRecord>>,
+    relying_parties: std::sync::Arc<PgRecords<RelyingParty>>,
+    admins: std::sync::Arc<PgRecords<AdminScope>>,
+    devices: std::sync::Arc<PgRecords<DeviceRecord>>,
+    enrollments: std::sync::Arc<PgRecords<EnrollmentRecord>>,
+    challenges: std::sync::Arc<PgRecords<ChallengeRecord>>,
+}
+
+impl PgStore {
+    /// Connects and applies the migrations not yet applied (one instance at a time: the run
+    /// holds an advisory lock).
+    pub fn open(settings: &PgSettings) -> StoreFuture<'_, Self> {
+        // Boxed as a `dyn Future + Send`: callers that need a `Send` future in a generic
+        // context otherwise meet sqlx's higher-ranked `Executor` bound.
+        Box::pin(Self::connect(settings))
+    }
+
+    async fn connect(settings: &PgSettings) -> Result<Self, StoreError> {
+        // Notices ("already exists, skipping" at every start) are not worth a log line.
+        let mut options = PgConnectOptions::from_str(&settings.url)
+            .map_err(engine("the database URL"))?
+            .options([("client_min_messages", "warning")]);
+        if let Some(schema) = &settings.schema {
+            options = options.options([("search_path", schema.as_str())]);
+        }
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .connect_with(options)
+            .await
+            .map_err(engine("connect"))?;
+        migrate(pool.clone()).await?;
+        fn records<T>(pool: &PgPool, table: &'static str) -> std::sync::Arc<PgRecords<T>> {
+            std::sync::Arc::new(PgRecords::new(pool, table))
+        }
+        Ok(Self {
+            tenants: records(&pool, "tenants"),
+            users: records(&pool, "users"),
+            relying_parties: records(&pool, "relying_parties"),
+            admins: records(&pool, "admins"),
+            devices: records(&pool, "devices"),
+            enrollments: records(&pool, "enrollments"),
+            challenges: records(&pool, "challenges"),
+            pool,
+        })
+    }
+
+    /// The connection pool (tests write raw rows through it).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn complete_enrollment_now(
+        &self,
+        completed: &EnrollmentRecord,
+        device: &DeviceRecord,
+    ) -> Result<bool, StoreError> {
+        let enrollment_key = completed.id.as_str().as_bytes();
+        let enrollment_bytes = encode("enrollments", completed)?;
+        let device_bytes = encode("devices", device)?;
+        let mut tx = self.pool.begin().await.map_err(engine("begin enrollment completion"))?;
+        // The row lock makes a second completion wait for the first and then see its device.
+        let stored: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM enrollments WHERE key = $1 FOR UPDATE")
+            .bind(enrollment_key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(engine("lock the enrollment"))?;
+        if let Some(bytes) = stored {
+            if decode::<EnrollmentRecord>("enrollments", &bytes)?.device_id.is_some() {
+                return Ok(false);
+            }
+        }
+        sqlx::query(&self.enrollments.sql.put)
+            .bind(enrollment_key)
+            .bind(enrollment_bytes)
+            .execute(&mut *tx)
+            .await
+            .map_err(engine("store the completed enrollment"))?;
+        sqlx::query(&self.devices.sql.put)
+            .bind(device.device_id.as_str().as_bytes())
+            .bind(device_bytes)
+            .execute(&mut *tx)
+            .await
+            .map_err(engine("store the enrolled device"))?;
+        tx.commit().await.map_err(engine("commit enrollment completion"))?;
+        Ok(true)
+    }
+
+    async fn offer_now(&self, device: &DeviceId, nonce: [u8; 16], now: u64) -> Result<NonceCheck, StoreError> {
+        let now_s = seconds(now)?;
+        let memory = seconds(NONCE_MEMORY)?;
+        let mut tx = self.pool.begin().await.map_err(engine("begin nonce check"))?;
+        // One offer per device at a time, across every connection and instance: the check
+        // and the insert below cannot interleave with another offer's.
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(LOCK_CLASS)
+            .bind(device.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(engine("lock the device's nonces"))?;
+        sqlx::query("DELETE FROM nonces WHERE device = $1 AND at <= $2 - $3")
+            .bind(device.as_str())
+            .bind(now_s)
+            .bind(memory)
+            .execute(&mut *tx)
+            .await
+            .map_err(engine("forget the device's old nonces"))?;
+        // As the in-memory window: remembered when younger than NONCE_MEMORY and not from
+        // further in the future than that (a clock set back).
+        let (seen, remembered): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE nonce = $2), count(*) FROM nonces \
+             WHERE device = $1 AND at > $3 - $4 AND at <= $3 + $4",
+        )
+        .bind(device.as_str())
+        .bind(&nonce[..])
+        .bind(now_s)
+        .bind(memory)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(engine("count the device's nonces"))?;
+        let check = if seen > 0 {
+            NonceCheck::Replayed
+        } else if remembered >= i64::try_from(MAX_NONCES_PER_DEVICE).unwrap_or(i64::MAX) {
+            NonceCheck::Full
+        } else {
+            // A row of the same nonce from outside the window may still be there and is
+            // replaced; one inside it is not (the primary key refuses a replay even apart
+            // from the lock above, which the per-device limit needs).
+            let written = sqlx::query(
+                "INSERT INTO nonces (device, nonce, at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (device, nonce) DO UPDATE SET at = EXCLUDED.at \
+                 WHERE nonces.at <= EXCLUDED.at - $4 OR nonces.at > EXCLUDED.at + $4",
+            )
+            .bind(device.as_str())
+            .bind(&nonce[..])
+            .bind(now_s)
+            .bind(memory)
+            .execute(&mut *tx)
+            .await
+            .map_err(engine("remember the nonce"))?;
+            if written.rows_affected() == 1 {
+                NonceCheck::Fresh
+            } else {
+                NonceCheck::Replayed
+            }
+        };
+        tx.commit().await.map_err(engine("commit nonce check"))?;
+        Ok(check)
+    }
+}
+
+/// Creates `schema_migrations` and applies each missing migration, all in one transaction.
+async fn migrate(pool: PgPool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await.map_err(engine("begin migrations"))?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind(LOCK_CLASS)
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(engine("lock migrations"))?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations \
+         (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .execute(&mut *tx)
+    .await
+    .map_err(engine("create schema_migrations"))?;
+    let applied: Vec<i32> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(engine("read schema_migrations"))?;
+    for &(version, sql) in MIGRATIONS {
+        if applied.contains(&version) {
+            continue;
+        }
+        // One statement at a time (the migrations hold no `;` inside a statement).
+        for statement in
+            sql.split(';').filter(|s| !s.lines().all(|l| l.trim().is_empty() || l.trim().starts_with("--")))
+        {
+            sqlx::query(statement).execute(&mut *tx).await.map_err(engine("apply a migration"))?;
+        }
+        sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(engine("record a migration"))?;
+    }
+    tx.commit().await.map_err(engine("commit migrations"))
+}
+
+/// The statements of one record table.
+struct Statements {
+    get: String,
+    put: String,
+    insert_new: String,
+    remove: String,
+    all: String,
+    lock: String,
+    write: String,
+}
+
+/// One record kind's table.
+pub struct PgRecords<T> {
+    pool: PgPool,
+    table: &'static str,
+    sql: Statements,
+    _record: PhantomData<fn() -> T>,
+}
+
+impl<T> PgRecords<T> {
+    fn new(pool: &PgPool, table: &'static str) -> Self {
+        let sql = Statements {
+            get: format!("SELECT value FROM {table} WHERE key = $1"),
+            put: format!(
+                "INSERT INTO {table} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+            ),
+            insert_new: format!("INSERT INTO {table} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"),
+            remove: format!("DELETE FROM {table} WHERE key = $1"),
+            all: format!("SELECT value FROM {table} ORDER BY key"),
+            lock: format!("SELECT value FROM {table} WHERE key = $1 FOR UPDATE"),
+            write: format!("UPDATE {table} SET value = $2 WHERE key = $1"),
+        };
+        Self { pool: pool.clone(), table, sql, _record: PhantomData }
+    }
+
+    async fn update_now(
+        &self,
+        key: &[u8],
+        change: &mut (dyn FnMut(&mut T) -> Change + Send),
+    ) -> Result<Option<T>, StoreError>
+    where
+        T: Serialize + DeserializeOwned,
+    {
+        let mut tx = self.pool.begin().await.map_err(engine("begin update"))?;
+        // The row stays locked until commit: a concurrent update waits and then reads this
+        // one's result, so `change` runs once per call.
+        let stored: Option<Vec<u8>> = sqlx::query_scalar(&self.sql.lock)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(engine("lock a record"))?;
+        let Some(bytes) = stored else {
+            return Ok(None);
+        };
+        let mut record: T = decode(self.table, &bytes)?;
+        if change(&mut record) == Change::Write {
+            sqlx::query(&self.sql.write)
+                .bind(key)
+                .bind(encode(self.table, &record)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(engine("write an updated record"))?;
+            tx.commit().await.map_err(engine("commit update"))?;
+        }
+        Ok(Some(record))
+    }
+}
+
+impl<T: Serialize + DeserializeOwned + Send + Sync> Records<T> for PgRecords<T> {
+    fn get<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, Option<T>> {
+        Box::pin(async move {
+            let stored: Option<Vec<u8>> = sqlx::query_scalar(&self.sql.get)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(engine("read a record"))?;
+            stored.map(|bytes| decode(self.table, &bytes)).transpose()
+        })
+    }
+
+    fn put<'a>(&'a self, key: &'a [u8], value: &'a T) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(&self.sql.put)
+                .bind(key)
+                .bind(encode(self.table, value)?)
+                .execute(&self.pool)
+                .await
+                .map_err(engine("write a record"))?;
+            Ok(())
+        })
+    }
+
+    fn insert_new<'a>(&'a self, key: &'a [u8], value: &'a T) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let done = sqlx::query(&self.sql.insert_new)
+                .bind(key)
+                .bind(encode(self.table, value)?)
+                .execute(&self.pool)
+                .await
+                .map_err(engine("create a record"))?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    fn remove<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            sqlx::query(&self.sql.remove).bind(key).execute(&self.pool).await.map_err(engine("remove a record"))?;
+            Ok(())
+        })
+    }
+
+    fn all(&self) -> StoreFuture<'_, Vec<T>> {
+        Box::pin(async move {
+            let rows: Vec<Vec<u8>> =
+                sqlx::query_scalar(&self.sql.all).fetch_all(&self.pool).await.map_err(engine("read every record"))?;
+            rows.iter().map(|bytes| decode(self.table, bytes)).collect()
+        })
+    }
+
+    fn update<'a>(
+        &'a self,
+        key: &'a [u8],
+        change: &'a mut (dyn FnMut(&mut T) -> Change + Send),
+    ) -> StoreFuture<'a, Option<T>> {
+        Box::pin(self.update_now(key, change))
+    }
+}
+
+impl NonceRepo for PgStore {
+    fn offer<'a>(&'a self, device: &'a DeviceId, nonce: [u8; 16], now: u64) -> StoreFuture<'a, NonceCheck> {
+        Box::pin(self.offer_now(device, nonce, now))
+    }
+
+    fn prune(&self, now: u64) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let Some(cutoff) = now.checked_sub(NONCE_MEMORY) else {
+                return Ok(());
+            };
+            sqlx::query("DELETE FROM nonces WHERE at <= $1")
+                .bind(seconds(cutoff)?)
+                .execute(&self.pool)
+                .await
+                .map_err(engine("prune nonces"))?;
+            Ok(())
+        })
+    }
+}
+
+impl Store for PgStore {
+    fn tenants(&self) -> &dyn Records<Tenant> {
+        &*self.tenants
+    }
+
+    fn users(&self) -> &dyn Records<UserRecord> {
+        &*self.users
+    }
+
+    fn relying_parties(&self) -> &dyn Records<RelyingParty> {
+        &*self.relying_parties
+    }
+
+    fn admins(&self) -> &dyn Records<AdminScope> {
+        &*self.admins
+    }
+
+    fn devices(&self) -> &dyn Records<DeviceRecord> {
+        &*self.devices
+    }
+
+    fn enrollments(&self) -> &dyn Records<EnrollmentRecord> {
+        &*self.enrollments
+    }
+
+    fn challenges(&self) -> &dyn Records<ChallengeRecord> {
+        &*self.challenges
+    }
+
+    fn nonces(&self) -> &dyn NonceRepo {
+        self
+    }
+
+    fn complete_enrollment<'a>(
+        &'a self,
+        completed: &'a EnrollmentRecord,
+        device: &'a DeviceRecord,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(self.complete_enrollment_now(completed, device))
+    }
+
+    fn flush(&self) -> StoreFuture<'_, ()> {
+        // Every write above is committed before its future completes, and a commit is durable.
+        Box::pin(async { Ok(()) })
+    }
+}
