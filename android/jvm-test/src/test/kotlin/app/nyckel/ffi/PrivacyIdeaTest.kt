@@ -13,7 +13,7 @@ import org.junit.jupiter.api.Test
  * The bindings against the live privacyIDEA 3.14 (scripts/privacyidea/start.sh): push
  * enrolment, a request through the one approvals subscription, accept, decline with a reason,
  * a wrong number refused, the app PIN as a local gate; tiqr enrolment and login with a wrong
- * PIN counted by the server.
+ * PIN counted by the server; HOTP and TOTP tokens enrolled by privacyIDEA logging in.
  */
 class PrivacyIdeaTest {
     private fun approve(pin: String?, number: String? = null) = RequestAnswer.Approve(pin, number)
@@ -139,5 +139,27 @@ class PrivacyIdeaTest {
         assertEquals(ChallengeOutcome.APPROVED, result.outcome)
         assertEquals("accept", pi.status(transaction))
         assertEquals(6, phone.tiqrOfflineResponse(login, "2468").length)
+    }
+
+    @Test
+    fun `HOTP and TOTP tokens enrolled by privacyIDEA import with their serial and log in`() {
+        val pi = PrivacyIdeaServer.connect() ?: return
+        val phone = pi.phone()
+        for (type in listOf("hotp", "totp")) {
+            val (serial, uri) = pi.init(type, "ivan", "googleurl")
+            val account = phone.addAccount(uri)
+            assertEquals(AccountOrigin(serial, "privacyidea"), phone.accountOrigin(account.id))
+            val code = if (type == "hotp") {
+                phone.nextHotpCode(account.id).code
+            } else {
+                phone.currentCodes().single { it.account.id == account.id }.code
+            }
+            assertEquals(6, code.length, "$type: $code")
+            val check = pi.post("/validate/check", "serial" to serial, "pass" to code)
+            assertTrue(check.getJSONObject("result").getBoolean("value"), "$type: privacyIDEA refused $code: $check")
+            // The same code again is refused by the server (HOTP counter and TOTP step both move on).
+            val again = pi.post("/validate/check", "serial" to serial, "pass" to code)
+            assertFalse(again.getJSONObject("result").getBoolean("value"), "$type: a code worked twice: $again")
+        }
     }
 }
