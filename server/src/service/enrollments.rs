@@ -144,6 +144,26 @@ pub(crate) fn failed(app: &App, record: &EnrollmentRecord, ip: Option<&str>, why
     )
 }
 
+/// Refuses (and audits) a completion of an enrollment that was already completed or expired.
+pub(crate) fn refuse_unless_pending(
+    app: &App,
+    record: &EnrollmentRecord,
+    now: u64,
+    ip: Option<&str>,
+) -> Result<(), ServiceError> {
+    match record.state(now) {
+        EnrollmentState::Completed => {
+            failed(app, record, ip, "reused")?;
+            Err(ServiceError::new(ErrorCode::EnrollmentUsed, "the enrollment was already completed"))
+        }
+        EnrollmentState::Expired => {
+            failed(app, record, ip, "expired")?;
+            Err(ServiceError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired"))
+        }
+        EnrollmentState::Pending => Ok(()),
+    }
+}
+
 /// `POST /v1/enroll` (PROTOCOL.md §6.1 step 3).
 pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> Result<EnrollmentReceipt, ServiceError> {
     let entry = app
@@ -155,17 +175,7 @@ pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> R
     // The store completes an enrollment once, so two phones racing with the same code cannot
     // both register; the checks run under the entry's lock so they see one another's counts.
     let mut record = entry.record.lock().await;
-    match record.state(now) {
-        EnrollmentState::Completed => {
-            failed(app, &record, ip, "reused")?;
-            return Err(ServiceError::new(ErrorCode::EnrollmentUsed, "the enrollment was already completed"));
-        }
-        EnrollmentState::Expired => {
-            failed(app, &record, ip, "expired")?;
-            return Err(ServiceError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired"));
-        }
-        EnrollmentState::Pending => {}
-    }
+    refuse_unless_pending(app, &record, now, ip)?;
     check_code(app, &mut record, &req, ip).await?;
     if record.origin_device.is_some() {
         return Err(ServiceError::new(

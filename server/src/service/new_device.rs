@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nyckel_protocol::display::{NumberMatch, NumberMatchMode};
-use nyckel_protocol::enrollment::{device_fingerprint, EnrollmentStarted, EnrollmentState};
+use nyckel_protocol::enrollment::{device_fingerprint, EnrollmentStarted};
 use nyckel_protocol::new_device::{
     ApprovalRequested, ApprovalState, EnrollmentResult, EnrollmentResultRequest, RetireDevice, StartDeviceEnrollment,
 };
@@ -31,7 +31,9 @@ use crate::service::challenges::{
     active_devices, check_user, check_user_limits, random_ids, settle_expiry, ChallengeKind, ChallengeRecord, Target,
 };
 use crate::service::enrollments::EnrollmentRecord;
-use crate::service::enrollments::{check_code, check_token, enroll_device, failed, ApprovalRecord, Enroll};
+use crate::service::enrollments::{
+    check_code, check_token, enroll_device, failed, refuse_unless_pending, ApprovalRecord, Enroll,
+};
 use crate::service::phone::rejected;
 use crate::service::pin;
 use crate::service::tenants;
@@ -104,17 +106,7 @@ pub async fn request_approval(
     let now = app.now();
     let response = {
         let mut record = entry.record.lock().await;
-        match record.state(now) {
-            EnrollmentState::Completed => {
-                failed(app, &record, ip, "reused")?;
-                return Err(ServiceError::new(ErrorCode::EnrollmentUsed, "the enrollment was already completed"));
-            }
-            EnrollmentState::Expired => {
-                failed(app, &record, ip, "expired")?;
-                return Err(ServiceError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired"));
-            }
-            EnrollmentState::Pending => {}
-        }
+        refuse_unless_pending(app, &record, now, ip)?;
         if record.approval.is_some() {
             failed(app, &record, ip, "reused")?;
             return Err(ServiceError::new(
