@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
 generated=${1:-}
 if [ -z "$generated" ]; then
-  cargo build --locked -p nyckel-ffi -p uniffi-bindgen
+  bash scripts/build-workspace.sh
   generated="$target/uniffi-kotlin-android"
   rm -rf "$generated"
   "$target/debug/uniffi-bindgen" generate --no-format --library "$target/debug/libnyckel_ffi.so" \

@@ -9,10 +9,8 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q 'tree-sitter>=0.23,<0.27' 'tree-sitter-swift>=0.7,<0.8'
 fi
-# The same package set as scripts/test-kotlin.sh: cargo unifies features over the packages it is
-# given (the server turns on nyckel-protocol's `schema` and more of tokio), so building the FFI
-# crate alone would rebuild it and most of its dependencies (about 6 minutes in CI).
-cargo build --locked -p nyckel-ffi -p uniffi-bindgen -p nyckel-server
+# The test run's package set (see the script), so nothing the test step built is rebuilt.
+bash scripts/build-workspace.sh
 rm -rf "$target/uniffi-swift"
 "$target/debug/uniffi-bindgen" generate --no-format --library "$target/debug/libnyckel_ffi.so" \
   --language swift --out-dir "$target/uniffi-swift"

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
-cargo build --locked -p nyckel-ffi -p uniffi-bindgen -p nyckel-server
+bash scripts/build-workspace.sh
 rm -rf "$target/uniffi-kotlin"
 "$target/debug/uniffi-bindgen" generate --no-format --library "$target/debug/libnyckel_ffi.so" \
   --language kotlin --out-dir "$target/uniffi-kotlin"

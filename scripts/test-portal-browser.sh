@@ -27,12 +27,17 @@ trap cleanup EXIT
 # (target/debug/deps/NAME-HASH, whose hash includes the checkout's path): another checkout
 # building into a shared CARGO_TARGET_DIR rewrites target/debug/NAME, never these.
 mkdir "$work/bin"
-cargo build -q -p nyckel-server -p nyckel-cli -p nyckel-portal --message-format=json-render-diagnostics |
+# The test run's package set (scripts/build-workspace.sh), so nothing cargo test built is rebuilt;
+# test-mode builds of the binaries are skipped.
+bash scripts/build-workspace.sh -q --message-format=json-render-diagnostics |
   python3 -c '
 import json, shutil, sys
+wanted = {"nyckel-server", "nyckel", "nyckel-portal"}
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and "bin" in m["target"]["kind"]:
+    if (m.get("reason") == "compiler-artifact" and m.get("executable")
+            and "bin" in m["target"]["kind"] and not m["profile"]["test"]
+            and m["target"]["name"] in wanted):
         shutil.copy2(m["executable"], sys.argv[1] + "/" + m["target"]["name"])
 ' "$work/bin"
 bin=$work/bin
