@@ -8,59 +8,29 @@
 
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use nyckel_test_support::privacyidea::PiAdmin;
 
+/// The live privacyIDEA's admin API (the login page's side) and the CLI's vault directory.
 struct Pi {
-    url: String,
-    http: reqwest::Client,
-    auth: String,
+    admin: PiAdmin,
     dir: tempfile::TempDir,
+}
+
+/// The admin calls (`init`, `trigger`, `status`, `post`, `get`) read as the server's own.
+impl std::ops::Deref for Pi {
+    type Target = PiAdmin;
+    fn deref(&self) -> &PiAdmin {
+        &self.admin
+    }
 }
 
 impl Pi {
     async fn connect() -> Option<Pi> {
-        let Ok(url) = std::env::var("NYCKEL_PRIVACYIDEA_URL") else {
-            assert!(
-                std::env::var("NYCKEL_PRIVACYIDEA_REQUIRED").is_err(),
-                "NYCKEL_PRIVACYIDEA_REQUIRED is set but NYCKEL_PRIVACYIDEA_URL is not: start privacyIDEA first"
-            );
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!! SKIPPED: no live privacyIDEA (NYCKEL_PRIVACYIDEA_URL unset). Run scripts/test.sh, or\n\
-                 !!!!! eval \"$(scripts/privacyidea/start.sh)\" before cargo test.\n"
-            );
-            return None;
-        };
         nyckel_core::server_api::install_crypto_provider();
-        let http = reqwest::Client::new();
-        let admin = std::env::var("NYCKEL_PRIVACYIDEA_ADMIN").unwrap();
-        let password = std::env::var("NYCKEL_PRIVACYIDEA_PASSWORD").unwrap();
-        let body: Value = http
-            .post(format!("{url}/auth"))
-            .form(&[("username", admin.as_str()), ("password", password.as_str())])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let auth = body["result"]["value"]["token"].as_str().expect("admin login").to_owned();
-        let pi = Pi { url, http, auth, dir: tempfile::tempdir().unwrap() };
+        let admin = PiAdmin::connect().await?;
+        let pi = Pi { admin, dir: tempfile::tempdir().unwrap() };
         pi.ok(&["init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"], &[]).await;
         Some(pi)
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Value {
-        let response =
-            self.http.post(format!("{}{path}", self.url)).header("Authorization", &self.auth).form(form).send().await;
-        response.unwrap().json().await.unwrap()
-    }
-
-    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Value {
-        let response =
-            self.http.get(format!("{}{path}", self.url)).header("Authorization", &self.auth).query(query).send().await;
-        response.unwrap().json().await.unwrap()
     }
 
     /// The PNG of a `data:image/png;base64,…` image privacyIDEA sends, written to a file.
@@ -71,29 +41,6 @@ impl Pi {
         let path = self.dir.path().join(name);
         std::fs::write(&path, base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap();
         path.to_str().unwrap().to_owned()
-    }
-
-    /// A token's enrollment: (serial, QR content at `key`).
-    async fn init(&self, kind: &str, user: &str, key: &str) -> (String, String) {
-        let mut form = vec![("type", kind), ("user", user), ("realm", "realm1")];
-        if kind != "tiqr" {
-            form.push(("genkey", "1"));
-        }
-        let body = self.post("/token/init", &form).await;
-        let code = body["detail"][key]["value"].as_str().unwrap_or_else(|| panic!("token/init: {body}")).to_owned();
-        (body["detail"]["serial"].as_str().unwrap().to_owned(), code)
-    }
-
-    async fn trigger(&self, user: &str, serial: &str) -> (String, Value) {
-        let body =
-            self.post("/validate/triggerchallenge", &[("user", user), ("realm", "realm1"), ("serial", serial)]).await;
-        let transaction = body["detail"]["transaction_id"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
-        (transaction, body["detail"]["multi_challenge"][0].clone())
-    }
-
-    async fn status(&self, transaction: &str) -> String {
-        let body = self.get("/validate/polltransaction", &[("transaction_id", transaction)]).await;
-        body["detail"]["challenge_status"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned()
     }
 
     async fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -125,10 +72,6 @@ impl Pi {
         assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr}");
         assert!(stderr.starts_with("nyckel: ") && !stderr.contains("panicked"), "{stderr}");
         stderr
-    }
-
-    fn host(&self) -> &str {
-        self.url.trim_start_matches("http://")
     }
 }
 

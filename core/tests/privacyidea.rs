@@ -13,94 +13,26 @@ use nyckel_core::privacyidea::push::{self, answer_text, parse_poll, PushToken};
 use nyckel_core::privacyidea::{
     parse_push_code, DeclineReason, LocalPinGate, PiHttp, PushAnswer, PushDecision, PushError, PushInbox, PushOutcome,
 };
+use nyckel_test_support::privacyidea::PiAdmin;
 use serde_json::Value;
 
-/// The admin API of the live privacyIDEA.
-struct Pi {
-    url: String,
-    http: reqwest::Client,
-    auth: String,
-}
+/// The admin API of the live privacyIDEA (the login page's side).
+type Pi = PiAdmin;
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
-impl Pi {
-    async fn connect() -> Option<Pi> {
-        let Ok(url) = std::env::var("NYCKEL_PRIVACYIDEA_URL") else {
-            assert!(
-                std::env::var("NYCKEL_PRIVACYIDEA_REQUIRED").is_err(),
-                "NYCKEL_PRIVACYIDEA_REQUIRED is set but NYCKEL_PRIVACYIDEA_URL is not: start privacyIDEA first"
-            );
-            // Written past libtest's capture (which only takes print!/eprint!), so a skip
-            // shows even when the test passes.
-            use std::io::Write as _;
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!! SKIPPED: no live privacyIDEA (NYCKEL_PRIVACYIDEA_URL unset). Run scripts/test.sh, or\n\
-                 !!!!! eval \"$(scripts/privacyidea/start.sh)\" before cargo test.\n"
-            );
-            return None;
-        };
-        nyckel_core::server_api::install_crypto_provider();
-        let http = reqwest::Client::new();
-        let admin = std::env::var("NYCKEL_PRIVACYIDEA_ADMIN").unwrap();
-        let password = std::env::var("NYCKEL_PRIVACYIDEA_PASSWORD").unwrap();
-        let body: Value = http
-            .post(format!("{url}/auth"))
-            .form(&[("username", admin.as_str()), ("password", password.as_str())])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let auth = body["result"]["value"]["token"].as_str().expect("admin login").to_owned();
-        Some(Pi { url, http, auth })
-    }
+/// The live server's admin session (reqwest needs the crypto provider first), or `None`
+/// when there is no server and none is required.
+async fn connect() -> Option<Pi> {
+    nyckel_core::server_api::install_crypto_provider();
+    PiAdmin::connect().await
+}
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Value {
-        let response =
-            self.http.post(format!("{}{path}", self.url)).header("Authorization", &self.auth).form(form).send().await;
-        response.unwrap().json().await.unwrap()
-    }
-
-    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Value {
-        let response =
-            self.http.get(format!("{}{path}", self.url)).header("Authorization", &self.auth).query(query).send().await;
-        response.unwrap().json().await.unwrap()
-    }
-
-    /// Enrolls a push token for `user` and returns its QR code content.
-    async fn init_push(&self, user: &str) -> String {
-        let body =
-            self.post("/token/init", &[("type", "push"), ("genkey", "1"), ("user", user), ("realm", "realm1")]).await;
-        body["detail"]["pushurl"]["value"].as_str().unwrap_or_else(|| panic!("token/init: {body}")).to_owned()
-    }
-
-    /// Starts a login for `serial` (the login page's `/validate/triggerchallenge`); returns
-    /// the transaction and the challenge entry the login page gets.
-    async fn trigger(&self, user: &str, serial: &str) -> (String, Value) {
-        let body =
-            self.post("/validate/triggerchallenge", &[("user", user), ("realm", "realm1"), ("serial", serial)]).await;
-        let transaction =
-            body["detail"]["transaction_id"].as_str().unwrap_or_else(|| panic!("trigger: {body}")).to_owned();
-        (transaction, body["detail"]["multi_challenge"][0].clone())
-    }
-
-    /// `/validate/polltransaction`: the login page's view (`challenge_status`).
-    async fn status(&self, transaction: &str) -> String {
-        let body = self.get("/validate/polltransaction", &[("transaction_id", transaction)]).await;
-        body["detail"]["challenge_status"].as_str().unwrap_or_else(|| panic!("polltransaction: {body}")).to_owned()
-    }
-
-    /// Finalises the login: `ACCEPT` or `REJECT`.
-    async fn finalize(&self, user: &str, transaction: &str, pass: &str) -> String {
-        let form = [("user", user), ("realm", "realm1"), ("transaction_id", transaction), ("pass", pass)];
-        let body = self.post("/validate/check", &form).await;
-        body["result"]["authentication"].as_str().unwrap_or_else(|| panic!("check: {body}")).to_owned()
-    }
+/// Enrolls a push token for `user`; its QR code content.
+async fn init_push(pi: &Pi, user: &str) -> String {
+    pi.init("push", user, "pushurl").await.1
 }
 
 /// A phone with one push token.
@@ -112,7 +44,7 @@ struct Phone {
 }
 
 async fn enrolled_phone(pi: &Pi, user: &str) -> Phone {
-    let code = parse_push_code(&pi.init_push(user).await).unwrap();
+    let code = parse_push_code(&init_push(pi, user).await).unwrap();
     assert!(code.poll_only, "the enrollment policy makes push tokens poll-only");
     let http = PiHttp::new().unwrap();
     let keys = MemoryRsaKeyStore::new(2048);
@@ -158,7 +90,7 @@ fn accept() -> PushAnswer {
 
 #[tokio::test]
 async fn enroll_poll_accept_then_replay_is_refused() {
-    let Some(pi) = Pi::connect().await else { return };
+    let Some(pi) = connect().await else { return };
     let mut phone = enrolled_phone(&pi, "alice").await;
     assert!(phone.poll(now()).await.challenges.is_empty());
 
@@ -197,7 +129,7 @@ async fn enroll_poll_accept_then_replay_is_refused() {
 
 #[tokio::test]
 async fn decline_with_reason_reaches_the_login_page() {
-    let Some(pi) = Pi::connect().await else { return };
+    let Some(pi) = connect().await else { return };
     let mut phone = enrolled_phone(&pi, "bob").await;
     for (reason, status) in [(DeclineReason::UnknownTrigger, "declined"), (DeclineReason::Cancelled, "cancelled")] {
         let (transaction, _) = pi.trigger("bob", &phone.token.serial).await;
@@ -212,7 +144,7 @@ async fn decline_with_reason_reaches_the_login_page() {
 
 #[tokio::test]
 async fn presence_right_choice_logs_in_and_a_wrong_one_cannot_be_retried() {
-    let Some(pi) = Pi::connect().await else { return };
+    let Some(pi) = connect().await else { return };
     let mut phone = enrolled_phone(&pi, "carol").await;
 
     // Wrong choice: the server says no, and the phone will not let the user try another.
@@ -244,7 +176,7 @@ async fn presence_right_choice_logs_in_and_a_wrong_one_cannot_be_retried() {
 
 #[tokio::test]
 async fn an_expired_challenge_is_refused_on_the_phone() {
-    let Some(pi) = Pi::connect().await else { return };
+    let Some(pi) = connect().await else { return };
     let mut phone = enrolled_phone(&pi, "frank").await;
     let (transaction, _) = pi.trigger("frank", &phone.token.serial).await;
     let seen_at = now();
@@ -268,7 +200,7 @@ async fn an_expired_challenge_is_refused_on_the_phone() {
 
 #[tokio::test]
 async fn code_to_phone_shows_the_code_to_type() {
-    let Some(pi) = Pi::connect().await else { return };
+    let Some(pi) = connect().await else { return };
     let mut phone = enrolled_phone(&pi, "dave").await;
     let (transaction, shown) = pi.trigger("dave", &phone.token.serial).await;
     assert_eq!(shown["client_mode"], "interactive", "{shown}");
@@ -281,7 +213,7 @@ async fn code_to_phone_shows_the_code_to_type() {
 
 #[tokio::test]
 async fn the_app_pin_policy_is_a_local_gate() {
-    let Some(pi) = Pi::connect().await else { return };
+    let Some(pi) = connect().await else { return };
     let mut phone = enrolled_phone(&pi, "erin").await;
     assert!(phone.token.app_pin, "erin's enrollment policy asks for the app PIN");
     let (transaction, _) = pi.trigger("erin", &phone.token.serial).await;
@@ -297,7 +229,7 @@ async fn the_app_pin_policy_is_a_local_gate() {
 
 #[tokio::test]
 async fn tampered_server_messages_change_nothing() {
-    let Some(pi) = Pi::connect().await else { return };
+    let Some(pi) = connect().await else { return };
     let mut phone = enrolled_phone(&pi, "alice").await;
     let (transaction, _) = pi.trigger("alice", &phone.token.serial).await;
     let genuine = phone.raw_poll().await;
@@ -343,7 +275,7 @@ mod tiqr {
 
     #[tokio::test]
     async fn enroll_login_wrong_pin_counted_and_replay_refused() {
-        let Some(pi) = Pi::connect().await else { return };
+        let Some(pi) = connect().await else { return };
         let init = pi.post("/token/init", &[("type", "tiqr"), ("user", "gina"), ("realm", "realm1")]).await;
         let code = init["detail"]["tiqrenroll"]["value"].as_str().unwrap_or_else(|| panic!("{init}")).to_owned();
         let serial = init["detail"]["serial"].as_str().unwrap().to_owned();
@@ -380,7 +312,7 @@ mod tiqr {
 
     #[tokio::test]
     async fn the_offline_response_is_the_one_the_server_checks() {
-        let Some(pi) = Pi::connect().await else { return };
+        let Some(pi) = connect().await else { return };
         let init = pi.post("/token/init", &[("type", "tiqr"), ("user", "hank"), ("realm", "realm1")]).await;
         let code = init["detail"]["tiqrenroll"]["value"].as_str().unwrap().to_owned();
         let serial = init["detail"]["serial"].as_str().unwrap().to_owned();
@@ -422,7 +354,7 @@ mod otp {
     /// the codes made from it log in through `/validate/check`.
     #[tokio::test]
     async fn hotp_and_totp_enrolled_by_privacyidea_log_in() {
-        let Some(pi) = Pi::connect().await else { return };
+        let Some(pi) = connect().await else { return };
         for (kind, extra) in [("hotp", None), ("totp", Some(("hashlib", "sha256")))] {
             let mut form = vec![("type", kind), ("genkey", "1"), ("user", "ivan"), ("realm", "realm1")];
             form.extend(extra);
@@ -518,9 +450,9 @@ mod inbox {
 
     #[tokio::test]
     async fn push_tokens_persist_and_answer_through_the_inbox() {
-        let Some(pi) = Pi::connect().await else { return };
+        let Some(pi) = connect().await else { return };
         let mut device = Device::new();
-        let token = device.companion.enroll_push_token(&pi.init_push("alice").await, None).await.unwrap();
+        let token = device.companion.enroll_push_token(&init_push(&pi, "alice").await, None).await.unwrap();
         assert_eq!(token.provider, Provider::PrivacyIdea);
         assert_eq!(token.pin, PinCheck::None);
         assert!(token.server_host.starts_with("127.0.0.1:"));
@@ -561,9 +493,9 @@ mod inbox {
 
     #[tokio::test]
     async fn the_local_gate_counts_wrong_pins_across_restarts_and_number_matching_refuses_a_wrong_pick() {
-        let Some(pi) = Pi::connect().await else { return };
+        let Some(pi) = connect().await else { return };
         let mut device = Device::new();
-        let code = pi.init_push("erin").await;
+        let code = init_push(&pi, "erin").await;
         // The policy asks for the app PIN: none given, nothing is sent.
         let refused = device.companion.enroll_push_token(&code, None).await;
         assert!(matches!(refused, Err(CompanionError::Push(PushError::PinRequired))), "{refused:?}");
@@ -592,7 +524,7 @@ mod inbox {
         assert_eq!(pi.status(&transaction).await, "accept");
 
         // Number matching (carol): a wrong pick is refused by the server and not retried.
-        let token = device.companion.enroll_push_token(&pi.init_push("carol").await, None).await.unwrap();
+        let token = device.companion.enroll_push_token(&init_push(&pi, "carol").await, None).await.unwrap();
         let (transaction, shown) = pi.trigger("carol", &token.serial).await;
         let right = shown["presence_answer"].as_str().unwrap().to_owned();
         let request = device.companion.poll_provider_token(&token.id).await.unwrap().new.remove(0);
@@ -613,7 +545,7 @@ mod inbox {
 
     #[tokio::test]
     async fn tiqr_login_codes_become_inbox_items_and_wrong_pins_are_counted_by_the_server() {
-        let Some(pi) = Pi::connect().await else { return };
+        let Some(pi) = connect().await else { return };
         let mut device = Device::new();
         let init = pi.post("/token/init", &[("type", "tiqr"), ("user", "ivan"), ("realm", "realm1")]).await;
         let code = init["detail"]["tiqrenroll"]["value"].as_str().unwrap().to_owned();
