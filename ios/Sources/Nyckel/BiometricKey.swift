@@ -91,40 +91,25 @@ public final class SecureEnclaveBiometricKey: PlatformBiometricKey {
     }
 
     public func deleteKey(alias: String) throws {
-        let query: [String: Any] = [
-            kSecClass as String: kSecClassKey,
-            kSecAttrApplicationTag as String: Self.tag(alias),
-            kSecUseDataProtectionKeychain as String: true,
-        ]
-        let status = SecItemDelete(query as CFDictionary)
-        guard status == errSecSuccess || status == errSecItemNotFound else {
-            throw NyckelError.Platform(reason: "Keychain: OSStatus \(status)")
+        do {
+            try KeychainKeyItem.delete(tag: Self.tag(alias))
+        } catch {
+            throw NyckelError.Platform(reason: "Keychain: \(error)")
         }
     }
 
     /// The private key under `alias`; `context` carries the prompt's text to the system.
     private func key(alias: String, context: LAContext?) throws -> SecKey {
-        var query: [String: Any] = [
-            kSecClass as String: kSecClassKey,
-            kSecAttrKeyClass as String: kSecAttrKeyClassPrivate,
-            kSecAttrApplicationTag as String: Self.tag(alias),
-            kSecUseDataProtectionKeychain as String: true,
-            kSecReturnRef as String: true,
-        ]
-        if let context {
-            query[kSecUseAuthenticationContext as String] = context
+        let found: SecKey?
+        do {
+            found = try KeychainKeyItem.find(tag: Self.tag(alias), context: context)
+        } catch {
+            throw NyckelError.Platform(reason: "Keychain: \(error)")
         }
-        var item: CFTypeRef?
-        let status = SecItemCopyMatching(query as CFDictionary, &item)
-        if status == errSecItemNotFound {
-            // With .biometryCurrentSet, a change of enrolled biometrics makes the key unusable;
-            // a key that is gone altogether means the same to the user.
-            throw NyckelError.BiometricInvalidated(reason: "no biometric key under \(alias)")
-        }
-        guard status == errSecSuccess, let item, CFGetTypeID(item) == SecKeyGetTypeID() else {
-            throw NyckelError.Platform(reason: "Keychain: OSStatus \(status)")
-        }
-        return unsafeBitCast(item, to: SecKey.self)
+        // With .biometryCurrentSet, a change of enrolled biometrics makes the key unusable;
+        // a key that is gone altogether means the same to the user.
+        guard let found else { throw NyckelError.BiometricInvalidated(reason: "no biometric key under \(alias)") }
+        return found
     }
 
     /// What LocalAuthentication or the Security framework said, as the typed error Rust expects.
@@ -172,6 +157,6 @@ public final class SecureEnclaveBiometricKey: PlatformBiometricKey {
     }
 
     private static func tag(_ alias: String) -> Data {
-        Data((tagPrefix + alias).utf8)
+        KeychainKeyItem.tag(prefix: tagPrefix, alias: alias)
     }
 }

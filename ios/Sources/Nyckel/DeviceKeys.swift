@@ -57,13 +57,7 @@ struct DeviceKeys {
     }
 
     func delete(alias: String) throws {
-        let query: [String: Any] = [
-            kSecClass as String: kSecClassKey,
-            kSecAttrApplicationTag as String: Self.tag(alias),
-            kSecUseDataProtectionKeychain as String: true,
-        ]
-        let status = SecItemDelete(query as CFDictionary)
-        guard status == errSecSuccess || status == errSecItemNotFound else { throw KeychainError.status(status) }
+        try KeychainKeyItem.delete(tag: Self.tag(alias))
     }
 
     private func existing(alias: String) throws -> SecKey {
@@ -72,23 +66,11 @@ struct DeviceKeys {
     }
 
     private func find(alias: String) throws -> SecKey? {
-        let query: [String: Any] = [
-            kSecClass as String: kSecClassKey,
-            kSecAttrKeyClass as String: kSecAttrKeyClassPrivate,
-            kSecAttrApplicationTag as String: Self.tag(alias),
-            kSecUseDataProtectionKeychain as String: true,
-            kSecReturnRef as String: true,
-        ]
-        var item: CFTypeRef?
-        let status = SecItemCopyMatching(query as CFDictionary, &item)
-        if status == errSecItemNotFound { return nil }
-        guard status == errSecSuccess, let item else { throw KeychainError.status(status) }
-        // A kSecClassKey query with kSecReturnRef always yields a SecKey.
-        return (item as! SecKey)
+        try KeychainKeyItem.find(tag: Self.tag(alias))
     }
 
     private static func tag(_ alias: String) -> Data {
-        Data((tagPrefix + alias).utf8)
+        KeychainKeyItem.tag(prefix: tagPrefix, alias: alias)
     }
 
     private static func publicKey(of privateKey: SecKey) throws -> Data {
