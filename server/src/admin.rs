@@ -146,22 +146,32 @@ pub fn admin_token(dir: &Path, kek: &Kek) -> Result<Zeroizing<String>, ServerErr
 pub fn rotate_signing_key(dir: &Path, kek: &Kek) -> Result<RotationStatement, ServerError> {
     block_on(async {
         let store = records(dir).await?;
-        let statement = KeyRing::rotate(dir, kek)?;
-        // Recorded under the new key, which also signs the audit head from now on.
-        let audit = audit::Audit::open(store.clone(), KeyRing::open(dir, kek)?.signing_key()).await?;
-        audit
-            .append(
-                Entry::new(AuditKind::KeyRotated, "admin:global").detail(format!(
-                    "signing key {} replaced by {}",
-                    statement.old_key.key_id(),
-                    statement.new_key.key_id()
-                )),
-                SystemClock.now(),
-            )
-            .await?;
-        store.flush().await?;
-        Ok(statement)
+        rotate_signing_key_in(&store, dir, kek).await
     })
+}
+
+/// [`rotate_signing_key`] with the store already open (the server stopped): rotates the key
+/// files in `dir` and audits the rotation in `store`.
+pub async fn rotate_signing_key_in(
+    store: &std::sync::Arc<dyn Store>,
+    dir: &Path,
+    kek: &Kek,
+) -> Result<RotationStatement, ServerError> {
+    let statement = KeyRing::rotate(dir, kek)?;
+    // Recorded under the new key, which also signs the audit head from now on.
+    let audit = audit::Audit::open(store.clone(), KeyRing::open(dir, kek)?.signing_key()).await?;
+    audit
+        .append(
+            Entry::new(AuditKind::KeyRotated, "admin:global").detail(format!(
+                "signing key {} replaced by {}",
+                statement.old_key.key_id(),
+                statement.new_key.key_id()
+            )),
+            SystemClock.now(),
+        )
+        .await?;
+    store.flush().await?;
+    Ok(statement)
 }
 
 /// Checks the whole audit log (in sled in `dir`, or in the PostgreSQL database of
