@@ -16,6 +16,11 @@ eval "$pg_env"
 trap 'bash scripts/postgres/stop.sh "$NYCKEL_POSTGRES_DIR"; bash scripts/privacyidea/stop.sh "$NYCKEL_PRIVACYIDEA_DIR"' EXIT
 export NYCKEL_POSTGRES_URL NYCKEL_POSTGRES_REQUIRED=1
 cargo test --workspace --locked
+# The server's integration tests again with every test's records and audit log in PostgreSQL
+# (a fresh schema each; server/tests/common/mod.rs; about 15 s): the binaries the run above built, found by
+# asking cargo with the same arguments (`-p nyckel-server` would unify features differently and
+# rebuild), run from the crate's directory as cargo runs them.
+bash scripts/server-tests-on-postgres.sh --workspace --locked
 bash scripts/test-portal-browser.sh
 bash scripts/test-kotlin.sh
 bash scripts/check-swift.sh

@@ -24,7 +24,7 @@ fn open(dir: &Path) -> Result<SledStore, ServerError> {
 
 /// The records store the commands work on: PostgreSQL when `$NYCKEL_DATABASE_URL` names one
 /// (the setting `serve` reads; the binary puts `--database-url` and the settings file there),
-/// else sled in `dir`. The audit log and the key files stay in `dir` either way.
+/// else sled in `dir`. The audit log is in that store too; the key files stay in `dir`.
 async fn records(dir: &Path) -> Result<std::sync::Arc<dyn Store>, ServerError> {
     match std::env::var("NYCKEL_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Ok(std::sync::Arc::new(PgStore::open(&PgSettings::new(url)).await?)),
@@ -144,25 +144,43 @@ pub fn admin_token(dir: &Path, kek: &Kek) -> Result<Zeroizing<String>, ServerErr
 /// phones follow it through the rotation statement signed by the old key (PROTOCOL.md §6.4).
 /// Needs the server stopped (it opens the store); the next start uses the new key.
 pub fn rotate_signing_key(dir: &Path, kek: &Kek) -> Result<RotationStatement, ServerError> {
-    let store = open(dir)?;
+    block_on(async {
+        let store = records(dir).await?;
+        rotate_signing_key_in(&store, dir, kek).await
+    })
+}
+
+/// [`rotate_signing_key`] with the store already open (the server stopped): rotates the key
+/// files in `dir` and audits the rotation in `store`.
+pub async fn rotate_signing_key_in(
+    store: &std::sync::Arc<dyn Store>,
+    dir: &Path,
+    kek: &Kek,
+) -> Result<RotationStatement, ServerError> {
     let statement = KeyRing::rotate(dir, kek)?;
     // Recorded under the new key, which also signs the audit head from now on.
-    let audit = audit::Audit::open(store.clone(), KeyRing::open(dir, kek)?.signing_key())?;
-    audit.append(
-        Entry::new(AuditKind::KeyRotated, "admin:global").detail(format!(
-            "signing key {} replaced by {}",
-            statement.old_key.key_id(),
-            statement.new_key.key_id()
-        )),
-        SystemClock.now(),
-    )?;
-    store.flush_sync()?;
+    let audit = audit::Audit::open(store.clone(), KeyRing::open(dir, kek)?.signing_key()).await?;
+    audit
+        .append(
+            Entry::new(AuditKind::KeyRotated, "admin:global").detail(format!(
+                "signing key {} replaced by {}",
+                statement.old_key.key_id(),
+                statement.new_key.key_id()
+            )),
+            SystemClock.now(),
+        )
+        .await?;
+    store.flush().await?;
     Ok(statement)
 }
 
-/// Checks the whole audit log against every key the server has had. Needs the server stopped.
+/// Checks the whole audit log (in sled in `dir`, or in the PostgreSQL database of
+/// `$NYCKEL_DATABASE_URL`) against every key the server has had. Needs the server stopped
+/// (on PostgreSQL, events appended during the walk would show as a head mismatch).
 pub fn verify_audit(dir: &Path, kek: &Kek) -> Result<VerifyReport, ServerError> {
     let ring = KeyRing::open(dir, kek)?;
-    let store = open(dir)?;
-    Ok(audit::verify(&store, &ring.public_keys())?)
+    block_on(async {
+        let store = records(dir).await?;
+        Ok(audit::verify(store.audit(), &ring.public_keys()).await?)
+    })
 }

@@ -1,5 +1,7 @@
 //! The append-only audit log: hash-chained events under contiguous sequence numbers, the
 //! signed chain head, aggregation of unauthenticated failures, and verification of the whole.
+//! The records live behind [`crate::store::AuditRepo`] (sled or PostgreSQL); the chain rules
+//! are here, once, for both.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -7,10 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use nyckel_protocol::wire::audit::{AuditEvent, AuditHash, AuditHead, AuditKind, AuditPage, HeadError};
 use nyckel_protocol::{ChallengeId, DeviceId, ServerPublicKey, ServerSigningKey};
 use serde::Deserialize;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
 
-use crate::store::{SledStore, StoreError};
+use crate::store::{AuditRepo, AuditTip, AuditWrite, Store, StoreError};
 
 /// Largest page of `GET /v1/admin/audit`.
 pub const MAX_PAGE: usize = 500;
@@ -20,9 +20,6 @@ pub const DEFAULT_PAGE: usize = 100;
 pub const AGGREGATE_WINDOW: u64 = 60;
 /// Distinct addresses remembered per aggregation window; beyond it the count is a floor.
 pub const MAX_AGGREGATE_ADDRESSES: usize = 1024;
-
-/// Key of the single record in the head tree.
-const HEAD_KEY: &[u8] = b"head";
 
 /// Why the audit log could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -41,10 +38,6 @@ pub enum AuditError {
     /// Sequence numbers are exhausted (never in practice; refused rather than wrapped).
     #[error("audit sequence numbers are exhausted")]
     Exhausted,
-}
-
-fn sled_err(e: sled::Error) -> AuditError {
-    AuditError::Store(StoreError::from(e))
 }
 
 /// An event being built; [`Audit::append`] gives it its number, time and chain link.
@@ -119,6 +112,61 @@ struct ChainState {
     prev_hash: AuditHash,
 }
 
+/// The decoded tip: the head, and the last record's number and (when it decodes) hash.
+struct Tip {
+    head: Option<AuditHead>,
+    last: Option<(u64, Option<AuditHash>)>,
+}
+
+impl Tip {
+    fn decode(tip: &AuditTip) -> Result<Self, AuditError> {
+        let head = match &tip.head {
+            Some(bytes) => Some(
+                serde_json::from_slice::<AuditHead>(bytes)
+                    .map_err(|source| AuditError::Store(StoreError::Corrupt { tree: "audit_head", source }))?,
+            ),
+            None => None,
+        };
+        let last = match &tip.last {
+            None => None,
+            Some((key, value)) => {
+                let seq = key_seq(key).ok_or_else(|| AuditError::Corrupt { seq: 0, reason: "bad key".into() })?;
+                let event: Option<AuditEvent> = serde_json::from_slice(value).ok();
+                Some((seq, event.map(|e| e.hash)))
+            }
+        };
+        Ok(Self { head, last })
+    }
+
+    /// The head, when present, wins over the last entry, and the next number is past both:
+    /// after tampering (a removed tail, a deleted head, forged entries) new events leave a gap
+    /// or a broken link that [`verify`] keeps reporting, instead of re-signing a doctored log
+    /// as intact.
+    fn next(&self) -> Result<ChainState, AuditError> {
+        match (&self.head, self.last) {
+            (None, None) => Ok(ChainState { next_seq: 1, prev_hash: AuditHash::GENESIS }),
+            (Some(head), last) => {
+                let last_seq = last.map_or(0, |(seq, _)| seq);
+                let next_seq = head.seq.max(last_seq).checked_add(1).ok_or(AuditError::Exhausted)?;
+                Ok(ChainState { next_seq, prev_hash: head.hash })
+            }
+            (None, Some((seq, _))) => Ok(ChainState {
+                next_seq: seq.checked_add(1).ok_or(AuditError::Exhausted)?,
+                prev_hash: AuditHash::GENESIS,
+            }),
+        }
+    }
+
+    /// Whether the head names the last event.
+    fn consistent(&self) -> bool {
+        match (&self.head, self.last) {
+            (None, None) => true,
+            (None, Some(_)) => false,
+            (Some(head), last) => last.is_some_and(|(seq, hash)| seq == head.seq && hash == Some(head.hash)),
+        }
+    }
+}
+
 /// Unauthenticated failures of one kind in the current window.
 #[derive(Debug)]
 struct Window {
@@ -161,123 +209,87 @@ impl Window {
 /// The audit log.
 #[derive(Clone)]
 pub struct Audit {
-    store: SledStore,
+    store: Arc<dyn Store>,
     signer: Option<Arc<ServerSigningKey>>,
-    /// `None` until loaded from the store; the lock also serialises appends, so numbers are
-    /// contiguous and each event links to the one before.
-    chain: Arc<Mutex<Option<ChainState>>>,
     aggregates: Arc<Mutex<HashMap<AuditKind, Window>>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock leaves the state as it was before the failed write
-    // (state only advances after a committed transaction), so the data is still sound.
+    // A panic while holding the lock leaves the windows as they were (each change is one
+    // assignment), so the data is still sound.
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Audit {
-    /// The log in `store`, with an UNSIGNED head: transitional, until the server opens it with
-    /// [`Audit::open`]; [`verify`] reports such a head as [`Finding::HeadUnsigned`].
-    pub fn new(store: SledStore) -> Self {
-        Self {
-            store,
-            signer: None,
-            chain: Arc::new(Mutex::new(None)),
-            aggregates: Arc::new(Mutex::new(HashMap::new())),
-        }
-    }
-
-    /// The sled database the chain is written to (tests tamper with stored events through it).
-    pub fn sled(&self) -> &SledStore {
-        &self.store
+    /// The log in `store`, with an UNSIGNED head: [`verify`] reports such a head as
+    /// [`Finding::HeadUnsigned`] (tests of that finding use it; the server opens the log with
+    /// [`Audit::open`]).
+    pub fn unsigned(store: Arc<dyn Store>) -> Self {
+        Self { store, signer: None, aggregates: Arc::new(Mutex::new(HashMap::new())) }
     }
 
     /// The log in `store`, its head signed by `key`. Events written before the chain existed
-    /// are adopted (renumbered from 1 and chained) once. Open one `Audit` per store and
-    /// clone it to share: clones share the chain state, separate instances would not.
-    pub fn open(store: SledStore, key: Arc<ServerSigningKey>) -> Result<Self, AuditError> {
-        let audit = Self { signer: Some(key), ..Self::new(store) };
-        let state = audit.load_state()?;
-        *lock(&audit.chain) = Some(state);
+    /// are adopted (renumbered from 1 and chained) once. Each append reads the chain's tip from
+    /// the store under the store's append lock, so any number of `Audit`s — clones, separate
+    /// instances, other server processes on the same database — write one chain.
+    pub async fn open(store: Arc<dyn Store>, key: Arc<ServerSigningKey>) -> Result<Self, AuditError> {
+        let audit = Self { signer: Some(key), ..Self::unsigned(store) };
+        let raw = audit.repo().tip().await?;
+        if raw.head.is_none() && raw.last.as_ref().is_some_and(|(_, value)| is_legacy(value)) {
+            audit.adopt_legacy().await?;
+            return Ok(audit);
+        }
+        let tip = Tip::decode(&raw)?;
+        if !tip.consistent() {
+            match &tip.head {
+                Some(head) => tracing::warn!(
+                    "the audit head (seq {}) does not match the last audit event (seq {}); \
+                     run `nyckel-server audit verify`",
+                    head.seq,
+                    tip.last.map_or(0, |(seq, _)| seq)
+                ),
+                None => tracing::warn!("the audit head is missing; run `nyckel-server audit verify`"),
+            }
+        }
         Ok(audit)
     }
 
-    /// Where the next event goes. The head, when present, wins over the last entry, and
-    /// the next number is past both: after tampering (a removed tail, a deleted head, forged
-    /// entries) new events leave a gap or a broken link that [`verify`] keeps reporting,
-    /// instead of re-signing a doctored log as intact.
-    fn load_state(&self) -> Result<ChainState, AuditError> {
-        let head: Option<AuditHead> = self.store.audit_head.get(HEAD_KEY)?;
-        let last = self.store.audit.tree().last().map_err(sled_err)?;
-        let last = match last {
-            None => None,
-            Some((key, value)) => {
-                let seq = key_seq(&key).ok_or_else(|| AuditError::Corrupt { seq: 0, reason: "bad key".into() })?;
-                if head.is_none() && is_legacy(&value) {
-                    return self.adopt_legacy();
-                }
-                let event: Option<AuditEvent> = serde_json::from_slice(&value).ok();
-                Some((seq, event.map(|e| e.hash)))
-            }
-        };
-        let state = match (head, last) {
-            (None, None) => ChainState { next_seq: 1, prev_hash: AuditHash::GENESIS },
-            (Some(head), last) => {
-                let last_seq = last.map_or(0, |(seq, _)| seq);
-                if last.is_none_or(|(seq, hash)| seq != head.seq || hash != Some(head.hash)) {
-                    tracing::warn!(
-                        "the audit head (seq {}) does not match the last audit event (seq {last_seq}); \
-                         run `nyckel-server audit verify`",
-                        head.seq
-                    );
-                }
-                let next_seq = head.seq.max(last_seq).checked_add(1).ok_or(AuditError::Exhausted)?;
-                ChainState { next_seq, prev_hash: head.hash }
-            }
-            (None, Some((seq, _))) => {
-                tracing::warn!("the audit head is missing; run `nyckel-server audit verify`");
-                ChainState { next_seq: seq.checked_add(1).ok_or(AuditError::Exhausted)?, prev_hash: AuditHash::GENESIS }
-            }
-        };
-        Ok(state)
+    fn repo(&self) -> &dyn AuditRepo {
+        self.store.audit()
     }
 
     /// Chains events written before the hash chain existed: renumbered 1.. in their order,
     /// in one transaction with the head.
-    fn adopt_legacy(&self) -> Result<ChainState, AuditError> {
+    async fn adopt_legacy(&self) -> Result<(), AuditError> {
         let mut old_keys = Vec::new();
         let mut events = Vec::new();
         let mut prev_hash = AuditHash::GENESIS;
-        for item in self.store.audit.tree().iter() {
-            let (key, value) = item.map_err(sled_err)?;
-            let seq = key_seq(&key).unwrap_or(0);
-            let legacy: LegacyEvent = serde_json::from_slice(&value)
-                .map_err(|e| AuditError::Corrupt { seq, reason: format!("legacy event: {e}") })?;
-            let mut event = legacy.chained(events.len() as u64 + 1, prev_hash);
-            event.hash = event.chain_hash();
-            prev_hash = event.hash;
-            old_keys.push(key);
-            events.push(event);
+        let mut cursor: Option<Vec<u8>> = None;
+        loop {
+            let batch = self.repo().records_after(cursor.as_deref(), MAX_PAGE).await?;
+            let exhausted = batch.len() < MAX_PAGE;
+            for (key, value) in batch {
+                let seq = key_seq(&key).unwrap_or(0);
+                let legacy: LegacyEvent = serde_json::from_slice(&value)
+                    .map_err(|e| AuditError::Corrupt { seq, reason: format!("legacy event: {e}") })?;
+                let mut event = legacy.chained(events.len() as u64 + 1, prev_hash);
+                event.hash = event.chain_hash();
+                prev_hash = event.hash;
+                cursor = Some(key.clone());
+                old_keys.push(key);
+                events.push(event);
+            }
+            if exhausted {
+                break;
+            }
         }
-        let next_seq = events.len() as u64 + 1;
+        let last_seq = events.len() as u64;
         let encoded: Vec<(u64, Vec<u8>)> =
             events.iter().map(|e| Ok((e.seq, encode(e)?))).collect::<Result<_, AuditError>>()?;
-        let head = self.sign_head(next_seq - 1, prev_hash);
-        let head_bytes = encode(&head)?;
-        (self.store.audit.tree(), self.store.audit_head.tree())
-            .transaction(|(audit, heads)| {
-                for key in &old_keys {
-                    audit.remove(key)?;
-                }
-                for (seq, bytes) in &encoded {
-                    audit.insert(&seq.to_be_bytes(), bytes.as_slice())?;
-                }
-                heads.insert(HEAD_KEY, head_bytes.as_slice())?;
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(transaction_err)?;
+        let head = encode(&self.sign_head(last_seq, prev_hash))?;
+        self.repo().rechain(&old_keys, &encoded, &head).await?;
         tracing::warn!("{} audit events written before the hash chain were chained", events.len());
-        Ok(ChainState { next_seq, prev_hash })
+        Ok(())
     }
 
     fn sign_head(&self, seq: u64, hash: AuditHash) -> AuditHead {
@@ -292,15 +304,11 @@ impl Audit {
         }
     }
 
-    /// Appends an event and the new signed head in one transaction; durable with the
-    /// caller's next flush. Returns the event's sequence number.
-    pub fn append(&self, entry: Entry, now: u64) -> Result<u64, AuditError> {
-        let mut chain = lock(&self.chain);
-        let state = match *chain {
-            Some(state) => state,
-            None => self.load_state()?,
-        };
+    /// The event of `entry` after `tip`, with the head naming it.
+    fn next_write(&self, tip: &AuditTip, entry: &Entry, now: u64) -> Result<AuditWrite, AuditError> {
+        let state = Tip::decode(tip)?.next()?;
         let seq = state.next_seq;
+        let entry = entry.clone();
         let mut event = AuditEvent {
             seq,
             at: now,
@@ -316,30 +324,43 @@ impl Audit {
             hash: AuditHash::GENESIS,
         };
         event.hash = event.chain_hash();
-        let event_bytes = encode(&event)?;
-        let head_bytes = encode(&self.sign_head(seq, event.hash))?;
-        (self.store.audit.tree(), self.store.audit_head.tree())
-            .transaction(|(audit, heads)| {
-                audit.insert(&seq.to_be_bytes(), event_bytes.as_slice())?;
-                heads.insert(HEAD_KEY, head_bytes.as_slice())?;
-                Ok::<_, ConflictableTransactionError<()>>(())
-            })
-            .map_err(transaction_err)?;
-        let next_seq = seq.checked_add(1).ok_or(AuditError::Exhausted)?;
-        *chain = Some(ChainState { next_seq, prev_hash: event.hash });
-        Ok(seq)
+        Ok(AuditWrite { seq, event: encode(&event)?, head: encode(&self.sign_head(seq, event.hash))? })
+    }
+
+    /// Appends an event and the new signed head in one transaction, after whatever event any
+    /// instance on the same store appended last; durable with the caller's next flush (sled)
+    /// or at once (PostgreSQL). Returns the event's sequence number.
+    pub async fn append(&self, entry: Entry, now: u64) -> Result<u64, AuditError> {
+        let mut failure = None;
+        let mut seq = 0;
+        let mut next = |tip: &AuditTip| match self.next_write(tip, &entry, now) {
+            Ok(write) => {
+                seq = write.seq;
+                Some(write)
+            }
+            Err(e) => {
+                failure = Some(e);
+                None
+            }
+        };
+        let written = self.repo().append(&mut next).await?;
+        match failure {
+            Some(e) => Err(e),
+            None if written => Ok(seq),
+            None => Err(AuditError::Corrupt { seq: 0, reason: "the append wrote nothing".into() }),
+        }
     }
 
     /// Events with sequence numbers after `after`, at most `limit` (clamped to 1–500).
     /// With `tenant`, only that tenant's events (a tenant administrator's view): the log is
     /// read in batches until the page is full or the log ends.
-    pub fn page(&self, after: u64, limit: usize, tenant: Option<&str>) -> Result<AuditPage, StoreError> {
-        self.page_where(after, limit, |event| tenant.is_none_or(|t| event.tenant.as_deref() == Some(t)))
+    pub async fn page(&self, after: u64, limit: usize, tenant: Option<&str>) -> Result<AuditPage, StoreError> {
+        self.page_where(after, limit, |event| tenant.is_none_or(|t| event.tenant.as_deref() == Some(t))).await
     }
 
     /// Events with sequence numbers after `after` that `keep` selects, at most `limit`
     /// (clamped to 1–500); the log is read in batches until the page is full or the log ends.
-    pub fn page_where(
+    pub async fn page_where(
         &self,
         after: u64,
         limit: usize,
@@ -349,9 +370,11 @@ impl Audit {
         let mut events: Vec<AuditEvent> = Vec::with_capacity(limit);
         let mut cursor = after;
         loop {
-            let batch: Vec<AuditEvent> = self.store.audit.range_after(&cursor.to_be_bytes(), MAX_PAGE)?;
+            let batch = self.repo().records_after(Some(&cursor.to_be_bytes()), MAX_PAGE).await?;
             let exhausted = batch.len() < MAX_PAGE;
-            for event in batch {
+            for (_, value) in batch {
+                let event: AuditEvent =
+                    serde_json::from_slice(&value).map_err(|source| StoreError::Corrupt { tree: "audit", source })?;
                 cursor = event.seq;
                 if keep(&event) {
                     events.push(event);
@@ -367,37 +390,47 @@ impl Audit {
     }
 
     /// The signed head, when any event was written.
-    pub fn head(&self) -> Result<Option<AuditHead>, StoreError> {
-        self.store.audit_head.get(HEAD_KEY)
+    pub async fn head(&self) -> Result<Option<AuditHead>, StoreError> {
+        match self.repo().tip().await?.head {
+            Some(bytes) => Ok(Some(
+                serde_json::from_slice(&bytes).map_err(|source| StoreError::Corrupt { tree: "audit_head", source })?,
+            )),
+            None => Ok(None),
+        }
     }
 
     /// Counts one refused API key, admin token or malformed signed request (or other
     /// unauthenticated failure) of `kind`. Instead of one event each — which would let anyone
     /// flood the log — one summary event per kind is written per
     /// [`AGGREGATE_WINDOW`] seconds, with the count and the number of distinct addresses.
-    /// A window that has ended is written here or by [`Audit::flush_aggregates`].
-    pub fn note_unauthenticated(&self, kind: AuditKind, ip: Option<&str>, now: u64) -> Result<(), AuditError> {
-        let ended = {
-            let mut windows = lock(&self.aggregates);
-            let window = windows.entry(kind).or_insert_with(|| Window::new(now));
-            let ended = if now >= window.start.saturating_add(AGGREGATE_WINDOW) {
-                Some(std::mem::replace(window, Window::new(now)))
-            } else {
-                None
-            };
-            window.add(ip);
-            ended
-        };
-        match ended {
-            Some(window) => self.append(window.summary(kind, now), now).map(|_| ()),
+    /// A window that has ended is written here or by [`Audit::flush_aggregates`]. Windows are
+    /// per process: several instances each write their own summaries.
+    pub async fn note_unauthenticated(&self, kind: AuditKind, ip: Option<&str>, now: u64) -> Result<(), AuditError> {
+        match self.count_unauthenticated(kind, ip, now) {
+            Some(summary) => self.append(summary, now).await.map(|_| ()),
             None => Ok(()),
         }
+    }
+
+    /// The counting half of [`Audit::note_unauthenticated`], for callers that cannot wait
+    /// (a synchronous refusal hook): counts the failure and returns the summary of the window
+    /// it ended, for the caller to [`Audit::append`].
+    pub fn count_unauthenticated(&self, kind: AuditKind, ip: Option<&str>, now: u64) -> Option<Entry> {
+        let mut windows = lock(&self.aggregates);
+        let window = windows.entry(kind).or_insert_with(|| Window::new(now));
+        let ended = if now >= window.start.saturating_add(AGGREGATE_WINDOW) {
+            Some(std::mem::replace(window, Window::new(now)))
+        } else {
+            None
+        };
+        window.add(ip);
+        ended.map(|window| window.summary(kind, now))
     }
 
     /// Writes the summary of every aggregation window that is at least
     /// [`AGGREGATE_WINDOW`] seconds old (call from housekeeping; at shutdown, call with
     /// `now + AGGREGATE_WINDOW` to write them all).
-    pub fn flush_aggregates(&self, now: u64) -> Result<(), AuditError> {
+    pub async fn flush_aggregates(&self, now: u64) -> Result<(), AuditError> {
         let ended: Vec<(AuditKind, Window)> = {
             let mut windows = lock(&self.aggregates);
             let kinds: Vec<AuditKind> = windows
@@ -409,7 +442,7 @@ impl Audit {
         };
         for (kind, window) in ended {
             if window.count > 0 {
-                self.append(window.summary(kind, now), now)?;
+                self.append(window.summary(kind, now), now).await?;
             }
         }
         Ok(())
@@ -418,14 +451,6 @@ impl Audit {
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, AuditError> {
     serde_json::to_vec(value).map_err(|source| AuditError::Store(StoreError::Corrupt { tree: "audit", source }))
-}
-
-fn transaction_err(e: TransactionError<()>) -> AuditError {
-    match e {
-        TransactionError::Storage(e) => sled_err(e),
-        // Nothing aborts these transactions; kept typed rather than a panic path.
-        TransactionError::Abort(()) => AuditError::Corrupt { seq: 0, reason: "transaction aborted".into() },
-    }
 }
 
 fn key_seq(key: &[u8]) -> Option<u64> {
@@ -587,49 +612,67 @@ impl VerifyReport {
 /// Walks the whole log and its head: every event must carry the number it is stored under,
 /// numbers must run 1, 2, 3… without gaps, each event must hash to its `hash` and link to the
 /// previous one, and the head must name the last event and be signed by one of `known_keys`.
-/// Errors only when the store itself fails.
-pub fn verify(store: &SledStore, known_keys: &[ServerPublicKey]) -> Result<VerifyReport, AuditError> {
+/// Works on either engine (the log is read in pages, not in one snapshot: on a PostgreSQL
+/// database that running servers append to, an event landing during the walk can show as a
+/// head mismatch, so verify with the servers stopped, as on sled). Errors only when the store
+/// itself fails.
+pub async fn verify(store: &dyn AuditRepo, known_keys: &[ServerPublicKey]) -> Result<VerifyReport, AuditError> {
     let mut findings = Vec::new();
     let mut events = 0u64;
     let mut expected = 1u64;
     // The hash the next event must link to; None after an undecodable record (unknown).
     let mut prev: Option<AuditHash> = Some(AuditHash::GENESIS);
     let mut last: Option<(u64, Option<AuditHash>)> = None;
-    for item in store.audit.tree().iter() {
-        let (key, value) = item.map_err(sled_err)?;
-        events += 1;
-        let Some(key_seq) = key_seq(&key) else {
-            findings.push(Finding::MalformedKey);
-            prev = None;
-            continue;
-        };
-        if key_seq != expected {
-            findings.push(Finding::Gap { after: expected.saturating_sub(1), next: key_seq });
-        }
-        expected = key_seq.saturating_add(1);
-        let event: AuditEvent = match serde_json::from_slice(&value) {
-            Ok(event) => event,
-            Err(_) => {
-                findings.push(Finding::Undecodable { seq: key_seq });
+    let mut cursor: Option<Vec<u8>> = None;
+    loop {
+        let batch = store.records_after(cursor.as_deref(), MAX_PAGE).await?;
+        let exhausted = batch.len() < MAX_PAGE;
+        for (key, value) in batch {
+            events += 1;
+            let key_seq = key_seq(&key);
+            cursor = Some(key);
+            let Some(key_seq) = key_seq else {
+                findings.push(Finding::MalformedKey);
                 prev = None;
-                last = Some((key_seq, None));
                 continue;
+            };
+            if key_seq != expected {
+                findings.push(Finding::Gap { after: expected.saturating_sub(1), next: key_seq });
             }
-        };
-        if event.seq != key_seq {
-            findings.push(Finding::Misplaced { key: key_seq, seq: event.seq });
+            expected = key_seq.saturating_add(1);
+            let event: AuditEvent = match serde_json::from_slice(&value) {
+                Ok(event) => event,
+                Err(_) => {
+                    findings.push(Finding::Undecodable { seq: key_seq });
+                    prev = None;
+                    last = Some((key_seq, None));
+                    continue;
+                }
+            };
+            if event.seq != key_seq {
+                findings.push(Finding::Misplaced { key: key_seq, seq: event.seq });
+            }
+            if prev.is_some_and(|p| p != event.prev_hash) {
+                findings.push(Finding::BrokenLink { seq: key_seq });
+            }
+            if event.chain_hash() != event.hash {
+                findings.push(Finding::HashMismatch { seq: key_seq });
+            }
+            // Link the next event to the stored hash, so one edited event is reported once.
+            prev = Some(event.hash);
+            last = Some((key_seq, Some(event.hash)));
         }
-        if prev.is_some_and(|p| p != event.prev_hash) {
-            findings.push(Finding::BrokenLink { seq: key_seq });
+        if exhausted {
+            break;
         }
-        if event.chain_hash() != event.hash {
-            findings.push(Finding::HashMismatch { seq: key_seq });
-        }
-        // Link the next event to the stored hash, so one edited event is reported once.
-        prev = Some(event.hash);
-        last = Some((key_seq, Some(event.hash)));
     }
-    let head: Option<AuditHead> = store.audit_head.get(HEAD_KEY)?;
+    let head: Option<AuditHead> = match store.tip().await?.head {
+        Some(bytes) => Some(
+            serde_json::from_slice(&bytes)
+                .map_err(|source| AuditError::Store(StoreError::Corrupt { tree: "audit_head", source }))?,
+        ),
+        None => None,
+    };
     match (&head, last) {
         (None, None) => {}
         (None, Some((last_seq, _))) => findings.push(Finding::HeadMissing { last_seq }),
@@ -651,10 +694,21 @@ pub fn verify(store: &SledStore, known_keys: &[ServerPublicKey]) -> Result<Verif
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::conformance::postgres_url;
+    use crate::store::{PgSettings, PgStore, SledStore};
 
+    /// Direct access below the store, to tamper with stored events.
+    enum Raw {
+        Sled(SledStore),
+        Pg(PgStore),
+    }
+
+    /// One engine's log under test.
     struct Fixture {
-        _dir: tempfile::TempDir,
-        store: SledStore,
+        name: &'static str,
+        _dir: Option<tempfile::TempDir>,
+        raw: Raw,
+        store: Arc<dyn Store>,
         key: Arc<ServerSigningKey>,
         audit: Audit,
     }
@@ -663,208 +717,368 @@ mod tests {
         Arc::new(ServerSigningKey::from_pkcs8(&ServerSigningKey::generate_pkcs8().unwrap()).unwrap())
     }
 
-    fn fixture(events: u64) -> Fixture {
+    /// An empty store of every available engine: sled always, PostgreSQL (a fresh schema)
+    /// when the tests have one.
+    async fn stores() -> Vec<(&'static str, Option<tempfile::TempDir>, Raw, Arc<dyn Store>)> {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        let key = new_key();
-        let audit = Audit::open(store.clone(), key.clone()).unwrap();
-        for i in 1..=events {
-            let entry = Entry::new(AuditKind::PinFailed, "device").user("alice").detail(format!("e{i}"));
-            assert_eq!(audit.append(entry, 1000 + i).unwrap(), i);
+        let sled = SledStore::open(dir.path()).unwrap();
+        let mut all: Vec<(&'static str, Option<tempfile::TempDir>, Raw, Arc<dyn Store>)> =
+            vec![("sled", Some(dir), Raw::Sled(sled.clone()), Arc::new(sled))];
+        if let Some(url) = postgres_url() {
+            let pg = PgStore::open(&PgSettings::fresh_schema(&url).await.unwrap()).await.unwrap();
+            all.push(("postgres", None, Raw::Pg(pg.clone()), Arc::new(pg)));
         }
-        Fixture { _dir: dir, store, key, audit }
+        all
     }
 
-    fn check(f: &Fixture) -> VerifyReport {
-        verify(&f.store, &[f.key.public_key()]).unwrap()
+    /// A log of `events` events on every engine.
+    async fn fixtures(events: u64) -> Vec<Fixture> {
+        let mut all = Vec::new();
+        for (name, dir, raw, store) in stores().await {
+            let key = new_key();
+            let audit = Audit::open(store.clone(), key.clone()).await.unwrap();
+            for i in 1..=events {
+                let entry = Entry::new(AuditKind::PinFailed, "device").user("alice").detail(format!("e{i}"));
+                assert_eq!(audit.append(entry, 1000 + i).await.unwrap(), i, "{name}");
+            }
+            all.push(Fixture { name, _dir: dir, raw, store, key, audit });
+        }
+        all
     }
 
-    fn raw(f: &Fixture, seq: u64) -> Vec<u8> {
-        f.store.audit.tree().get(seq.to_be_bytes()).unwrap().unwrap().to_vec()
+    impl Fixture {
+        async fn check(&self) -> VerifyReport {
+            verify(self.store.audit(), &[self.key.public_key()]).await.unwrap()
+        }
+
+        async fn reopen(&self) -> Audit {
+            Audit::open(self.store.clone(), self.key.clone()).await.unwrap()
+        }
+
+        async fn raw(&self, seq: u64) -> Vec<u8> {
+            match &self.raw {
+                Raw::Sled(s) => s.audit.tree().get(seq.to_be_bytes()).unwrap().unwrap().to_vec(),
+                Raw::Pg(pg) => sqlx::query_scalar("SELECT value FROM audit_events WHERE seq = $1")
+                    .bind(i64::try_from(seq).unwrap())
+                    .fetch_one(pg.pool())
+                    .await
+                    .unwrap(),
+            }
+        }
+
+        async fn put_raw(&self, seq: u64, bytes: &[u8]) {
+            match &self.raw {
+                Raw::Sled(s) => {
+                    s.audit.tree().insert(seq.to_be_bytes(), bytes).unwrap();
+                }
+                Raw::Pg(pg) => {
+                    sqlx::query(
+                        "INSERT INTO audit_events (seq, value) VALUES ($1, $2) \
+                         ON CONFLICT (seq) DO UPDATE SET value = EXCLUDED.value",
+                    )
+                    .bind(i64::try_from(seq).unwrap())
+                    .bind(bytes)
+                    .execute(pg.pool())
+                    .await
+                    .unwrap();
+                }
+            }
+        }
+
+        async fn remove_raw(&self, seq: u64) {
+            match &self.raw {
+                Raw::Sled(s) => {
+                    s.audit.tree().remove(seq.to_be_bytes()).unwrap();
+                }
+                Raw::Pg(pg) => {
+                    let done = sqlx::query("DELETE FROM audit_events WHERE seq = $1")
+                        .bind(i64::try_from(seq).unwrap())
+                        .execute(pg.pool())
+                        .await
+                        .unwrap();
+                    assert_eq!(done.rows_affected(), 1);
+                }
+            }
+        }
+
+        async fn remove_head(&self) {
+            match &self.raw {
+                Raw::Sled(s) => {
+                    s.audit_head.tree().remove(b"head").unwrap().unwrap();
+                }
+                Raw::Pg(pg) => {
+                    let done = sqlx::query("DELETE FROM audit_head").execute(pg.pool()).await.unwrap();
+                    assert_eq!(done.rows_affected(), 1);
+                }
+            }
+        }
+
+        async fn put_head(&self, head: &AuditHead) {
+            let bytes = serde_json::to_vec(head).unwrap();
+            match &self.raw {
+                Raw::Sled(s) => {
+                    s.audit_head.tree().insert(b"head", bytes).unwrap();
+                }
+                Raw::Pg(pg) => {
+                    sqlx::query("UPDATE audit_head SET value = $1 WHERE id = 1")
+                        .bind(bytes)
+                        .execute(pg.pool())
+                        .await
+                        .unwrap();
+                }
+            }
+        }
     }
 
-    fn put_raw(f: &Fixture, seq: u64, bytes: &[u8]) {
-        f.store.audit.tree().insert(seq.to_be_bytes(), bytes).unwrap();
+    #[tokio::test]
+    async fn honest_log_verifies_and_continues_after_reopen() {
+        for f in fixtures(5).await {
+            let report = f.check().await;
+            assert!(report.is_intact(), "{}: {report:?}", f.name);
+            assert_eq!((report.events, report.last_seq), (5, Some(5)), "{}", f.name);
+            let again = f.reopen().await;
+            let entry = Entry::new(AuditKind::KeyRotated, "server").tenant("acme");
+            assert_eq!(again.append(entry, 2000).await.unwrap(), 6, "{}", f.name);
+            assert!(f.check().await.is_intact(), "{}", f.name);
+            let page = again.page(0, 10, None).await.unwrap();
+            assert_eq!(page.events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5, 6], "{}", f.name);
+            assert_eq!(page.events[5].tenant.as_deref(), Some("acme"));
+            assert_eq!(again.page(0, 10, Some("acme")).await.unwrap().events.len(), 1, "{}", f.name);
+            let first = again.page(0, 4, None).await.unwrap();
+            assert_eq!((first.events.len(), first.next), (4, Some(4)), "{}", f.name);
+            assert_eq!(again.page(4, 4, None).await.unwrap().events.len(), 2, "{}", f.name);
+            assert_eq!(again.head().await.unwrap().unwrap().seq, 6, "{}", f.name);
+        }
     }
 
-    #[test]
-    fn honest_log_verifies_and_continues_after_reopen() {
-        let f = fixture(5);
-        let report = check(&f);
-        assert!(report.is_intact(), "{report:?}");
-        assert_eq!((report.events, report.last_seq), (5, Some(5)));
-        let again = Audit::open(f.store.clone(), f.key.clone()).unwrap();
-        assert_eq!(again.append(Entry::new(AuditKind::KeyRotated, "server").tenant("acme"), 2000).unwrap(), 6);
-        assert!(check(&f).is_intact());
-        let page = again.page(0, 10, None).unwrap();
-        assert_eq!(page.events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5, 6]);
-        assert_eq!(page.events[5].tenant.as_deref(), Some("acme"));
-        assert_eq!(again.head().unwrap().unwrap().seq, 6);
-    }
-
-    #[test]
-    fn concurrent_appends_are_contiguous() {
-        let f = fixture(0);
-        std::thread::scope(|s| {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_appends_are_contiguous() {
+        for f in fixtures(0).await {
+            let mut tasks = tokio::task::JoinSet::new();
             for t in 0..4 {
                 let audit = f.audit.clone();
-                s.spawn(move || {
+                tasks.spawn(async move {
                     for i in 0..25 {
-                        audit.append(Entry::new(AuditKind::ChallengeCreated, format!("rp:{t}")), i).unwrap();
+                        audit.append(Entry::new(AuditKind::ChallengeCreated, format!("rp:{t}")), i).await.unwrap();
                     }
                 });
             }
-        });
-        let report = check(&f);
+            while let Some(done) = tasks.join_next().await {
+                done.unwrap();
+            }
+            let report = f.check().await;
+            assert!(report.is_intact(), "{}: {report:?}", f.name);
+            assert_eq!((report.events, report.last_seq), (100, Some(100)), "{}", f.name);
+        }
+    }
+
+    /// Two server instances on one database: each its own pool (`PgStore`) and its own
+    /// `Audit`, appending at once. The advisory lock around reading the tip and writing the
+    /// event is what gives them one chain: without it both read the same head, and the second
+    /// insert of the same number fails (or, without the primary key, the chain forks).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn instances_sharing_postgres_append_one_chain() {
+        let Some(url) = postgres_url() else { return };
+        let settings = PgSettings::fresh_schema(&url).await.unwrap();
+        let key = new_key();
+        let mut instances = Vec::new();
+        for _ in 0..2 {
+            let store: Arc<dyn Store> = Arc::new(PgStore::open(&settings).await.unwrap());
+            instances.push(Audit::open(store, key.clone()).await.unwrap());
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for t in 0..8usize {
+            let audit = instances[t % 2].clone();
+            tasks.spawn(async move {
+                let mut seqs = Vec::new();
+                for i in 0..20 {
+                    let entry = Entry::new(AuditKind::ChallengeCreated, format!("rp:{t}")).detail(format!("{i}"));
+                    seqs.push(audit.append(entry, 1000 + i).await.unwrap());
+                }
+                seqs
+            });
+        }
+        let mut seqs = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            seqs.extend(done.unwrap());
+        }
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=160).collect::<Vec<u64>>(), "every number handed out once");
+        let report = verify(instances[0].repo(), &[key.public_key()]).await.unwrap();
         assert!(report.is_intact(), "{report:?}");
-        assert_eq!(report.last_seq, Some(100));
+        assert_eq!((report.events, report.last_seq), (160, Some(160)));
+        assert_eq!(instances[1].head().await.unwrap().unwrap().seq, 160);
     }
 
-    #[test]
-    fn edited_entry_is_reported() {
-        let f = fixture(5);
-        let text = String::from_utf8(raw(&f, 3)).unwrap();
-        let edited = text.replace("\"e3\"", "\"e9\"");
-        assert_ne!(text, edited);
-        put_raw(&f, 3, edited.as_bytes());
-        assert_eq!(check(&f).findings, vec![Finding::HashMismatch { seq: 3 }]);
+    #[tokio::test]
+    async fn edited_entry_is_reported() {
+        for f in fixtures(5).await {
+            let text = String::from_utf8(f.raw(3).await).unwrap();
+            let edited = text.replace("\"e3\"", "\"e9\"");
+            assert_ne!(text, edited);
+            f.put_raw(3, edited.as_bytes()).await;
+            assert_eq!(f.check().await.findings, vec![Finding::HashMismatch { seq: 3 }], "{}", f.name);
+        }
     }
 
-    #[test]
-    fn edited_entry_with_recomputed_hash_breaks_the_next_link() {
-        let f = fixture(5);
-        let mut event: AuditEvent = serde_json::from_slice(&raw(&f, 3)).unwrap();
-        event.user = Some("mallory".into());
-        event.hash = event.chain_hash();
-        put_raw(&f, 3, &serde_json::to_vec(&event).unwrap());
-        assert_eq!(check(&f).findings, vec![Finding::BrokenLink { seq: 4 }]);
+    #[tokio::test]
+    async fn edited_entry_with_recomputed_hash_breaks_the_next_link() {
+        for f in fixtures(5).await {
+            let mut event: AuditEvent = serde_json::from_slice(&f.raw(3).await).unwrap();
+            event.user = Some("mallory".into());
+            event.hash = event.chain_hash();
+            f.put_raw(3, &serde_json::to_vec(&event).unwrap()).await;
+            assert_eq!(f.check().await.findings, vec![Finding::BrokenLink { seq: 4 }], "{}", f.name);
+        }
     }
 
-    #[test]
-    fn removed_entry_is_reported() {
-        let f = fixture(5);
-        f.store.audit.tree().remove(3u64.to_be_bytes()).unwrap();
-        let findings = check(&f).findings;
-        assert!(findings.contains(&Finding::Gap { after: 2, next: 4 }), "{findings:?}");
-        assert!(findings.contains(&Finding::BrokenLink { seq: 4 }), "{findings:?}");
+    #[tokio::test]
+    async fn removed_entry_is_reported() {
+        for f in fixtures(5).await {
+            f.remove_raw(3).await;
+            let findings = f.check().await.findings;
+            assert!(findings.contains(&Finding::Gap { after: 2, next: 4 }), "{}: {findings:?}", f.name);
+            assert!(findings.contains(&Finding::BrokenLink { seq: 4 }), "{}: {findings:?}", f.name);
+        }
         assert_eq!(Finding::Gap { after: 2, next: 4 }.to_string(), "event 3 is missing (removed)");
     }
 
-    #[test]
-    fn swapped_entries_are_reported() {
-        let f = fixture(5);
-        let (two, three) = (raw(&f, 2), raw(&f, 3));
-        put_raw(&f, 2, &three);
-        put_raw(&f, 3, &two);
-        let findings = check(&f).findings;
-        assert!(findings.contains(&Finding::Misplaced { key: 2, seq: 3 }), "{findings:?}");
-        assert!(findings.contains(&Finding::Misplaced { key: 3, seq: 2 }), "{findings:?}");
-        assert!(findings.contains(&Finding::BrokenLink { seq: 2 }), "{findings:?}");
+    #[tokio::test]
+    async fn swapped_entries_are_reported() {
+        for f in fixtures(5).await {
+            let (two, three) = (f.raw(2).await, f.raw(3).await);
+            f.put_raw(2, &three).await;
+            f.put_raw(3, &two).await;
+            let findings = f.check().await.findings;
+            assert!(findings.contains(&Finding::Misplaced { key: 2, seq: 3 }), "{}: {findings:?}", f.name);
+            assert!(findings.contains(&Finding::Misplaced { key: 3, seq: 2 }), "{}: {findings:?}", f.name);
+            assert!(findings.contains(&Finding::BrokenLink { seq: 2 }), "{}: {findings:?}", f.name);
+        }
     }
 
-    #[test]
-    fn renumbered_swap_is_reported() {
+    #[tokio::test]
+    async fn renumbered_swap_is_reported() {
         // Swapping two events and rewriting their numbers still breaks hashes or links.
-        let f = fixture(5);
-        let mut two: AuditEvent = serde_json::from_slice(&raw(&f, 2)).unwrap();
-        let mut three: AuditEvent = serde_json::from_slice(&raw(&f, 3)).unwrap();
-        std::mem::swap(&mut two.seq, &mut three.seq);
-        put_raw(&f, 2, &serde_json::to_vec(&three).unwrap());
-        put_raw(&f, 3, &serde_json::to_vec(&two).unwrap());
-        let findings = check(&f).findings;
-        assert!(findings.contains(&Finding::HashMismatch { seq: 2 }), "{findings:?}");
-        assert!(findings.contains(&Finding::BrokenLink { seq: 2 }), "{findings:?}");
-    }
-
-    #[test]
-    fn truncated_tail_is_reported_and_stays_reported() {
-        let f = fixture(5);
-        f.store.audit.tree().remove(5u64.to_be_bytes()).unwrap();
-        assert_eq!(check(&f).findings, vec![Finding::HeadMismatch { head_seq: 5, last_seq: Some(4) }]);
-        // A restarted server does not re-sign the shortened log as intact.
-        let again = Audit::open(f.store.clone(), f.key.clone()).unwrap();
-        assert_eq!(again.append(Entry::new(AuditKind::DeviceEnrolled, "device"), 3000).unwrap(), 6);
-        assert_eq!(check(&f).findings, vec![Finding::Gap { after: 4, next: 6 }, Finding::BrokenLink { seq: 6 }]);
-    }
-
-    #[test]
-    fn deleted_head_is_reported_and_stays_reported() {
-        let f = fixture(3);
-        f.store.audit_head.tree().remove(HEAD_KEY).unwrap();
-        assert_eq!(check(&f).findings, vec![Finding::HeadMissing { last_seq: 3 }]);
-        let again = Audit::open(f.store.clone(), f.key.clone()).unwrap();
-        again.append(Entry::new(AuditKind::DeviceEnrolled, "device"), 3000).unwrap();
-        assert_eq!(check(&f).findings, vec![Finding::BrokenLink { seq: 4 }]);
-    }
-
-    #[test]
-    fn head_signatures() {
-        let f = fixture(2);
-        assert_eq!(verify(&f.store, &[new_key().public_key()]).unwrap().findings, vec![Finding::HeadUnknownKey]);
-        let mut head = f.audit.head().unwrap().unwrap();
-        head.seq = 1;
-        head.hash = serde_json::from_slice::<AuditEvent>(&raw(&f, 1)).unwrap().hash;
-        f.store.audit_head.put(HEAD_KEY, &head).unwrap();
-        f.store.audit.tree().remove(2u64.to_be_bytes()).unwrap();
-        assert_eq!(check(&f).findings, vec![Finding::HeadBadSignature { head_seq: 1 }]);
-
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        Audit::new(store.clone()).append(Entry::new(AuditKind::DeviceEnrolled, "device"), 1).unwrap();
-        assert_eq!(verify(&store, &[]).unwrap().findings, vec![Finding::HeadUnsigned]);
-    }
-
-    #[test]
-    fn unauthenticated_failures_are_aggregated() {
-        let f = fixture(0);
-        for i in 0..100u64 {
-            let ip = format!("192.0.2.{}", i % 3);
-            f.audit.note_unauthenticated(AuditKind::AuthenticationFailed, Some(&ip), 1000 + i % 30).unwrap();
+        for f in fixtures(5).await {
+            let mut two: AuditEvent = serde_json::from_slice(&f.raw(2).await).unwrap();
+            let mut three: AuditEvent = serde_json::from_slice(&f.raw(3).await).unwrap();
+            std::mem::swap(&mut two.seq, &mut three.seq);
+            f.put_raw(2, &serde_json::to_vec(&three).unwrap()).await;
+            f.put_raw(3, &serde_json::to_vec(&two).unwrap()).await;
+            let findings = f.check().await.findings;
+            assert!(findings.contains(&Finding::HashMismatch { seq: 2 }), "{}: {findings:?}", f.name);
+            assert!(findings.contains(&Finding::BrokenLink { seq: 2 }), "{}: {findings:?}", f.name);
         }
-        f.audit.note_unauthenticated(AuditKind::SignatureRejected, Some("198.51.100.1"), 1010).unwrap();
-        f.audit.flush_aggregates(1059).unwrap();
-        assert!(f.audit.page(0, 10, None).unwrap().events.is_empty());
-        f.audit.flush_aggregates(1060).unwrap();
-        let events = f.audit.page(0, 10, None).unwrap().events;
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].kind, AuditKind::AuthenticationFailed);
-        assert_eq!(events[0].detail.as_deref(), Some("100 refused in 60 s from 3 distinct address(es)"));
-        assert_eq!(events[0].ip, None);
-        // The next failure of the other kind after its window ends writes its summary.
-        f.audit.note_unauthenticated(AuditKind::SignatureRejected, None, 1075).unwrap();
-        let events = f.audit.page(0, 10, None).unwrap().events;
-        assert_eq!(events.len(), 2);
-        assert_eq!(events[1].kind, AuditKind::SignatureRejected);
-        assert_eq!(events[1].ip.as_deref(), Some("198.51.100.1"));
-        assert!(check(&f).is_intact());
     }
 
-    #[test]
-    fn aggregation_memory_is_bounded() {
-        let f = fixture(0);
-        for i in 0..(MAX_AGGREGATE_ADDRESSES as u64 + 50) {
-            f.audit.note_unauthenticated(AuditKind::RateLimited, Some(&format!("ip{i}")), 1000).unwrap();
+    #[tokio::test]
+    async fn truncated_tail_is_reported_and_stays_reported() {
+        for f in fixtures(5).await {
+            f.remove_raw(5).await;
+            let findings = f.check().await.findings;
+            assert_eq!(findings, vec![Finding::HeadMismatch { head_seq: 5, last_seq: Some(4) }], "{}", f.name);
+            // A restarted server (or the running one: every append reads the stored tip) does
+            // not re-sign the shortened log as intact.
+            let again = f.reopen().await;
+            assert_eq!(again.append(Entry::new(AuditKind::DeviceEnrolled, "device"), 3000).await.unwrap(), 6);
+            let findings = f.check().await.findings;
+            assert_eq!(
+                findings,
+                vec![Finding::Gap { after: 4, next: 6 }, Finding::BrokenLink { seq: 6 }],
+                "{}",
+                f.name
+            );
         }
-        assert_eq!(lock(&f.audit.aggregates)[&AuditKind::RateLimited].addresses.len(), MAX_AGGREGATE_ADDRESSES);
-        f.audit.flush_aggregates(1000 + AGGREGATE_WINDOW).unwrap();
-        let events = f.audit.page(0, 10, None).unwrap().events;
-        assert_eq!(events[0].detail.as_deref(), Some("1074 refused in 60 s from 1024+ distinct address(es)"));
     }
 
-    #[test]
-    fn legacy_events_are_adopted() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        for seq in [5u64, 9] {
-            let legacy = serde_json::json!({"seq": seq, "at": seq, "kind": "device_enrolled", "actor": "device"});
-            store.audit.put(&seq.to_be_bytes(), &legacy).unwrap();
+    #[tokio::test]
+    async fn deleted_head_is_reported_and_stays_reported() {
+        for f in fixtures(3).await {
+            f.remove_head().await;
+            assert_eq!(f.check().await.findings, vec![Finding::HeadMissing { last_seq: 3 }], "{}", f.name);
+            f.reopen().await.append(Entry::new(AuditKind::DeviceEnrolled, "device"), 3000).await.unwrap();
+            assert_eq!(f.check().await.findings, vec![Finding::BrokenLink { seq: 4 }], "{}", f.name);
         }
-        let key = new_key();
-        let audit = Audit::open(store.clone(), key.clone()).unwrap();
-        assert_eq!(audit.append(Entry::new(AuditKind::PinChanged, "device"), 10).unwrap(), 3);
-        let report = verify(&store, &[key.public_key()]).unwrap();
-        assert!(report.is_intact(), "{report:?}");
-        let events = audit.page(0, 10, None).unwrap().events;
-        assert_eq!(events.iter().map(|e| (e.seq, e.at)).collect::<Vec<_>>(), vec![(1, 5), (2, 9), (3, 10)]);
+    }
+
+    #[tokio::test]
+    async fn head_signatures() {
+        for f in fixtures(2).await {
+            let stranger = verify(f.store.audit(), &[new_key().public_key()]).await.unwrap();
+            assert_eq!(stranger.findings, vec![Finding::HeadUnknownKey], "{}", f.name);
+            let mut head = f.audit.head().await.unwrap().unwrap();
+            head.seq = 1;
+            head.hash = serde_json::from_slice::<AuditEvent>(&f.raw(1).await).unwrap().hash;
+            f.put_head(&head).await;
+            f.remove_raw(2).await;
+            assert_eq!(f.check().await.findings, vec![Finding::HeadBadSignature { head_seq: 1 }], "{}", f.name);
+        }
+        for (name, _dir, _raw, store) in stores().await {
+            Audit::unsigned(store.clone()).append(Entry::new(AuditKind::DeviceEnrolled, "device"), 1).await.unwrap();
+            assert_eq!(verify(store.audit(), &[]).await.unwrap().findings, vec![Finding::HeadUnsigned], "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unauthenticated_failures_are_aggregated() {
+        for f in fixtures(0).await {
+            for i in 0..100u64 {
+                let ip = format!("192.0.2.{}", i % 3);
+                f.audit.note_unauthenticated(AuditKind::AuthenticationFailed, Some(&ip), 1000 + i % 30).await.unwrap();
+            }
+            f.audit.note_unauthenticated(AuditKind::SignatureRejected, Some("198.51.100.1"), 1010).await.unwrap();
+            f.audit.flush_aggregates(1059).await.unwrap();
+            assert!(f.audit.page(0, 10, None).await.unwrap().events.is_empty());
+            f.audit.flush_aggregates(1060).await.unwrap();
+            let events = f.audit.page(0, 10, None).await.unwrap().events;
+            assert_eq!(events.len(), 1, "{}", f.name);
+            assert_eq!(events[0].kind, AuditKind::AuthenticationFailed);
+            assert_eq!(events[0].detail.as_deref(), Some("100 refused in 60 s from 3 distinct address(es)"));
+            assert_eq!(events[0].ip, None);
+            // The next failure of the other kind after its window ends writes its summary.
+            f.audit.note_unauthenticated(AuditKind::SignatureRejected, None, 1075).await.unwrap();
+            let events = f.audit.page(0, 10, None).await.unwrap().events;
+            assert_eq!(events.len(), 2, "{}", f.name);
+            assert_eq!(events[1].kind, AuditKind::SignatureRejected);
+            assert_eq!(events[1].ip.as_deref(), Some("198.51.100.1"));
+            assert!(f.check().await.is_intact(), "{}", f.name);
+        }
+    }
+
+    #[tokio::test]
+    async fn aggregation_memory_is_bounded() {
+        for f in fixtures(0).await {
+            for i in 0..(MAX_AGGREGATE_ADDRESSES as u64 + 50) {
+                f.audit.note_unauthenticated(AuditKind::RateLimited, Some(&format!("ip{i}")), 1000).await.unwrap();
+            }
+            let remembered = lock(&f.audit.aggregates)[&AuditKind::RateLimited].addresses.len();
+            assert_eq!(remembered, MAX_AGGREGATE_ADDRESSES);
+            f.audit.flush_aggregates(1000 + AGGREGATE_WINDOW).await.unwrap();
+            let events = f.audit.page(0, 10, None).await.unwrap().events;
+            assert_eq!(
+                events[0].detail.as_deref(),
+                Some("1074 refused in 60 s from 1024+ distinct address(es)"),
+                "{}",
+                f.name
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn legacy_events_are_adopted() {
+        // Only sled data directories from before the chain hold such events; PostgreSQL runs
+        // the same adoption code.
+        for f in fixtures(0).await {
+            for seq in [5u64, 9] {
+                let legacy = serde_json::json!({"seq": seq, "at": seq, "kind": "device_enrolled", "actor": "device"});
+                f.put_raw(seq, &serde_json::to_vec(&legacy).unwrap()).await;
+            }
+            let audit = f.reopen().await;
+            assert_eq!(audit.append(Entry::new(AuditKind::PinChanged, "device"), 10).await.unwrap(), 3, "{}", f.name);
+            let report = f.check().await;
+            assert!(report.is_intact(), "{}: {report:?}", f.name);
+            let events = audit.page(0, 10, None).await.unwrap().events;
+            assert_eq!(events.iter().map(|e| (e.seq, e.at)).collect::<Vec<_>>(), vec![(1, 5), (2, 9), (3, 10)]);
+        }
     }
 }

@@ -57,7 +57,7 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The records (tenants, users, relying parties, admins, devices, enrollments,
     /// challenges, nonces) in this PostgreSQL database; `None`: in sled in `data_dir`. The
-    /// audit log and the key files stay in `data_dir` either way.
+    /// audit log is with the records; the key files stay in `data_dir` either way.
     pub database: Option<store::PgSettings>,
 }
 
@@ -141,7 +141,7 @@ pub enum ServerError {
 /// An opened server, ready to run.
 pub struct Server {
     app: Arc<app::App>,
-    sled: store::SledStore,
+    sled: Option<store::SledStore>,
     limits: limits::Limits,
     trusted: Vec<std::net::IpAddr>,
     listener: tokio::net::TcpListener,
@@ -158,16 +158,17 @@ impl Server {
         }
         let url = config.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
         let url = nyckel_protocol::qr::check_server_url(&url).map_err(|e| ServerError::PublicUrl(e.to_string()))?;
-        // The storage engine is chosen here, above the rules: PostgreSQL when configured, else
-        // sled in the data directory. The audit chain is written through sled's own
-        // transactions and stays in the data directory's sled in both cases.
-        let sled = store::SledStore::open(&config.data_dir)?;
-        let records: Arc<dyn store::Store> = match &config.database {
-            Some(settings) => Arc::new(store::PgStore::open(settings).await?),
-            None => Arc::new(sled.clone()),
+        // The storage engine is chosen here, above the rules: PostgreSQL when configured (the
+        // records and the audit log there, the data directory holding only the key files),
+        // else sled in the data directory.
+        let (records, sled): (Arc<dyn store::Store>, Option<store::SledStore>) = match &config.database {
+            Some(settings) => (Arc::new(store::PgStore::open(settings).await?), None),
+            None => {
+                let sled = store::SledStore::open(&config.data_dir)?;
+                (Arc::new(sled.clone()), Some(sled))
+            }
         };
-        let audit_store = sled.clone();
-        let app = app::App::open(&config, url, records, move |key| audit::Audit::open(audit_store, key)).await?;
+        let app = app::App::open(&config, url, records).await?;
         Ok(Self { app, sled, listener, limits: config.limits, trusted: config.trusted_proxies })
     }
 
@@ -181,8 +182,9 @@ impl Server {
         self.app.clone()
     }
 
-    /// The sled database behind the store (tests read and tamper with stored bytes).
-    pub fn sled(&self) -> store::SledStore {
+    /// The sled database behind the store, when the store is sled (tests read and tamper with
+    /// stored bytes).
+    pub fn sled(&self) -> Option<store::SledStore> {
         self.sled.clone()
     }
 

@@ -853,29 +853,34 @@ mod tests {
         assert!(matches!(KeyRing::open(&d.data, &kek), Err(SecretsError::Invalid { .. })));
     }
 
-    #[test]
-    fn audit_heads_of_old_keys_verify_after_rotation() {
+    #[tokio::test]
+    async fn audit_heads_of_old_keys_verify_after_rotation() {
         use crate::audit::{self, Audit, Entry};
+        use crate::store::Store;
         use nyckel_protocol::wire::audit::AuditKind;
 
         let d = dirs();
         let kek = Kek::from_bytes(&[6; 32]).unwrap();
         let ring = KeyRing::open(&d.data, &kek).unwrap();
-        let store = crate::store::SledStore::open(&d.data).unwrap();
+        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(crate::store::SledStore::open(&d.data).unwrap());
         Audit::open(store.clone(), ring.signing_key())
+            .await
             .unwrap()
             .append(Entry::new(AuditKind::DeviceEnrolled, "device"), 1)
+            .await
             .unwrap();
         KeyRing::rotate(&d.data, &kek).unwrap();
         let ring = KeyRing::open(&d.data, &kek).unwrap();
         // The head is still the old key's until the next event.
-        assert!(audit::verify(&store, &ring.public_keys()).unwrap().is_intact());
-        assert!(!audit::verify(&store, &[ring.public_key()]).unwrap().is_intact());
+        assert!(audit::verify(store.audit(), &ring.public_keys()).await.unwrap().is_intact());
+        assert!(!audit::verify(store.audit(), &[ring.public_key()]).await.unwrap().is_intact());
         Audit::open(store.clone(), ring.signing_key())
+            .await
             .unwrap()
             .append(Entry::new(AuditKind::KeyRotated, "admin"), 2)
+            .await
             .unwrap();
-        assert!(audit::verify(&store, &ring.public_keys()).unwrap().is_intact());
+        assert!(audit::verify(store.audit(), &ring.public_keys()).await.unwrap().is_intact());
     }
 
     #[test]

@@ -11,13 +11,12 @@ use std::sync::Arc;
 use common::Harness;
 use nyckel_protocol::DeviceId;
 use nyckel_server::app::App;
-use nyckel_server::audit::Audit;
 use nyckel_server::model::{
     AdminScope, ChallengeRecord, DeviceRecord, EnrollmentRecord, RelyingParty, Tenant, UserRecord,
 };
 use nyckel_server::nonces::NonceCheck;
 use nyckel_server::service::pin::{judge, PinVerdict};
-use nyckel_server::store::{Change, NonceRepo, PgSettings, PgStore, Records, SledStore, Store, StoreFuture};
+use nyckel_server::store::{AuditRepo, Change, NonceRepo, PgSettings, PgStore, Records, Store, StoreFuture};
 use nyckel_server::ServerConfig;
 
 /// Yields to the scheduler before and after `work`, counting the suspensions.
@@ -29,32 +28,32 @@ async fn suspended<T>(count: &AtomicU64, work: StoreFuture<'_, T>) -> Result<T, 
     result
 }
 
-/// One record kind of the sled store, suspending.
+/// One record kind of the wrapped store, suspending.
 struct Suspending<T: 'static> {
-    sled: SledStore,
-    pick: fn(&SledStore) -> &dyn Records<T>,
+    inner: Arc<dyn Store>,
+    pick: fn(&dyn Store) -> &dyn Records<T>,
     count: Arc<AtomicU64>,
 }
 
 impl<T: Send + Sync + 'static> Records<T> for Suspending<T> {
     fn get<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, Option<T>> {
-        Box::pin(suspended(&self.count, (self.pick)(&self.sled).get(key)))
+        Box::pin(suspended(&self.count, (self.pick)(&*self.inner).get(key)))
     }
 
     fn put<'a>(&'a self, key: &'a [u8], value: &'a T) -> StoreFuture<'a, ()> {
-        Box::pin(suspended(&self.count, (self.pick)(&self.sled).put(key, value)))
+        Box::pin(suspended(&self.count, (self.pick)(&*self.inner).put(key, value)))
     }
 
     fn insert_new<'a>(&'a self, key: &'a [u8], value: &'a T) -> StoreFuture<'a, bool> {
-        Box::pin(suspended(&self.count, (self.pick)(&self.sled).insert_new(key, value)))
+        Box::pin(suspended(&self.count, (self.pick)(&*self.inner).insert_new(key, value)))
     }
 
     fn remove<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, ()> {
-        Box::pin(suspended(&self.count, (self.pick)(&self.sled).remove(key)))
+        Box::pin(suspended(&self.count, (self.pick)(&*self.inner).remove(key)))
     }
 
     fn all(&self) -> StoreFuture<'_, Vec<T>> {
-        Box::pin(suspended(&self.count, (self.pick)(&self.sled).all()))
+        Box::pin(suspended(&self.count, (self.pick)(&*self.inner).all()))
     }
 
     fn update<'a>(
@@ -62,13 +61,14 @@ impl<T: Send + Sync + 'static> Records<T> for Suspending<T> {
         key: &'a [u8],
         change: &'a mut (dyn FnMut(&mut T) -> Change + Send),
     ) -> StoreFuture<'a, Option<T>> {
-        Box::pin(suspended(&self.count, (self.pick)(&self.sled).update(key, change)))
+        Box::pin(suspended(&self.count, (self.pick)(&*self.inner).update(key, change)))
     }
 }
 
-/// The whole sled store, suspending at every call.
+/// The whole store (the harness's: sled, or PostgreSQL under `NYCKEL_TEST_STORE=postgres`),
+/// suspending at every record and nonce call.
 struct SuspendingStore {
-    sled: SledStore,
+    inner: Arc<dyn Store>,
     count: Arc<AtomicU64>,
     tenants: Suspending<Tenant>,
     users: Suspending<UserRecord>,
@@ -80,20 +80,24 @@ struct SuspendingStore {
 }
 
 impl SuspendingStore {
-    fn new(sled: SledStore) -> Self {
+    fn new(inner: Arc<dyn Store>) -> Self {
         let count = Arc::new(AtomicU64::new(0));
-        fn kind<T>(sled: &SledStore, count: &Arc<AtomicU64>, pick: fn(&SledStore) -> &dyn Records<T>) -> Suspending<T> {
-            Suspending { sled: sled.clone(), pick, count: count.clone() }
+        fn kind<T>(
+            inner: &Arc<dyn Store>,
+            count: &Arc<AtomicU64>,
+            pick: fn(&dyn Store) -> &dyn Records<T>,
+        ) -> Suspending<T> {
+            Suspending { inner: inner.clone(), pick, count: count.clone() }
         }
         Self {
-            tenants: kind(&sled, &count, |s| s.tenants()),
-            users: kind(&sled, &count, |s| s.users()),
-            relying_parties: kind(&sled, &count, |s| s.relying_parties()),
-            admins: kind(&sled, &count, |s| s.admins()),
-            devices: kind(&sled, &count, |s| s.devices()),
-            enrollments: kind(&sled, &count, |s| s.enrollments()),
-            challenges: kind(&sled, &count, |s| s.challenges()),
-            sled,
+            tenants: kind(&inner, &count, |s| s.tenants()),
+            users: kind(&inner, &count, |s| s.users()),
+            relying_parties: kind(&inner, &count, |s| s.relying_parties()),
+            admins: kind(&inner, &count, |s| s.admins()),
+            devices: kind(&inner, &count, |s| s.devices()),
+            enrollments: kind(&inner, &count, |s| s.enrollments()),
+            challenges: kind(&inner, &count, |s| s.challenges()),
+            inner,
             count,
         }
     }
@@ -101,11 +105,11 @@ impl SuspendingStore {
 
 impl NonceRepo for SuspendingStore {
     fn offer<'a>(&'a self, device: &'a DeviceId, nonce: [u8; 16], now: u64) -> StoreFuture<'a, NonceCheck> {
-        Box::pin(suspended(&self.count, self.sled.nonces().offer(device, nonce, now)))
+        Box::pin(suspended(&self.count, self.inner.nonces().offer(device, nonce, now)))
     }
 
     fn prune(&self, now: u64) -> StoreFuture<'_, ()> {
-        Box::pin(suspended(&self.count, self.sled.nonces().prune(now)))
+        Box::pin(suspended(&self.count, self.inner.nonces().prune(now)))
     }
 }
 
@@ -142,16 +146,21 @@ impl Store for SuspendingStore {
         self
     }
 
+    fn audit(&self) -> &dyn AuditRepo {
+        // The audit chain's own concurrency has tests of its own (audit.rs).
+        self.inner.audit()
+    }
+
     fn complete_enrollment<'a>(
         &'a self,
         completed: &'a EnrollmentRecord,
         device: &'a DeviceRecord,
     ) -> StoreFuture<'a, bool> {
-        Box::pin(suspended(&self.count, self.sled.complete_enrollment(completed, device)))
+        Box::pin(suspended(&self.count, self.inner.complete_enrollment(completed, device)))
     }
 
     fn flush(&self) -> StoreFuture<'_, ()> {
-        Box::pin(suspended(&self.count, self.sled.flush()))
+        Box::pin(suspended(&self.count, self.inner.flush()))
     }
 }
 
@@ -168,10 +177,9 @@ async fn pin_verdicts_stay_atomic_when_every_store_call_suspends() {
     // loaded through it too.
     let config =
         ServerConfig { clock: h.clock.clone(), kek_file: Some(h.kek.path()), ..ServerConfig::new(h.dir.path()) };
-    let store = Arc::new(SuspendingStore::new(h.sled.clone()));
+    let store = Arc::new(SuspendingStore::new(h.app.store.clone()));
     let count = store.count.clone();
-    let sled = h.sled.clone();
-    let app: Arc<App> = App::open(&config, h.base.clone(), store, move |key| Audit::open(sled, key)).await.unwrap();
+    let app: Arc<App> = App::open(&config, h.base.clone(), store).await.unwrap();
     let device = app.devices.get(&phone.device_id).expect("the device is loaded through the suspending store");
     let loaded = count.load(Ordering::Relaxed);
     assert!(loaded >= 2, "loading went around the suspending store ({loaded} calls)");
@@ -220,9 +228,7 @@ async fn pin_verdicts_stay_atomic_on_postgres() {
     pg.devices().put(key, &record).await.unwrap();
     let config =
         ServerConfig { clock: h.clock.clone(), kek_file: Some(h.kek.path()), ..ServerConfig::new(h.dir.path()) };
-    let sled = h.sled.clone();
-    let app: Arc<App> =
-        App::open(&config, h.base.clone(), Arc::new(pg.clone()), move |key| Audit::open(sled, key)).await.unwrap();
+    let app: Arc<App> = App::open(&config, h.base.clone(), Arc::new(pg.clone())).await.unwrap();
     let device = app.devices.get(&phone.device_id).expect("the device is loaded from PostgreSQL");
     let verdicts = twenty_wrong_pins(&app, &device).await;
     let wrong = verdicts.iter().filter(|v| matches!(v, PinVerdict::Wrong { .. })).count();

@@ -1,5 +1,7 @@
 //! The `nyckel-server` binary: admin commands, the "listening on" line, the data-dir lock,
 //! users (without passwords: the sign-in service owns those), and state surviving a hard kill.
+//! Sled only, whatever `NYCKEL_TEST_STORE` says: these tests are about the data directory's
+//! sled database and its process lock (the binary on PostgreSQL is the e2e tests' part).
 
 mod common;
 

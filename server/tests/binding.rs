@@ -146,7 +146,7 @@ async fn a_pin_change_agrees_a_new_s_and_the_old_one_dies_at_the_first_use_of_th
     assert_eq!((s, body["error"]["code"].as_str()), (403, Some("wrong_pin")));
     assert_eq!(pin_check(&h, &phone, &new).await.0, 204);
     let stored: nyckel_server::devices::DeviceRecord =
-        h.sled.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
+        h.app.store.devices().get(phone.device_id.as_str().as_bytes()).await.unwrap().unwrap();
     assert!(stored.pending_secret.is_none());
     assert!(h.audit_kinds().await.iter().any(|k| k == "pin_changed"));
 }

@@ -31,10 +31,14 @@ async fn enroll_push_and_approve_once_with_postgres() {
     assert_eq!((s, body["state"].as_str()), (200, Some("approved")), "{body}");
     let (s, body) = phone.approve(&h, c, Some(number)).await;
     assert_eq!((s, body["error"]["code"].as_str()), (409, Some("already_answered")));
-    // The records are in PostgreSQL; the data directory's sled has none of them.
+    // The records and the audit log are in PostgreSQL; the data directory has no database.
     let key = phone.device_id.as_str().as_bytes();
     assert!(h.app.store.devices().get(key).await.unwrap().is_some());
-    assert!(h.sled.devices.get::<serde_json::Value>(key).unwrap().is_none());
+    assert!(h.sled.is_none());
+    assert!(!h.dir.path().join("db").exists(), "a sled database was created in the data directory");
+    assert!(h.audit_kinds().await.iter().any(|k| k == "challenge_approved"), "{:?}", h.audit_kinds().await);
+    let report = nyckel_server::audit::verify(h.app.store.audit(), &h.app.known_keys).await.unwrap();
+    assert!(report.is_intact() && report.events >= 3, "{report:?}");
     let stored = h.app.store.challenges().get(c.id.as_str().as_bytes()).await.unwrap().unwrap();
     assert_ne!(stored.state, nyckel_protocol::ChallengeState::Pending);
 }

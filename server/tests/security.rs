@@ -37,7 +37,7 @@ async fn five_wrong_pins_block_the_device_until_an_admin_unblocks_it() {
     assert_eq!(list["devices"][0]["pin_failures"], 5);
     // The counter is in the store, not only in memory.
     let stored: nyckel_server::devices::DeviceRecord =
-        h.sled.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
+        h.app.store.devices().get(phone.device_id.as_str().as_bytes()).await.unwrap().unwrap();
     assert!(stored.blocked);
     let (s, _) = h.admin("POST", &format!("/v1/admin/devices/{}/unblock", phone.device_id)).await;
     assert_eq!(s, 204);
@@ -137,7 +137,7 @@ async fn an_unused_device_becomes_inactive_and_an_admin_reactivates_it() {
     // Revocation deletes the device.
     assert_eq!(h.admin("POST", &format!("/v1/admin/devices/{}/revoke", phone.device_id)).await.0, 204);
     assert_eq!(phone.signed(&h, "GET", "/v1/device", None).await.0, 401);
-    assert!(h.sled.devices.get::<serde_json::Value>(phone.device_id.as_str().as_bytes()).unwrap().is_none());
+    assert!(h.app.store.devices().get(phone.device_id.as_str().as_bytes()).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -210,7 +210,7 @@ async fn parallel_wrong_pins_cannot_pass_the_lockout_and_a_right_pin_after_it_is
         assert_eq!((s, body["error"]["code"].as_str()), (403, Some("device_blocked")), "{body}");
     }
     let stored: nyckel_server::devices::DeviceRecord =
-        h.sled.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
+        h.app.store.devices().get(phone.device_id.as_str().as_bytes()).await.unwrap().unwrap();
     assert_eq!((stored.pin_failures, stored.blocked), (5, true));
     assert_eq!(h.audit_kinds().await.iter().filter(|k| *k == "pin_failed").count(), 5);
     let (_, status) =
@@ -221,7 +221,7 @@ async fn parallel_wrong_pins_cannot_pass_the_lockout_and_a_right_pin_after_it_is
     let (s, body) = phone.signed(&h, "POST", "/v1/device/pin-check", Some(serde_json::to_vec(&right).unwrap())).await;
     assert_eq!((s, body["error"]["code"].as_str()), (403, Some("device_blocked")));
     let stored: nyckel_server::devices::DeviceRecord =
-        h.sled.devices.get(phone.device_id.as_str().as_bytes()).unwrap().unwrap();
+        h.app.store.devices().get(phone.device_id.as_str().as_bytes()).await.unwrap().unwrap();
     assert_eq!((stored.pin_failures, stored.blocked), (5, true), "a right PIN after the block changed the record");
 }
 
@@ -274,7 +274,10 @@ async fn parallel_wrong_one_time_passwords_cannot_pass_the_user_limit() {
 /// The same race judged directly on the device entry, below HTTP and its request checks:
 /// twenty threads with wrong PINs give exactly five wrong verdicts, then only "blocked",
 /// and a right PIN afterwards is not even looked at.
-#[tokio::test]
+// A multi-thread runtime: the threads below drive their judgements through its handle, and on
+// a current-thread runtime nobody would drive its I/O (PostgreSQL's sockets) while the test's
+// own thread waits for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pin_verdicts_are_atomic_per_device() {
     use nyckel_server::service::pin::{judge, PinVerdict};
     let h = Harness::start(&["alice"]).await;
@@ -402,8 +405,8 @@ async fn phones_follow_a_server_key_rotation() {
     let h = {
         // The rotation is an offline command: the server is stopped for it.
         let h = h
-            .restart_with(|| {
-                nyckel_server::admin::rotate_signing_key(dir.path(), &kek.open(dir.path())).unwrap();
+            .restart_with(|store| async move {
+                nyckel_server::admin::rotate_signing_key_in(&store, dir.path(), &kek.open(dir.path())).await.unwrap();
             })
             .await;
         h
@@ -420,7 +423,7 @@ async fn phones_follow_a_server_key_rotation() {
     assert_eq!(c.verify(&h.app.server_key, &phone.device_id, h.now()).unwrap().id.as_str(), created["challenge_id"]);
     assert!(h.audit_kinds().await.iter().any(|k| k == "key_rotated"));
     // The audit log still verifies across the rotation.
-    let report = nyckel_server::audit::verify(&h.sled, &h.app.known_keys).unwrap();
+    let report = nyckel_server::audit::verify(h.app.store.audit(), &h.app.known_keys).await.unwrap();
     assert!(report.is_intact(), "{:?}", report.findings);
 }
 

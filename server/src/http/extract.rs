@@ -58,6 +58,7 @@ impl FromRequestParts<Arc<App>> for Rp {
         // Aggregated: one summary event per window, so nobody can grow the log by guessing keys.
         app.audit
             .note_unauthenticated(AuditKind::AuthenticationFailed, ip_of(parts).as_deref(), app.now())
+            .await
             .map_err(|e| ApiError::internal(&e))?;
         Err(ApiError::unauthorized("missing or wrong relying-party API key"))
     }
@@ -81,6 +82,7 @@ impl FromRequestParts<Arc<App>> for Admin {
         }
         app.audit
             .note_unauthenticated(AuditKind::AuthenticationFailed, ip_of(parts).as_deref(), app.now())
+            .await
             .map_err(|e| ApiError::internal(&e))?;
         Err(ApiError::unauthorized("missing or wrong admin token"))
     }

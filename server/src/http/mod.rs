@@ -192,8 +192,16 @@ pub async fn run(
     let audit_app = Arc::downgrade(&app);
     let on_refusal: limits::OnRefusal = Arc::new(move |refusal: &limits::Refusal| {
         if let Some(app) = audit_app.upgrade() {
-            if let Err(e) = app.audit.note_unauthenticated(AuditKind::RateLimited, refusal.ip.as_deref(), app.now()) {
-                tracing::error!("auditing a rate-limit refusal failed: {e}");
+            let now = app.now();
+            if let Some(summary) = app.audit.count_unauthenticated(AuditKind::RateLimited, refusal.ip.as_deref(), now) {
+                // The hook is synchronous; the append (a database round trip on PostgreSQL)
+                // goes on in a task of its own.
+                let audit = app.audit.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = audit.append(summary, now).await {
+                        tracing::error!("auditing rate-limit refusals failed: {e}");
+                    }
+                });
             }
         }
     });
@@ -215,7 +223,7 @@ pub async fn run(
         .await;
     housekeeping.abort();
     // What is acknowledged is on disk, and the audit summaries of the last window are written.
-    if let Err(e) = app.audit.flush_aggregates(app.now().saturating_add(crate::audit::AGGREGATE_WINDOW)) {
+    if let Err(e) = app.audit.flush_aggregates(app.now().saturating_add(crate::audit::AGGREGATE_WINDOW)).await {
         tracing::error!("writing the last audit summaries failed: {e}");
     }
     app.store.flush().await?;
@@ -354,7 +362,7 @@ async fn device_audit(
     signed: Signed,
 ) -> Api<AuditPage> {
     let limit = audit_limit(&q)?;
-    Ok(Json(phone::device_audit(&app, &signed.device, q.after.unwrap_or(0), limit)?))
+    Ok(Json(phone::device_audit(&app, &signed.device, q.after.unwrap_or(0), limit).await?))
 }
 
 /// The page size of an audit query: 1–500, 100 when not given.
@@ -404,5 +412,5 @@ async fn admin_audit(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Api<AuditPage> {
     let limit = audit_limit(&q)?;
-    Ok(Json(app.audit.page(q.after.unwrap_or(0), limit, scope.tenant.as_deref())?))
+    Ok(Json(app.audit.page(q.after.unwrap_or(0), limit, scope.tenant.as_deref()).await?))
 }

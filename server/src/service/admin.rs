@@ -99,7 +99,8 @@ pub async fn unlock_otp(
             .user(user)
             .ip(ip)
             .detail("QR one-time passwords unlocked"),
-    )?;
+    )
+    .await?;
     app.store.flush().await?;
     Ok(())
 }
@@ -141,7 +142,8 @@ pub async fn device_action(
                     .user(&device.user)
                     .device(id)
                     .ip(ip),
-            )?;
+            )
+            .await?;
         }
         DeviceAction::Reactivate => {
             device
@@ -157,7 +159,8 @@ pub async fn device_action(
                     .device(id)
                     .ip(ip)
                     .detail("reactivated"),
-            )?;
+            )
+            .await?;
         }
         DeviceAction::Revoke => {
             return crate::service::phone::remove_device(app, &device, AuditKind::DeviceRevoked, &actor, ip).await;

@@ -61,12 +61,12 @@ pub struct App {
 
 impl App {
     /// Opens the data directory: keys (created at first start), store, registries.
-    /// `store` is the durable store; `open_audit` opens the audit log on it with the signing key.
+    /// `store` is the durable store; the audit log is kept in it too, its head signed by the
+    /// server's key.
     pub async fn open(
         config: &ServerConfig,
         public_url: String,
         store: Arc<dyn Store>,
-        open_audit: impl FnOnce(Arc<ServerSigningKey>) -> Result<Audit, crate::audit::AuditError>,
     ) -> Result<Arc<Self>, ServerError> {
         let kek = config.kek()?;
         let ring = KeyRing::open(&config.data_dir, &kek)?;
@@ -81,7 +81,7 @@ impl App {
         let (devices, challenges) = crate::live::load(&*store, config.clock.now()).await?;
         Ok(Arc::new(Self {
             clock: config.clock.clone(),
-            audit: open_audit(key.clone())?,
+            audit: Audit::open(store.clone(), key.clone()).await?,
             server_key: key.public_key(),
             key,
             known_keys: ring.public_keys(),
@@ -130,8 +130,8 @@ impl App {
     /// Appends an audit event; it becomes durable with the flush every security-relevant
     /// request makes before it answers. A failed append fails the request (500): nothing
     /// is acknowledged without its record.
-    pub fn record(&self, entry: Entry) -> Result<(), ServiceError> {
-        self.audit.append(entry, self.now()).map_err(|e| ServiceError::internal(&e))?;
+    pub async fn record(&self, entry: Entry) -> Result<(), ServiceError> {
+        self.audit.append(entry, self.now()).await.map_err(|e| ServiceError::internal(&e))?;
         self.recorded.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }

@@ -41,13 +41,13 @@ pub use crate::service::pin::MAX_OTP_FAILURES_PER_USER;
 pub async fn settle_expiry(app: &App, entry: &ChallengeEntry, now: u64) -> Result<ChallengeState, ServiceError> {
     let (state, just_expired) = entry.expire_if_due(&*app.store, now).await?;
     if let Some(record) = just_expired {
-        note_expired(app, &record)?;
+        note_expired(app, &record).await?;
     }
     Ok(state)
 }
 
 /// Counts and audits a challenge that just expired (its record is stored already).
-pub fn note_expired(app: &App, record: &ChallengeRecord) -> Result<(), ServiceError> {
+pub async fn note_expired(app: &App, record: &ChallengeRecord) -> Result<(), ServiceError> {
     app.metrics.challenge_decided(ChallengeState::Expired);
     app.record(
         Entry::new(AuditKind::ChallengeExpired, "server")
@@ -55,6 +55,7 @@ pub fn note_expired(app: &App, record: &ChallengeRecord) -> Result<(), ServiceEr
             .user(&record.user)
             .challenge(&record.id),
     )
+    .await
 }
 
 /// A relying party's view of a challenge it created: anything else — unknown, another
@@ -169,7 +170,8 @@ pub async fn create_push(
             .challenge(&id)
             .ip(ip)
             .detail(format!("push to {} device(s){browser}", devices.len())),
-    )?;
+    )
+    .await?;
     Ok(PushChallengeCreated {
         challenge_id: id,
         expires_at,
@@ -242,7 +244,8 @@ pub async fn create_qr(
             .challenge(&id)
             .ip(ip)
             .detail(format!("qr {}", kind.as_str())),
-    )?;
+    )
+    .await?;
     Ok(QrChallengeCreated { challenge_id: id, expires_at, qr: uri })
 }
 
@@ -320,7 +323,7 @@ pub async fn verify_otp(
         count_challenge_attempt(app, &entry, now).await?;
         app.record(base(AuditKind::QrTampered).detail(
             "the one-time password was made for other details than this challenge shows (altered QR code or typing error)",
-        ))?;
+        )).await?;
         app.store.flush().await?;
         return Err(ServiceError::new(
             ErrorCode::QrMismatch,
@@ -342,15 +345,16 @@ pub async fn verify_otp(
     let result = if let Some(device) = matched {
         pin::otp_succeeded(app, &rp.tenant, &record.user).await?;
         let decided = decide_or_refuse(app, &entry, ChallengeState::Approved, Some(&device.id), now).await?;
-        app.record(base(AuditKind::ChallengeApproved).device(&device.id).detail("otp"))?;
+        app.record(base(AuditKind::ChallengeApproved).device(&device.id).detail("otp")).await?;
         Ok(decided.status())
     } else {
         app.metrics.pin_failure();
         let left = MAX_OTP_FAILURES_PER_USER.saturating_sub(failures);
-        app.record(base(AuditKind::PinFailed).detail(format!("wrong one-time password; {left} left for this user")))?;
+        app.record(base(AuditKind::PinFailed).detail(format!("wrong one-time password; {left} left for this user")))
+            .await?;
         count_challenge_attempt(app, &entry, now).await?;
         if left == 0 {
-            app.record(base(AuditKind::OtpLocked).detail("QR one-time passwords locked; push still works"))?;
+            app.record(base(AuditKind::OtpLocked).detail("QR one-time passwords locked; push still works")).await?;
             Err(pin::otp_locked())
         } else {
             Err(ServiceError::wrong_pin(left))
@@ -375,7 +379,8 @@ async fn count_challenge_attempt(app: &App, entry: &ChallengeEntry, now: u64) ->
             .user(&decided.user)
             .challenge(&decided.id)
             .detail("too many wrong one-time passwords"),
-    )?;
+    )
+    .await?;
     Ok(())
 }
 
@@ -396,11 +401,14 @@ pub async fn decide_or_refuse(
     if decided.is_ok() {
         app.metrics.challenge_decided(state);
     }
-    decided.map_err(|refusal| match refusal {
-        Decided::AlreadyFinal(_) => ServiceError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending"),
-        Decided::JustExpired(record) => match note_expired(app, &record) {
-            Ok(()) => ServiceError::new(ErrorCode::ChallengeExpired, "the challenge expired"),
-            Err(e) => e,
-        },
-    })
+    match decided {
+        Ok(decided) => Ok(decided),
+        Err(Decided::AlreadyFinal(_)) => {
+            Err(ServiceError::new(ErrorCode::AlreadyAnswered, "the challenge is no longer pending"))
+        }
+        Err(Decided::JustExpired(record)) => {
+            note_expired(app, &record).await?;
+            Err(ServiceError::new(ErrorCode::ChallengeExpired, "the challenge expired"))
+        }
+    }
 }

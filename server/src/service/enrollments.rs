@@ -79,7 +79,8 @@ pub async fn start(
     app.enrollments.insert(id.clone(), EnrollmentEntry::new(record));
     app.record(
         Entry::new(AuditKind::EnrollmentStarted, format!("rp:{}", rp.name)).tenant(&rp.tenant).user(&req.user).ip(ip),
-    )?;
+    )
+    .await?;
     Ok(EnrollmentStarted { enrollment_id: id, qr, expires_at })
 }
 
@@ -132,20 +133,27 @@ pub async fn watch_status(
 /// Audits a refused completion. Only wrong tokens get an event each (at most
 /// [`MAX_TOKEN_FAILURES`] per enrollment); the rest — expired, reused, a relayed URL, a bad
 /// proof — can be repeated without limit by whoever holds the code, so they are aggregated.
-pub(crate) fn failed(app: &App, record: &EnrollmentRecord, ip: Option<&str>, why: &str) -> Result<(), ServiceError> {
+pub(crate) async fn failed(
+    app: &App,
+    record: &EnrollmentRecord,
+    ip: Option<&str>,
+    why: &str,
+) -> Result<(), ServiceError> {
     if why != "bad token" {
         return app
             .audit
             .note_unauthenticated(AuditKind::EnrollmentFailed, ip, app.now())
+            .await
             .map_err(|e| ServiceError::internal(&e));
     }
     app.record(
         Entry::new(AuditKind::EnrollmentFailed, "device").tenant(&record.tenant).user(&record.user).ip(ip).detail(why),
     )
+    .await
 }
 
 /// Refuses (and audits) a completion of an enrollment that was already completed or expired.
-pub(crate) fn refuse_unless_pending(
+pub(crate) async fn refuse_unless_pending(
     app: &App,
     record: &EnrollmentRecord,
     now: u64,
@@ -153,11 +161,11 @@ pub(crate) fn refuse_unless_pending(
 ) -> Result<(), ServiceError> {
     match record.state(now) {
         EnrollmentState::Completed => {
-            failed(app, record, ip, "reused")?;
+            failed(app, record, ip, "reused").await?;
             Err(ServiceError::new(ErrorCode::EnrollmentUsed, "the enrollment was already completed"))
         }
         EnrollmentState::Expired => {
-            failed(app, record, ip, "expired")?;
+            failed(app, record, ip, "expired").await?;
             Err(ServiceError::new(ErrorCode::EnrollmentExpired, "the enrollment code expired"))
         }
         EnrollmentState::Pending => Ok(()),
@@ -175,7 +183,7 @@ pub async fn complete(app: &App, req: CompleteEnrollment, ip: Option<&str>) -> R
     // The store completes an enrollment once, so two phones racing with the same code cannot
     // both register; the checks run under the entry's lock so they see one another's counts.
     let mut record = entry.record.lock().await;
-    refuse_unless_pending(app, &record, now, ip)?;
+    refuse_unless_pending(app, &record, now, ip).await?;
     check_code(app, &mut record, &req, ip).await?;
     if record.origin_device.is_some() {
         return Err(ServiceError::new(
@@ -231,7 +239,8 @@ pub(crate) async fn enroll_device(
         app.record(match &challenge {
             Some(id) => event.challenge(id),
             None => event,
-        })?;
+        })
+        .await?;
         drop(record);
         (receipt, device)
     };
@@ -256,14 +265,14 @@ pub(crate) async fn check_code(
         Ok(()) => Ok(()),
         Err(EnrollmentError::WrongServer) => {
             // The phone was shown another URL than this server's: a relay in the middle.
-            failed(app, record, ip, &format!("completed for another server URL {:?}", req.server_url))?;
+            failed(app, record, ip, &format!("completed for another server URL {:?}", req.server_url)).await?;
             Err(ServiceError::new(
                 ErrorCode::WrongServer,
                 "the enrollment code the phone scanned names another server; it may have been relayed",
             ))
         }
         Err(_) => {
-            failed(app, record, ip, "bad proof of possession")?;
+            failed(app, record, ip, "bad proof of possession").await?;
             Err(ServiceError::new(ErrorCode::BadSignature, "the proof of key possession does not verify"))
         }
     }
@@ -299,7 +308,7 @@ pub(crate) async fn check_token(
         Some(stored) => *record = stored,
         None => count(record),
     }
-    failed(app, record, ip, "bad token")?;
+    failed(app, record, ip, "bad token").await?;
     Err(ServiceError::new(ErrorCode::BadToken, "wrong enrollment token"))
 }
 

@@ -26,7 +26,8 @@ pub async fn note_inactive(app: &App, device: &DeviceEntry, now: u64) -> Result<
                 .tenant(&record.tenant)
                 .user(&record.user)
                 .device(&device.id),
-        )?;
+        )
+        .await?;
     }
     Ok(())
 }
@@ -34,7 +35,7 @@ pub async fn note_inactive(app: &App, device: &DeviceEntry, now: u64) -> Result<
 /// One housekeeping pass.
 pub async fn run_once(app: &App) {
     let now = app.now();
-    if let Err(e) = app.audit.flush_aggregates(now) {
+    if let Err(e) = app.audit.flush_aggregates(now).await {
         tracing::error!("writing audit summaries failed: {e}");
     }
     for entry in app.challenges.entries() {

@@ -86,7 +86,8 @@ pub async fn start(
             .device(&device.id)
             .ip(ip)
             .detail(format!("add-a-phone code for a new device named {name:?}")),
-    )?;
+    )
+    .await?;
     Ok(EnrollmentStarted { enrollment_id: id, qr, expires_at })
 }
 
@@ -106,9 +107,9 @@ pub async fn request_approval(
     let now = app.now();
     let response = {
         let mut record = entry.record.lock().await;
-        refuse_unless_pending(app, &record, now, ip)?;
+        refuse_unless_pending(app, &record, now, ip).await?;
         if record.approval.is_some() {
-            failed(app, &record, ip, "reused")?;
+            failed(app, &record, ip, "reused").await?;
             return Err(ServiceError::new(
                 ErrorCode::EnrollmentUsed,
                 "a phone already asked for approval with this code",
@@ -180,7 +181,7 @@ pub async fn request_approval(
             Some((stored, true)) => *record = stored,
             Some((stored, false)) => {
                 *record = stored;
-                failed(app, &record, ip, "reused")?;
+                failed(app, &record, ip, "reused").await?;
                 return Err(ServiceError::new(
                     ErrorCode::EnrollmentUsed,
                     "a phone already asked for approval with this code",
@@ -209,7 +210,7 @@ pub async fn request_approval(
                     details.fingerprint,
                     devices.len()
                 )),
-        )?;
+        ).await?;
         ApprovalRequested {
             enrollment_id: record.id.clone(),
             number: number.number,
@@ -338,13 +339,13 @@ pub async fn retire(
         .ok_or_else(|| ServiceError::not_found("device"))?;
     let now = app.now();
     if req.timestamp.abs_diff(now) > REQUEST_TIMESTAMP_WINDOW {
-        rejected(app, Some(device), ip, "stale retirement")?;
+        rejected(app, Some(device), ip, "stale retirement").await?;
         return Err(ServiceError::stale(now, "retirement timestamp outside the window"));
     }
     match device.offer_nonce(&*app.store, req.nonce.0, now).await? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
-            rejected(app, Some(device), ip, "replayed retirement")?;
+            rejected(app, Some(device), ip, "replayed retirement").await?;
             return Err(ServiceError::new(ErrorCode::ReplayedRequest, "retirement nonce already used"));
         }
         NonceCheck::Full => return Err(ServiceError::new(ErrorCode::RateLimited, "too many signed requests")),
@@ -367,7 +368,8 @@ pub async fn retire(
             .device(&target.id)
             .ip(ip)
             .detail(detail),
-    )?;
+    )
+    .await?;
     app.store.flush().await?;
     Ok(())
 }

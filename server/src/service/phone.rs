@@ -38,24 +38,28 @@ pub struct SignedParts<'a> {
 /// (a replay, a stale answer), otherwise — headers that do not parse, a bad signature, a
 /// stale timestamp, which anyone can send naming any device — aggregated like every
 /// unauthenticated failure, so nobody can grow the log.
-pub(crate) fn rejected(
+pub(crate) async fn rejected(
     app: &App,
     device: Option<&DeviceEntry>,
     ip: Option<&str>,
     why: &str,
 ) -> Result<(), ServiceError> {
     match device {
-        Some(d) => app.record(
-            Entry::new(AuditKind::SignatureRejected, "device")
-                .tenant(&d.tenant)
-                .user(&d.user)
-                .device(&d.id)
-                .ip(ip)
-                .detail(why),
-        ),
+        Some(d) => {
+            app.record(
+                Entry::new(AuditKind::SignatureRejected, "device")
+                    .tenant(&d.tenant)
+                    .user(&d.user)
+                    .device(&d.id)
+                    .ip(ip)
+                    .detail(why),
+            )
+            .await
+        }
         None => app
             .audit
             .note_unauthenticated(AuditKind::SignatureRejected, ip, app.now())
+            .await
             .map_err(|e| ServiceError::internal(&e)),
     }
 }
@@ -75,12 +79,15 @@ pub async fn authenticate(
         nyckel_protocol::request::HEADER_SIGNATURE,
     ];
     let values: Vec<Option<String>> = names.iter().map(|n| header(n)).collect();
-    let auth =
-        RequestAuth::from_headers(|name| names.iter().position(|n| *n == name).and_then(|i| values[i].as_deref()))
-            .map_err(|e| match rejected(app, None, parts.ip, &e.to_string()) {
-                Ok(()) => ServiceError::new(ErrorCode::BadSignature, e.to_string()),
-                Err(audit_failed) => audit_failed,
-            })?;
+    let auth = match RequestAuth::from_headers(|name| {
+        names.iter().position(|n| *n == name).and_then(|i| values[i].as_deref())
+    }) {
+        Ok(auth) => auth,
+        Err(e) => {
+            rejected(app, None, parts.ip, &e.to_string()).await?;
+            return Err(ServiceError::new(ErrorCode::BadSignature, e.to_string()));
+        }
+    };
     let Some(device) = app.devices.get(&auth.device_id) else {
         return Err(ServiceError::new(ErrorCode::UnknownDevice, "unknown device"));
     };
@@ -88,18 +95,18 @@ pub async fn authenticate(
     match auth.verify(&device.public_key, parts.method, parts.path_and_query, parts.body, now) {
         Ok(()) => {}
         Err(e @ RequestAuthError::Stale { .. }) => {
-            rejected(app, None, parts.ip, &e.to_string())?;
+            rejected(app, None, parts.ip, &e.to_string()).await?;
             return Err(ServiceError::stale(now, e.to_string()));
         }
         Err(e) => {
-            rejected(app, None, parts.ip, &e.to_string())?;
+            rejected(app, None, parts.ip, &e.to_string()).await?;
             return Err(ServiceError::new(ErrorCode::BadSignature, e.to_string()));
         }
     }
     match device.offer_nonce(&*app.store, auth.nonce.0, now).await? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
-            rejected(app, Some(&device), parts.ip, "replayed request nonce")?;
+            rejected(app, Some(&device), parts.ip, "replayed request nonce").await?;
             return Err(ServiceError::new(ErrorCode::ReplayedRequest, "request nonce already used"));
         }
         NonceCheck::Full => return Err(ServiceError::new(ErrorCode::RateLimited, "too many signed requests")),
@@ -188,7 +195,7 @@ pub async fn answer(
     let push = record.push_for(&device.id);
     if let Err(e) = answer.verify(&push, &device.public_key).and_then(|()| answer.check_time(now)) {
         if matches!(e, AnswerError::BadSignature | AnswerError::Stale { .. }) {
-            rejected(app, Some(device), ip, &format!("answer: {e}"))?;
+            rejected(app, Some(device), ip, &format!("answer: {e}")).await?;
         }
         return Err(answer_error(e, now));
     }
@@ -210,13 +217,13 @@ pub async fn answer(
             };
             decide_or_refuse(app, &entry, state, Some(&device.id), now).await?;
             device.update(&*app.store, |r| r.last_used_at = r.last_used_at.max(now)).await?;
-            app.record(base(kind))?;
+            app.record(base(kind)).await?;
             Ok(accepted(state))
         }
         Decision::Approve => {
             let verdict = pin::judge(app, device, now, |s| answer.pin_is_correct(&push, s)).await?;
             if verdict != PinVerdict::Right {
-                let refusal = pin::refusal(app, device, verdict, ip, Some(id), "answer");
+                let refusal = pin::refusal(app, device, verdict, ip, Some(id), "answer").await;
                 if matches!(verdict, PinVerdict::Wrong { now_blocked: true, .. })
                     && entry.decide(&*app.store, ChallengeState::Blocked, Some(&device.id), now).await?.is_ok()
                 {
@@ -233,11 +240,11 @@ pub async fn answer(
                 };
                 if number_ok {
                     decide_or_refuse(app, &entry, ChallengeState::Approved, Some(&device.id), now).await?;
-                    app.record(base(AuditKind::ChallengeApproved))?;
+                    app.record(base(AuditKind::ChallengeApproved)).await?;
                     Ok(accepted(ChallengeState::Approved))
                 } else {
                     decide_or_refuse(app, &entry, ChallengeState::Denied, Some(&device.id), now).await?;
-                    app.record(base(AuditKind::NumberMismatch))?;
+                    app.record(base(AuditKind::NumberMismatch)).await?;
                     Err(ServiceError::new(ErrorCode::NumberMismatch, "wrong number; the challenge is denied"))
                 }
             }
@@ -252,13 +259,13 @@ pub async fn answer(
 pub async fn pin_check(app: &App, device: &DeviceEntry, check: PinCheck, ip: Option<&str>) -> Result<(), ServiceError> {
     let now = app.now();
     if check.timestamp.abs_diff(now) > REQUEST_TIMESTAMP_WINDOW {
-        rejected(app, Some(device), ip, "stale PIN check")?;
+        rejected(app, Some(device), ip, "stale PIN check").await?;
         return Err(ServiceError::stale(now, "PIN check timestamp outside the window"));
     }
     match device.offer_nonce(&*app.store, check.nonce.0, now).await? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
-            rejected(app, Some(device), ip, "replayed PIN check")?;
+            rejected(app, Some(device), ip, "replayed PIN check").await?;
             return Err(ServiceError::new(ErrorCode::ReplayedRequest, "PIN check nonce already used"));
         }
         NonceCheck::Full => return Err(ServiceError::new(ErrorCode::RateLimited, "too many signed requests")),
@@ -277,13 +284,13 @@ pub async fn pin_check(app: &App, device: &DeviceEntry, check: PinCheck, ip: Opt
 pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>) -> Result<Rekeyed, ServiceError> {
     let now = app.now();
     if req.timestamp.abs_diff(now) > REQUEST_TIMESTAMP_WINDOW {
-        rejected(app, Some(device), ip, "stale PIN change")?;
+        rejected(app, Some(device), ip, "stale PIN change").await?;
         return Err(ServiceError::stale(now, "PIN change timestamp outside the window"));
     }
     match device.offer_nonce(&*app.store, req.nonce.0, now).await? {
         NonceCheck::Fresh => {}
         NonceCheck::Replayed => {
-            rejected(app, Some(device), ip, "replayed PIN change")?;
+            rejected(app, Some(device), ip, "replayed PIN change").await?;
             return Err(ServiceError::new(ErrorCode::ReplayedRequest, "PIN change nonce already used"));
         }
         NonceCheck::Full => return Err(ServiceError::new(ErrorCode::RateLimited, "too many signed requests")),
@@ -302,7 +309,8 @@ pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>
             .device(&device.id)
             .ip(ip)
             .detail("new PIN secret agreed; it replaces the old one at its first use"),
-    )?;
+    )
+    .await?;
     // Durable before the phone re-blinds under the new PIN.
     app.store.flush().await?;
     Ok(response)
@@ -310,8 +318,13 @@ pub async fn rekey(app: &App, device: &DeviceEntry, req: Rekey, ip: Option<&str>
 
 /// `GET /v1/device/audit?after=SEQ&limit=N`: the audit events that name the calling device
 /// (and no other), so the phone can compare them with its own history.
-pub fn device_audit(app: &App, device: &DeviceEntry, after: u64, limit: usize) -> Result<AuditPage, ServiceError> {
-    Ok(app.audit.page_where(after, limit, |event| event.device_id.as_ref() == Some(&device.id))?)
+pub async fn device_audit(
+    app: &App,
+    device: &DeviceEntry,
+    after: u64,
+    limit: usize,
+) -> Result<AuditPage, ServiceError> {
+    Ok(app.audit.page_where(after, limit, |event| event.device_id.as_ref() == Some(&device.id)).await?)
 }
 
 /// Deletes a device and its sealed secret (the phone unregistering, a user, or an admin).
@@ -324,7 +337,7 @@ pub async fn remove_device(
 ) -> Result<(), ServiceError> {
     app.store.devices().remove(device.id.as_str().as_bytes()).await?;
     app.devices.remove(&device.id);
-    app.record(Entry::new(kind, actor).tenant(&device.tenant).user(&device.user).device(&device.id).ip(ip))?;
+    app.record(Entry::new(kind, actor).tenant(&device.tenant).user(&device.user).device(&device.id).ip(ip)).await?;
     app.store.flush().await?;
     Ok(())
 }

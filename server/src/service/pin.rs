@@ -107,7 +107,7 @@ pub async fn require_right(
     if verdict == PinVerdict::Right {
         return Ok(());
     }
-    let refusal = refusal(app, device, verdict, ip, None, what);
+    let refusal = refusal(app, device, verdict, ip, None, what).await;
     // The count is durable before the phone hears it.
     app.store.flush().await?;
     Err(refusal)
@@ -115,7 +115,7 @@ pub async fn require_right(
 
 /// The refusal for a verdict other than right, with its audit events and metrics: the same
 /// answer for every request once the device is blocked.
-pub fn refusal(
+pub async fn refusal(
     app: &App,
     device: &DeviceEntry,
     verdict: PinVerdict,
@@ -141,13 +141,14 @@ pub fn refusal(
             // A refusal that could not be audited becomes a 500: the phone retries, the
             // counter has moved either way.
             if let Err(e) =
-                app.record(base(AuditKind::PinFailed).detail(format!("{what}; {attempts_left} attempts left")))
+                app.record(base(AuditKind::PinFailed).detail(format!("{what}; {attempts_left} attempts left"))).await
             {
                 return e;
             }
             if now_blocked {
-                if let Err(e) =
-                    app.record(base(AuditKind::DeviceBlocked).detail(format!("five wrong PINs in a row ({what})")))
+                if let Err(e) = app
+                    .record(base(AuditKind::DeviceBlocked).detail(format!("five wrong PINs in a row ({what})")))
+                    .await
                 {
                     return e;
                 }

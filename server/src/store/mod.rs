@@ -11,7 +11,7 @@
 //! `store/conformance.rs` hold both to the same contract.
 
 #[cfg(test)]
-mod conformance;
+pub(crate) mod conformance;
 pub mod postgres;
 pub mod sled;
 
@@ -125,6 +125,53 @@ pub trait NonceRepo: Send + Sync {
     fn prune(&self, now: u64) -> StoreFuture<'_, ()>;
 }
 
+/// The stored end of the audit chain, as [`AuditRepo::append`] shows it to the chain logic
+/// (`crate::audit`), which decides from it where the next event goes.
+#[derive(Debug, Clone, Default)]
+pub struct AuditTip {
+    /// The encoded signed head, when one is stored.
+    pub head: Option<Vec<u8>>,
+    /// The last stored record: its key (a big-endian sequence number, unless tampered with)
+    /// and its bytes.
+    pub last: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// One event and the head that names it, written together by [`AuditRepo::append`].
+#[derive(Debug, Clone)]
+pub struct AuditWrite {
+    /// The event's sequence number (its key).
+    pub seq: u64,
+    /// The encoded event.
+    pub event: Vec<u8>,
+    /// The encoded signed head naming it.
+    pub head: Vec<u8>,
+}
+
+/// The audit log's records: events by sequence number and the one signed head. The bytes are
+/// opaque here; `crate::audit` encodes, chains, signs and verifies them.
+pub trait AuditRepo: Send + Sync {
+    /// Appends one event, in a global order: reads the tip, asks `next` what to write after
+    /// it, and writes the event and the new head, all while no other append on this database
+    /// (in this process or any other sharing it) can read or write the tip, so two appends
+    /// never get the same number or link to the same predecessor. `next` returning `None`
+    /// writes nothing (`false`).
+    fn append<'a>(&'a self, next: &'a mut (dyn FnMut(&AuditTip) -> Option<AuditWrite> + Send))
+        -> StoreFuture<'a, bool>;
+    /// The tip as stored now.
+    fn tip(&self) -> StoreFuture<'_, AuditTip>;
+    /// Up to `limit` records (key, bytes) in key order with keys after `after`; from the very
+    /// first record (even one under a malformed key) when `after` is `None`.
+    fn records_after<'a>(&'a self, after: Option<&'a [u8]>, limit: usize) -> StoreFuture<'a, Vec<(Vec<u8>, Vec<u8>)>>;
+    /// Replaces the whole log and its head in one transaction (adopting events written before
+    /// the chain existed): removes the records under `remove`, writes `events` by number.
+    fn rechain<'a>(
+        &'a self,
+        remove: &'a [Vec<u8>],
+        events: &'a [(u64, Vec<u8>)],
+        head: &'a [u8],
+    ) -> StoreFuture<'a, ()>;
+}
+
 /// A future the store returns (boxed so [`Store`] stays usable as `dyn Store`).
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -147,6 +194,8 @@ pub trait Store: Send + Sync {
     fn challenges(&self) -> &dyn Records<ChallengeRecord>;
     /// Request nonces.
     fn nonces(&self) -> &dyn NonceRepo;
+    /// The audit log's records (chained and verified by `crate::audit`).
+    fn audit(&self) -> &dyn AuditRepo;
     /// All or nothing: stores `completed` over its enrollment and creates `device`, if the
     /// stored enrollment has no device yet. `false` (nothing written) when it has one: an
     /// enrollment completes once.

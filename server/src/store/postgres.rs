@@ -10,18 +10,21 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{Change, NonceRepo, Records, Store, StoreError, StoreFuture};
+use super::{AuditRepo, AuditTip, AuditWrite, Change, NonceRepo, Records, Store, StoreError, StoreFuture};
 use crate::model::{AdminScope, ChallengeRecord, DeviceRecord, EnrollmentRecord, RelyingParty, Tenant, UserRecord};
 use crate::nonces::{NonceCheck, MAX_NONCES_PER_DEVICE, NONCE_MEMORY};
 
 /// The schema changes in order, applied once each (recorded in `schema_migrations`).
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/0001_records.sql"))];
+const MIGRATIONS: &[(i32, &str)] =
+    &[(1, include_str!("../../migrations/0001_records.sql")), (2, include_str!("../../migrations/0002_audit.sql"))];
 
 /// First key of the advisory locks this store takes, so they cannot meet another
 /// application's locks on the same database (the second key says what is locked).
 const LOCK_CLASS: i32 = 0x4e79_636b; // "Nyck"
 /// Second advisory-lock key of the migration run.
 const MIGRATION_LOCK: i32 = 0;
+/// Second advisory-lock key of audit appends: one at a time across every instance.
+const AUDIT_LOCK: i32 = 1;
 
 /// How to reach the database.
 #[derive(Clone)]
@@ -237,6 +240,152 @@ impl PgStore {
         };
         tx.commit().await.map_err(engine("commit nonce check"))?;
         Ok(check)
+    }
+}
+
+/// An audit sequence number as the `bigint` column holds it.
+fn audit_seq(seq: u64) -> Result<i64, StoreError> {
+    i64::try_from(seq).map_err(|_| StoreError::Engine(format!("postgresql: audit number {seq} does not fit a bigint")))
+}
+
+/// A stored audit number as the sled key it stands for (so the chain logic sees one format).
+fn audit_key(seq: i64) -> Vec<u8> {
+    // The column's CHECK keeps it positive; a negative one would sort first either way.
+    u64::try_from(seq).unwrap_or(0).to_be_bytes().to_vec()
+}
+
+impl PgStore {
+    async fn audit_tip_in(connection: &mut sqlx::PgConnection) -> Result<AuditTip, StoreError> {
+        let head: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM audit_head WHERE id = 1")
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(engine("read the audit head"))?;
+        let last: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT seq, value FROM audit_events ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *connection)
+                .await
+                .map_err(engine("read the last audit event"))?;
+        Ok(AuditTip { head, last: last.map(|(seq, value)| (audit_key(seq), value)) })
+    }
+
+    async fn audit_append_now(
+        &self,
+        next: &mut (dyn FnMut(&AuditTip) -> Option<AuditWrite> + Send),
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(engine("begin audit append"))?;
+        // Every instance's appends queue here until this one commits: the tip read below is
+        // then the one the previous append wrote, so the chain has one order and no fork.
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(LOCK_CLASS)
+            .bind(AUDIT_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(engine("lock the audit chain"))?;
+        let tip = Self::audit_tip_in(&mut tx).await?;
+        let Some(write) = next(&tip) else {
+            return Ok(false);
+        };
+        // A plain INSERT: a number already used is refused by the primary key, never replaced.
+        sqlx::query("INSERT INTO audit_events (seq, value) VALUES ($1, $2)")
+            .bind(audit_seq(write.seq)?)
+            .bind(&write.event)
+            .execute(&mut *tx)
+            .await
+            .map_err(engine("write an audit event"))?;
+        Self::put_audit_head(&mut tx, &write.head).await?;
+        tx.commit().await.map_err(engine("commit audit append"))?;
+        Ok(true)
+    }
+
+    async fn put_audit_head(connection: &mut sqlx::PgConnection, head: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit_head (id, value) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value",
+        )
+        .bind(head)
+        .execute(connection)
+        .await
+        .map_err(engine("write the audit head"))?;
+        Ok(())
+    }
+
+    async fn audit_rechain_now(
+        &self,
+        remove: &[Vec<u8>],
+        events: &[(u64, Vec<u8>)],
+        head: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(engine("begin audit rechain"))?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(LOCK_CLASS)
+            .bind(AUDIT_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(engine("lock the audit chain"))?;
+        for key in remove {
+            let Ok(seq) = <[u8; 8]>::try_from(key.as_slice()).map(u64::from_be_bytes) else {
+                continue;
+            };
+            sqlx::query("DELETE FROM audit_events WHERE seq = $1")
+                .bind(audit_seq(seq)?)
+                .execute(&mut *tx)
+                .await
+                .map_err(engine("remove an audit event"))?;
+        }
+        for (seq, bytes) in events {
+            sqlx::query(
+                "INSERT INTO audit_events (seq, value) VALUES ($1, $2) \
+                 ON CONFLICT (seq) DO UPDATE SET value = EXCLUDED.value",
+            )
+            .bind(audit_seq(*seq)?)
+            .bind(bytes)
+            .execute(&mut *tx)
+            .await
+            .map_err(engine("write an audit event"))?;
+        }
+        Self::put_audit_head(&mut tx, head).await?;
+        tx.commit().await.map_err(engine("commit audit rechain"))
+    }
+}
+
+impl AuditRepo for PgStore {
+    fn append<'a>(
+        &'a self,
+        next: &'a mut (dyn FnMut(&AuditTip) -> Option<AuditWrite> + Send),
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(self.audit_append_now(next))
+    }
+
+    fn tip(&self) -> StoreFuture<'_, AuditTip> {
+        Box::pin(async move {
+            let mut connection = self.pool.acquire().await.map_err(engine("connect"))?;
+            Self::audit_tip_in(&mut connection).await
+        })
+    }
+
+    fn records_after<'a>(&'a self, after: Option<&'a [u8]>, limit: usize) -> StoreFuture<'a, Vec<(Vec<u8>, Vec<u8>)>> {
+        Box::pin(async move {
+            // Keys here are always numbers; a cursor that is not one starts from the beginning.
+            let after = after.and_then(|k| <[u8; 8]>::try_from(k).ok()).map_or(0, u64::from_be_bytes);
+            let after = i64::try_from(after).unwrap_or(i64::MAX);
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows: Vec<(i64, Vec<u8>)> =
+                sqlx::query_as("SELECT seq, value FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2")
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(engine("read audit events"))?;
+            Ok(rows.into_iter().map(|(seq, value)| (audit_key(seq), value)).collect())
+        })
+    }
+
+    fn rechain<'a>(
+        &'a self,
+        remove: &'a [Vec<u8>],
+        events: &'a [(u64, Vec<u8>)],
+        head: &'a [u8],
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(self.audit_rechain_now(remove, events, head))
     }
 }
 
@@ -457,6 +606,10 @@ impl Store for PgStore {
     }
 
     fn nonces(&self) -> &dyn NonceRepo {
+        self
+    }
+
+    fn audit(&self) -> &dyn AuditRepo {
         self
     }
 

@@ -14,7 +14,7 @@ use nyckel_protocol::DeviceId;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Change, NonceRepo, Records, Store, StoreError, StoreFuture};
+use super::{AuditRepo, AuditTip, AuditWrite, Change, NonceRepo, Records, Store, StoreError, StoreFuture};
 use crate::model::{AdminScope, ChallengeRecord, DeviceRecord, EnrollmentRecord, RelyingParty, Tenant, UserRecord};
 use crate::nonces::{split_key, stored_key, NonceCheck, NonceWindow, NONCE_MEMORY};
 
@@ -142,6 +142,9 @@ pub struct SledStore {
     pub audit_head: Table,
     /// Each device's recent nonces in memory, in front of the `nonces` table.
     windows: std::sync::Arc<SledNonces>,
+    /// Serialises audit appends: sled is one process, so this lock (shared by every clone)
+    /// is the whole of the chain's global order.
+    audit_appends: std::sync::Arc<Mutex<()>>,
     typed: TypedTables,
 }
 
@@ -166,6 +169,7 @@ impl SledStore {
         };
         Ok(Self {
             windows: std::sync::Arc::new(SledNonces::load(&nonces)?),
+            audit_appends: std::sync::Arc::new(Mutex::new(())),
             typed,
             tenants,
             users,
@@ -384,6 +388,10 @@ impl Store for SledStore {
         self
     }
 
+    fn audit(&self) -> &dyn AuditRepo {
+        self
+    }
+
     fn complete_enrollment<'a>(
         &'a self,
         completed: &'a EnrollmentRecord,
@@ -394,6 +402,89 @@ impl Store for SledStore {
 
     fn flush(&self) -> StoreFuture<'_, ()> {
         Box::pin(self.flush_async())
+    }
+}
+
+/// Key of the single record in the `audit_head` tree.
+const AUDIT_HEAD_KEY: &[u8] = b"head";
+
+fn audit_transaction_err(e: TransactionError<()>) -> StoreError {
+    match e {
+        TransactionError::Storage(e) => e.into(),
+        // Nothing aborts these transactions; kept typed rather than a panic path.
+        TransactionError::Abort(()) => StoreError::Engine("audit transaction aborted".into()),
+    }
+}
+
+impl SledStore {
+    fn audit_tip(&self) -> Result<AuditTip, StoreError> {
+        let head = self.audit_head.tree.get(AUDIT_HEAD_KEY)?.map(|v| v.to_vec());
+        let last = self.audit.tree.last()?.map(|(k, v)| (k.to_vec(), v.to_vec()));
+        Ok(AuditTip { head, last })
+    }
+}
+
+// Local and fast like the records above: each call runs inside its future.
+impl AuditRepo for SledStore {
+    fn append<'a>(
+        &'a self,
+        next: &'a mut (dyn FnMut(&AuditTip) -> Option<AuditWrite> + Send),
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            // Held from reading the tip to the commit (never across an await).
+            let _order = self.audit_appends.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(write) = next(&self.audit_tip()?) else {
+                return Ok(false);
+            };
+            (&self.audit.tree, &self.audit_head.tree)
+                .transaction(|(audit, heads)| {
+                    audit.insert(&write.seq.to_be_bytes(), write.event.as_slice())?;
+                    heads.insert(AUDIT_HEAD_KEY, write.head.as_slice())?;
+                    Ok::<_, ConflictableTransactionError<()>>(())
+                })
+                .map_err(audit_transaction_err)?;
+            Ok(true)
+        })
+    }
+
+    fn tip(&self) -> StoreFuture<'_, AuditTip> {
+        Box::pin(async move { self.audit_tip() })
+    }
+
+    fn records_after<'a>(&'a self, after: Option<&'a [u8]>, limit: usize) -> StoreFuture<'a, Vec<(Vec<u8>, Vec<u8>)>> {
+        use std::ops::Bound;
+        Box::pin(async move {
+            let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+            self.audit
+                .tree
+                .range::<&[u8], _>((start, Bound::Unbounded))
+                .take(limit)
+                .map(|kv| kv.map(|(k, v)| (k.to_vec(), v.to_vec())).map_err(StoreError::from))
+                .collect()
+        })
+    }
+
+    fn rechain<'a>(
+        &'a self,
+        remove: &'a [Vec<u8>],
+        events: &'a [(u64, Vec<u8>)],
+        head: &'a [u8],
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let _order = self.audit_appends.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            (&self.audit.tree, &self.audit_head.tree)
+                .transaction(|(audit, heads)| {
+                    for key in remove {
+                        audit.remove(key.as_slice())?;
+                    }
+                    for (seq, bytes) in events {
+                        audit.insert(&seq.to_be_bytes(), bytes.as_slice())?;
+                    }
+                    heads.insert(AUDIT_HEAD_KEY, head)?;
+                    Ok::<_, ConflictableTransactionError<()>>(())
+                })
+                .map_err(audit_transaction_err)
+        })
     }
 }
 

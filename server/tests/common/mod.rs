@@ -36,6 +36,20 @@ pub fn postgres_url() -> Option<String> {
     }
 }
 
+/// The engine every [`Harness::start`] uses: `NYCKEL_TEST_STORE=postgres` puts each test's
+/// records and audit log in a fresh schema of `$NYCKEL_POSTGRES_URL` (scripts/test.sh runs the
+/// server's tests a second time so); unset or `sled`, sled in the test's data directory.
+pub fn test_store_url() -> Option<String> {
+    match std::env::var("NYCKEL_TEST_STORE").as_deref() {
+        Err(_) | Ok("") | Ok("sled") => None,
+        Ok("postgres") => match std::env::var("NYCKEL_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(url),
+            _ => panic!("NYCKEL_TEST_STORE=postgres but NYCKEL_POSTGRES_URL is not set"),
+        },
+        Ok(other) => panic!("NYCKEL_TEST_STORE={other:?}: expected sled or postgres"),
+    }
+}
+
 pub struct Harness {
     pub dir: Arc<tempfile::TempDir>,
     /// The key-encryption key's file, in a directory of its own outside the data directory.
@@ -46,8 +60,11 @@ pub struct Harness {
     pub rp_key: String,
     pub admin_token: String,
     pub app: Arc<nyckel_server::app::App>,
-    /// The sled database behind the server's store (to read and tamper with stored bytes).
-    pub sled: nyckel_server::store::SledStore,
+    /// The sled database behind the server's store, when it is sled (to read and tamper with
+    /// stored bytes).
+    pub sled: Option<nyckel_server::store::SledStore>,
+    /// The PostgreSQL schema behind the server's store, when it is PostgreSQL.
+    pub database: Option<nyckel_server::store::PgSettings>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -62,8 +79,12 @@ impl Harness {
         Self::start_with(users, |_| {}).await
     }
 
-    /// [`Harness::start`] with the server's configuration adjusted by `configure`.
+    /// [`Harness::start`] with the server's configuration adjusted by `configure`, on the
+    /// engine [`test_store_url`] names.
     pub async fn start_with(users: &[&str], configure: impl FnOnce(&mut ServerConfig) + Send + 'static) -> Self {
+        if let Some(url) = test_store_url() {
+            return Self::start_on_postgres_with(&url, users, configure).await;
+        }
         let dir = tempfile::tempdir().unwrap();
         let kek = Arc::new(Kek::create(dir.path()));
         admin::add_tenant(dir.path(), TENANT, ORGANISATION).unwrap();
@@ -73,13 +94,21 @@ impl Harness {
         let rp_key = admin::add_relying_party(dir.path(), TENANT, "portal").unwrap().to_string();
         let admin_token = admin::admin_token(dir.path(), &kek.open(dir.path())).unwrap().to_string();
         let clock = Arc::new(ManualClock::new(START));
-        Self::open(Arc::new(dir), kek, clock, rp_key, admin_token, Box::new(configure)).await
+        Self::open(Arc::new(dir), kek, clock, rp_key, admin_token, None, Box::new(configure)).await
     }
 
-    /// [`Harness::start`] with the records in a fresh schema of the PostgreSQL at `url`
-    /// (tenant, users and relying party created there; the key files and the audit log in the
-    /// data directory). [`Harness::restart`] goes back to sled.
+    /// [`Harness::start`] with the records and the audit log in a fresh schema of the
+    /// PostgreSQL at `url` (tenant, users and relying party created there); the data directory
+    /// holds only the key files. [`Harness::restart`] stays on that schema.
     pub async fn start_on_postgres(url: &str, users: &[&str]) -> Self {
+        Self::start_on_postgres_with(url, users, |_| {}).await
+    }
+
+    async fn start_on_postgres_with(
+        url: &str,
+        users: &[&str],
+        configure: impl FnOnce(&mut ServerConfig) + Send + 'static,
+    ) -> Self {
         use nyckel_server::store::{PgSettings, PgStore};
         let settings = PgSettings::fresh_schema(url).await.unwrap();
         let pg = PgStore::open(&settings).await.unwrap();
@@ -88,12 +117,12 @@ impl Harness {
             nyckel_server::users::add(&pg, TENANT, user, START).await.unwrap();
         }
         let rp_key = nyckel_server::relying_parties::add(&pg, TENANT, "portal", START).await.unwrap();
+        pg.pool().close().await;
         let dir = tempfile::tempdir().unwrap();
         let kek = Arc::new(Kek::create(dir.path()));
         let admin_token = admin::admin_token(dir.path(), &kek.open(dir.path())).unwrap().to_string();
         let clock = Arc::new(ManualClock::new(START));
-        let configure = move |config: &mut ServerConfig| config.database = Some(settings);
-        Self::open(Arc::new(dir), kek, clock, rp_key, admin_token, Box::new(configure)).await
+        Self::open(Arc::new(dir), kek, clock, rp_key, admin_token, Some(settings), Box::new(configure)).await
     }
 
     async fn open(
@@ -102,6 +131,7 @@ impl Harness {
         clock: Arc<ManualClock>,
         rp_key: String,
         admin_token: String,
+        database: Option<nyckel_server::store::PgSettings>,
         configure: Box<dyn FnOnce(&mut ServerConfig) + Send>,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -109,6 +139,7 @@ impl Harness {
             clock: clock.clone(),
             kek_file: Some(kek.path()),
             limits: unlimited(),
+            database: database.clone(),
             ..ServerConfig::new(dir.path())
         };
         configure(&mut config);
@@ -119,37 +150,50 @@ impl Harness {
         let task = tokio::spawn(async move {
             let _ = server.run().await;
         });
-        Self { dir, kek, base, http: client(), clock, rp_key, admin_token, app, sled, task }
+        Self { dir, kek, base, http: client(), clock, rp_key, admin_token, app, sled, database, task }
     }
 
-    /// Stops this server and opens a new one on the same data directory and clock.
+    /// Stops this server and opens a new one on the same data directory, store and clock.
     pub async fn restart(self) -> Self {
-        self.restart_with(|| {}).await
+        self.restart_with(|_| async {}).await
     }
 
-    /// Stops this server, runs `offline` (an administrative step on the stopped data
-    /// directory), and opens a new server on the same directory and clock.
-    pub async fn restart_with(self, offline: impl FnOnce()) -> Self {
-        let (dir, kek, clock, rp_key, admin_token) =
-            (self.dir.clone(), self.kek.clone(), self.clock.clone(), self.rp_key.clone(), self.admin_token.clone());
+    /// Stops this server, runs `offline` (an administrative step on the stopped server's
+    /// store, which it is given), and opens a new server on the same directory, store and clock.
+    pub async fn restart_with<F: std::future::Future<Output = ()>>(
+        self,
+        offline: impl FnOnce(Arc<dyn nyckel_server::store::Store>) -> F,
+    ) -> Self {
+        let (dir, kek, clock, rp_key, admin_token, database) = (
+            self.dir.clone(),
+            self.kek.clone(),
+            self.clock.clone(),
+            self.rp_key.clone(),
+            self.admin_token.clone(),
+            self.database.clone(),
+        );
         self.app.store.flush().await.unwrap();
         drop(self);
         tokio::task::yield_now().await;
-        // sled releases its lock when the last handle (held by connection tasks) is gone.
-        let mut offline = Some(offline);
-        for _ in 0..100 {
-            match nyckel_server::store::SledStore::open(dir.path()) {
-                Ok(store) => {
-                    drop(store);
-                    break;
+        let store: Arc<dyn nyckel_server::store::Store> = match &database {
+            Some(settings) => Arc::new(nyckel_server::store::PgStore::open(settings).await.unwrap()),
+            None => {
+                // sled releases its lock when the last handle (held by connection tasks) is gone.
+                let mut opened = None;
+                for _ in 0..100 {
+                    match nyckel_server::store::SledStore::open(dir.path()) {
+                        Ok(store) => {
+                            opened = Some(store);
+                            break;
+                        }
+                        Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                    }
                 }
-                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                Arc::new(opened.expect("the stopped server's sled database did not unlock"))
             }
-        }
-        if let Some(f) = offline.take() {
-            f();
-        }
-        Self::open(dir, kek, clock, rp_key, admin_token, Box::new(|_| {})).await
+        };
+        offline(store).await;
+        Self::open(dir, kek, clock, rp_key, admin_token, database, Box::new(|_| {})).await
     }
 
     pub fn now(&self) -> u64 {
