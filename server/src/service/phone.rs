@@ -81,7 +81,7 @@ pub async fn authenticate(
                 Ok(()) => ServiceError::new(ErrorCode::BadSignature, e.to_string()),
                 Err(audit_failed) => audit_failed,
             })?;
-    let Some(device) = app.devices.get(&auth.device_id) else {
+    let Some(device) = app.devices.get_or_load(&*app.store, &auth.device_id).await? else {
         return Err(ServiceError::new(ErrorCode::UnknownDevice, "unknown device"));
     };
     let now = app.now();
