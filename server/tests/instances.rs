@@ -2,7 +2,8 @@
 //! `common::postgres_url`): a push created on one reaches a phone long-polling the other, an
 //! answer through one wakes a waiter on the other, a challenge answered through both is
 //! decided once, a revoked device is refused by the other instance, and after the listener's
-//! connection is killed a challenge still arrives. No sleeps: every wait is a long poll's
+//! connection is killed a challenge still arrives; the shared part of housekeeping runs on one
+//! instance at a time. No sleeps: every wait is a long poll's
 //! answer under a timeout.
 
 mod common;
@@ -118,4 +119,26 @@ async fn after_the_listener_is_killed_a_challenge_is_still_delivered() {
     assert!(got.iter().any(|c| c.id.as_str() == created["challenge_id"].as_str().unwrap()), "{got:?}");
     let after = pid(pool.clone(), listener_name).await.expect("B did not listen again");
     assert_ne!(after, before);
+}
+
+#[tokio::test]
+async fn shared_housekeeping_runs_on_one_instance_at_a_time() {
+    let Some((a, b, _)) = pair(&[]).await else { return };
+    let (entered_tx, entered) = tokio::sync::oneshot::channel::<()>();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let store_a = a.app.store.clone();
+    let holder = tokio::spawn(async move {
+        let work = Box::pin(async move {
+            let _ = entered_tx.send(());
+            let _ = released.await;
+        });
+        store_a.exclusively(1, work).await.unwrap()
+    });
+    tokio::time::timeout(PROMPT, entered).await.unwrap().unwrap();
+    // While A runs it, B skips it (and another task number is not held).
+    assert!(!b.app.store.exclusively(1, Box::pin(async {})).await.unwrap());
+    assert!(b.app.store.exclusively(2, Box::pin(async {})).await.unwrap());
+    release.send(()).unwrap();
+    assert!(tokio::time::timeout(PROMPT, holder).await.unwrap().unwrap());
+    assert!(b.app.store.exclusively(1, Box::pin(async {})).await.unwrap());
 }
