@@ -65,8 +65,8 @@ $servers    keepalive 32;
 }
 CONF
 
-"$nginx" -p "$dir" -c "$dir/nginx.conf" -t >"$dir/check.log" 2>&1 || { log "bad configuration:"; cat "$dir/check.log" >&2; exit 1; }
-"$nginx" -p "$dir" -c "$dir/nginx.conf" || { log "start failed:"; tail -20 "$dir/error.log" >&2; exit 1; }
+"$nginx" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" -t >"$dir/check.log" 2>&1 || { log "bad configuration:"; cat "$dir/check.log" >&2; exit 1; }
+"$nginx" -p "$dir" -e "$dir/error.log" -c "$dir/nginx.conf" || { log "start failed:"; tail -20 "$dir/error.log" >&2; exit 1; }
 log "running on 127.0.0.1:$port in front of $* (state in $dir)"
 cat <<OUT
 export NYCKEL_NGINX_URL='http://127.0.0.1:$port'
