@@ -26,6 +26,8 @@ for candidate in "$(pg_config --bindir 2>/dev/null || true)" /usr/lib/postgresql
   if [ -n "$candidate" ] && [ -x "$candidate/initdb" ]; then pg_found=1; fi
 done
 [ -n "$pg_found" ] || missing+=(postgresql)
+# Two server instances behind a reverse proxy (scripts/nginx/start.sh, server/tests/nginx.rs).
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -15,6 +15,9 @@ pg_env="$(bash scripts/postgres/start.sh)"
 eval "$pg_env"
 trap 'bash scripts/postgres/stop.sh "$NYCKEL_POSTGRES_DIR"; bash scripts/privacyidea/stop.sh "$NYCKEL_PRIVACYIDEA_DIR"' EXIT
 export NYCKEL_POSTGRES_URL NYCKEL_POSTGRES_REQUIRED=1
+# server/tests/nginx.rs starts its own nginx (scripts/nginx/start.sh, in front of the two
+# server binaries it starts) and fails rather than skips when nginx is missing.
+export NYCKEL_NGINX_REQUIRED=1
 cargo test --workspace --locked
 # The server's integration tests again with every test's records and audit log in PostgreSQL
 # (a fresh schema each; server/tests/common/mod.rs; about 15 s): the binaries the run above built, found by

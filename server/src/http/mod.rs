@@ -208,6 +208,7 @@ pub async fn run(
     let routes = limits::limit(router(app.clone()), rates, Some(on_refusal))?
         .layer(axum::middleware::from_fn_with_state(Arc::new(trusted), client_addr::resolve));
     let housekeeping = crate::service::housekeeping::spawn(&app);
+    let following = crate::service::instances::spawn(&app);
     let service = routes.into_make_service_with_connect_info::<SocketAddr>();
     // axum runs the shutdown future in a task of its own that outlives an aborted server:
     // it holds the app weakly, so dropping the server still closes the store.
@@ -222,6 +223,9 @@ pub async fn run(
         })
         .await;
     housekeeping.abort();
+    if let Some(task) = following {
+        task.abort();
+    }
     // What is acknowledged is on disk, and the audit summaries of the last window are written.
     if let Err(e) = app.audit.flush_aggregates(app.now().saturating_add(crate::audit::AGGREGATE_WINDOW)).await {
         tracing::error!("writing the last audit summaries failed: {e}");

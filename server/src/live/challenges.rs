@@ -171,6 +171,26 @@ impl ChallengeEntry {
         Ok(record.otp_attempts)
     }
 
+    /// Replaces this copy with the stored record (another instance changed it) and wakes the
+    /// watchers when the state moved. Under the writing lock, so it cannot overwrite a newer
+    /// write of this process with an older read.
+    pub async fn reload(&self, store: &dyn Store) -> Result<(), StoreError> {
+        let _writing = self.writing.lock().await;
+        let key = self.record().id.as_str().as_bytes().to_vec();
+        let Some(stored) = store.challenges().get(&key).await? else {
+            return Ok(());
+        };
+        let mut copy = lock(&self.record);
+        let moved = stored.state != copy.state;
+        *copy = stored;
+        let state = copy.state;
+        drop(copy);
+        if moved {
+            self.state.send_replace(state);
+        }
+        Ok(())
+    }
+
     /// Watches the state.
     pub fn subscribe(&self) -> watch::Receiver<ChallengeState> {
         self.state.subscribe()
@@ -205,6 +225,28 @@ impl ChallengeRegistry {
         };
         lock(&self.by_user).entry(user).or_default().push(entry.clone());
         lock(&self.map).insert(id, entry);
+    }
+
+    /// Adds a challenge unless one of that id is here already; returns the one kept.
+    pub fn insert_if_absent(&self, entry: Arc<ChallengeEntry>, id: ChallengeId) -> Arc<ChallengeEntry> {
+        {
+            let mut map = lock(&self.map);
+            if let Some(held) = map.get(&id) {
+                return held.clone();
+            }
+            map.insert(id, entry.clone());
+        }
+        let user = {
+            let r = lock(&entry.record);
+            (r.tenant.clone(), r.user.clone())
+        };
+        lock(&self.by_user).entry(user).or_default().push(entry.clone());
+        entry
+    }
+
+    /// A challenge, if it is in memory.
+    pub fn held(&self, id: &ChallengeId) -> Option<Arc<ChallengeEntry>> {
+        lock(&self.map).get(id).cloned()
     }
 
     /// A challenge, from memory or the store.

@@ -97,6 +97,20 @@ impl DeviceEntry {
         }
     }
 
+    /// Replaces this copy with the stored record (another instance changed it); `false` when
+    /// the device is no longer stored (removed). Under the writing lock, so it cannot
+    /// overwrite a newer write of this process with an older read.
+    pub async fn reload(&self, store: &dyn Store) -> Result<bool, StoreError> {
+        let _writing = self.writing.lock().await;
+        match store.devices().get(self.id.as_str().as_bytes()).await? {
+            Some(stored) => {
+                *lock(&self.record) = stored;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// The policy state at `now`.
     pub fn state(&self, now: u64) -> DeviceState {
         lock(&self.record).state(now)
@@ -112,6 +126,15 @@ impl DeviceEntry {
     pub fn deliver(&self, challenge: Arc<ChallengeEntry>) {
         lock(&self.inbox).push(InboxItem { challenge, delivered: false });
         self.signal.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// [`DeviceEntry::deliver`], unless the challenge is in the inbox already.
+    pub fn deliver_once(&self, challenge: &Arc<ChallengeEntry>) {
+        let id = challenge.record().id;
+        if lock(&self.inbox).iter().any(|item| item.challenge.record().id == id) {
+            return;
+        }
+        self.deliver(challenge.clone());
     }
 
     /// A receiver that wakes on the next delivery; take it before [`DeviceEntry::poll_inbox`]
@@ -177,6 +200,16 @@ impl DeviceRegistry {
         maps.by_id.insert(entry.id.clone(), entry);
     }
 
+    /// Adds a device unless one of that id is here already.
+    pub fn insert_if_absent(&self, entry: Arc<DeviceEntry>) {
+        let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
+        if maps.by_id.contains_key(&entry.id) {
+            return;
+        }
+        maps.by_user.entry((entry.tenant.clone(), entry.user.clone())).or_default().push(entry.clone());
+        maps.by_id.insert(entry.id.clone(), entry);
+    }
+
     /// Removes a device from memory.
     pub fn remove(&self, id: &DeviceId) -> Option<Arc<DeviceEntry>> {
         let mut maps = self.maps.write().unwrap_or_else(|p| p.into_inner());
@@ -194,6 +227,19 @@ impl DeviceRegistry {
     /// One device.
     pub fn get(&self, id: &DeviceId) -> Option<Arc<DeviceEntry>> {
         self.maps.read().unwrap_or_else(|p| p.into_inner()).by_id.get(id).cloned()
+    }
+
+    /// One device, from memory or else the store: with several instances, a phone enrolled
+    /// through another one may call here before that instance's notice has arrived.
+    pub async fn get_or_load(&self, store: &dyn Store, id: &DeviceId) -> Result<Option<Arc<DeviceEntry>>, StoreError> {
+        if let Some(entry) = self.get(id) {
+            return Ok(Some(entry));
+        }
+        let Some(record) = store.devices().get(id.as_str().as_bytes()).await? else {
+            return Ok(None);
+        };
+        self.insert_if_absent(DeviceEntry::new(record));
+        Ok(self.get(id))
     }
 
     /// The devices of `user` in `tenant`, oldest first.

@@ -41,6 +41,16 @@ impl EnrollmentRegistry {
         lock(&self.map).insert(id, entry);
     }
 
+    /// An enrollment, if it is in memory.
+    pub fn held(&self, id: &EnrollmentId) -> Option<Arc<EnrollmentEntry>> {
+        lock(&self.map).get(id).cloned()
+    }
+
+    /// The enrollments in memory.
+    pub fn ids(&self) -> Vec<EnrollmentId> {
+        lock(&self.map).keys().cloned().collect()
+    }
+
     /// An enrollment, from memory or the store.
     pub async fn get(&self, store: &dyn Store, id: &EnrollmentId) -> Result<Option<Arc<EnrollmentEntry>>, StoreError> {
         if let Some(entry) = lock(&self.map).get(id).cloned() {

@@ -6,6 +6,7 @@
 pub mod challenges;
 pub mod devices;
 pub mod enrollments;
+pub mod sync;
 
 use std::sync::{Mutex, MutexGuard};
 

@@ -13,14 +13,26 @@ use crate::live::devices::DeviceEntry;
 use crate::service::app::App;
 use crate::service::challenges::settle_expiry;
 use crate::service::ServiceError;
+use crate::store::Change;
 
-/// Audits a device's move to inactive, once.
+/// Audits a device's move to inactive, once: decided on the stored record in one atomic
+/// update, so two instances (or two passes) never both audit it.
 pub async fn note_inactive(app: &App, device: &DeviceEntry, now: u64) -> Result<(), ServiceError> {
-    let record = device.record();
-    if record.state(now) == DeviceState::Inactive
-        && !record.inactive_noted
-        && device.update(&*app.store, |r| r.inactive_noted = true).await.is_ok()
-    {
+    let copy = device.record();
+    if copy.state(now) != DeviceState::Inactive || copy.inactive_noted {
+        return Ok(());
+    }
+    let (record, noted) = device
+        .update_if(&*app.store, |r| {
+            if r.state(now) == DeviceState::Inactive && !r.inactive_noted {
+                r.inactive_noted = true;
+                (Change::Write, true)
+            } else {
+                (Change::Keep, false)
+            }
+        })
+        .await?;
+    if noted {
         app.record(
             Entry::new(AuditKind::DeviceInactive, "server")
                 .tenant(&record.tenant)
@@ -32,12 +44,19 @@ pub async fn note_inactive(app: &App, device: &DeviceEntry, now: u64) -> Result<
     Ok(())
 }
 
-/// One housekeeping pass.
+/// [`crate::store::Store::exclusively`]'s task number of the shared part of housekeeping.
+const SHARED_HOUSEKEEPING: i32 = 1;
+
+/// One housekeeping pass. Its local part (this process's memory, the waiters here, this
+/// process's audit summaries) runs on every instance; the part that changes shared records
+/// (devices that became inactive, stored nonces) runs on one instance at a time.
 pub async fn run_once(app: &App) {
     let now = app.now();
     if let Err(e) = app.audit.flush_aggregates(now).await {
         tracing::error!("writing audit summaries failed: {e}");
     }
+    // Deciding `expired` is one atomic store update, so an instance that races another here
+    // finds it final and audits nothing; running it everywhere wakes each instance's waiters.
     for entry in app.challenges.entries() {
         if let Err(e) = settle_expiry(app, &entry, now).await {
             tracing::error!("housekeeping: {e}");
@@ -47,6 +66,16 @@ pub async fn run_once(app: &App) {
     app.enrollments.sweep(now);
     for device in app.devices.all() {
         device.prune_inbox(now);
+    }
+    let shared = app.store.exclusively(SHARED_HOUSEKEEPING, Box::pin(shared_pass(app, now)));
+    if let Err(e) = shared.await {
+        tracing::error!("housekeeping: {e}");
+    }
+}
+
+/// The part of [`run_once`] that changes shared records.
+async fn shared_pass(app: &App, now: u64) {
+    for device in app.devices.all() {
         if let Err(e) = note_inactive(app, &device, now).await {
             tracing::error!("housekeeping: {e}");
         }

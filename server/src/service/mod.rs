@@ -10,6 +10,7 @@ pub mod challenges;
 pub mod enrollments;
 pub mod error;
 pub mod housekeeping;
+pub mod instances;
 pub mod new_device;
 pub mod phone;
 pub mod pin;

@@ -88,7 +88,7 @@ pub async fn authenticate(
             return Err(ServiceError::new(ErrorCode::BadSignature, e.to_string()));
         }
     };
-    let Some(device) = app.devices.get(&auth.device_id) else {
+    let Some(device) = app.devices.get_or_load(&*app.store, &auth.device_id).await? else {
         return Err(ServiceError::new(ErrorCode::UnknownDevice, "unknown device"));
     };
     let now = app.now();

@@ -23,7 +23,7 @@ use nyckel_protocol::DeviceId;
 use crate::model::{AdminScope, ChallengeRecord, DeviceRecord, EnrollmentRecord, RelyingParty, Tenant, UserRecord};
 use crate::nonces::NonceCheck;
 
-pub use self::postgres::{PgSettings, PgStore};
+pub use self::postgres::{PgChangeFeed, PgSettings, PgStore};
 pub use self::sled::SledStore;
 
 /// The store key of something named `name` inside `tenant`: the two cannot run together
@@ -206,4 +206,54 @@ pub trait Store: Send + Sync {
     ) -> StoreFuture<'a, bool>;
     /// Makes every write so far durable; awaited before acknowledging security-relevant changes.
     fn flush(&self) -> StoreFuture<'_, ()>;
+    /// The feed of changes other server instances make to this store's challenges, devices
+    /// and enrollments, for a store several instances share (PostgreSQL: LISTEN/NOTIFY).
+    /// `None` (the default) for a store only this process uses (sled): every change is then
+    /// this process's own and already in its registries. Opens no connection until awaited.
+    fn change_feed(&self) -> Option<Box<dyn ChangeFeed>> {
+        None
+    }
+    /// Runs `work` unless another instance sharing the store is running work of the same
+    /// `task` number right now (PostgreSQL: a transaction-scoped advisory lock held while it
+    /// runs); `false` when it was skipped. A store only this process uses runs it always.
+    fn exclusively<'a>(&'a self, task: i32, work: Work<'a>) -> StoreFuture<'a, bool> {
+        let _ = task;
+        Box::pin(async move {
+            work.await;
+            Ok(true)
+        })
+    }
+}
+
+/// Work handed to [`Store::exclusively`].
+pub type Work<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// A record another instance changed (written, created or removed): which one, not how — the
+/// receiver re-reads it from the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// A challenge, by id.
+    Challenge(nyckel_protocol::ChallengeId),
+    /// A device, by id.
+    Device(DeviceId),
+    /// An enrollment, by id.
+    Enrollment(nyckel_protocol::EnrollmentId),
+}
+
+/// What [`ChangeFeed::next`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedEvent {
+    /// One record changed.
+    Changed(Changed),
+    /// The feed (re)connected: changes made while it was not listening are not reported, so
+    /// everything this process holds in memory must be re-read now.
+    Resync,
+}
+
+/// Changes made by other instances sharing the store, in commit order.
+pub trait ChangeFeed: Send {
+    /// The next change; waits for it, and reconnects (reporting [`FeedEvent::Resync`]) when
+    /// the connection is lost. An error only when the feed cannot go on (it is logged and
+    /// retried by the caller).
+    fn next(&mut self) -> StoreFuture<'_, FeedEvent>;
 }

@@ -8,15 +8,22 @@ use std::str::FromStr;
 use nyckel_protocol::DeviceId;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
-use super::{AuditRepo, AuditTip, AuditWrite, Change, NonceRepo, Records, Store, StoreError, StoreFuture};
+use super::{
+    AuditRepo, AuditTip, AuditWrite, Change, ChangeFeed, Changed, FeedEvent, NonceRepo, Records, Store, StoreError,
+    StoreFuture, Work,
+};
 use crate::model::{AdminScope, ChallengeRecord, DeviceRecord, EnrollmentRecord, RelyingParty, Tenant, UserRecord};
 use crate::nonces::{NonceCheck, MAX_NONCES_PER_DEVICE, NONCE_MEMORY};
 
 /// The schema changes in order, applied once each (recorded in `schema_migrations`).
 const MIGRATIONS: &[(i32, &str)] =
-    &[(1, include_str!("../../migrations/0001_records.sql")), (2, include_str!("../../migrations/0002_audit.sql"))];
+    &[
+        (1, include_str!("../../migrations/0001_records.sql")),
+        (2, include_str!("../../migrations/0002_audit.sql")),
+        (3, include_str!("../../migrations/0003_notify.sql")),
+    ];
 
 /// First key of the advisory locks this store takes, so they cannot meet another
 /// application's locks on the same database (the second key says what is locked).
@@ -25,6 +32,8 @@ const LOCK_CLASS: i32 = 0x4e79_636b; // "Nyck"
 const MIGRATION_LOCK: i32 = 0;
 /// Second advisory-lock key of audit appends: one at a time across every instance.
 const AUDIT_LOCK: i32 = 1;
+/// Second advisory-lock keys of [`Store::exclusively`]'s tasks start here.
+const EXCLUSIVE_TASKS: i32 = 0x100;
 
 /// How to reach the database.
 #[derive(Clone)]
@@ -35,12 +44,16 @@ pub struct PgSettings {
     pub schema: Option<String>,
     /// Most connections the pool opens.
     pub max_connections: u32,
+    /// This server instance's name: its connections' `application_name` (`nyckel <name>`,
+    /// visible in `pg_stat_activity`; its listener's is `nyckel <name> listen`) and how its
+    /// change notices are told from other instances'. `None`: a random one per start.
+    pub instance: Option<String>,
 }
 
 impl PgSettings {
     /// The database at `url`, default schema, ten connections.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), schema: None, max_connections: 10 }
+        Self { url: url.into(), schema: None, max_connections: 10, instance: None }
     }
 }
 
@@ -49,25 +62,33 @@ impl PgSettings {
     /// parallel on one database this way).
     pub async fn fresh_schema(url: &str) -> Result<Self, StoreError> {
         use sqlx::Connection;
-        let mut id = [0u8; 8];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id)
-            .map_err(|_| StoreError::Engine("no randomness for a schema name".into()))?;
-        let schema = format!("t_{}", id.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let schema = format!("t_{}", random_hex()?);
         let mut connection = sqlx::PgConnection::connect(url).await.map_err(engine("connect"))?;
         sqlx::raw_sql(&format!("CREATE SCHEMA {schema}"))
             .execute(&mut connection)
             .await
             .map_err(engine("create a schema"))?;
         connection.close().await.map_err(engine("disconnect"))?;
-        Ok(Self { url: url.to_owned(), schema: Some(schema), max_connections: 4 })
+        Ok(Self { url: url.to_owned(), schema: Some(schema), max_connections: 4, instance: None })
     }
 }
 
 impl std::fmt::Debug for PgSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may carry a password.
-        f.debug_struct("PgSettings").field("schema", &self.schema).finish_non_exhaustive()
+        f.debug_struct("PgSettings")
+            .field("schema", &self.schema)
+            .field("instance", &self.instance)
+            .finish_non_exhaustive()
     }
+}
+
+/// Eight random bytes in hex (schema and instance names).
+fn random_hex() -> Result<String, StoreError> {
+    let mut id = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut id)
+        .map_err(|_| StoreError::Engine("no randomness for a name".into()))?;
+    Ok(id.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// `sqlx::Error` → [`StoreError::Engine`], saying what was being done.
@@ -99,6 +120,10 @@ pub struct PgStore {
     devices: std::sync::Arc<PgRecords<DeviceRecord>>,
     enrollments: std::sync::Arc<PgRecords<EnrollmentRecord>>,
     challenges: std::sync::Arc<PgRecords<ChallengeRecord>>,
+    /// `nyckel <instance>`: the `application_name` of every pooled connection.
+    application_name: String,
+    /// The channel change notices go to: `nyckel:<schema>` (each schema its own).
+    channel: String,
 }
 
 impl PgStore {
@@ -118,12 +143,20 @@ impl PgStore {
         if let Some(schema) = &settings.schema {
             options = options.options([("search_path", schema.as_str())]);
         }
+        let instance = match &settings.instance {
+            Some(name) => name.clone(),
+            None => random_hex()?,
+        };
+        let application_name = format!("nyckel {instance}");
+        options = options.application_name(&application_name);
         let pool = PgPoolOptions::new()
             .max_connections(settings.max_connections)
             .connect_with(options)
             .await
             .map_err(engine("connect"))?;
         migrate(pool.clone()).await?;
+        let schema: String =
+            sqlx::query_scalar("SELECT current_schema()").fetch_one(&pool).await.map_err(engine("read the schema"))?;
         fn records<T>(pool: &PgPool, table: &'static str) -> std::sync::Arc<PgRecords<T>> {
             std::sync::Arc::new(PgRecords::new(pool, table))
         }
@@ -136,6 +169,8 @@ impl PgStore {
             enrollments: records(&pool, "enrollments"),
             challenges: records(&pool, "challenges"),
             pool,
+            application_name,
+            channel: format!("nyckel:{schema}"),
         })
     }
 
@@ -413,12 +448,9 @@ async fn migrate(pool: PgPool) -> Result<(), StoreError> {
         if applied.contains(&version) {
             continue;
         }
-        // One statement at a time (the migrations hold no `;` inside a statement).
-        for statement in
-            sql.split(';').filter(|s| !s.lines().all(|l| l.trim().is_empty() || l.trim().starts_with("--")))
-        {
-            sqlx::query(statement).execute(&mut *tx).await.map_err(engine("apply a migration"))?;
-        }
+        // The whole file in one simple-protocol request (a function body holds `;`).
+        // (A `&str` without arguments goes by the simple protocol, which takes several.)
+        sqlx::Executor::execute(&mut *tx, sql).await.map_err(engine("apply a migration"))?;
         sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
             .bind(version)
             .execute(&mut *tx)
@@ -621,8 +653,144 @@ impl Store for PgStore {
         Box::pin(self.complete_enrollment_now(completed, device))
     }
 
+    fn exclusively<'a>(&'a self, task: i32, work: Work<'a>) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let mut tx = self.pool.begin().await.map_err(engine("begin exclusive work"))?;
+            // Released with the transaction, also when this instance dies while holding it.
+            let mine: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, $2)")
+                .bind(LOCK_CLASS)
+                .bind(EXCLUSIVE_TASKS.saturating_add(task))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(engine("lock exclusive work"))?;
+            if mine {
+                work.await;
+            }
+            tx.commit().await.map_err(engine("end exclusive work"))?;
+            Ok(mine)
+        })
+    }
+
+    fn change_feed(&self) -> Option<Box<dyn ChangeFeed>> {
+        Some(Box::new(PgChangeFeed {
+            pool: self.pool.clone(),
+            channel: self.channel.clone(),
+            own: self.application_name.clone(),
+            listener: None,
+            backoff: RECONNECT_FIRST,
+        }))
+    }
+
     fn flush(&self) -> StoreFuture<'_, ()> {
         // Every write above is committed before its future completes, and a commit is durable.
         Box::pin(async { Ok(()) })
+    }
+}
+
+/// First wait before reconnecting a lost listener; doubled up to [`RECONNECT_MAX`].
+const RECONNECT_FIRST: std::time::Duration = std::time::Duration::from_millis(100);
+/// Longest wait between reconnection attempts.
+const RECONNECT_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Other instances' changes, from one `LISTEN` connection on the store's channel (the
+/// notices of `migrations/0003_notify.sql`); this instance's own notices are skipped.
+pub struct PgChangeFeed {
+    pool: PgPool,
+    channel: String,
+    /// This instance's `application_name`, which its own notices carry.
+    own: String,
+    listener: Option<PgListener>,
+    backoff: std::time::Duration,
+}
+
+impl PgChangeFeed {
+    async fn listen(&self) -> Result<PgListener, sqlx::Error> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        // Named apart from the pool's connections, so an operator (or a test) can find it.
+        sqlx::query("SELECT set_config('application_name', $1, false)")
+            .bind(format!("{} listen", self.own))
+            .execute(&mut listener)
+            .await?;
+        listener.listen(&self.channel).await?;
+        Ok(listener)
+    }
+
+    async fn next_now(&mut self) -> Result<FeedEvent, StoreError> {
+        loop {
+            let Some(listener) = self.listener.as_mut() else {
+                match self.listen().await {
+                    Ok(listener) => {
+                        self.listener = Some(listener);
+                        self.backoff = RECONNECT_FIRST;
+                        // Whatever changed while nobody listened was not announced to us.
+                        return Ok(FeedEvent::Resync);
+                    }
+                    Err(e) => {
+                        tracing::warn!("postgresql: listening for other instances' changes failed: {e}; retrying");
+                        tokio::time::sleep(self.backoff).await;
+                        self.backoff = (self.backoff * 2).min(RECONNECT_MAX);
+                        continue;
+                    }
+                }
+            };
+            match listener.try_recv().await {
+                Ok(Some(notice)) => {
+                    if let Some(changed) = parse_notice(notice.payload(), &self.own) {
+                        return Ok(FeedEvent::Changed(changed));
+                    }
+                }
+                Ok(None) => {
+                    tracing::warn!("postgresql: the listener's connection was lost; reconnecting");
+                    self.listener = None;
+                }
+                Err(e) => {
+                    tracing::warn!("postgresql: the listener failed: {e}; reconnecting");
+                    self.listener = None;
+                }
+            }
+        }
+    }
+}
+
+impl ChangeFeed for PgChangeFeed {
+    fn next(&mut self) -> StoreFuture<'_, FeedEvent> {
+        Box::pin(self.next_now())
+    }
+}
+
+/// `<table> <hex key> <application_name>` → the change, unless it is `own` or malformed.
+fn parse_notice(payload: &str, own: &str) -> Option<Changed> {
+    let mut parts = payload.splitn(3, ' ');
+    let (table, hex, writer) = (parts.next()?, parts.next()?, parts.next().unwrap_or(""));
+    if writer == own {
+        return None;
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect::<Option<Vec<u8>>>()?;
+    let key = String::from_utf8(bytes).ok()?;
+    let changed = match table {
+        "challenges" => Changed::Challenge(key.parse().ok()?),
+        "devices" => Changed::Device(key.parse().ok()?),
+        "enrollments" => Changed::Enrollment(key.parse().ok()?),
+        _ => return None,
+    };
+    Some(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_parse_and_own_ones_are_skipped() {
+        let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+        let id = nyckel_protocol::ChallengeId::random().unwrap();
+        let payload = format!("challenges {} nyckel b", hex(id.as_str()));
+        assert_eq!(parse_notice(&payload, "nyckel a"), Some(Changed::Challenge(id)));
+        assert_eq!(parse_notice(&payload, "nyckel b"), None);
+        assert_eq!(parse_notice("challenges zz nyckel b", "nyckel a"), None);
+        assert_eq!(parse_notice("nonces 00 x", "nyckel a"), None);
     }
 }

@@ -125,6 +125,38 @@ impl Harness {
         Self::open(Arc::new(dir), kek, clock, rp_key, admin_token, Some(settings), Box::new(configure)).await
     }
 
+    /// Two servers on one fresh PostgreSQL schema (several instances): the same key files and
+    /// key-encryption key, each its own data directory (audit log) and instance name
+    /// (`<schema>-a`, `<schema>-b`), one clock. Returns them with the schema's settings.
+    pub async fn start_pair_on_postgres(url: &str, users: &[&str]) -> (Self, Self, nyckel_server::store::PgSettings) {
+        use nyckel_server::store::{PgSettings, PgStore};
+        let settings = PgSettings::fresh_schema(url).await.unwrap();
+        let pg = PgStore::open(&settings).await.unwrap();
+        nyckel_server::tenants::add(&pg, TENANT, ORGANISATION, START).await.unwrap();
+        for user in users {
+            nyckel_server::users::add(&pg, TENANT, user, START).await.unwrap();
+        }
+        let rp_key = nyckel_server::relying_parties::add(&pg, TENANT, "portal", START).await.unwrap();
+        let dir_a = tempfile::tempdir().unwrap();
+        let kek = Arc::new(Kek::create(dir_a.path()));
+        let admin_token = admin::admin_token(dir_a.path(), &kek.open(dir_a.path())).unwrap().to_string();
+        let dir_b = tempfile::tempdir().unwrap();
+        copy_keys(dir_a.path(), dir_b.path());
+        let clock = Arc::new(ManualClock::new(START));
+        let schema = settings.schema.clone().unwrap();
+        let mut instances = Vec::new();
+        for (dir, name) in [(dir_a, "a"), (dir_b, "b")] {
+            let mut settings = settings.clone();
+            settings.instance = Some(format!("{schema}-{name}"));
+            let configure = move |config: &mut ServerConfig| config.database = Some(settings);
+            let (kek, clock, rp_key, admin_token) = (kek.clone(), clock.clone(), rp_key.clone(), admin_token.clone());
+            instances.push(Self::open(Arc::new(dir), kek, clock, rp_key, admin_token, Box::new(configure)).await);
+        }
+        let b = instances.pop().unwrap();
+        let a = instances.pop().unwrap();
+        (a, b, settings)
+    }
+
     async fn open(
         dir: Arc<tempfile::TempDir>,
         kek: Arc<Kek>,
@@ -290,6 +322,23 @@ impl Harness {
         let (status, page) = self.admin("GET", "/v1/admin/audit?limit=500").await;
         assert_eq!(status, 200);
         page["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
+    }
+}
+
+/// Copies a data directory's key files (everything but the sled database `db`, which holds
+/// the audit log) into another, for a second instance of the same server.
+pub fn copy_keys(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "db" {
+                std::fs::create_dir_all(&target).unwrap();
+                copy_keys(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
     }
 }
 
