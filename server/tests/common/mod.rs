@@ -148,9 +148,9 @@ impl Harness {
         for (dir, name) in [(dir_a, "a"), (dir_b, "b")] {
             let mut settings = settings.clone();
             settings.instance = Some(format!("{schema}-{name}"));
-            let configure = move |config: &mut ServerConfig| config.database = Some(settings);
             let (kek, clock, rp_key, admin_token) = (kek.clone(), clock.clone(), rp_key.clone(), admin_token.clone());
-            instances.push(Self::open(Arc::new(dir), kek, clock, rp_key, admin_token, Box::new(configure)).await);
+            let open = Self::open(Arc::new(dir), kek, clock, rp_key, admin_token, Some(settings), Box::new(|_| {}));
+            instances.push(open.await);
         }
         let b = instances.pop().unwrap();
         let a = instances.pop().unwrap();
