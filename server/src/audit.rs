@@ -699,7 +699,7 @@ mod tests {
 
     /// Direct access below the store, to tamper with stored events.
     enum Raw {
-        Sled(SledStore),
+        Sled(Box<SledStore>),
         Pg(PgStore),
     }
 
@@ -717,13 +717,15 @@ mod tests {
         Arc::new(ServerSigningKey::from_pkcs8(&ServerSigningKey::generate_pkcs8().unwrap()).unwrap())
     }
 
+    /// An engine's name, its data directory (sled), raw access and store.
+    type Engine = (&'static str, Option<tempfile::TempDir>, Raw, Arc<dyn Store>);
+
     /// An empty store of every available engine: sled always, PostgreSQL (a fresh schema)
     /// when the tests have one.
-    async fn stores() -> Vec<(&'static str, Option<tempfile::TempDir>, Raw, Arc<dyn Store>)> {
+    async fn stores() -> Vec<Engine> {
         let dir = tempfile::tempdir().unwrap();
         let sled = SledStore::open(dir.path()).unwrap();
-        let mut all: Vec<(&'static str, Option<tempfile::TempDir>, Raw, Arc<dyn Store>)> =
-            vec![("sled", Some(dir), Raw::Sled(sled.clone()), Arc::new(sled))];
+        let mut all: Vec<Engine> = vec![("sled", Some(dir), Raw::Sled(Box::new(sled.clone())), Arc::new(sled))];
         if let Some(url) = postgres_url() {
             let pg = PgStore::open(&PgSettings::fresh_schema(&url).await.unwrap()).await.unwrap();
             all.push(("postgres", None, Raw::Pg(pg.clone()), Arc::new(pg)));
