@@ -196,6 +196,19 @@ impl Portal {
             reset_limit,
         }))
     }
+
+    /// Makes sure `account` is a user of the relying party's tenant on the Nyckel server
+    /// (`PUT /v1/users/{user}`, idempotent), so that registering a phone needs no operator
+    /// step. Called where a portal account comes to exist in the running portal (an invitation
+    /// accepted, an administrator's invitation, an access request approved) and before every
+    /// phone registration, which also covers accounts the offline `account add`/`invite`
+    /// commands made while the portal (and perhaps the server) was stopped.
+    pub async fn ensure_server_user(&self, account: &str) -> Result<(), PortalError> {
+        if self.rp.ensure_user(account).await? {
+            tracing::info!(account, "user created on the Nyckel server");
+        }
+        Ok(())
+    }
 }
 
 /// What one sweep removed.

@@ -383,12 +383,16 @@ async fn the_first_account_administers_the_organisation_and_decides_requests() {
 
     alice.get("/admin").await;
     assert!(alice.html.contains("data-account=\"bob\"") && alice.html.contains("data-account=\"carol\""));
+    assert!(!h.server_has_user("bob").await && !h.server_has_user("carol").await);
     assert_eq!(
         alice.post("/admin/requests", &[("account", "bob"), ("decision", "approve")]).await,
         (303, "/admin".to_owned())
     );
+    // The approval made bob a user on the Nyckel server (no `nyckel-server user add`).
+    assert!(h.server_has_user("bob").await, "an approved requester is created on the server");
     alice.get("/admin").await;
     assert_eq!(alice.post("/admin/requests", &[("account", "carol"), ("decision", "refuse")]).await.0, 303);
+    assert!(!h.server_has_user("carol").await, "a refused requester is not created");
     assert_eq!(h.portal.orgs.membership("bob").unwrap().unwrap().role, Role::Member);
     assert!(h.portal.orgs.membership("carol").unwrap().is_none(), "refused: no membership");
     // A decided request cannot be decided again.
@@ -435,6 +439,7 @@ async fn an_administrator_of_another_organisation_sees_and_changes_nothing_of_th
     }
     assert_eq!(dave.post("/admin/requests", &[("account", "carol"), ("decision", "approve")]).await.0, 404);
     assert_eq!(h.portal.orgs.membership("carol").unwrap().unwrap().role, Role::Pending);
+    assert!(!h.server_has_user("carol").await, "another organisation's approval creates no server user");
     dave.get("/admin").await;
     assert_eq!(dave.post("/admin/accounts/unblock", &[("account", "bob")]).await.0, 404);
     assert!(h.portal.accounts.get("bob").unwrap().unwrap().blocked);
@@ -489,6 +494,7 @@ async fn an_administrator_unblocks_a_members_account_and_device() {
     assert_eq!(h.portal.rp.devices("bob").await.unwrap()[0].state, "active");
     assert!(alice.html.contains("id=\"no-blocked-devices\""));
     // A device of someone else named with a member's name is refused.
+    h.portal.ensure_server_user("alice").await.unwrap();
     let alice_device = h.portal.rp.start_enrollment("alice", "Alice's phone").await.unwrap();
     let alice_reg = h.phone.register(&alice_device.qr, PIN).await.unwrap();
     assert_eq!(
@@ -660,12 +666,14 @@ async fn an_administrator_invites_a_colleague_into_the_organisation_and_nobody_e
     assert_eq!(bob.post("/admin/invite", &[("name", "ivan"), ("email", "ivan@example.org")]).await.0, 403);
     assert!(h.portal.accounts.get("ivan").unwrap().is_none());
     assert!(h.mail().is_empty());
+    assert!(!h.server_has_user("ivan").await, "a refused invitation creates no server user");
 
     assert_eq!(alice.get("/admin").await.0, 200);
     assert!(alice.html.contains("href=\"/admin/invite\""));
     assert_eq!(alice.get("/admin/invite").await.0, 200);
     assert_eq!(alice.post("/admin/invite", &[("name", "ivan"), ("email", "ivan@example.org")]).await.0, 200);
     assert!(alice.html.contains("id=\"invite-sent\""), "{}", alice.html);
+    assert!(h.server_has_user("ivan").await, "the administrator's invitation creates the server user");
     // The same invitation as `account invite`: an account without a password, a link by e-mail.
     let mail = h.mail().into_iter().find(|m| m.to == "ivan@example.org").expect("the invitation");
     let token = mail.token("/invite");

@@ -302,6 +302,12 @@ pub async fn decide(CsrfForm { ctx, form }: CsrfForm<DecisionForm>) -> Res {
     };
     // Record under the organisation before a refusal removes the request.
     let kind = if approve { AuditKind::AccessApproved } else { AuditKind::AccessRefused };
+    let pending_here = |m: &Membership| m.org == org.id && m.role == Role::Pending;
+    if approve && ctx.portal.orgs.membership(&form.account).or_fail(&ctx)?.as_ref().is_some_and(pending_here) {
+        // Only for this organisation's own requester (never a name another administrator
+        // typed), and before the approval is stored, so a failure leaves it to decide again.
+        ctx.portal.ensure_server_user(&form.account).await.or_fail(&ctx)?;
+    }
     if !ctx.portal.orgs.decide(&org.id, &form.account, approve).await.or_fail(&ctx)? {
         return Err(not_in_org(&ctx));
     }
@@ -331,7 +337,7 @@ pub async fn unblock_device(CsrfForm { ctx, form }: CsrfForm<DeviceForm>) -> Res
         ));
     };
     // The device id comes from the browser: it must be one of this member's devices.
-    let devices = ctx.portal.rp.devices(&form.account).await.or_fail(&ctx)?;
+    let devices = ctx.portal.rp.devices_or_none(&form.account).await.or_fail(&ctx)?;
     let Some(device) = devices.iter().find(|d| d.device_id == form.device_id) else { return Err(not_in_org(&ctx)) };
     client.unblock_device(&device.device_id).await.or_fail(&ctx)?;
     ctx.portal
@@ -427,6 +433,7 @@ pub async fn invite(CsrfForm { ctx, form }: CsrfForm<InviteForm>) -> Res {
     if !invitable {
         return Ok(refused(&ctx));
     }
+    ctx.portal.ensure_server_user(&name).await.or_fail(&ctx)?;
     crate::invitations::invite(&ctx.portal, &name, &email, ctx.lang).await.or_fail(&ctx)?;
     if membership.is_none() {
         if let Err(other) = ctx.portal.orgs.add_member(&org.id, &name).await.or_fail(&ctx)? {

@@ -367,6 +367,7 @@ pub async fn add_device(CsrfForm { mut ctx, form }: CsrfForm<NameForm>) -> Res {
     if name.is_empty() {
         return Ok(ctx.redirect("/devices"));
     }
+    ctx.portal.ensure_server_user(&account).await.or_fail(&ctx)?;
     let started = ctx.portal.rp.start_enrollment(&account, &name).await.or_fail(&ctx)?;
     ctx.session.enrollment = Some(PendingEnrollment {
         enrollment_id: started.enrollment_id,
