@@ -557,6 +557,7 @@ async fn every_new_form_refuses_a_missing_or_foreign_csrf_token() {
         "/devices/rename",
         "/org/join",
         "/admin/requests",
+        "/admin/role",
         "/admin/accounts/unblock",
         "/admin/devices/unblock",
     ];
@@ -695,4 +696,56 @@ async fn an_administrator_invites_a_colleague_into_the_organisation_and_nobody_e
     assert_eq!(h.portal.orgs.membership("bob").unwrap().unwrap().role, Role::Pending);
     alice.get("/admin/audit").await;
     assert!(alice.html.contains("invited"), "{}", alice.html);
+}
+
+#[tokio::test]
+async fn an_administrator_makes_a_member_administrator_and_hands_over_but_the_last_one_stays() {
+    let h = Harness::start().await;
+    let (mut alice, mut bob) = acme_with_request(&h).await;
+    alice.get("/admin").await;
+    alice.post("/admin/requests", &[("account", "bob"), ("decision", "approve")]).await;
+    let role = |account: &str| h.portal.orgs.membership(account).unwrap().unwrap().role;
+
+    // The only administrator cannot make herself a member.
+    alice.get("/admin").await;
+    assert_eq!(alice.post("/admin/role", &[("account", "alice"), ("role", "member")]).await.0, 409);
+    assert!(alice.html.contains("at least one administrator"), "{}", alice.html);
+    assert_eq!(role("alice"), Role::Admin);
+    // A member cannot change roles, not even their own.
+    bob.get("/org").await;
+    assert_eq!(bob.post("/admin/role", &[("account", "bob"), ("role", "admin")]).await.0, 403);
+    assert_eq!(role("bob"), Role::Member);
+    // Another organisation's administrator cannot touch this one's members.
+    let mut dave = h.browser();
+    h.signed_in_with_totp(&mut dave, "dave").await;
+    dave.get("/org").await;
+    dave.post("/org/join", &[("org", "other-org")]).await;
+    dave.get("/admin").await;
+    assert_eq!(dave.post("/admin/role", &[("account", "bob"), ("role", "admin")]).await.0, 404);
+    dave.get("/admin").await;
+    assert_eq!(dave.post("/admin/role", &[("account", "alice"), ("role", "member")]).await.0, 404);
+    assert_eq!((role("bob"), role("alice")), (Role::Member, Role::Admin));
+    // An unknown role is refused.
+    alice.get("/admin").await;
+    assert_eq!(alice.post("/admin/role", &[("account", "bob"), ("role", "owner")]).await.0, 400);
+
+    // Alice makes bob administrator: both administer acme.
+    alice.get("/admin").await;
+    assert!(alice.html.contains("Make administrator"), "{}", alice.html);
+    assert_eq!(alice.post("/admin/role", &[("account", "bob"), ("role", "admin")]).await.0, 200);
+    assert_eq!(role("bob"), Role::Admin);
+    assert_eq!(bob.get("/admin").await.0, 200);
+    assert!(bob.html.contains("data-account=\"alice\""));
+    // Alice hands over: she makes herself a member and loses the administration pages.
+    alice.get("/admin").await;
+    assert_eq!(alice.post("/admin/role", &[("account", "alice"), ("role", "member")]).await, (303, "/org".to_owned()));
+    assert_eq!(role("alice"), Role::Member);
+    assert_eq!(alice.get("/admin").await.0, 403);
+    // Bob is now the last administrator and cannot step down.
+    bob.get("/admin").await;
+    assert_eq!(bob.post("/admin/role", &[("account", "bob"), ("role", "member")]).await.0, 409);
+    assert_eq!(role("bob"), Role::Admin);
+
+    bob.get("/admin/audit").await;
+    assert_eq!(bob.html.matches("role_changed").count(), 2, "{}", bob.html);
 }
