@@ -4,11 +4,12 @@
 # data in ./nyckel-portal-data (or $NYCKEL_PORTAL_DATA), which reaches the server only through
 # the relying-party API. The server's secrets are sealed under a key-encryption key kept
 # outside the data directory: ./nyckel-kek (or $NYCKEL_KEK_FILE), created with mode 0600 on
-# first start. On first start it also creates the tenant "demo" ("Demo organisation"), its user
-# "alice", a relying-party API key kept in rp-key.txt, a tenant administrator's token for the
-# portal (portal-admin-token.txt), the portal account "alice" (password $NYCKEL_PORTAL_PASSWORD,
-# else a demo one; the server's users have no password), administrator of the portal organisation "demo", and invites "bob"
-# (bob@example.org) by e-mail. SMS go to files in ./nyckel-portal-data/sms-sink (or
+# first start. On first start it also creates the tenant "demo" ("Demo organisation"), a
+# relying-party API key kept in rp-key.txt, a tenant administrator's token for the portal
+# (portal-admin-token.txt), the portal account "alice" (password $NYCKEL_PORTAL_PASSWORD, else a
+# demo one), administrator of the portal organisation "demo", and invites "bob"
+# (bob@example.org) by e-mail. No user is added on the server: the portal creates each one in
+# the tenant (PUT /v1/users/{user}) when its account registers a phone or accepts an invitation. SMS go to files in ./nyckel-portal-data/sms-sink (or
 # $NYCKEL_PORTAL_SMS_SINK). The portal's e-mail (invitations, sign-in links, password resets,
 # contact-address codes) goes over SMTP when $NYCKEL_PORTAL_SMTP_URL is set (smtp://host:port),
 # else it is written as .eml files to $NYCKEL_PORTAL_DATA/outbox/ (the script says where). The
@@ -35,8 +36,6 @@ if [ ! -f "$NYCKEL_KEK_FILE" ]; then
 fi
 if [ ! -f "$data/rp-key.txt" ]; then
   "$server" --data-dir "$data" tenant add demo "Demo organisation"
-  "$server" --data-dir "$data" user --tenant demo add alice
-  "$server" --data-dir "$data" user --tenant demo add bob
   (umask 077 && "$server" --data-dir "$data" rp --tenant demo add demo-portal > "$data/rp-key.txt")
 fi
 if [ ! -f "$data/portal-admin-token.txt" ]; then

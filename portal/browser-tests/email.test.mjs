@@ -1,6 +1,7 @@
 // The portal's e-mail flows in real Chromium, with mail read from the loopback SMTP sink's
 // directory (scripts/smtp-sink.py): an invitation → password (zxcvbn's refusal shown) → first
-// second factor (an authenticator app) → signed in; the e-mail sign-in link refused in a second
+// second factor (an authenticator app) → signed in; a later sign-in with a code from the app (the
+// set-up's code refused as used); the e-mail sign-in link refused in a second
 // browser context with the warning and completing in the asking browser, whose waiting page
 // continues by itself; "remember this browser" skipping the second step, then void 20 days later
 // (the portal's injected clock); a password reset; a contact address added and verified by the
@@ -95,8 +96,24 @@ try {
   await page.click('a[href="/totp"]');
   await page.waitForURL("**/totp");
   const secret = (await page.textContent("#totp-secret")).trim();
-  await page.fill("#code", totp(secret));
+  const setupCode = totp(secret);
+  await page.fill("#code", setupCode);
   await page.click('form[action="/totp/confirm"] button');
+  await page.waitForURL("**/home");
+  assert.equal((await page.textContent("#account")).trim(), INVITED);
+  await signOut(page);
+
+  step = "authenticator app at a later sign-in: the used code refused, the next step's code signs in";
+  await signIn(page, INVITED, FIRST_PASSWORD);
+  await page.waitForURL("**/factor");
+  await page.fill("#totp", setupCode);
+  await page.click('form[action="/factor/totp"] button[type=submit]');
+  assert.match(await page.textContent("[role=alert]"), /Wrong code/);
+  // Each code works once, so the portal's clock moves one 30-second step ahead (its test
+  // clock's offset file) and the test computes the code for that time: no waiting.
+  fs.writeFileSync(CLOCK_OFFSET_FILE, "30");
+  await page.fill("#totp", totp(secret, Date.now() + 30_000));
+  await page.click('form[action="/factor/totp"] button[type=submit]');
   await page.waitForURL("**/home");
   assert.equal((await page.textContent("#account")).trim(), INVITED);
 
@@ -178,7 +195,8 @@ try {
   await signOut(page);
 
   step = "remember this browser: 20 days later the second step is asked again";
-  fs.writeFileSync(CLOCK_OFFSET_FILE, String(20 * 24 * 3600));
+  // 20 days after the browser was remembered, which was already 30 s ahead (the TOTP step).
+  fs.writeFileSync(CLOCK_OFFSET_FILE, String(20 * 24 * 3600 + 60));
   await signIn(page, INVITED, FIRST_PASSWORD);
   await page.waitForURL("**/factor");
   await signOut(page);

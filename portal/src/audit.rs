@@ -40,6 +40,9 @@ pub enum AuditKind {
     EmailVerified,
     /// An administrator invited a colleague into the organisation.
     Invited,
+    /// An administrator made a member administrator, or an administrator a member (detail:
+    /// the new role).
+    RoleChanged,
 }
 
 impl AuditKind {
@@ -58,6 +61,7 @@ impl AuditKind {
             AuditKind::PhoneVerified => "phone_verified",
             AuditKind::EmailVerified => "email_verified",
             AuditKind::Invited => "invited",
+            AuditKind::RoleChanged => "role_changed",
         }
     }
 }

@@ -312,6 +312,13 @@ catalogue! {
     Role => ("Roll", "Rolle", "Role"),
     RoleAdmin => ("administratör", "administrator", "administrator"),
     RoleMember => ("medlem", "medlem", "member"),
+    MakeAdmin => ("Gör till administratör", "Gør til administrator", "Make administrator"),
+    MakeMember => ("Ta bort som administratör", "Fjern som administrator", "Remove as administrator"),
+    LastAdminRefused => (
+        "Organisationen behöver minst en administratör: gör först någon annan till administratör.",
+        "Organisationen skal have mindst én administrator: gør først en anden til administrator.",
+        "The organisation needs at least one administrator: make someone else administrator first."
+    ),
     AccountBlockedState => ("spärrat (fem fel lösenord)", "spærret (fem forkerte adgangskoder)", "blocked (five wrong passwords)"),
     AccountActiveState => ("aktivt", "aktiv", "active"),
     Unblock => ("Lås upp", "Lås op", "Unblock"),

@@ -138,6 +138,9 @@ pub struct Portal {
     pub link_limit: codes::SendLimit,
     /// Password-reset e-mails per account (likewise).
     pub reset_limit: codes::SendLimit,
+    /// Seals the authenticator-app secret of a set-up under way in the session record
+    /// ([`sessions::PENDING_TOTP_SEAL_PURPOSE`], bound to the account and the session id).
+    pub pending_totp: seal::Sealer,
 }
 
 impl Portal {
@@ -148,6 +151,7 @@ impl Portal {
         let store = store::Store::open(&config.data_dir)?;
         let portal_key = seal::load_or_create_key(&config.key_file)?;
         let totp_sealer = seal::Sealer::new(&portal_key, accounts::TOTP_SEAL_PURPOSE)?;
+        let pending_totp = seal::Sealer::new(&portal_key, sessions::PENDING_TOTP_SEAL_PURPOSE)?;
         let accounts = accounts::Accounts::new(store.clone(), config.clock.clone(), totp_sealer)?;
         let sessions = sessions::Sessions::new(store.clone(), config.clock.clone());
         let rp = nyckel::RpClient::new(&config.nyckel_url, &config.rp_key)?;
@@ -194,7 +198,21 @@ impl Portal {
             browsers,
             link_limit,
             reset_limit,
+            pending_totp,
         }))
+    }
+
+    /// Makes sure `account` is a user of the relying party's tenant on the Nyckel server
+    /// (`PUT /v1/users/{user}`, idempotent), so that registering a phone needs no operator
+    /// step. Called where a portal account comes to exist in the running portal (an invitation
+    /// accepted, an administrator's invitation, an access request approved) and before every
+    /// phone registration, which also covers accounts the offline `account add`/`invite`
+    /// commands made while the portal (and perhaps the server) was stopped.
+    pub async fn ensure_server_user(&self, account: &str) -> Result<(), PortalError> {
+        if self.rp.ensure_user(account).await? {
+            tracing::info!(account, "user created on the Nyckel server");
+        }
+        Ok(())
     }
 }
 

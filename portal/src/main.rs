@@ -72,7 +72,7 @@ enum Command {
 #[derive(Subcommand)]
 enum AccountCommand {
     /// Add an account; the password comes from $NYCKEL_PORTAL_PASSWORD or is asked twice. The
-    /// name must also be a user of the relying party's tenant on the Nyckel server.
+    /// running portal creates the user on the Nyckel server when the account registers a phone.
     Add {
         name: String,
         /// Join this organisation: created with this account as its administrator when new,
@@ -95,8 +95,8 @@ enum AccountCommand {
         password: bool,
     },
     /// Invite NAME: an account without a password, and an e-mail to EMAIL with a link and a
-    /// code (72 hours, once) to choose the password. The name must also be a user of the
-    /// relying party's tenant on the Nyckel server.
+    /// code (72 hours, once) to choose the password. The running portal creates the user on the
+    /// Nyckel server when the invitation is accepted.
     Invite {
         name: String,
         email: String,

@@ -251,10 +251,36 @@ impl RpClient {
         self.call(reqwest::Method::GET, &path, None).await
     }
 
+    /// `PUT /v1/users/{user}`: makes sure the account's user exists in the relying party's
+    /// tenant on the server (so a phone can be registered for it); `true` when it was created
+    /// now, `false` when it already existed.
+    pub async fn ensure_user(&self, user: &str) -> Result<bool, RpError> {
+        let path = format!("/v1/users/{}", path_segment(user));
+        let response = self.http.put(format!("{}{path}", self.base)).bearer_auth(&self.key).send().await?;
+        match response.status().as_u16() {
+            201 => Ok(true),
+            200 => Ok(false),
+            status => {
+                let bytes = response.bytes().await.unwrap_or_default();
+                let code = serde_json::from_slice::<ErrorBody>(&bytes).map(|b| b.error.code).unwrap_or_default();
+                Err(RpError::Api { status, code })
+            }
+        }
+    }
+
     /// `GET /v1/users/{user}/devices`.
     pub async fn devices(&self, user: &str) -> Result<Vec<DeviceInfo>, RpError> {
         let path = format!("/v1/users/{}/devices", path_segment(user));
         Ok(self.call::<DeviceList>(reqwest::Method::GET, &path, None).await?.devices)
+    }
+
+    /// [`RpClient::devices`], with a user the server does not have (an account that never
+    /// registered a phone, so [`RpClient::ensure_user`] never ran for it) read as no devices.
+    pub async fn devices_or_none(&self, user: &str) -> Result<Vec<DeviceInfo>, RpError> {
+        match self.devices(user).await {
+            Err(RpError::Api { status: 404, .. }) => Ok(Vec::new()),
+            other => other,
+        }
     }
 
     /// `DELETE /v1/users/{user}/devices/{id}`.

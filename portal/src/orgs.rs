@@ -62,6 +62,17 @@ pub enum OrgError {
     InvalidId,
 }
 
+/// Why a role change is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RoleError {
+    /// The account is not an approved member or administrator of the organisation.
+    #[error("not a member of this organisation")]
+    NotAMember,
+    /// The change would leave the organisation without an administrator.
+    #[error("the organisation's last administrator cannot stop being one")]
+    LastAdmin,
+}
+
 /// Organisations and memberships over the store.
 #[derive(Clone)]
 pub struct Orgs {
@@ -165,6 +176,33 @@ impl Orgs {
             }
         }
         Ok(out)
+    }
+
+    /// Makes `account`, an approved member or administrator of `org`, an administrator
+    /// (`Role::Admin`) or a member (`Role::Member`); an administrator hands over by making
+    /// another member administrator and then themself a member. Refused when the account is
+    /// not in `org` (or only asked to join), and when it would leave `org` with no administrator.
+    /// Returns whether the role changed.
+    pub async fn set_role(&self, org: &str, account: &str, role: Role) -> Result<Result<bool, RoleError>, PortalError> {
+        if role == Role::Pending {
+            return Ok(Err(RoleError::NotAMember));
+        }
+        let _guard = self.lock.lock().await;
+        let Some(mut m) = self.membership(account)?.filter(|m| m.org == org && m.role != Role::Pending) else {
+            return Ok(Err(RoleError::NotAMember));
+        };
+        if m.role == role {
+            return Ok(Ok(false));
+        }
+        if m.role == Role::Admin {
+            let admins = self.members(org)?.into_iter().filter(|(_, m)| m.role == Role::Admin).count();
+            if admins <= 1 {
+                return Ok(Err(RoleError::LastAdmin));
+            }
+        }
+        m.role = role;
+        self.members.insert(account.as_bytes(), encode(&m))?;
+        Ok(Ok(true))
     }
 
     /// Decides `account`'s waiting request to `org`: approved → member, refused → removed.

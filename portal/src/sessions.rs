@@ -86,14 +86,57 @@ pub struct Session {
     /// A phone registration under way.
     #[serde(default)]
     pub enrollment: Option<PendingEnrollment>,
-    /// An authenticator-app secret shown but not yet confirmed.
+    /// An authenticator-app secret shown but not yet confirmed, sealed
+    /// ([`PENDING_TOTP_SEAL_PURPOSE`]) for the account and this session's id: the session
+    /// record never holds the secret itself, and a value copied to another session or account
+    /// does not open. Use [`Session::seal_pending_totp`] and [`Session::pending_totp`].
     #[serde(default)]
     pub totp_pending: Option<String>,
     /// Last activity, Unix seconds.
     pub touched_at: u64,
 }
 
+/// The sealing purpose of [`Session::totp_pending`] (its own key, derived from the portal key).
+pub const PENDING_TOTP_SEAL_PURPOSE: &str = "nyckel-portal pending totp secret v1";
+
+/// What a pending secret is sealed for: the account and the session id (which the store
+/// keeps only as a hash, so the record alone does not name it).
+fn pending_owner(account: &str, sid: &str) -> String {
+    format!("{account}\u{0}{sid}")
+}
+
 impl Session {
+    /// Keeps `secret` as the authenticator-app secret being set up by `account` in session `sid`,
+    /// sealed.
+    pub fn seal_pending_totp(
+        &mut self,
+        sealer: &crate::seal::Sealer,
+        account: &str,
+        sid: &str,
+        secret: &str,
+    ) -> Result<(), PortalError> {
+        self.totp_pending = Some(sealer.seal(&pending_owner(account, sid), secret)?);
+        Ok(())
+    }
+
+    /// The authenticator-app secret being set up by `account` in session `sid`; `None` when
+    /// there is none or it does not open (sealed for another account or session, or a plain
+    /// value of an older portal), so the set-up starts again with a new secret.
+    pub fn pending_totp(
+        &self,
+        sealer: &crate::seal::Sealer,
+        account: &str,
+        sid: &str,
+    ) -> Option<zeroize::Zeroizing<String>> {
+        let sealed = self.totp_pending.as_deref()?;
+        match sealer.open(&pending_owner(account, sid), sealed) {
+            Ok(secret) => Some(secret),
+            Err(e) => {
+                tracing::warn!(account, error = %e, "a pending authenticator-app secret did not open; starting again");
+                None
+            }
+        }
+    }
     /// The account of a session past the password, whatever the stage.
     pub fn account(&self) -> Option<&str> {
         match &self.stage {

@@ -30,7 +30,8 @@ impl Store {
     }
 
     /// The sessions tree (key: SHA-256 of the session id, so a copy of the store holds no cookie).
-    pub(crate) fn sessions(&self) -> &sled::Tree {
+    /// Public so tests can check what a session record holds at rest.
+    pub fn sessions(&self) -> &sled::Tree {
         &self.sessions
     }
 

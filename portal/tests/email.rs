@@ -401,3 +401,46 @@ async fn sign_in_link_and_reset_e_mails_are_limited_per_account() {
     nyckel_portal::invitations::send_reset(&h.portal, "alice", Lang::En).await.unwrap();
     assert_eq!(resets(&h), 4);
 }
+
+#[tokio::test]
+async fn an_invited_user_registers_a_phone_with_no_operator_step_on_the_server() {
+    // The server's tenant has no "grace": nobody ran `nyckel-server user add`.
+    let h = start().await;
+    nyckel_portal::invitations::invite(&h.portal, "grace", "grace@example.org", Lang::En).await.unwrap();
+    let token = h.next_mail().await.token("/invite");
+    assert!(!h.server_has_user("grace").await, "the invitation alone creates no server user");
+
+    let mut browser = h.browser();
+    browser.get(&format!("/invite?t={token}")).await;
+    let form = [("t", token.as_str()), ("password", NEW_PASSWORD), ("password2", NEW_PASSWORD)];
+    assert_eq!(browser.post("/invite", &form).await, (303, "/devices".to_owned()));
+    // Accepting the invitation made the user on the server (PUT /v1/users/grace).
+    assert!(h.server_has_user("grace").await, "accepting the invitation creates the server user");
+
+    // Add a device: the page's code registers the phone (nyckel-core), the page sees it.
+    browser.get("/devices").await;
+    assert_eq!(browser.post("/devices/add", &[("name", "Grace's phone")]).await, (303, "/devices/enroll".to_owned()));
+    browser.get("/devices/enroll").await;
+    let code = common::unescape(&between(&browser.html, "id=\"enroll-code\">", "<"));
+    let summary = h.phone.register(&code, common::PIN).await.unwrap();
+    let status = browser.json("/devices/enroll/status").await;
+    assert_eq!(
+        (status["state"].as_str(), status["fingerprint"].as_str()),
+        (Some("completed"), Some(summary.device_fingerprint.as_str()))
+    );
+    assert_eq!(browser.post("/setup/complete", &[]).await, (303, "/home".to_owned()));
+
+    // A later sign-in is a push to that phone, approved with the PIN and the number.
+    browser.get("/home").await;
+    assert_eq!(browser.post("/logout", &[]).await, (303, "/".to_owned()));
+    assert_eq!(browser.sign_in("grace", NEW_PASSWORD).await, (303, "/factor".to_owned()));
+    browser.get("/factor").await;
+    assert_eq!(browser.post("/factor/push", &[]).await, (303, "/factor/push".to_owned()));
+    browser.get("/factor/push").await;
+    let number = between(&browser.html, "id=\"number\">", "<");
+    let pending = h.pending(&summary).await;
+    h.phone.approve(&summary.id, &pending.challenge_id, common::PIN, Some(&number)).await.unwrap();
+    assert_eq!(browser.post("/factor/push/complete", &[]).await, (303, "/home".to_owned()));
+    browser.get("/home").await;
+    assert!(browser.html.contains("id=\"account\">grace<"), "{}", browser.html);
+}

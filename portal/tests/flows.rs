@@ -264,3 +264,58 @@ async fn one_address_gets_a_limited_number_of_attempts_per_minute() {
     assert_eq!(browser.sign_in("alice", PASSWORD).await.0, 429, "the fourth attempt within the minute");
     assert!(!h.portal.accounts.get("alice").unwrap().unwrap().blocked);
 }
+
+/// Every stored session record as JSON, with its storage key.
+fn stored_sessions(h: &Harness) -> Vec<(sled::IVec, serde_json::Value)> {
+    h.portal
+        .store
+        .sessions()
+        .iter()
+        .map(|item| {
+            let (key, bytes) = item.unwrap();
+            (key, serde_json::from_slice(&bytes).unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_secret_of_an_authenticator_app_being_set_up_is_sealed_in_the_session() {
+    let h = Harness::start().await;
+    let mut alice = h.browser();
+    assert_eq!(alice.sign_in("alice", PASSWORD).await, (303, "/devices".to_owned()));
+    alice.get("/totp").await;
+    let secret = between(&alice.html, "id=\"totp-secret\">", "<");
+    // The set-up survives a reload: the pending secret is kept (sealed) in the session.
+    alice.get("/totp").await;
+    assert_eq!(between(&alice.html, "id=\"totp-secret\">", "<"), secret);
+
+    // No session record holds the secret (base32 as shown, or in any case); the pending value is
+    // a sealed `v1.` value.
+    let sessions = stored_sessions(&h);
+    for (_, record) in &sessions {
+        let raw = record.to_string().to_uppercase();
+        assert!(!raw.contains(&secret.to_uppercase()), "the pending secret is stored in the clear: {record}");
+    }
+    let (_, alice_record) =
+        sessions.iter().find(|(_, r)| r["totp_pending"].is_string()).expect("alice's pending set-up");
+    let sealed = alice_record["totp_pending"].as_str().unwrap().to_owned();
+    assert!(sealed.starts_with("v1."), "{sealed}");
+
+    // Copied onto bob's session record, alice's sealed secret does not open (bound to the
+    // account and session): bob is shown a new secret and alice's codes do not confirm his.
+    let mut bob = h.browser();
+    assert_eq!(bob.sign_in("bob", PASSWORD).await, (303, "/devices".to_owned()));
+    bob.get("/devices").await;
+    let (bob_key, mut bob_record) =
+        stored_sessions(&h).into_iter().find(|(_, r)| r.to_string().contains("\"bob\"")).expect("bob's session");
+    bob_record["totp_pending"] = serde_json::json!(sealed);
+    h.portal.store.sessions().insert(bob_key, serde_json::to_vec(&bob_record).unwrap()).unwrap();
+    bob.get("/totp").await;
+    let bobs = between(&bob.html, "id=\"totp-secret\">", "<");
+    assert_ne!(bobs, secret);
+    let now = nyckel_portal::Clock::now(&*h.clock);
+    let alices_code = nyckel_portal::totp::code_at_step(&secret, now / 30).unwrap();
+    assert_eq!(bob.post("/totp/confirm", &[("code", &alices_code)]).await.0, 403);
+    // Alice's own set-up still completes with her code.
+    assert_eq!(alice.post("/totp/confirm", &[("code", &alices_code)]).await, (303, "/home".to_owned()));
+}

@@ -383,12 +383,16 @@ async fn the_first_account_administers_the_organisation_and_decides_requests() {
 
     alice.get("/admin").await;
     assert!(alice.html.contains("data-account=\"bob\"") && alice.html.contains("data-account=\"carol\""));
+    assert!(!h.server_has_user("bob").await && !h.server_has_user("carol").await);
     assert_eq!(
         alice.post("/admin/requests", &[("account", "bob"), ("decision", "approve")]).await,
         (303, "/admin".to_owned())
     );
+    // The approval made bob a user on the Nyckel server (no `nyckel-server user add`).
+    assert!(h.server_has_user("bob").await, "an approved requester is created on the server");
     alice.get("/admin").await;
     assert_eq!(alice.post("/admin/requests", &[("account", "carol"), ("decision", "refuse")]).await.0, 303);
+    assert!(!h.server_has_user("carol").await, "a refused requester is not created");
     assert_eq!(h.portal.orgs.membership("bob").unwrap().unwrap().role, Role::Member);
     assert!(h.portal.orgs.membership("carol").unwrap().is_none(), "refused: no membership");
     // A decided request cannot be decided again.
@@ -435,6 +439,7 @@ async fn an_administrator_of_another_organisation_sees_and_changes_nothing_of_th
     }
     assert_eq!(dave.post("/admin/requests", &[("account", "carol"), ("decision", "approve")]).await.0, 404);
     assert_eq!(h.portal.orgs.membership("carol").unwrap().unwrap().role, Role::Pending);
+    assert!(!h.server_has_user("carol").await, "another organisation's approval creates no server user");
     dave.get("/admin").await;
     assert_eq!(dave.post("/admin/accounts/unblock", &[("account", "bob")]).await.0, 404);
     assert!(h.portal.accounts.get("bob").unwrap().unwrap().blocked);
@@ -489,6 +494,7 @@ async fn an_administrator_unblocks_a_members_account_and_device() {
     assert_eq!(h.portal.rp.devices("bob").await.unwrap()[0].state, "active");
     assert!(alice.html.contains("id=\"no-blocked-devices\""));
     // A device of someone else named with a member's name is refused.
+    h.portal.ensure_server_user("alice").await.unwrap();
     let alice_device = h.portal.rp.start_enrollment("alice", "Alice's phone").await.unwrap();
     let alice_reg = h.phone.register(&alice_device.qr, PIN).await.unwrap();
     assert_eq!(
@@ -551,6 +557,7 @@ async fn every_new_form_refuses_a_missing_or_foreign_csrf_token() {
         "/devices/rename",
         "/org/join",
         "/admin/requests",
+        "/admin/role",
         "/admin/accounts/unblock",
         "/admin/devices/unblock",
     ];
@@ -660,12 +667,14 @@ async fn an_administrator_invites_a_colleague_into_the_organisation_and_nobody_e
     assert_eq!(bob.post("/admin/invite", &[("name", "ivan"), ("email", "ivan@example.org")]).await.0, 403);
     assert!(h.portal.accounts.get("ivan").unwrap().is_none());
     assert!(h.mail().is_empty());
+    assert!(!h.server_has_user("ivan").await, "a refused invitation creates no server user");
 
     assert_eq!(alice.get("/admin").await.0, 200);
     assert!(alice.html.contains("href=\"/admin/invite\""));
     assert_eq!(alice.get("/admin/invite").await.0, 200);
     assert_eq!(alice.post("/admin/invite", &[("name", "ivan"), ("email", "ivan@example.org")]).await.0, 200);
     assert!(alice.html.contains("id=\"invite-sent\""), "{}", alice.html);
+    assert!(h.server_has_user("ivan").await, "the administrator's invitation creates the server user");
     // The same invitation as `account invite`: an account without a password, a link by e-mail.
     let mail = h.mail().into_iter().find(|m| m.to == "ivan@example.org").expect("the invitation");
     let token = mail.token("/invite");
@@ -687,4 +696,56 @@ async fn an_administrator_invites_a_colleague_into_the_organisation_and_nobody_e
     assert_eq!(h.portal.orgs.membership("bob").unwrap().unwrap().role, Role::Pending);
     alice.get("/admin/audit").await;
     assert!(alice.html.contains("invited"), "{}", alice.html);
+}
+
+#[tokio::test]
+async fn an_administrator_makes_a_member_administrator_and_hands_over_but_the_last_one_stays() {
+    let h = Harness::start().await;
+    let (mut alice, mut bob) = acme_with_request(&h).await;
+    alice.get("/admin").await;
+    alice.post("/admin/requests", &[("account", "bob"), ("decision", "approve")]).await;
+    let role = |account: &str| h.portal.orgs.membership(account).unwrap().unwrap().role;
+
+    // The only administrator cannot make herself a member.
+    alice.get("/admin").await;
+    assert_eq!(alice.post("/admin/role", &[("account", "alice"), ("role", "member")]).await.0, 409);
+    assert!(alice.html.contains("at least one administrator"), "{}", alice.html);
+    assert_eq!(role("alice"), Role::Admin);
+    // A member cannot change roles, not even their own.
+    bob.get("/org").await;
+    assert_eq!(bob.post("/admin/role", &[("account", "bob"), ("role", "admin")]).await.0, 403);
+    assert_eq!(role("bob"), Role::Member);
+    // Another organisation's administrator cannot touch this one's members.
+    let mut dave = h.browser();
+    h.signed_in_with_totp(&mut dave, "dave").await;
+    dave.get("/org").await;
+    dave.post("/org/join", &[("org", "other-org")]).await;
+    dave.get("/admin").await;
+    assert_eq!(dave.post("/admin/role", &[("account", "bob"), ("role", "admin")]).await.0, 404);
+    dave.get("/admin").await;
+    assert_eq!(dave.post("/admin/role", &[("account", "alice"), ("role", "member")]).await.0, 404);
+    assert_eq!((role("bob"), role("alice")), (Role::Member, Role::Admin));
+    // An unknown role is refused.
+    alice.get("/admin").await;
+    assert_eq!(alice.post("/admin/role", &[("account", "bob"), ("role", "owner")]).await.0, 400);
+
+    // Alice makes bob administrator: both administer acme.
+    alice.get("/admin").await;
+    assert!(alice.html.contains("Make administrator"), "{}", alice.html);
+    assert_eq!(alice.post("/admin/role", &[("account", "bob"), ("role", "admin")]).await.0, 200);
+    assert_eq!(role("bob"), Role::Admin);
+    assert_eq!(bob.get("/admin").await.0, 200);
+    assert!(bob.html.contains("data-account=\"alice\""));
+    // Alice hands over: she makes herself a member and loses the administration pages.
+    alice.get("/admin").await;
+    assert_eq!(alice.post("/admin/role", &[("account", "alice"), ("role", "member")]).await, (303, "/org".to_owned()));
+    assert_eq!(role("alice"), Role::Member);
+    assert_eq!(alice.get("/admin").await.0, 403);
+    // Bob is now the last administrator and cannot step down.
+    bob.get("/admin").await;
+    assert_eq!(bob.post("/admin/role", &[("account", "bob"), ("role", "member")]).await.0, 409);
+    assert_eq!(role("bob"), Role::Admin);
+
+    bob.get("/admin/audit").await;
+    assert_eq!(bob.html.matches("role_changed").count(), 2, "{}", bob.html);
 }

@@ -284,6 +284,11 @@ async fn real_responses_validate_against_the_document() {
     let (_, page) = r.call(Caller::Admin, "GET", "/v1/admin/audit", "/v1/admin/audit?limit=500", None).await;
     assert!(page["events"].as_array().unwrap().len() >= 4);
 
+    // A relying party creates a user (201), finds it again (200), and a malformed name is 400.
+    assert_eq!(r.call(Caller::Rp, "PUT", "/v1/users/{user}", "/v1/users/carol", None).await.0, 201);
+    assert_eq!(r.call(Caller::Rp, "PUT", "/v1/users/{user}", "/v1/users/alice", None).await.0, 200);
+    assert_eq!(r.call(Caller::Rp, "PUT", "/v1/users/{user}", "/v1/users/a%0Ab", None).await.0, 400);
+
     // Error bodies: no credentials, unknown challenge, malformed body, no device, bad query.
     assert_eq!(r.call(Caller::Nobody, "GET", "/v1/challenges/{id}", &status_path, None).await.0, 401);
     assert_eq!(r.call(Caller::Rp, "GET", "/v1/challenges/{id}", "/v1/challenges/unknown", None).await.0, 404);

@@ -39,6 +39,7 @@ macro_rules! csrf_form {
 csrf_form!(JoinForm { org, name });
 csrf_form!(DecisionForm { account, decision });
 csrf_form!(AccountForm { account });
+csrf_form!(RoleForm { account, role });
 csrf_form!(DeviceForm { account, device_id });
 csrf_form!(InviteForm { name, email });
 
@@ -209,7 +210,18 @@ fn admin_page(
                     @for m in members {
                         tr data-account=(m.account) {
                             td { (m.account) }
-                            td { (if m.role == Role::Admin { t(Msg::RoleAdmin) } else { t(Msg::RoleMember) }) }
+                            td {
+                                (if m.role == Role::Admin { t(Msg::RoleAdmin) } else { t(Msg::RoleMember) }) " "
+                                form.inline method="post" action="/admin/role" {
+                                    (csrf_field(f.csrf))
+                                    input type="hidden" name="account" value=(m.account);
+                                    @if m.role == Role::Admin {
+                                        button type="submit" name="role" value="member" aria-label={ (t(Msg::MakeMember)) ": " (m.account) } { (t(Msg::MakeMember)) }
+                                    } @else {
+                                        button type="submit" name="role" value="admin" aria-label={ (t(Msg::MakeAdmin)) ": " (m.account) } { (t(Msg::MakeAdmin)) }
+                                    }
+                                }
+                            }
                             td {
                                 @if m.blocked {
                                     (t(Msg::AccountBlockedState)) " "
@@ -302,11 +314,48 @@ pub async fn decide(CsrfForm { ctx, form }: CsrfForm<DecisionForm>) -> Res {
     };
     // Record under the organisation before a refusal removes the request.
     let kind = if approve { AuditKind::AccessApproved } else { AuditKind::AccessRefused };
+    let pending_here = |m: &Membership| m.org == org.id && m.role == Role::Pending;
+    if approve && ctx.portal.orgs.membership(&form.account).or_fail(&ctx)?.as_ref().is_some_and(pending_here) {
+        // Only for this organisation's own requester (never a name another administrator
+        // typed), and before the approval is stored, so a failure leaves it to decide again.
+        ctx.portal.ensure_server_user(&form.account).await.or_fail(&ctx)?;
+    }
     if !ctx.portal.orgs.decide(&org.id, &form.account, approve).await.or_fail(&ctx)? {
         return Err(not_in_org(&ctx));
     }
     ctx.portal.audit.record(&org.id, &form.account, &admin_account, kind, "").or_fail(&ctx)?;
     Ok(ctx.redirect("/admin"))
+}
+
+/// An administrator makes a member of their organisation administrator, or an administrator
+/// (themself included) a member; the last administrator cannot stop being one (409). An
+/// administrator who made themself a member is sent home: the page is no longer theirs.
+pub async fn set_role(CsrfForm { ctx, form }: CsrfForm<RoleForm>) -> Res {
+    let (admin_account, org) = admin(&ctx)?;
+    let role = match form.role.as_str() {
+        "admin" => Role::Admin,
+        "member" => Role::Member,
+        _ => return Ok(ctx.page(StatusCode::BAD_REQUEST, super::pages::message_page(ctx.lang, "400"))),
+    };
+    match ctx.portal.orgs.set_role(&org.id, &form.account, role).await.or_fail(&ctx)? {
+        Err(crate::orgs::RoleError::NotAMember) => Err(not_in_org(&ctx)),
+        Err(crate::orgs::RoleError::LastAdmin) => {
+            Ok(ctx.page(StatusCode::CONFLICT, super::pages::message_page(ctx.lang, ctx.t(Msg::LastAdminRefused))))
+        }
+        Ok(changed) => {
+            if changed {
+                let detail = if role == Role::Admin { "admin" } else { "member" };
+                ctx.portal
+                    .audit
+                    .record(&org.id, &form.account, &admin_account, AuditKind::RoleChanged, detail)
+                    .or_fail(&ctx)?;
+            }
+            if form.account == admin_account && role == Role::Member {
+                return Ok(ctx.redirect("/org"));
+            }
+            render_admin(&ctx, Some(Msg::Done)).await
+        }
+    }
 }
 
 pub async fn unblock_account(CsrfForm { ctx, form }: CsrfForm<AccountForm>) -> Res {
@@ -331,7 +380,7 @@ pub async fn unblock_device(CsrfForm { ctx, form }: CsrfForm<DeviceForm>) -> Res
         ));
     };
     // The device id comes from the browser: it must be one of this member's devices.
-    let devices = ctx.portal.rp.devices(&form.account).await.or_fail(&ctx)?;
+    let devices = ctx.portal.rp.devices_or_none(&form.account).await.or_fail(&ctx)?;
     let Some(device) = devices.iter().find(|d| d.device_id == form.device_id) else { return Err(not_in_org(&ctx)) };
     client.unblock_device(&device.device_id).await.or_fail(&ctx)?;
     ctx.portal
@@ -427,6 +476,7 @@ pub async fn invite(CsrfForm { ctx, form }: CsrfForm<InviteForm>) -> Res {
     if !invitable {
         return Ok(refused(&ctx));
     }
+    ctx.portal.ensure_server_user(&name).await.or_fail(&ctx)?;
     crate::invitations::invite(&ctx.portal, &name, &email, ctx.lang).await.or_fail(&ctx)?;
     if membership.is_none() {
         if let Err(other) = ctx.portal.orgs.add_member(&org.id, &name).await.or_fail(&ctx)? {

@@ -341,6 +341,8 @@ pub async fn accept_invite(CsrfForm { mut ctx, form }: CsrfForm<PasswordForm>) -
     };
     let email = or_fail(&ctx, ctx.portal.accounts.get(&record.account))?.and_then(|a| a.email).unwrap_or_default();
     check_new_password(&ctx, &form, Msg::InviteTitle, "/invite", &[&record.account, &email])?;
+    // Before the token is used up, so a server that cannot be reached leaves the link working.
+    or_fail(&ctx, ctx.portal.ensure_server_user(&record.account).await)?;
     let record = match or_fail(&ctx, ctx.portal.tokens.consume(Kind::Invitation, &token))? {
         Ok(record) => record,
         Err(refusal) => return Ok(message(&ctx, StatusCode::GONE, invitations::refusal_msg(refusal))),

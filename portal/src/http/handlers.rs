@@ -367,6 +367,7 @@ pub async fn add_device(CsrfForm { mut ctx, form }: CsrfForm<NameForm>) -> Res {
     if name.is_empty() {
         return Ok(ctx.redirect("/devices"));
     }
+    ctx.portal.ensure_server_user(&account).await.or_fail(&ctx)?;
     let started = ctx.portal.rp.start_enrollment(&account, &name).await.or_fail(&ctx)?;
     ctx.session.enrollment = Some(PendingEnrollment {
         enrollment_id: started.enrollment_id,
@@ -427,11 +428,12 @@ pub async fn setup_complete(CsrfForm { ctx, .. }: CsrfForm<Plain>) -> Res {
 
 pub async fn totp_page(mut ctx: Ctx) -> Res {
     let (account, _) = setup_or_signed_in(&ctx)?;
-    let secret = match ctx.session.totp_pending.clone() {
-        Some(secret) => secret,
+    let secret = match ctx.session.pending_totp(&ctx.portal.pending_totp, &account, &ctx.sid) {
+        Some(secret) => secret.to_string(),
         None => {
             let secret = totp::new_secret();
-            ctx.session.totp_pending = Some(secret.clone());
+            let (sealer, sid) = (ctx.portal.pending_totp.clone(), ctx.sid.clone());
+            ctx.session.seal_pending_totp(&sealer, &account, &sid, &secret).or_fail(&ctx)?;
             ctx.save().or_fail(&ctx)?;
             secret
         }
@@ -442,7 +444,10 @@ pub async fn totp_page(mut ctx: Ctx) -> Res {
 
 pub async fn totp_confirm(CsrfForm { mut ctx, form }: CsrfForm<CodeForm>) -> Res {
     let (account, setup) = setup_or_signed_in(&ctx)?;
-    let Some(secret) = ctx.session.totp_pending.clone() else { return Ok(ctx.redirect("/totp")) };
+    let Some(secret) = ctx.session.pending_totp(&ctx.portal.pending_totp, &account, &ctx.sid) else {
+        return Ok(ctx.redirect("/totp"));
+    };
+    let secret = secret.to_string();
     let now = ctx.portal.config.clock.now();
     let Some(step) = totp::matching_step(&secret, &form.code, now) else {
         let uri = totp::otpauth_uri(&ctx.portal.config.service_name, &account, &secret);

@@ -73,6 +73,7 @@ pub fn router(portal: Arc<Portal>) -> Router {
         .route("/org/join", post(admin::join))
         .route("/admin", get(admin::admin_home))
         .route("/admin/requests", post(admin::decide))
+        .route("/admin/role", post(admin::set_role))
         .route("/admin/accounts/unblock", post(admin::unblock_account))
         .route("/admin/devices/unblock", post(admin::unblock_device))
         .route("/admin/audit", get(admin::audit))

@@ -390,7 +390,7 @@ pub async fn rename_device(CsrfForm { ctx, form }: CsrfForm<RenameForm>) -> Res 
         return Ok(ctx.redirect("/devices"));
     }
     // Only a device of this account: the id comes from the browser.
-    let devices = ctx.portal.rp.devices(&account).await.or_fail(&ctx)?;
+    let devices = ctx.portal.rp.devices_or_none(&account).await.or_fail(&ctx)?;
     if !devices.iter().any(|d| d.device_id == form.device_id) {
         return Ok(ctx.page(StatusCode::NOT_FOUND, pages::message_page(ctx.lang, "404")));
     }

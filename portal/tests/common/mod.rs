@@ -173,16 +173,14 @@ impl Harness {
         Self::start_with_accounts(&["alice", "bob", "carol", "dave"], configure).await
     }
 
-    /// A harness whose portal has only `accounts` (each with [`PASSWORD`]); the server knows
-    /// alice, bob, carol and dave either way.
+    /// A harness whose portal has only `accounts` (each with [`PASSWORD`]). The server's tenant
+    /// starts with no users: the portal creates each one (`PUT /v1/users/{user}`) when it needs
+    /// it, as in production.
     pub async fn start_with_accounts(accounts: &[&str], configure: impl FnOnce(&mut PortalConfig)) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("server");
         nyckel_server::admin::add_tenant(&data, "acme", "Acme Trade").unwrap();
         let admin_token = nyckel_server::admin::add_tenant_admin(&data, "acme", "portal-admin").unwrap().to_string();
-        for user in ["alice", "bob", "carol", "dave"] {
-            nyckel_server::admin::add_user(&data, "acme", user).unwrap();
-        }
         let rp_key = nyckel_server::admin::add_relying_party(&data, "acme", "portal").unwrap().to_string();
         let kek_file = dir.path().join("kek");
         nyckel_server::secrets::Kek::create_file(&kek_file, &data).unwrap();
@@ -270,6 +268,16 @@ impl Harness {
         assert_eq!(browser.post("/setup/complete", &[]).await, (303, "/home".to_owned()));
         browser.get("/home").await;
         summary
+    }
+
+    /// Whether `user` exists in the portal's tenant on the Nyckel server (the relying-party
+    /// API answers 404 for a user it does not have).
+    pub async fn server_has_user(&self, user: &str) -> bool {
+        match self.portal.rp.devices(user).await {
+            Ok(_) => true,
+            Err(nyckel_portal::nyckel::RpError::Api { status: 404, .. }) => false,
+            Err(e) => panic!("{e}"),
+        }
     }
 
     /// The phone's pending challenge (exactly one).

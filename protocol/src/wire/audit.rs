@@ -65,6 +65,8 @@ pub enum AuditKind {
     KeyRotated,
     /// A device changed its PIN (and with it the PIN secret).
     PinChanged,
+    /// A relying party created a user in its tenant (`PUT /v1/users/{user}`).
+    UserCreated,
     /// An event kind this version does not know.
     #[serde(other)]
     Unknown,
@@ -96,6 +98,7 @@ impl AuditKind {
             AuditKind::RateLimited => "rate_limited",
             AuditKind::KeyRotated => "key_rotated",
             AuditKind::PinChanged => "pin_changed",
+            AuditKind::UserCreated => "user_created",
             AuditKind::Unknown => "unknown",
         }
     }
@@ -303,6 +306,7 @@ mod tests {
             RateLimited,
             KeyRotated,
             PinChanged,
+            UserCreated,
             Unknown,
         ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());

@@ -168,6 +168,20 @@ pub struct ChallengeStatus {
     pub answered_at: Option<u64>,
 }
 
+/// Response of `PUT /v1/users/{user}` (201 when it created the user, 200 when the user
+/// already existed in the caller's tenant).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TenantUser {
+    /// The user's name in the relying party's tenant.
+    pub user: String,
+    /// When the user was created, Unix seconds.
+    pub created_at: u64,
+    /// Disabled by an operator: challenges and enrollments for the user are refused (403).
+    pub disabled: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,8 @@ use nyckel_protocol::wire::audit::{AuditKind, AuditPage};
 use nyckel_protocol::wire::devices::{DeviceInfo, DeviceList, DeviceState};
 use nyckel_protocol::wire::phone::{AnswerAccepted, PendingChallenges};
 use nyckel_protocol::wire::relying_party::{
-    ChallengeStatus, CreatePushChallenge, CreateQrChallenge, PushChallengeCreated, QrChallengeCreated, VerifyOtp,
+    ChallengeStatus, CreatePushChallenge, CreateQrChallenge, PushChallengeCreated, QrChallengeCreated, TenantUser,
+    VerifyOtp,
 };
 use nyckel_protocol::{Answer, ChallengeId, CompleteEnrollment, DeviceId, EnrollmentId, EnrollmentReceipt, PinCheck};
 use schemars::JsonSchema;
@@ -31,7 +32,7 @@ use self::extract::{decode, Admin, ApiPath, ApiQuery, ClientIp, JsonBody, Rp, Si
 use crate::http::error::ApiError;
 use crate::service::admin::{self, DeviceAction};
 use crate::service::app::App;
-use crate::service::{challenges, enrollments, phone};
+use crate::service::{challenges, enrollments, phone, users};
 use crate::{audit, qr_image};
 
 type Api<T> = Result<Json<T>, ApiError>;
@@ -90,6 +91,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/challenges/qr", post(create_qr))
         .route("/v1/challenges/{id}", get(challenge_status))
         .route("/v1/challenges/{id}/otp", post(verify_otp))
+        .route("/v1/users/{user}", axum::routing::put(put_user))
         .route("/v1/users/{user}/devices", get(user_devices))
         .route("/v1/users/{user}/devices/{device_id}", axum::routing::delete(remove_user_device))
         .route("/v1/enroll", post(complete_enrollment))
@@ -307,6 +309,16 @@ async fn verify_otp(
     JsonBody(req): JsonBody<VerifyOtp>,
 ) -> Api<ChallengeStatus> {
     Ok(Json(challenges::verify_otp(&app, &rp, &id, &req.otp, ip.as_deref()).await?))
+}
+
+async fn put_user(
+    State(app): State<Arc<App>>,
+    Rp(rp): Rp,
+    ClientIp(ip): ClientIp,
+    ApiPath(user): ApiPath<String>,
+) -> Result<(StatusCode, Json<TenantUser>), ApiError> {
+    let (user, created) = users::ensure_for_rp(&app, &rp, &user, ip.as_deref()).await?;
+    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(user)))
 }
 
 async fn user_devices(State(app): State<Arc<App>>, Rp(rp): Rp, ApiPath(user): ApiPath<String>) -> Api<DeviceList> {

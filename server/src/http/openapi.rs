@@ -12,7 +12,8 @@ use nyckel_protocol::wire::audit::AuditPage;
 use nyckel_protocol::wire::devices::DeviceList;
 use nyckel_protocol::wire::error::ErrorBody;
 use nyckel_protocol::wire::relying_party::{
-    ChallengeStatus, CreatePushChallenge, CreateQrChallenge, PushChallengeCreated, QrChallengeCreated, VerifyOtp,
+    ChallengeStatus, CreatePushChallenge, CreateQrChallenge, PushChallengeCreated, QrChallengeCreated, TenantUser,
+    VerifyOtp,
 };
 use nyckel_protocol::{ChallengeId, DeviceId, EnrollmentId, ErrorCode};
 use schemars::generate::SchemaSettings;
@@ -230,6 +231,22 @@ pub const OPERATIONS: &[Operation] = &[
         request: Some(schema::<VerifyOtp>),
         replies: &[ok(Body::Json(schema::<ChallengeStatus>))],
         errors: &[403, 404, 409, 410],
+    },
+    Operation {
+        method: "put",
+        path: "/v1/users/{user}",
+        id: "putUser",
+        tag: "relying-party",
+        summary: "Create a user in the caller's tenant, or find it (idempotent).",
+        auth: Auth::RelyingParty,
+        path_params: &[USER],
+        query: None,
+        request: None,
+        replies: &[
+            Reply { status: 201, description: "Created", body: Body::Json(schema::<TenantUser>) },
+            Reply { status: 200, description: "The user already existed", body: Body::Json(schema::<TenantUser>) },
+        ],
+        errors: &[400],
     },
     Operation {
         method: "get",

@@ -4,8 +4,14 @@
 
 pub use crate::model::UserRecord;
 use nyckel_protocol::display::check_text;
+use nyckel_protocol::wire::audit::AuditKind;
+use nyckel_protocol::wire::relying_party::TenantUser;
 
+use crate::audit::Entry;
+use crate::model::RelyingParty;
+use crate::service::app::App;
 use crate::service::tenants::scoped_key;
+use crate::service::ServiceError;
 use crate::store::{Store, StoreError};
 
 /// Why a user operation failed.
@@ -53,6 +59,53 @@ pub async fn add(store: &dyn Store, tenant: &str, name: &str, now: u64) -> Resul
         return Err(UserError::Exists(name.to_owned()));
     }
     Ok(record)
+}
+
+impl From<UserError> for ServiceError {
+    fn from(e: UserError) -> Self {
+        match e {
+            UserError::BadName(reason) => ServiceError::bad_request(format!("invalid user name: {reason}")),
+            UserError::Exists(_) => ServiceError::bad_request(e.to_string()),
+            UserError::NotFound(_) => ServiceError::not_found("user"),
+            UserError::Tenant(t) => ServiceError::internal(&t),
+            UserError::Store(s) => ServiceError::Store(s),
+        }
+    }
+}
+
+/// `PUT /v1/users/{user}`: a relying party makes sure a user exists in its own tenant, so a
+/// sign-in service can create the user when its own account comes to exist (no operator
+/// step). Idempotent: `Ok((user, true))` when it was created now (audited `user_created`,
+/// actor `rp:<name>`), `Ok((user, false))` when it already existed (nothing written). Only
+/// the caller's tenant is ever looked at or written, so another tenant's user of the same
+/// name is a different user.
+pub async fn ensure_for_rp(
+    app: &App,
+    rp: &RelyingParty,
+    name: &str,
+    ip: Option<&str>,
+) -> Result<(TenantUser, bool), ServiceError> {
+    check_name(name)?;
+    let view = |u: &UserRecord| TenantUser { user: u.name.clone(), created_at: u.created_at, disabled: u.disabled };
+    if let Some(existing) = get(&*app.store, &rp.tenant, name).await? {
+        return Ok((view(&existing), false));
+    }
+    match add(&*app.store, &rp.tenant, name, app.now()).await {
+        Ok(created) => {
+            app.record(
+                Entry::new(AuditKind::UserCreated, format!("rp:{}", rp.name)).tenant(&rp.tenant).user(name).ip(ip),
+            )?;
+            Ok((view(&created), true))
+        }
+        // A concurrent request created it between the look-up and the insert.
+        Err(UserError::Exists(_)) => {
+            let existing = get(&*app.store, &rp.tenant, name)
+                .await?
+                .ok_or_else(|| ServiceError::internal(&"a user reported as existing is missing"))?;
+            Ok((view(&existing), false))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Every user of `tenant`, by name.
