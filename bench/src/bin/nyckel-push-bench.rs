@@ -39,6 +39,10 @@ struct Args {
     /// Concurrent enrollments during setup (per client process).
     #[arg(long, default_value_t = 32)]
     enroll_concurrency: usize,
+    /// Phones that start polling per second (over every client process), as real phones
+    /// arrive over time rather than all in one instant.
+    #[arg(long, default_value_t = 1000)]
+    connect_rate: u64,
     /// Server instances started as children; more than one needs `--database-url`.
     #[arg(long, default_value_t = 1)]
     instances: usize,
@@ -192,6 +196,8 @@ async fn run_phone(addr: String, phone: Phone, shared: Arc<Shared>) {
             },
             _ => {
                 shared.poll_errors.fetch_add(1, Ordering::Relaxed);
+                // As the phone app does: back off before polling again, not a retry storm.
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 match Conn::open(&addr).await {
                     Ok(c) => conn = c,
                     Err(_) => return,
@@ -258,6 +264,12 @@ const FD_SLACK: usize = 400;
 
 fn main() -> Result<(), Error> {
     let args = Args::parse();
+    // The admin functions that write the bench's tenant, users and relying party read the
+    // database from the environment, as the binary's admin commands do; set here, before any
+    // thread exists.
+    if let Some(url) = args.database_url.as_deref().filter(|u| !u.is_empty() && args.client_index.is_none()) {
+        std::env::set_var("NYCKEL_DATABASE_URL", url);
+    }
     let nofile = raise_nofile();
     match args.client_index {
         Some(index) => {
@@ -359,16 +371,21 @@ async fn client(args: Args, index: usize, nofile: u64) -> Result<(), Error> {
     let count = phones.len();
     let shared = Arc::new(Shared::default());
     let connect_start = Instant::now();
+    let connect_rate = (args.connect_rate / c as u64).max(1);
+    let mut connect_tick = tokio::time::interval(Duration::from_nanos(50_000_000_000 / connect_rate));
+    connect_tick.tick().await;
     for (n, (j, phone)) in phones.into_iter().enumerate() {
         tokio::spawn(run_phone(addrs[instance_of(j, k)].clone(), phone, shared.clone()));
-        // Spread the connects a little, as real phones would not all arrive in one instant.
-        if n % 500 == 499 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        // This client's share of the connect rate, in batches of 50.
+        if n % 50 == 49 {
+            connect_tick.tick().await;
         }
     }
     while shared.polling.load(Ordering::Relaxed) < count {
         if connect_start.elapsed() > Duration::from_secs(180) {
-            return Err("phones did not all connect in 180 s".into());
+            return Err(
+                format!("{} of {count} phones connected in 180 s", shared.polling.load(Ordering::Relaxed)).into()
+            );
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -586,7 +603,19 @@ fn coordinator(args: Args, nofile: u64) -> Result<(), Error> {
     let setup = Instant::now();
     let users: Vec<String> = (0..args.phones).map(|i| format!("user{i}")).collect();
     nyckel_server::admin::add_tenant(dirs[0].path(), "bench", "Bench")?;
-    nyckel_server::admin::add_users(dirs[0].path(), "bench", &users)?;
+    if url.is_some() {
+        // One transaction per user: on PostgreSQL, several writers share its commits.
+        let chunk = users.len().div_ceil(8);
+        std::thread::scope(|scope| {
+            let writers: Vec<_> = users
+                .chunks(chunk)
+                .map(|names| scope.spawn(|| nyckel_server::admin::add_users(dirs[0].path(), "bench", names)))
+                .collect();
+            writers.into_iter().try_for_each(|w| w.join().map_err(|_| "adding users panicked")?.map_err(Error::from))
+        })?;
+    } else {
+        nyckel_server::admin::add_users(dirs[0].path(), "bench", &users)?;
+    }
     let rp_key = nyckel_server::admin::add_relying_party(dirs[0].path(), "bench", "bench")?.to_string();
     let users_secs = setup.elapsed().as_secs_f64();
 
@@ -613,6 +642,7 @@ fn coordinator(args: Args, nofile: u64) -> Result<(), Error> {
             .args(["--phones", &args.phones.to_string(), "--rate", &args.rate.to_string()])
             .args(["--seconds", &args.seconds.to_string()])
             .args(["--enroll-concurrency", &args.enroll_concurrency.to_string()])
+            .args(["--connect-rate", &args.connect_rate.to_string()])
             .args(["--create-on", if args.create_on == CreateOn::Same { "same" } else { "other" }])
             .args(["--addrs", &addrs.join(",")])
             .env("NYCKEL_BENCH_RP_KEY", &rp_key)
