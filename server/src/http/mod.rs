@@ -1,13 +1,13 @@
 //! The HTTP API (PROTOCOL.md §7): routes, handlers and the server loop.
 
 pub mod client_addr;
+mod connections;
 pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod new_device;
 pub mod openapi;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -211,19 +211,17 @@ pub async fn run(
         .layer(axum::middleware::from_fn_with_state(Arc::new(trusted), client_addr::resolve));
     let housekeeping = crate::service::housekeeping::spawn(&app);
     let following = crate::service::instances::spawn(&app);
-    let service = routes.into_make_service_with_connect_info::<SocketAddr>();
-    // axum runs the shutdown future in a task of its own that outlives an aborted server:
-    // it holds the app weakly, so dropping the server still closes the store.
+    // The server's own loop rather than `axum::serve`: a phone's long poll keeps one connection
+    // open for its whole wait, so each connection's cost is paid per phone (see `connections`).
     let stopping = Arc::downgrade(&app);
-    let result = axum::serve(listener, service)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: answering long polls, finishing requests in flight");
-            if let Some(app) = stopping.upgrade() {
-                app.begin_shutdown();
-            }
-        })
-        .await;
+    let result = connections::serve(listener, routes, async move {
+        shutdown.await;
+        tracing::info!("shutting down: answering long polls, finishing requests in flight");
+        if let Some(app) = stopping.upgrade() {
+            app.begin_shutdown();
+        }
+    })
+    .await;
     housekeeping.abort();
     if let Some(task) = following {
         task.abort();
