@@ -17,8 +17,8 @@ struct Setup {
     rp_key: String,
     http: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
-    /// The running server's state (to alter its audit log).
-    app: std::sync::Arc<nyckel_server::app::App>,
+    /// The running server's sled database (to alter its audit log).
+    sled: nyckel_server::store::SledStore,
 }
 
 impl Drop for Setup {
@@ -42,12 +42,12 @@ impl Setup {
             nyckel_server::ServerConfig { kek_file: Some(kek_file), ..nyckel_server::ServerConfig::new(&data) };
         let server = nyckel_server::Server::open(listener, config).await.unwrap();
         let url = format!("http://{}", server.local_addr().unwrap());
-        let app = server.app();
+        let sled = server.sled().expect("the CLI tests' server runs on sled");
         let server = tokio::spawn(async move {
             let _ = server.run().await;
         });
         nyckel_core::server_api::install_crypto_provider();
-        let setup = Setup { dir, url, rp_key, http: reqwest::Client::new(), server, app };
+        let setup = Setup { dir, url, rp_key, http: reqwest::Client::new(), server, sled };
         setup.ok(&["init", "--kdf-memory-kib", "256", "--kdf-iterations", "1"], &[]).await;
         setup
     }
@@ -250,7 +250,7 @@ async fn register_approve_deny_fraud_otp_and_devices_from_the_command_line() {
 
     // The server's audit altered (bob's fraud report turned into an approval): exit 1, and
     // the disagreement is printed.
-    let tree = s.app.audit.sled().audit.tree();
+    let tree = s.sled.audit.tree();
     let (key, mut event) = tree
         .iter()
         .map(|item| item.unwrap())

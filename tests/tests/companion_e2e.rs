@@ -50,7 +50,8 @@ struct Harness {
     http: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
     /// The running server's state (its sled store, to alter the audit log in a test).
-    server_app: Arc<nyckel_server::app::App>,
+    /// The server's sled database (the test alters the audit log in it).
+    server_sled: nyckel_server::store::SledStore,
 }
 
 impl Drop for Harness {
@@ -83,7 +84,7 @@ impl Harness {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = Server::open(listener, config).await.unwrap();
         let url = format!("http://{}", server.local_addr().unwrap());
-        let server_app = server.app();
+        let server_sled = server.sled().expect("the e2e server runs on sled");
         let server = tokio::spawn(async move {
             let _ = server.run().await;
         });
@@ -106,7 +107,7 @@ impl Harness {
             phone_vault_key,
             http: reqwest::Client::new(),
             server,
-            server_app,
+            server_sled,
         }
     }
 
@@ -842,7 +843,7 @@ async fn the_history_records_every_answer_and_code_with_receipts_and_agrees_with
     );
 
     // The server's own copy altered: the fraud report turned into an approval in its store.
-    let tree = h.server_app.audit.sled().audit.tree();
+    let tree = h.server_sled.audit.tree();
     let (key, mut event) = tree
         .iter()
         .map(|item| item.unwrap())

@@ -94,7 +94,8 @@ pub async fn ensure_for_rp(
         Ok(created) => {
             app.record(
                 Entry::new(AuditKind::UserCreated, format!("rp:{}", rp.name)).tenant(&rp.tenant).user(name).ip(ip),
-            )?;
+            )
+            .await?;
             Ok((view(&created), true))
         }
         // A concurrent request created it between the look-up and the insert.

@@ -18,12 +18,11 @@ use crate::model::{AdminScope, ChallengeRecord, DeviceRecord, EnrollmentRecord, 
 use crate::nonces::{NonceCheck, MAX_NONCES_PER_DEVICE, NONCE_MEMORY};
 
 /// The schema changes in order, applied once each (recorded in `schema_migrations`).
-const MIGRATIONS: &[(i32, &str)] =
-    &[
-        (1, include_str!("../../migrations/0001_records.sql")),
-        (2, include_str!("../../migrations/0002_audit.sql")),
-        (3, include_str!("../../migrations/0003_notify.sql")),
-    ];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../migrations/0001_records.sql")),
+    (2, include_str!("../../migrations/0002_audit.sql")),
+    (3, include_str!("../../migrations/0003_notify.sql")),
+];
 
 /// First key of the advisory locks this store takes, so they cannot meet another
 /// application's locks on the same database (the second key says what is locked).
