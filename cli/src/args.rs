@@ -210,7 +210,9 @@ pub enum DevicesAction {
     /// Retire a device of the user: another one needs this phone's PIN (or $NYCKEL_PIN),
     /// counted like an approval's; this phone's own device is unregistered and forgotten.
     Retire {
-        /// The device id (from `nyckel devices list`).
+        /// The device id (from `nyckel devices list`). Ids are base64url, so one may begin with
+        /// `-`: it is taken as the id, not as an option.
+        #[arg(allow_hyphen_values = true)]
         device_id: String,
         /// The registration (its id, or a unique prefix of it); optional when there is only one.
         #[arg(long, value_name = "ID")]
@@ -237,4 +239,22 @@ pub struct KdfArgs {
     /// Argon2id passes for the backup key.
     #[arg(long, default_value_t = 3)]
     pub kdf_iterations: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn a_device_id_beginning_with_a_hyphen_is_an_id() {
+        let cli = Cli::try_parse_from(["nyckel", "devices", "retire", "-3kQ_x"]).expect("parsed");
+        match cli.command {
+            Command::Devices { action: Some(DevicesAction::Retire { device_id, .. }) } => {
+                assert_eq!(device_id, "-3kQ_x")
+            }
+            _ => panic!("not a retire command"),
+        }
+    }
 }
