@@ -12,7 +12,7 @@ use super::{lock, UserKey};
 use crate::model::ChallengeRecord;
 use crate::store::{update_with, Change, Store, StoreError};
 
-/// How long a closed challenge stays in memory after its expiry (later reads go to sled).
+/// How long a closed challenge stays in memory after its expiry (later reads go to the store).
 const KEEP_CLOSED: u64 = 600;
 
 /// A challenge in memory.
