@@ -178,6 +178,26 @@ async fn relying_parties_and_admins_must_authenticate_and_stay_in_their_lane() {
 /// Issue 9, finding 5: with the counter at 4, twenty wrong answers and PIN checks raced in
 /// parallel are judged one at a time — exactly one more failure is counted, every one of
 /// them gets the blocked answer, and so does the right PIN afterwards.
+/// A device blocked by a PIN check (not by an answer) ends its open challenge as blocked at once:
+/// the login page shows "blocked" rather than waiting for the expiry.
+#[tokio::test]
+async fn a_block_by_pin_check_ends_the_devices_open_challenge_as_blocked() {
+    let h = Harness::start(&["alice"]).await;
+    let phone = h.enroll("alice").await;
+    let (_, created) = h.push("alice", json!({})).await;
+    let path = format!("/v1/challenges/{}?wait=0", created["challenge_id"].as_str().unwrap());
+    let wrong = PinSecret::from_bytes([9; 32]);
+    for attempt in 1..=5 {
+        let check = PinCheck::create(&phone.device_id, &wrong, h.now()).unwrap();
+        let (s, body) =
+            phone.signed(&h, "POST", "/v1/device/pin-check", Some(serde_json::to_vec(&check).unwrap())).await;
+        assert_eq!(s, 403, "{body}");
+        let (_, status) = h.rp("GET", &path, None).await;
+        let expected = if attempt < 5 { "pending" } else { "blocked" };
+        assert_eq!(status["state"], expected, "after {attempt} wrong PINs: {status}");
+    }
+}
+
 #[tokio::test]
 async fn parallel_wrong_pins_cannot_pass_the_lockout_and_a_right_pin_after_it_is_refused_alike() {
     let h = Harness::start(&["alice"]).await;

@@ -7,7 +7,7 @@
 
 use nyckel_protocol::policy::MAX_PIN_FAILURES;
 use nyckel_protocol::wire::audit::AuditKind;
-use nyckel_protocol::{ChallengeId, ErrorCode, PinSecret};
+use nyckel_protocol::{ChallengeId, ChallengeState, ErrorCode, PinSecret};
 
 use crate::audit::Entry;
 use crate::live::devices::DeviceEntry;
@@ -152,12 +152,35 @@ pub async fn refusal(
                 {
                     return e;
                 }
+                if let Err(e) = block_open_challenges(app, device).await {
+                    return e;
+                }
                 blocked()
             } else {
                 ServiceError::wrong_pin(attempts_left)
             }
         }
     }
+}
+
+/// Ends as `blocked` every open challenge that waits only on devices now blocked, so the
+/// relying party learns it at once whichever request (an answer or a PIN check) blocked the
+/// device; a challenge another, unblocked device of the user can still answer stays open.
+async fn block_open_challenges(app: &App, device: &DeviceEntry) -> Result<(), ServiceError> {
+    let now = app.now();
+    for entry in app.challenges.entries() {
+        if !entry.is_open(now) || !entry.targets(&device.id) {
+            continue;
+        }
+        let record = entry.record();
+        let all_blocked = record.targets.iter().all(|target| {
+            target.device_id == device.id || app.devices.get(&target.device_id).is_some_and(|d| d.record().blocked)
+        });
+        if all_blocked && entry.decide(&*app.store, ChallengeState::Blocked, Some(&device.id), now).await?.is_ok() {
+            app.metrics.challenge_decided(ChallengeState::Blocked);
+        }
+    }
+    Ok(())
 }
 
 /// `device_blocked`.
