@@ -309,12 +309,7 @@ impl PgStore {
         let mut tx = self.pool.begin().await.map_err(engine("begin audit append"))?;
         // Every instance's appends queue here until this one commits: the tip read below is
         // then the one the previous append wrote, so the chain has one order and no fork.
-        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-            .bind(LOCK_CLASS)
-            .bind(AUDIT_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(engine("lock the audit chain"))?;
+        Self::lock_audit_chain(&mut tx).await?;
         let tip = Self::audit_tip_in(&mut tx).await?;
         let Some(write) = next(&tip) else {
             return Ok(false);
@@ -329,6 +324,18 @@ impl PgStore {
         Self::put_audit_head(&mut tx, &write.head).await?;
         tx.commit().await.map_err(engine("commit audit append"))?;
         Ok(true)
+    }
+
+    /// Takes the audit chain's transaction lock: appends and rechains of every instance queue
+    /// here until the holder commits.
+    async fn lock_audit_chain(connection: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(LOCK_CLASS)
+            .bind(AUDIT_LOCK)
+            .execute(connection)
+            .await
+            .map_err(engine("lock the audit chain"))?;
+        Ok(())
     }
 
     async fn put_audit_head(connection: &mut sqlx::PgConnection, head: &[u8]) -> Result<(), StoreError> {
@@ -349,12 +356,7 @@ impl PgStore {
         head: &[u8],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(engine("begin audit rechain"))?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
-            .bind(LOCK_CLASS)
-            .bind(AUDIT_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(engine("lock the audit chain"))?;
+        Self::lock_audit_chain(&mut tx).await?;
         for key in remove {
             let Ok(seq) = <[u8; 8]>::try_from(key.as_slice()).map(u64::from_be_bytes) else {
                 continue;
