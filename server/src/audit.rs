@@ -6,6 +6,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use tokio::sync::oneshot;
+
 use nyckel_protocol::wire::audit::{AuditEvent, AuditHash, AuditHead, AuditKind, AuditPage, HeadError};
 use nyckel_protocol::{ChallengeId, DeviceId, ServerPublicKey, ServerSigningKey};
 use serde::Deserialize;
@@ -38,6 +40,18 @@ pub enum AuditError {
     /// Sequence numbers are exhausted (never in practice; refused rather than wrapped).
     #[error("audit sequence numbers are exhausted")]
     Exhausted,
+}
+
+impl AuditError {
+    /// The same failure for another waiter of one batch (the store's error kept as its text).
+    fn duplicate(&self) -> Self {
+        match self {
+            Self::Store(StoreError::Engine(e)) => Self::Store(StoreError::Engine(e.clone())),
+            Self::Store(e) => Self::Store(StoreError::Engine(e.to_string())),
+            Self::Corrupt { seq, reason } => Self::Corrupt { seq: *seq, reason: reason.clone() },
+            Self::Exhausted => Self::Exhausted,
+        }
+    }
 }
 
 /// An event being built; [`Audit::append`] gives it its number, time and chain link.
@@ -212,6 +226,118 @@ pub struct Audit {
     store: Arc<dyn Store>,
     signer: Option<Arc<ServerSigningKey>>,
     aggregates: Arc<Mutex<HashMap<AuditKind, Window>>>,
+    appends: Arc<Appends>,
+}
+
+/// Most events written in one transaction.
+const MAX_APPEND_BATCH: usize = 256;
+
+/// Appends waiting for their batch, and the turn to write one (one batch at a time per
+/// process; the store's lock orders the batches of several processes).
+#[derive(Default)]
+struct Appends {
+    queue: Mutex<Vec<Pending>>,
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// One event waiting to be written.
+struct Pending {
+    entry: Entry,
+    now: u64,
+    reply: oneshot::Sender<Result<u64, AuditError>>,
+}
+
+fn batch_lost() -> AuditError {
+    AuditError::Corrupt { seq: 0, reason: "the batch holding this event was not written (its writer failed)".into() }
+}
+
+/// Writes `batch` in one store append and tells each waiter its number or the failure.
+async fn write_batch(store: &dyn Store, signer: Option<&ServerSigningKey>, batch: Vec<Pending>) {
+    let mut failure = None;
+    let mut first = 0;
+    let written = {
+        let mut next = |tip: &AuditTip| match chain_batch(tip, signer, &batch) {
+            Ok((seq, write)) => {
+                first = seq;
+                Some(write)
+            }
+            Err(e) => {
+                failure = Some(e);
+                None
+            }
+        };
+        store.audit().append(&mut next).await
+    };
+    let outcome = match (written, failure) {
+        (Err(e), _) => Err(AuditError::Store(e)),
+        (Ok(_), Some(e)) => Err(e),
+        (Ok(true), None) => Ok(first),
+        (Ok(false), None) => Err(AuditError::Corrupt { seq: 0, reason: "the append wrote nothing".into() }),
+    };
+    match outcome {
+        Ok(first) => {
+            for (seq, pending) in (first..).zip(batch) {
+                let _ = pending.reply.send(Ok(seq));
+            }
+        }
+        Err(e) => {
+            tracing::error!("audit append failed: {e}");
+            for pending in batch {
+                let _ = pending.reply.send(Err(e.duplicate()));
+            }
+        }
+    }
+}
+
+/// The events of `batch` chained after `tip`, and the head naming the last; with the first
+/// event's number.
+fn chain_batch(
+    tip: &AuditTip,
+    signer: Option<&ServerSigningKey>,
+    batch: &[Pending],
+) -> Result<(u64, AuditWrite), AuditError> {
+    let state = Tip::decode(tip)?.next()?;
+    let mut seq = state.next_seq;
+    let mut prev_hash = state.prev_hash;
+    let mut events = Vec::with_capacity(batch.len());
+    for (i, pending) in batch.iter().enumerate() {
+        if i > 0 {
+            seq = seq.checked_add(1).ok_or(AuditError::Exhausted)?;
+        }
+        let entry = pending.entry.clone();
+        let mut event = AuditEvent {
+            seq,
+            at: pending.now,
+            kind: entry.kind,
+            actor: entry.actor,
+            tenant: entry.tenant,
+            user: entry.user,
+            device_id: entry.device_id,
+            challenge_id: entry.challenge_id,
+            ip: entry.ip,
+            detail: entry.detail,
+            prev_hash,
+            hash: AuditHash::GENESIS,
+        };
+        event.hash = event.chain_hash();
+        prev_hash = event.hash;
+        events.push((seq, encode(&event)?));
+    }
+    let head = encode(&sign_head(signer, seq, prev_hash))?;
+    Ok((state.next_seq, AuditWrite { events, head }))
+}
+
+/// The head naming event `seq` with hash `hash`, signed when there is a key.
+fn sign_head(signer: Option<&ServerSigningKey>, seq: u64, hash: AuditHash) -> AuditHead {
+    match signer {
+        Some(key) => AuditHead {
+            seq,
+            hash,
+            key_id: Some(key.public_key().key_id().to_string()),
+            signature: Some(key.sign(&AuditHead::signed_bytes(seq, &hash))),
+        },
+        None => AuditHead { seq, hash, key_id: None, signature: None },
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -225,7 +351,7 @@ impl Audit {
     /// [`Finding::HeadUnsigned`] (tests of that finding use it; the server opens the log with
     /// [`Audit::open`]).
     pub fn unsigned(store: Arc<dyn Store>) -> Self {
-        Self { store, signer: None, aggregates: Arc::new(Mutex::new(HashMap::new())) }
+        Self { store, signer: None, aggregates: Arc::new(Mutex::new(HashMap::new())), appends: Arc::default() }
     }
 
     /// The log in `store`, its head signed by `key`. Events written before the chain existed
@@ -293,61 +419,47 @@ impl Audit {
     }
 
     fn sign_head(&self, seq: u64, hash: AuditHash) -> AuditHead {
-        match &self.signer {
-            Some(key) => AuditHead {
-                seq,
-                hash,
-                key_id: Some(key.public_key().key_id().to_string()),
-                signature: Some(key.sign(&AuditHead::signed_bytes(seq, &hash))),
-            },
-            None => AuditHead { seq, hash, key_id: None, signature: None },
-        }
-    }
-
-    /// The event of `entry` after `tip`, with the head naming it.
-    fn next_write(&self, tip: &AuditTip, entry: &Entry, now: u64) -> Result<AuditWrite, AuditError> {
-        let state = Tip::decode(tip)?.next()?;
-        let seq = state.next_seq;
-        let entry = entry.clone();
-        let mut event = AuditEvent {
-            seq,
-            at: now,
-            kind: entry.kind,
-            actor: entry.actor,
-            tenant: entry.tenant,
-            user: entry.user,
-            device_id: entry.device_id,
-            challenge_id: entry.challenge_id,
-            ip: entry.ip,
-            detail: entry.detail,
-            prev_hash: state.prev_hash,
-            hash: AuditHash::GENESIS,
-        };
-        event.hash = event.chain_hash();
-        Ok(AuditWrite { seq, event: encode(&event)?, head: encode(&self.sign_head(seq, event.hash))? })
+        sign_head(self.signer.as_deref(), seq, hash)
     }
 
     /// Appends an event and the new signed head in one transaction, after whatever event any
     /// instance on the same store appended last; durable with the caller's next flush (sled)
     /// or at once (PostgreSQL). Returns the event's sequence number.
+    ///
+    /// Appends that arrive while another batch is being written queue and go into the store
+    /// together, in one transaction with one signed head: the chain's lock is taken once per
+    /// batch instead of once per event, which is what bounds a busy log's rate. The write runs
+    /// as its own task, so a caller that gives up (its request dropped) cannot abandon the
+    /// others' events half-way; an event whose caller gave up before its turn is written with
+    /// the next batch.
     pub async fn append(&self, entry: Entry, now: u64) -> Result<u64, AuditError> {
-        let mut failure = None;
-        let mut seq = 0;
-        let mut next = |tip: &AuditTip| match self.next_write(tip, &entry, now) {
-            Ok(write) => {
-                seq = write.seq;
-                Some(write)
+        let (reply, mut done) = oneshot::channel();
+        lock(&self.appends.queue).push(Pending { entry, now, reply });
+        loop {
+            let turn = self.appends.turn.clone().lock_owned().await;
+            match done.try_recv() {
+                Ok(result) => return result,
+                Err(oneshot::error::TryRecvError::Closed) => return Err(batch_lost()),
+                Err(oneshot::error::TryRecvError::Empty) => {}
             }
-            Err(e) => {
-                failure = Some(e);
-                None
+            let batch: Vec<Pending> = {
+                let mut queue = lock(&self.appends.queue);
+                let n = queue.len().min(MAX_APPEND_BATCH);
+                queue.drain(..n).collect()
+            };
+            let (store, signer) = (self.store.clone(), self.signer.clone());
+            let writing = tokio::spawn(async move {
+                write_batch(&*store, signer.as_deref(), batch).await;
+                drop(turn);
+            });
+            // A panic in the task drops the replies: `done` then says the batch was lost.
+            let _ = writing.await;
+            match done.try_recv() {
+                Ok(result) => return result,
+                Err(oneshot::error::TryRecvError::Closed) => return Err(batch_lost()),
+                // More than one batch queued before this one: its turn comes again.
+                Err(oneshot::error::TryRecvError::Empty) => {}
             }
-        };
-        let written = self.repo().append(&mut next).await?;
-        match failure {
-            Some(e) => Err(e),
-            None if written => Ok(seq),
-            None => Err(AuditError::Corrupt { seq: 0, reason: "the append wrote nothing".into() }),
         }
     }
 

@@ -136,22 +136,21 @@ pub struct AuditTip {
     pub last: Option<(Vec<u8>, Vec<u8>)>,
 }
 
-/// One event and the head that names it, written together by [`AuditRepo::append`].
+/// Events in order and the head that names the last of them, written together by
+/// [`AuditRepo::append`] (one event, or a batch of appends that queued together).
 #[derive(Debug, Clone)]
 pub struct AuditWrite {
-    /// The event's sequence number (its key).
-    pub seq: u64,
-    /// The encoded event.
-    pub event: Vec<u8>,
-    /// The encoded signed head naming it.
+    /// The encoded events under their sequence numbers (their keys), in chain order.
+    pub events: Vec<(u64, Vec<u8>)>,
+    /// The encoded signed head naming the last event.
     pub head: Vec<u8>,
 }
 
 /// The audit log's records: events by sequence number and the one signed head. The bytes are
 /// opaque here; `crate::audit` encodes, chains, signs and verifies them.
 pub trait AuditRepo: Send + Sync {
-    /// Appends one event, in a global order: reads the tip, asks `next` what to write after
-    /// it, and writes the event and the new head, all while no other append on this database
+    /// Appends events, in a global order: reads the tip, asks `next` what to write after
+    /// it, and writes the events and the new head, all while no other append on this database
     /// (in this process or any other sharing it) can read or write the tip, so two appends
     /// never get the same number or link to the same predecessor. `next` returning `None`
     /// writes nothing (`false`).

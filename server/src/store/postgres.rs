@@ -15,7 +15,9 @@ use super::{
     StoreFuture, Work,
 };
 use crate::model::{AdminScope, ChallengeRecord, DeviceRecord, EnrollmentRecord, RelyingParty, Tenant, UserRecord};
-use crate::nonces::{NonceCheck, MAX_NONCES_PER_DEVICE, NONCE_MEMORY};
+use crate::nonces::{NonceCheck, NONCE_MEMORY};
+
+mod nonces;
 
 /// The schema changes in order, applied once each (recorded in `schema_migrations`).
 const MIGRATIONS: &[(i32, &str)] = &[
@@ -50,9 +52,13 @@ pub struct PgSettings {
 }
 
 impl PgSettings {
-    /// The database at `url`, default schema, ten connections.
+    /// Pool size of [`PgSettings::new`]: the nonce and audit batches keep the commits per
+    /// request low, so a few more connections than cores is plenty for one instance.
+    pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+
+    /// The database at `url`, default schema, [`Self::DEFAULT_MAX_CONNECTIONS`] connections.
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), schema: None, max_connections: 10, instance: None }
+        Self { url: url.into(), schema: None, max_connections: Self::DEFAULT_MAX_CONNECTIONS, instance: None }
     }
 }
 
@@ -123,6 +129,8 @@ pub struct PgStore {
     application_name: String,
     /// The channel change notices go to: `nyckel:<schema>` (each schema its own).
     channel: String,
+    /// Checks request nonces in batches.
+    nonces: std::sync::Arc<nonces::NonceChecker>,
 }
 
 impl PgStore {
@@ -167,6 +175,7 @@ impl PgStore {
             devices: records(&pool, "devices"),
             enrollments: records(&pool, "enrollments"),
             challenges: records(&pool, "challenges"),
+            nonces: std::sync::Arc::new(nonces::NonceChecker::start(pool.clone())),
             pool,
             application_name,
             channel: format!("nyckel:{schema}"),
@@ -213,68 +222,6 @@ impl PgStore {
         tx.commit().await.map_err(engine("commit enrollment completion"))?;
         Ok(true)
     }
-
-    async fn offer_now(&self, device: &DeviceId, nonce: [u8; 16], now: u64) -> Result<NonceCheck, StoreError> {
-        let now_s = seconds(now)?;
-        let memory = seconds(NONCE_MEMORY)?;
-        let mut tx = self.pool.begin().await.map_err(engine("begin nonce check"))?;
-        // One offer per device at a time, across every connection and instance: the check
-        // and the insert below cannot interleave with another offer's.
-        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-            .bind(LOCK_CLASS)
-            .bind(device.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(engine("lock the device's nonces"))?;
-        sqlx::query("DELETE FROM nonces WHERE device = $1 AND at <= $2 - $3")
-            .bind(device.as_str())
-            .bind(now_s)
-            .bind(memory)
-            .execute(&mut *tx)
-            .await
-            .map_err(engine("forget the device's old nonces"))?;
-        // As the in-memory window: remembered when younger than NONCE_MEMORY and not from
-        // further in the future than that (a clock set back).
-        let (seen, remembered): (i64, i64) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE nonce = $2), count(*) FROM nonces \
-             WHERE device = $1 AND at > $3 - $4 AND at <= $3 + $4",
-        )
-        .bind(device.as_str())
-        .bind(&nonce[..])
-        .bind(now_s)
-        .bind(memory)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(engine("count the device's nonces"))?;
-        let check = if seen > 0 {
-            NonceCheck::Replayed
-        } else if remembered >= i64::try_from(MAX_NONCES_PER_DEVICE).unwrap_or(i64::MAX) {
-            NonceCheck::Full
-        } else {
-            // A row of the same nonce from outside the window may still be there and is
-            // replaced; one inside it is not (the primary key refuses a replay even apart
-            // from the lock above, which the per-device limit needs).
-            let written = sqlx::query(
-                "INSERT INTO nonces (device, nonce, at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (device, nonce) DO UPDATE SET at = EXCLUDED.at \
-                 WHERE nonces.at <= EXCLUDED.at - $4 OR nonces.at > EXCLUDED.at + $4",
-            )
-            .bind(device.as_str())
-            .bind(&nonce[..])
-            .bind(now_s)
-            .bind(memory)
-            .execute(&mut *tx)
-            .await
-            .map_err(engine("remember the nonce"))?;
-            if written.rows_affected() == 1 {
-                NonceCheck::Fresh
-            } else {
-                NonceCheck::Replayed
-            }
-        };
-        tx.commit().await.map_err(engine("commit nonce check"))?;
-        Ok(check)
-    }
 }
 
 /// An audit sequence number as the `bigint` column holds it.
@@ -315,12 +262,14 @@ impl PgStore {
             return Ok(false);
         };
         // A plain INSERT: a number already used is refused by the primary key, never replaced.
-        sqlx::query("INSERT INTO audit_events (seq, value) VALUES ($1, $2)")
-            .bind(audit_seq(write.seq)?)
-            .bind(&write.event)
+        let seqs = write.events.iter().map(|(seq, _)| audit_seq(*seq)).collect::<Result<Vec<i64>, _>>()?;
+        let values: Vec<&[u8]> = write.events.iter().map(|(_, value)| value.as_slice()).collect();
+        sqlx::query("INSERT INTO audit_events (seq, value) SELECT * FROM unnest($1::bigint[], $2::bytea[])")
+            .bind(&seqs)
+            .bind(&values)
             .execute(&mut *tx)
             .await
-            .map_err(engine("write an audit event"))?;
+            .map_err(engine("write audit events"))?;
         Self::put_audit_head(&mut tx, &write.head).await?;
         tx.commit().await.map_err(engine("commit audit append"))?;
         Ok(true)
@@ -591,7 +540,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> Records<T> for PgRecords<T> 
 
 impl NonceRepo for PgStore {
     fn offer<'a>(&'a self, device: &'a DeviceId, nonce: [u8; 16], now: u64) -> StoreFuture<'a, NonceCheck> {
-        Box::pin(self.offer_now(device, nonce, now))
+        Box::pin(self.nonces.offer(device, nonce, now))
     }
 
     fn prune(&self, now: u64) -> StoreFuture<'_, ()> {

@@ -438,7 +438,9 @@ impl AuditRepo for SledStore {
             };
             (&self.audit.tree, &self.audit_head.tree)
                 .transaction(|(audit, heads)| {
-                    audit.insert(&write.seq.to_be_bytes(), write.event.as_slice())?;
+                    for (seq, event) in &write.events {
+                        audit.insert(&seq.to_be_bytes(), event.as_slice())?;
+                    }
                     heads.insert(AUDIT_HEAD_KEY, write.head.as_slice())?;
                     Ok::<_, ConflictableTransactionError<()>>(())
                 })
