@@ -59,6 +59,10 @@ pub struct ServerConfig {
     /// challenges, nonces) in this PostgreSQL database; `None`: in sled in `data_dir`. The
     /// audit log is with the records; the key files stay in `data_dir` either way.
     pub database: Option<store::PgSettings>,
+    /// How long a client may take to send a request's head, counted from the connection's
+    /// opening or the previous response; then the connection is closed. Also what an idle
+    /// keep-alive connection is kept.
+    pub header_read_timeout: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -73,6 +77,7 @@ impl ServerConfig {
             limits: limits::Limits::default(),
             trusted_proxies: Vec::new(),
             database: None,
+            header_read_timeout: http::connections::DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 
@@ -144,6 +149,7 @@ pub struct Server {
     sled: Option<store::SledStore>,
     limits: limits::Limits,
     trusted: Vec<std::net::IpAddr>,
+    header_read_timeout: std::time::Duration,
     listener: tokio::net::TcpListener,
 }
 
@@ -169,7 +175,14 @@ impl Server {
             }
         };
         let app = app::App::open(&config, url, records).await?;
-        Ok(Self { app, sled, listener, limits: config.limits, trusted: config.trusted_proxies })
+        Ok(Self {
+            app,
+            sled,
+            listener,
+            limits: config.limits,
+            trusted: config.trusted_proxies,
+            header_read_timeout: config.header_read_timeout,
+        })
     }
 
     /// The bound address.
@@ -200,7 +213,7 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
         let trusted = http::client_addr::TrustedProxies(self.trusted);
-        http::run(self.listener, self.app, &self.limits, trusted, shutdown).await
+        http::run(self.listener, self.app, &self.limits, trusted, self.header_read_timeout, shutdown).await
     }
 }
 

@@ -59,6 +59,13 @@ enum Command {
         /// Reverse proxies whose `X-Forwarded-For` names the client (repeat, or comma-separated).
         #[arg(long = "trusted-proxy", env = "NYCKEL_TRUSTED_PROXIES", value_delimiter = ',')]
         trusted_proxies: Vec<std::net::IpAddr>,
+        /// Seconds a client may take to send a request head (from connecting or from the
+        /// previous response; an idle keep-alive connection is closed after it too).
+        #[arg(long, env = "NYCKEL_HEADER_READ_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        header_read_timeout: u64,
+        /// Most PostgreSQL connections this instance opens (with `--database-url`).
+        #[arg(long, env = "NYCKEL_DATABASE_POOL", default_value_t = nyckel_server::store::PgSettings::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(2..=1000))]
+        database_pool: u32,
     },
     /// Manage tenants, the organisations kept apart (server must be stopped).
     Tenant {
@@ -226,7 +233,15 @@ fn serve(config: ServerConfig, listen: &str) -> Result<(), CliError> {
 fn run(cli: Cli) -> Result<(), CliError> {
     let dir = &cli.data_dir.clone();
     match &cli.command {
-        Command::Serve { listen, public_url, key_rate, address_rate, trusted_proxies } => {
+        Command::Serve {
+            listen,
+            public_url,
+            key_rate,
+            address_rate,
+            trusted_proxies,
+            header_read_timeout,
+            database_pool,
+        } => {
             let limits = nyckel_server::limits::Limits {
                 per_key: nyckel_server::limits::Rate { per_second: *key_rate, burst: key_rate.saturating_mul(4) },
                 per_address: nyckel_server::limits::Rate {
@@ -239,7 +254,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 kek_file: cli.kek_file.clone(),
                 limits,
                 trusted_proxies: trusted_proxies.clone(),
-                database: cli.database_url.clone().map(nyckel_server::store::PgSettings::new),
+                database: cli.database_url.clone().map(|url| nyckel_server::store::PgSettings {
+                    max_connections: *database_pool,
+                    ..nyckel_server::store::PgSettings::new(url)
+                }),
+                header_read_timeout: std::time::Duration::from_secs(*header_read_timeout),
                 ..ServerConfig::new(dir)
             };
             serve(config, listen)

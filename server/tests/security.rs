@@ -474,3 +474,36 @@ async fn forwarded_addresses_are_believed_only_from_configured_proxies() {
     assert_eq!(send("203.0.113.9").await.unwrap().status(), 429);
     assert_eq!(send("203.0.113.10").await.unwrap().status(), 200);
 }
+
+/// A client that connects and sends nothing, or only part of a request head, is disconnected
+/// after the header-read timeout (it cannot hold a connection and a file for ever); a phone's
+/// long poll that waits longer than that timeout is not cut.
+#[tokio::test]
+async fn silent_and_trickling_connections_are_closed_but_long_polls_are_not() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let timeout = std::time::Duration::from_millis(300);
+    let h = Harness::start_with(&["alice"], move |config| config.header_read_timeout = timeout).await;
+    let phone = h.enroll("alice").await;
+    let others = async {
+        while h.app.metrics.open_long_polls() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let addr = h.url("").trim_start_matches("http://").trim_end_matches('/').to_owned();
+        let started = std::time::Instant::now();
+        let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let mut trickling = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        trickling.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        for stream in [&mut silent, &mut trickling] {
+            let mut buf = [0u8; 64];
+            // Closed by the server: end of stream (or a reset), never a wait for ever.
+            let read = tokio::time::timeout(std::time::Duration::from_secs(20), stream.read(&mut buf)).await;
+            assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "still open: {read:?}");
+        }
+        assert!(started.elapsed() >= timeout);
+        // The long poll began before the two connections and is still waiting: a push reaches it.
+        let (status, _) = h.push("alice", json!({})).await;
+        assert_eq!(status, 200);
+    };
+    let (challenges, ()) = tokio::join!(phone.poll(&h, 30), others);
+    assert_eq!(challenges.len(), 1);
+}

@@ -14,16 +14,26 @@ use std::time::Duration;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::watch;
 use tower::ServiceExt;
+
+/// How long a client may take to send a request head by default (as nginx's
+/// `client_header_timeout` and `keepalive_timeout`, in one).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `router` on `listener` until `shutdown` completes; then stops accepting, lets every
 /// connection finish its request in flight (hyper's graceful shutdown) and returns once all
 /// are closed. Requests see the peer address as `ConnectInfo<SocketAddr>`.
+///
+/// A connection that has not sent a whole request head within `header_read_timeout` of its
+/// opening or of its previous response is closed, so an idle or trickling client cannot hold
+/// a connection (and a file) for ever. A phone's long poll is not affected: the clock runs
+/// only while hyper waits for a head, not while a request is being answered.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    header_read_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // `signal` tells connections to shut down; each connection holds a `closed` receiver, so
@@ -31,7 +41,8 @@ pub async fn serve(
     let (signal_tx, signal_rx) = watch::channel(());
     let (closed_tx, closed_rx) = watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
-    let http = hyper::server::conn::http1::Builder::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(header_read_timeout);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {

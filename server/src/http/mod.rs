@@ -1,7 +1,7 @@
 //! The HTTP API (PROTOCOL.md §7): routes, handlers and the server loop.
 
 pub mod client_addr;
-mod connections;
+pub(crate) mod connections;
 pub mod error;
 pub mod extract;
 pub mod limits;
@@ -188,6 +188,7 @@ pub async fn run(
     app: Arc<App>,
     rates: &limits::Limits,
     trusted: client_addr::TrustedProxies,
+    header_read_timeout: std::time::Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), crate::ServerError> {
     // Refusals are audited in aggregate (one summary per window), never one event each.
@@ -214,7 +215,7 @@ pub async fn run(
     // The server's own loop rather than `axum::serve`: a phone's long poll keeps one connection
     // open for its whole wait, so each connection's cost is paid per phone (see `connections`).
     let stopping = Arc::downgrade(&app);
-    let result = connections::serve(listener, routes, async move {
+    let result = connections::serve(listener, routes, header_read_timeout, async move {
         shutdown.await;
         tracing::info!("shutting down: answering long polls, finishing requests in flight");
         if let Some(app) = stopping.upgrade() {
