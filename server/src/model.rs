@@ -35,7 +35,7 @@ pub struct DeviceRecord {
     pub pending_secret: Option<String>,
     /// Unix seconds.
     pub created_at: u64,
-    /// Last enrollment, answer, PIN check or successful OTP.
+    /// Last enrollment, answer, PIN check or successful OTP, to [`LAST_USED_RESOLUTION`].
     pub last_used_at: u64,
     /// Consecutive wrong PINs.
     pub pin_failures: u32,
@@ -46,7 +46,24 @@ pub struct DeviceRecord {
     pub inactive_noted: bool,
 }
 
+/// How far a device's stored `last_used_at` may lag its last use, seconds. The four-month
+/// inactivity rule needs no finer time, and without the lag every answer would write the
+/// device record: on PostgreSQL a commit and a change notice that every other instance
+/// re-reads.
+pub const LAST_USED_RESOLUTION: u64 = 3600;
+
 impl DeviceRecord {
+    /// Notes a use at `now`; `true` when that changed the record (the stored time is
+    /// [`LAST_USED_RESOLUTION`] or more behind).
+    pub fn note_use(&mut self, now: u64) -> bool {
+        if now >= self.last_used_at.saturating_add(LAST_USED_RESOLUTION) {
+            self.last_used_at = now;
+            true
+        } else {
+            false
+        }
+    }
+
     /// The policy state at `now`.
     pub fn state(&self, now: u64) -> DeviceState {
         DeviceState::from_policy(self.blocked, self.last_used_at, now)

@@ -21,6 +21,7 @@ use crate::service::app::App;
 use crate::service::challenges::{decide_or_refuse, settle_expiry};
 use crate::service::pin::{self, PinVerdict};
 use crate::service::ServiceError;
+use crate::store::Change;
 
 /// The parts of an HTTP request a device signature covers.
 pub struct SignedParts<'a> {
@@ -216,7 +217,7 @@ pub async fn answer(
                 (ChallengeState::Denied, AuditKind::ChallengeDenied)
             };
             decide_or_refuse(app, &entry, state, Some(&device.id), now).await?;
-            device.update(&*app.store, |r| r.last_used_at = r.last_used_at.max(now)).await?;
+            device.update_if(&*app.store, |r| (if r.note_use(now) { Change::Write } else { Change::Keep }, ())).await?;
             app.record(base(kind)).await?;
             Ok(accepted(state))
         }

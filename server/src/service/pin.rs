@@ -41,7 +41,7 @@ pub enum PinVerdict {
 
 /// The policy itself, on one record: reset on a right PIN, count a wrong one, block at the limit.
 pub fn apply(record: &mut DeviceRecord, right: bool, now: u64) -> PinVerdict {
-    record.last_used_at = record.last_used_at.max(now);
+    record.note_use(now);
     if right {
         record.pin_failures = 0;
         return PinVerdict::Right;
@@ -72,7 +72,9 @@ fn matches(app: &App, record: &mut DeviceRecord, is_right: &impl Fn(&PinSecret) 
 
 /// Judges one PIN-dependent value of `device` and counts it, as one atomic update of the
 /// device's record: concurrent answers are judged one at a time, against the count the other
-/// left. A blocked device gets [`PinVerdict::Blocked`] without its value being looked at.
+/// left. A blocked device gets [`PinVerdict::Blocked`] without its value being looked at. A
+/// right value that changes nothing (no failures to reset, no pending secret to promote, the
+/// use already noted within [`crate::model::LAST_USED_RESOLUTION`]) writes nothing.
 pub async fn judge(
     app: &App,
     device: &DeviceEntry,
@@ -84,8 +86,13 @@ pub async fn judge(
             if record.blocked {
                 return (Change::Keep, Ok(PinVerdict::Blocked));
             }
+            let before = (record.pin_failures, record.last_used_at, record.pending_secret.is_some());
             match matches(app, record, &is_right) {
-                Ok(right) => (Change::Write, Ok(apply(record, right, now))),
+                Ok(right) => {
+                    let verdict = apply(record, right, now);
+                    let after = (record.pin_failures, record.last_used_at, record.pending_secret.is_some());
+                    (if after == before { Change::Keep } else { Change::Write }, Ok(verdict))
+                }
                 Err(e) => (Change::Keep, Err(e)),
             }
         })

@@ -25,6 +25,9 @@ const MAX_BATCH: usize = 512;
 /// - `seen`: the nonce is stored within the window around its own time (a replay);
 /// - `position`: the device's nonces stored within the window plus this offer's place among
 ///   the batch's offers of the same device, so a batch cannot take a device past the limit;
+/// - both read the device's rows through the primary key's device prefix only: a time range
+///   in the index condition let the planner combine it with the `at` index, which covers
+///   nearly every row (all are recent), and each offer then scanned the whole table;
 /// - the insert writes the offers that are neither, replacing a same-nonce row from outside
 ///   the window; the primary key refuses a nonce another transaction wrote in the meantime
 ///   (`ON CONFLICT … WHERE` is false inside the window), so it comes back as not written.
@@ -36,12 +39,13 @@ WITH input AS (
     SELECT device, nonce, at, ord
     FROM unnest($1::text[], $2::bytea[], $3::bigint[]) WITH ORDINALITY AS t(device, nonce, at, ord)
 ), checked AS (
-    SELECT i.device, i.nonce, i.at, i.ord,
-        EXISTS (SELECT 1 FROM nonces n WHERE n.device = i.device AND n.nonce = i.nonce
-                AND n.at > i.at - $4 AND n.at <= i.at + $4) AS seen,
-        (SELECT count(*) FROM nonces n WHERE n.device = i.device AND n.at > i.at - $4 AND n.at <= i.at + $4)
-            + row_number() OVER (PARTITION BY i.device ORDER BY i.ord) AS position
-    FROM input i
+    SELECT i.device, i.nonce, i.at, i.ord, s.seen > 0 AS seen,
+        s.remembered + row_number() OVER (PARTITION BY i.device ORDER BY i.ord) AS position
+    FROM input i, LATERAL (
+        SELECT count(*) FILTER (WHERE n.nonce = i.nonce AND n.at > i.at - $4 AND n.at <= i.at + $4) AS seen,
+            count(*) FILTER (WHERE n.at > i.at - $4 AND n.at <= i.at + $4) AS remembered
+        FROM nonces n WHERE n.device = i.device
+    ) s
 ), written AS (
     INSERT INTO nonces (device, nonce, at)
     SELECT device, nonce, at FROM checked WHERE NOT seen AND position <= $5
