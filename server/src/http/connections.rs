@@ -29,8 +29,9 @@ use tower::ServiceExt;
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest request body accepted; the API's bodies are a few KiB.
 pub const MAX_BODY: usize = 1024 * 1024;
-/// Smallest read: a phone's signed request head is about 600 bytes.
-const READ_CHUNK: usize = 2048;
+/// Smallest read: a phone's signed request head is about 600 bytes. Kept small because the
+/// buffers of thousands of phones re-polling at once are all alive together.
+const READ_CHUNK: usize = 1024;
 /// Bytes read from a client ahead of its next request (pipelined) while the current one is
 /// being answered; beyond it the socket is left alone until the response is out.
 const MAX_AHEAD: usize = nyckel_h1::MAX_HEAD;
