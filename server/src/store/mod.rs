@@ -88,8 +88,9 @@ pub trait Records<T>: Send + Sync {
     /// runs again on the newer record, so it must decide from the record alone (a closure
     /// that reports an outcome overwrites it on every run). Returns the record as it is
     /// afterwards; `None` (and `change` never called) when there is none. `change` is
-    /// synchronous: a SQL backend runs it inside one transaction, between reading the row
-    /// for update and writing it.
+    /// synchronous and runs between the read and the write; both backends compare and set
+    /// (sled's `compare_and_swap`, PostgreSQL's `UPDATE … WHERE value = <what was read>`), so
+    /// a `Change::Keep` writes nothing and takes no lock.
     fn update<'a>(
         &'a self,
         key: &'a [u8],

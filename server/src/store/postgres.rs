@@ -417,8 +417,8 @@ struct Statements {
     insert_new: String,
     remove: String,
     all: String,
-    lock: String,
-    write: String,
+    /// Compare-and-set: `$1` key, `$2` the value read, `$3` the new value.
+    swap: String,
 }
 
 /// One record kind's table.
@@ -439,8 +439,7 @@ impl<T> PgRecords<T> {
             insert_new: format!("INSERT INTO {table} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING"),
             remove: format!("DELETE FROM {table} WHERE key = $1"),
             all: format!("SELECT value FROM {table} ORDER BY key"),
-            lock: format!("SELECT value FROM {table} WHERE key = $1 FOR UPDATE"),
-            write: format!("UPDATE {table} SET value = $2 WHERE key = $1"),
+            swap: format!("UPDATE {table} SET value = $3 WHERE key = $1 AND value = $2"),
         };
         Self { pool: pool.clone(), table, sql, _record: PhantomData }
     }
@@ -453,41 +452,41 @@ impl<T> PgRecords<T> {
     where
         T: Serialize + DeserializeOwned,
     {
-        let mut tx = self.pool.begin().await.map_err(engine("begin update"))?;
-        // The row stays locked until commit: a concurrent update waits and then reads this
-        // one's result, so `change` runs once per call.
-        let stored: Option<Vec<u8>> = sqlx::query_scalar(&self.sql.lock)
-            .bind(key)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(engine("lock a record"))?;
-        let Some(bytes) = stored else {
-            return Ok(None);
-        };
-        let mut record: T = decode(self.table, &bytes)?;
-        if change(&mut record) == Change::Write {
-            sqlx::query(&self.sql.write)
+        // Optimistic: read, let `change` decide, and write only if the row still holds what
+        // it saw (compare-and-set in one statement); otherwise run again on the newer value.
+        // A `Keep` costs one read and no transaction, a write one more statement: an answer
+        // is a few of these, and each row lock and commit is paid by every instance's requests.
+        let mut stored: Option<Vec<u8>> = self.read(key).await?;
+        loop {
+            let Some(bytes) = stored else {
+                return Ok(None);
+            };
+            let mut record: T = decode(self.table, &bytes)?;
+            if change(&mut record) != Change::Write {
+                return Ok(Some(record));
+            }
+            let swapped = sqlx::query(&self.sql.swap)
                 .bind(key)
+                .bind(&bytes)
                 .bind(encode(self.table, &record)?)
-                .execute(&mut *tx)
+                .execute(&self.pool)
                 .await
                 .map_err(engine("write an updated record"))?;
-            tx.commit().await.map_err(engine("commit update"))?;
+            if swapped.rows_affected() == 1 {
+                return Ok(Some(record));
+            }
+            stored = self.read(key).await?;
         }
-        Ok(Some(record))
+    }
+
+    async fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar(&self.sql.get).bind(key).fetch_optional(&self.pool).await.map_err(engine("read a record"))
     }
 }
 
 impl<T: Serialize + DeserializeOwned + Send + Sync> Records<T> for PgRecords<T> {
     fn get<'a>(&'a self, key: &'a [u8]) -> StoreFuture<'a, Option<T>> {
-        Box::pin(async move {
-            let stored: Option<Vec<u8>> = sqlx::query_scalar(&self.sql.get)
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(engine("read a record"))?;
-            stored.map(|bytes| decode(self.table, &bytes)).transpose()
-        })
+        Box::pin(async move { self.read(key).await?.map(|bytes| decode(self.table, &bytes)).transpose() })
     }
 
     fn put<'a>(&'a self, key: &'a [u8], value: &'a T) -> StoreFuture<'a, ()> {
