@@ -109,15 +109,7 @@ impl Harness {
         users: &[&str],
         configure: impl FnOnce(&mut ServerConfig) + Send + 'static,
     ) -> Self {
-        use nyckel_server::store::{PgSettings, PgStore};
-        let settings = PgSettings::fresh_schema(url).await.unwrap();
-        let pg = PgStore::open(&settings).await.unwrap();
-        nyckel_server::tenants::add(&pg, TENANT, ORGANISATION, START).await.unwrap();
-        for user in users {
-            nyckel_server::users::add(&pg, TENANT, user, START).await.unwrap();
-        }
-        let rp_key = nyckel_server::relying_parties::add(&pg, TENANT, "portal", START).await.unwrap();
-        pg.pool().close().await;
+        let (settings, rp_key) = seed_postgres(url, users).await;
         let dir = tempfile::tempdir().unwrap();
         let kek = Arc::new(Kek::create(dir.path()));
         let admin_token = admin::admin_token(dir.path(), &kek.open(dir.path())).unwrap().to_string();
@@ -129,14 +121,7 @@ impl Harness {
     /// key-encryption key, each its own data directory (audit log) and instance name
     /// (`<schema>-a`, `<schema>-b`), one clock. Returns them with the schema's settings.
     pub async fn start_pair_on_postgres(url: &str, users: &[&str]) -> (Self, Self, nyckel_server::store::PgSettings) {
-        use nyckel_server::store::{PgSettings, PgStore};
-        let settings = PgSettings::fresh_schema(url).await.unwrap();
-        let pg = PgStore::open(&settings).await.unwrap();
-        nyckel_server::tenants::add(&pg, TENANT, ORGANISATION, START).await.unwrap();
-        for user in users {
-            nyckel_server::users::add(&pg, TENANT, user, START).await.unwrap();
-        }
-        let rp_key = nyckel_server::relying_parties::add(&pg, TENANT, "portal", START).await.unwrap();
+        let (settings, rp_key) = seed_postgres(url, users).await;
         let dir_a = tempfile::tempdir().unwrap();
         let kek = Arc::new(Kek::create(dir_a.path()));
         let admin_token = admin::admin_token(dir_a.path(), &kek.open(dir_a.path())).unwrap().to_string();
@@ -323,6 +308,21 @@ impl Harness {
         assert_eq!(status, 200);
         page["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect()
     }
+}
+
+/// A fresh schema of the PostgreSQL at `url` with the test tenant, `users` and the `portal`
+/// relying party; its settings and the relying party's key.
+async fn seed_postgres(url: &str, users: &[&str]) -> (nyckel_server::store::PgSettings, String) {
+    use nyckel_server::store::{PgSettings, PgStore};
+    let settings = PgSettings::fresh_schema(url).await.unwrap();
+    let pg = PgStore::open(&settings).await.unwrap();
+    nyckel_server::tenants::add(&pg, TENANT, ORGANISATION, START).await.unwrap();
+    for user in users {
+        nyckel_server::users::add(&pg, TENANT, user, START).await.unwrap();
+    }
+    let rp_key = nyckel_server::relying_parties::add(&pg, TENANT, "portal", START).await.unwrap();
+    pg.pool().close().await;
+    (settings, rp_key)
 }
 
 /// Copies a data directory's key files (everything but the sled database `db`, which holds
