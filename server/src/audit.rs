@@ -247,6 +247,15 @@ struct Pending {
     reply: oneshot::Sender<Result<u64, AuditError>>,
 }
 
+/// The outcome of an append once its batch has been written (or lost), `None` while queued.
+fn settled(done: &mut oneshot::Receiver<Result<u64, AuditError>>) -> Option<Result<u64, AuditError>> {
+    match done.try_recv() {
+        Ok(result) => Some(result),
+        Err(oneshot::error::TryRecvError::Closed) => Some(Err(batch_lost())),
+        Err(oneshot::error::TryRecvError::Empty) => None,
+    }
+}
+
 fn batch_lost() -> AuditError {
     AuditError::Corrupt { seq: 0, reason: "the batch holding this event was not written (its writer failed)".into() }
 }
@@ -437,10 +446,9 @@ impl Audit {
         lock(&self.appends.queue).push(Pending { entry, now, reply });
         loop {
             let turn = self.appends.turn.clone().lock_owned().await;
-            match done.try_recv() {
-                Ok(result) => return result,
-                Err(oneshot::error::TryRecvError::Closed) => return Err(batch_lost()),
-                Err(oneshot::error::TryRecvError::Empty) => {}
+            // Written by the batch before this turn, or (after the first pass) by this one.
+            if let Some(result) = settled(&mut done) {
+                return result;
             }
             let batch: Vec<Pending> = {
                 let mut queue = lock(&self.appends.queue);
@@ -452,14 +460,9 @@ impl Audit {
                 write_batch(&*store, signer.as_deref(), batch).await;
                 drop(turn);
             });
-            // A panic in the task drops the replies: `done` then says the batch was lost.
+            // A panic in the task drops the replies: `done` then says the batch was lost. When
+            // more than one batch had queued before this event, its turn comes again.
             let _ = writing.await;
-            match done.try_recv() {
-                Ok(result) => return result,
-                Err(oneshot::error::TryRecvError::Closed) => return Err(batch_lost()),
-                // More than one batch queued before this one: its turn comes again.
-                Err(oneshot::error::TryRecvError::Empty) => {}
-            }
         }
     }
 

@@ -35,6 +35,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use http::connections::DEFAULT_HEADER_READ_TIMEOUT;
 
 /// How the server runs.
 #[derive(Clone)]
@@ -77,7 +78,7 @@ impl ServerConfig {
             limits: limits::Limits::default(),
             trusted_proxies: Vec::new(),
             database: None,
-            header_read_timeout: http::connections::DEFAULT_HEADER_READ_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
         }
     }
 

@@ -61,7 +61,7 @@ enum Command {
         trusted_proxies: Vec<std::net::IpAddr>,
         /// Seconds a client may take to send a request head (from connecting or from the
         /// previous response; an idle keep-alive connection is closed after it too).
-        #[arg(long, env = "NYCKEL_HEADER_READ_TIMEOUT", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        #[arg(long, env = "NYCKEL_HEADER_READ_TIMEOUT", default_value_t = nyckel_server::DEFAULT_HEADER_READ_TIMEOUT.as_secs(), value_parser = clap::value_parser!(u64).range(1..=3600))]
         header_read_timeout: u64,
         /// Most PostgreSQL connections this instance opens (with `--database-url`).
         #[arg(long, env = "NYCKEL_DATABASE_POOL", default_value_t = nyckel_server::store::PgSettings::DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(2..=1000))]

@@ -27,7 +27,10 @@ use tower::ServiceExt;
 /// How long a client may take to send a request head by default (as nginx's
 /// `client_header_timeout` and `keepalive_timeout`, in one).
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest request body accepted; the API's bodies are a few KiB.
+/// Largest request body the connection reads. Above the API's own limit
+/// (`nyckel_protocol::policy::MAX_BODY_BYTES`, 64 KiB) on purpose: a body between the two
+/// reaches the handlers and gets the API's 413 with its JSON error; only beyond this one is the
+/// connection refused and closed without reading on.
 pub const MAX_BODY: usize = 1024 * 1024;
 /// Smallest read: a phone's signed request head is about 600 bytes. Kept small because the
 /// buffers of thousands of phones re-polling at once are all alive together.
@@ -166,10 +169,7 @@ impl Connection {
             }
             let idle = buf.is_empty();
             tokio::select! {
-                read = timeout_at(deadline, read_more(stream, buf)) => match read {
-                    Ok(Ok(n)) if n > 0 => {}
-                    _ => return Err(Ended::Quietly),
-                },
+                read = read_by(deadline, stream, buf) => read?,
                 // Nothing of a request has arrived: close at once when the server stops.
                 _ = self.stopping.changed(), if idle => {}
             }
@@ -184,10 +184,7 @@ impl Connection {
                 let n = usize::try_from(n).ok().filter(|n| *n <= MAX_BODY).ok_or(FramingError::BodyTooLarge)?;
                 while buf.len() < n {
                     buf.reserve(n - buf.len());
-                    match timeout_at(deadline, read_more(stream, buf)).await {
-                        Ok(Ok(read)) if read > 0 => {}
-                        _ => return Err(Ended::Quietly),
-                    }
+                    read_by(deadline, stream, buf).await?;
                 }
                 let rest = buf.split_off(n);
                 std::mem::replace(buf, rest)
@@ -197,10 +194,7 @@ impl Connection {
                     buf.drain(..used);
                     break body;
                 }
-                match timeout_at(deadline, read_more(stream, buf)).await {
-                    Ok(Ok(read)) if read > 0 => {}
-                    _ => return Err(Ended::Quietly),
-                }
+                read_by(deadline, stream, buf).await?;
             },
         };
         Ok((head, body))
@@ -239,6 +233,14 @@ impl Connection {
             Ok(written) => written,
             Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
         }
+    }
+}
+
+/// [`read_more`] by `deadline`: an end of stream, an error or the deadline ends the connection.
+async fn read_by(deadline: Instant, stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(), Ended> {
+    match timeout_at(deadline, read_more(stream, buf)).await {
+        Ok(Ok(read)) if read > 0 => Ok(()),
+        _ => Err(Ended::Quietly),
     }
 }
 

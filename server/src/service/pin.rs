@@ -86,12 +86,11 @@ pub async fn judge(
             if record.blocked {
                 return (Change::Keep, Ok(PinVerdict::Blocked));
             }
-            let before = (record.pin_failures, record.last_used_at, record.pending_secret.is_some());
+            let before = record.clone();
             match matches(app, record, &is_right) {
                 Ok(right) => {
                     let verdict = apply(record, right, now);
-                    let after = (record.pin_failures, record.last_used_at, record.pending_secret.is_some());
-                    (if after == before { Change::Keep } else { Change::Write }, Ok(verdict))
+                    (if *record == before { Change::Keep } else { Change::Write }, Ok(verdict))
                 }
                 Err(e) => (Change::Keep, Err(e)),
             }
